@@ -1,0 +1,216 @@
+//! The contract between the [`Cache`](crate::Cache) handle and a storage engine.
+//!
+//! A backend stores **bytes under already-made keys** and knows nothing of prefixes, versions, default
+//! timeouts or serialization: the `Cache` owns all policy, so every backend behaves the same way and a new
+//! backend is only storage code. Each expiry reaches the backend resolved to an absolute [`Expiry`].
+//!
+//! The trait is object-safe (`Arc<dyn CacheBackend>`) through `async-trait`: one boxed future per call, which
+//! is noise next to a network round trip and measured against raw moka for the memory backend
+//! (`benches/cache_ops.rs`).
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::Result;
+
+/// When an entry stops being visible.
+///
+/// Wall-clock based ([`SystemTime`]) so that entries written by one process expire correctly for another
+/// (file, database, Redis and memcached backends are shared between processes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Expiry {
+    /// The entry never expires (Django's `timeout=None`).
+    Never,
+    /// The entry expires at this instant; it is invisible from then on.
+    At(SystemTime),
+}
+
+impl Expiry {
+    /// An expiry `ttl` from now.
+    pub fn after(ttl: Duration) -> Self {
+        SystemTime::now()
+            .checked_add(ttl)
+            .map_or(Expiry::Never, Expiry::At)
+    }
+
+    /// Whether the entry is expired at `now` (expired exactly at its instant, like Django's locmem `exp <= now`).
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        match self {
+            Expiry::Never => false,
+            Expiry::At(at) => *at <= now,
+        }
+    }
+
+    /// Whether the entry is expired now.
+    pub fn is_expired(&self) -> bool {
+        self.is_expired_at(SystemTime::now())
+    }
+
+    /// Time left from `now`: `None` for never, `Some(ZERO)` when already expired.
+    pub fn remaining_at(&self, now: SystemTime) -> Option<Duration> {
+        match self {
+            Expiry::Never => None,
+            Expiry::At(at) => Some(at.duration_since(now).unwrap_or(Duration::ZERO)),
+        }
+    }
+
+    /// Time left from now: `None` for never, `Some(ZERO)` when already expired.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.remaining_at(SystemTime::now())
+    }
+
+    /// Milliseconds since the Unix epoch, or `None` for never. Instants before the epoch clamp to 0.
+    pub fn as_unix_millis(&self) -> Option<i64> {
+        match self {
+            Expiry::Never => None,
+            Expiry::At(at) => Some(
+                at.duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            ),
+        }
+    }
+
+    /// The inverse of [`Expiry::as_unix_millis`]; negative values clamp to the epoch.
+    pub fn from_unix_millis(millis: Option<i64>) -> Self {
+        match millis {
+            None => Expiry::Never,
+            Some(ms) => {
+                let ms = u64::try_from(ms).unwrap_or(0);
+                SystemTime::UNIX_EPOCH
+                    .checked_add(Duration::from_millis(ms))
+                    .map_or(Expiry::Never, Expiry::At)
+            }
+        }
+    }
+}
+
+/// What made keys a backend can take.
+///
+/// The `Cache` checks every made key against these limits *before* calling the backend and returns
+/// [`Error::InvalidKey`](crate::Error::InvalidKey) for a key the backend would fail on. Keys that break only
+/// memcached's portability rules (over 250 characters, spaces or control characters) are logged as a
+/// `tracing` warning, like Django's `CacheKeyWarning`, on backends that accept them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyLimits {
+    /// The longest made key the backend accepts, in characters; `None` for no limit.
+    pub max_chars: Option<usize>,
+    /// Whether spaces, control characters and DEL make the backend fail.
+    pub rejects_control_characters: bool,
+}
+
+impl KeyLimits {
+    /// No hard limit: every key is accepted (portability problems are only warned about).
+    pub const NONE: KeyLimits = KeyLimits {
+        max_chars: None,
+        rejects_control_characters: false,
+    };
+}
+
+impl Default for KeyLimits {
+    fn default() -> Self {
+        KeyLimits::NONE
+    }
+}
+
+/// A storage engine for the cache: bytes under made keys.
+///
+/// Implementations must be safe to call concurrently. Contract, checked by the conformance suite
+/// (`cache_core::testing`, feature `testing`):
+///
+/// - An entry whose [`Expiry`] has passed is invisible to every operation, as if absent.
+/// - The `Cache` never passes an expiry that has already passed to `set`, `set_many`, `add` or `touch`
+///   (Django's "zero or negative timeout" is handled above the backend), but a backend must still behave if
+///   one arrives late.
+/// - Values are returned byte-for-byte as stored.
+/// - Integers written by the `Cache` are decimal ASCII (`b"42"`), which is what `incr` works on.
+#[async_trait]
+pub trait CacheBackend: Send + Sync + 'static {
+    /// A short name for logs and errors (`"memory"`, `"file"`, `"sqlite"`, …).
+    fn name(&self) -> &'static str;
+
+    /// The keys this backend can store; see [`KeyLimits`].
+    fn key_limits(&self) -> KeyLimits {
+        KeyLimits::NONE
+    }
+
+    /// The value under `key`, or `None` when it is missing or expired.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+
+    /// The values under `keys`, in the same order (`None` for each missing one). The default makes one call
+    /// per key; backends with a multi-get override it with a single round trip.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
+
+    /// Stores `value` under `key` unconditionally.
+    async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()>;
+
+    /// Stores every entry; returns the keys that could not be stored (empty unless the backend can fail
+    /// per key, like memcached). The default makes one call per entry.
+    async fn set_many(&self, entries: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Vec<String>> {
+        for (key, value) in entries {
+            self.set(&key, value, expiry).await?;
+        }
+        Ok(Vec::new())
+    }
+
+    /// Stores `value` only if `key` is missing or expired; `true` if it stored. Must be atomic where the
+    /// engine allows it.
+    async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<bool>;
+
+    /// Removes `key`; `true` if a live entry was removed.
+    async fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Removes every key. The default makes one call per key.
+    async fn delete_many(&self, keys: &[String]) -> Result<()> {
+        for key in keys {
+            self.delete(key).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets a new expiry on a live entry; `false` if it is missing or expired.
+    async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool>;
+
+    /// Adds `delta` to the decimal integer stored under `key` and returns the new value, keeping the entry's
+    /// expiry. [`Error::KeyNotFound`](crate::Error::KeyNotFound) when missing,
+    /// [`Error::NotNumeric`](crate::Error::NotNumeric) when the value is not an integer.
+    async fn incr(&self, key: &str, delta: i64) -> Result<i64>;
+
+    /// Whether a live entry exists under `key`.
+    async fn has_key(&self, key: &str) -> Result<bool>;
+
+    /// Removes every entry of this cache, and only of this cache (never other data in the same directory,
+    /// database or server).
+    async fn clear(&self) -> Result<()>;
+
+    /// Releases connections or handles. The cache may still be used afterwards (backends reconnect).
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Parses a stored value as the decimal integer `incr` works on.
+///
+/// Shared by the backends that implement `incr` themselves, so they agree on what "numeric" means.
+pub fn parse_integer(value: &[u8]) -> Option<i64> {
+    std::str::from_utf8(value).ok()?.trim().parse().ok()
+}
+
+/// `current + delta`, with the errors `incr` documents.
+pub fn checked_increment(key: &str, current: &[u8], delta: i64) -> Result<i64> {
+    let current = parse_integer(current).ok_or_else(|| crate::Error::NotNumeric {
+        key: key.to_owned(),
+    })?;
+    current
+        .checked_add(delta)
+        .ok_or_else(|| crate::Error::Overflow {
+            key: key.to_owned(),
+        })
+}

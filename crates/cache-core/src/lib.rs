@@ -1,0 +1,61 @@
+//! Django's low-level cache API for Rust: one [`Cache`] handle over pluggable backends.
+//!
+//! ```
+//! use std::time::Duration;
+//! use cache_core::{backends::MemoryBackend, Cache, Timeout};
+//!
+//! # async fn demo() -> cache_core::Result<()> {
+//! let cache = Cache::new(MemoryBackend::new());
+//!
+//! // set / get, with Django's keyword arguments as builder calls
+//! cache.set("answer", &42).timeout(Duration::from_secs(60)).await?;
+//! assert_eq!(cache.get::<i32>("answer").await?, Some(42));
+//!
+//! // counters, versions, never-expiring entries
+//! assert_eq!(cache.incr("answer", 1).await?, 43);
+//! cache.set("config", &vec!["a", "b"]).timeout(Timeout::Never).version(2).await?;
+//!
+//! // read-through: the closure runs once even for concurrent callers of one key
+//! let page: String = cache
+//!     .get_or_set_with("expensive", || async { "rendered".to_owned() })
+//!     .await?;
+//! assert_eq!(page, "rendered");
+//! # Ok(()) }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+//! ```
+//!
+//! # Pieces
+//!
+//! - [`Cache`]: the handle applications hold. It makes and validates keys (`prefix:version:key`), applies
+//!   Django's [timeout rules](Timeout), encodes typed values (JSON, see [`codec`]), and coalesces concurrent
+//!   `get_or_set_with` calls.
+//! - [`CacheBackend`]: the object-safe trait a storage engine implements, over bytes and made keys.
+//! - [`backends`]: memory (moka, feature `memory`), file (feature `file`), SQL through sqlx (features
+//!   `sqlite`, `postgres`, `mysql`) and dummy.
+//! - [`Caches`]: named aliases built from configuration or URLs (`memory://`, `file:///…`, `sqlite://…`, …).
+//! - `testing` (feature `testing`): the conformance suite every backend passes.
+//!
+//! # Errors
+//!
+//! Every call returns [`Result`]; see [`Error`] for what each variant means. Nothing in this crate panics on
+//! input: over-long keys, undecodable entries, unreachable servers and corrupted files are errors or misses.
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod backends;
+mod cache;
+pub mod call;
+pub mod codec;
+mod error;
+pub mod key;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod timeout;
+
+pub use backend::{CacheBackend, Expiry, KeyLimits};
+pub use cache::{Cache, CacheBuilder, DEFAULT_TIMEOUT, DEFAULT_VERSION};
+pub use call::Call;
+pub use error::{BoxError, Error, KeyProblem, Result};
+pub use timeout::Timeout;
