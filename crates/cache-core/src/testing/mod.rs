@@ -23,6 +23,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Cache, Error, Timeout};
 
+mod proxy;
+pub use proxy::{FaultMode, FaultProxy};
+
+/// The URL of a test server from the environment variable `var` (e.g. `TEST_REDIS_URL`).
+///
+/// When it is unset or empty: with `TEST_REQUIRE_SERVERS=1` this panics (CI must not skip silently);
+/// otherwise it says on stderr that `what` is skipped and returns `None`.
+pub fn server_url(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            let required = std::env::var("TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
+            assert!(!required, "{var} is not set and TEST_REQUIRE_SERVERS=1: {what} cannot be skipped");
+            eprintln!("skipping {what}: set {var} to run it");
+            None
+        }
+    }
+}
+
 /// What the suite asks a factory for.
 #[derive(Debug, Clone)]
 pub struct Setup {
