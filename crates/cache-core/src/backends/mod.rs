@@ -7,3 +7,8 @@ pub use dummy::DummyBackend;
 mod memory;
 #[cfg(feature = "memory")]
 pub use memory::{MemoryBackend, MemoryBackendBuilder};
+
+#[cfg(feature = "file")]
+mod file;
+#[cfg(feature = "file")]
+pub use file::{FileBackend, FileBackendBuilder};
