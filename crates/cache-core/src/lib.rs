@@ -46,16 +46,22 @@
 pub mod backend;
 pub mod backends;
 mod cache;
+mod caches;
 pub mod call;
 pub mod codec;
+mod config;
 mod error;
 pub mod key;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timeout;
+mod url;
 
 pub use backend::{CacheBackend, Expiry, KeyLimits};
 pub use cache::{Cache, CacheBuilder, DEFAULT_TIMEOUT, DEFAULT_VERSION};
+pub use caches::{supported_schemes, Caches, DEFAULT_ALIAS};
 pub use call::Call;
+pub use config::{BackendOptions, CacheConfig, CachesConfig};
 pub use error::{BoxError, Error, KeyProblem, Result};
 pub use timeout::Timeout;
+pub use url::{redact, CacheUrl};
