@@ -43,9 +43,12 @@ impl Expiry {
         }
     }
 
-    /// Whether the entry is expired now.
+    /// Whether the entry is expired now. Reads the clock only for entries that can expire.
     pub fn is_expired(&self) -> bool {
-        self.is_expired_at(SystemTime::now())
+        match self {
+            Expiry::Never => false,
+            Expiry::At(_) => self.is_expired_at(SystemTime::now()),
+        }
     }
 
     /// Time left from `now`: `None` for never, `Some(ZERO)` when already expired.
@@ -137,6 +140,14 @@ pub trait CacheBackend: Send + Sync + 'static {
 
     /// The value under `key`, or `None` when it is missing or expired.
     async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+
+    /// `get` without a future, for backends that can answer without I/O (the memory backend): `None` means
+    /// "not available synchronously, call `get`". The `Cache` tries this first on reads, which saves the
+    /// future's allocation on the hottest path of an in-process cache. Must agree with `get`.
+    fn get_now(&self, key: &str) -> Option<Result<Option<Bytes>>> {
+        let _ = key;
+        None
+    }
 
     /// The values under `keys`, in the same order (`None` for each missing one). The default makes one call
     /// per key; backends with a multi-get override it with a single round trip.

@@ -55,6 +55,9 @@ struct Inner {
     version: i64,
     default_timeout: Timeout,
     key_function: Option<KeyFunction>,
+    /// `"{key_prefix}:{version}:"` for the default version and key function: the made key of the common
+    /// call is then one allocation and two copies, on the hot path of every operation.
+    default_key_head: String,
     /// Computations of `get_or_set_with` under way, by made key, so concurrent callers share one.
     flights: Mutex<HashMap<String, Arc<OnceCell<Bytes>>>>,
 }
@@ -115,6 +118,7 @@ impl CacheBuilder {
     /// Finishes the cache.
     pub fn build(self) -> Cache {
         let limits = self.backend.key_limits();
+        let default_key_head = default_key_function("", &self.key_prefix, self.version);
         Cache {
             inner: Arc::new(Inner {
                 backend: self.backend,
@@ -123,6 +127,7 @@ impl CacheBuilder {
                 version: self.version,
                 default_timeout: self.default_timeout,
                 key_function: self.key_function,
+                default_key_head,
                 flights: Mutex::new(HashMap::new()),
             }),
         }
@@ -188,7 +193,22 @@ impl Cache {
         let version = version.unwrap_or(self.inner.version);
         match &self.inner.key_function {
             Some(function) => function(key, &self.inner.key_prefix, version),
+            None if version == self.inner.version => {
+                let head = &self.inner.default_key_head;
+                let mut made = String::with_capacity(head.len() + key.len());
+                made.push_str(head);
+                made.push_str(key);
+                made
+            }
             None => default_key_function(key, &self.inner.key_prefix, version),
+        }
+    }
+
+    /// Reads raw bytes under a made key, synchronously where the backend can.
+    pub(crate) async fn read(&self, made_key: &str) -> Result<Option<Bytes>> {
+        match self.inner.backend.get_now(made_key) {
+            Some(result) => result,
+            None => self.inner.backend.get(made_key).await,
         }
     }
 
@@ -408,7 +428,7 @@ impl Cache {
         Fut: std::future::Future<Output = Result<Bytes>>,
     {
         let backend = &self.inner.backend;
-        if let Some(hit) = backend.get(made_key).await? {
+        if let Some(hit) = self.read(made_key).await? {
             return Ok(hit);
         }
         let flight = self.join_flight(made_key);

@@ -127,7 +127,7 @@ pub mod ops {
         fn run(self, cache: &'a Cache, options: CallOptions) -> BoxFuture<'a, Result<Option<T>>> {
             Box::pin(async move {
                 let made = cache.made_key(self.key, &options)?;
-                match cache.backend().get(&made).await? {
+                match cache.read(&made).await? {
                     Some(bytes) => codec::decode(self.key, &bytes).map(Some),
                     None => Ok(None),
                 }
@@ -149,7 +149,7 @@ pub mod ops {
         ) -> BoxFuture<'a, Result<Option<Bytes>>> {
             Box::pin(async move {
                 let made = cache.made_key(self.key, &options)?;
-                cache.backend().get(&made).await
+                cache.read(&made).await
             })
         }
     }
@@ -217,7 +217,7 @@ pub mod ops {
             Box::pin(async move {
                 let made = cache.made_key(self.key, &options)?;
                 let backend = cache.backend();
-                if let Some(hit) = backend.get(&made).await? {
+                if let Some(hit) = cache.read(&made).await? {
                     return codec::decode(self.key, &hit);
                 }
                 let encoded = codec::encode(self.key, &self.default)?;

@@ -46,11 +46,28 @@ mod dummy {
         assert!(!cache.touch("k").await.expect("touch"));
         assert!(!cache.delete("k").await.expect("delete"));
         assert!(!cache.has_key("k").await.expect("has_key"));
-        assert!(cache.get_many::<String, _, _>(["k"]).await.expect("get_many").is_empty());
-        assert!(cache.set_many([("a", 1)]).await.expect("set_many").is_empty());
-        assert!(matches!(cache.incr("k", 1).await, Err(Error::KeyNotFound { .. })));
-        assert!(matches!(cache.decr("k", 1).await, Err(Error::KeyNotFound { .. })));
-        assert!(matches!(cache.incr_version("k", 1).await, Err(Error::KeyNotFound { .. })));
+        assert!(cache
+            .get_many::<String, _, _>(["k"])
+            .await
+            .expect("get_many")
+            .is_empty());
+        assert!(cache
+            .set_many([("a", 1)])
+            .await
+            .expect("set_many")
+            .is_empty());
+        assert!(matches!(
+            cache.incr("k", 1).await,
+            Err(Error::KeyNotFound { .. })
+        ));
+        assert!(matches!(
+            cache.decr("k", 1).await,
+            Err(Error::KeyNotFound { .. })
+        ));
+        assert!(matches!(
+            cache.incr_version("k", 1).await,
+            Err(Error::KeyNotFound { .. })
+        ));
         assert_eq!(cache.get_or_set("k", 3).await.expect("get_or_set"), 3);
         cache.clear().await.expect("clear");
     }
@@ -59,6 +76,9 @@ mod dummy {
     async fn still_validates_keys() {
         let cache = Cache::new(DummyBackend::new());
         // Only a warning on the dummy backend, as in Django: the call succeeds.
-        cache.set(&"k".repeat(300), "v").await.expect("set long key");
+        cache
+            .set(&"k".repeat(300), "v")
+            .await
+            .expect("set long key");
     }
 }

@@ -83,7 +83,9 @@ impl FileBackendBuilder {
     /// directory cannot be created or is not a directory.
     pub fn build(self) -> Result<FileBackend> {
         if self.max_entries == 0 {
-            return Err(Error::Config("file cache max_entries must be positive".into()));
+            return Err(Error::Config(
+                "file cache max_entries must be positive".into(),
+            ));
         }
         create_private_dir(&self.dir).map_err(|e| {
             Error::Config(format!(
@@ -211,7 +213,9 @@ impl Inner {
         };
         let mut bytes = Vec::new();
         if header_only {
-            Read::by_ref(&mut file).take(HEADER_LEN as u64).read_to_end(&mut bytes)?;
+            Read::by_ref(&mut file)
+                .take(HEADER_LEN as u64)
+                .read_to_end(&mut bytes)?;
         } else {
             file.read_to_end(&mut bytes)?;
         }
@@ -318,8 +322,15 @@ impl Inner {
         published
     }
 
-    fn rewrite(&self, key: &str, update: impl FnOnce(Stored) -> io::Result<Stored>) -> io::Result<bool> {
-        let _guard = self.rmw.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn rewrite(
+        &self,
+        key: &str,
+        update: impl FnOnce(Stored) -> io::Result<Stored>,
+    ) -> io::Result<bool> {
+        let _guard = self
+            .rmw
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let path = self.path_for(key);
         let Some(stored) = self.read_live(&path, false)? else {
             return Ok(false);
@@ -477,7 +488,10 @@ mod tests {
     fn directory_is_private() {
         use std::os::unix::fs::PermissionsExt;
         let (_dir, backend) = backend();
-        let mode = fs::metadata(backend.dir()).expect("metadata").permissions().mode();
+        let mode = fs::metadata(backend.dir())
+            .expect("metadata")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700);
     }
 
@@ -551,8 +565,13 @@ mod tests {
         fs::write(&file, b"x").expect("write");
         for bad in [file.clone(), file.join("below")] {
             match FileBackend::new(&bad) {
-                Err(Error::Config(message)) => assert!(message.contains("cannot create"), "{message}"),
-                other => panic!("expected a config error for {}, got {other:?}", bad.display()),
+                Err(Error::Config(message)) => {
+                    assert!(message.contains("cannot create"), "{message}")
+                }
+                other => panic!(
+                    "expected a config error for {}, got {other:?}",
+                    bad.display()
+                ),
             }
         }
     }
@@ -571,6 +590,9 @@ mod tests {
         assert!(err.is_backend(), "{err}");
         assert!(backend.add("k", Bytes::new(), Expiry::Never).await.is_err());
         let read = backend.get("k").await;
-        assert!(matches!(read, Ok(None) | Err(Error::Backend { .. })), "{read:?}");
+        assert!(
+            matches!(read, Ok(None) | Err(Error::Backend { .. })),
+            "{read:?}"
+        );
     }
 }

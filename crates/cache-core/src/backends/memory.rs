@@ -6,7 +6,8 @@
 //! - Least-recently-used eviction (moka's LRU policy), so, as in Django, a `set` is always admitted and the
 //!   oldest entries make room. moka evicts one entry at a time rather than Django's "cull a third", which
 //!   keeps the cache fuller; `cull_frequency` does not apply here.
-//! - Per-entry expiry, checked exactly on every read (sub-millisecond precision) and enforced by moka.
+//! - Per-entry expiry, enforced by moka, which compares it with the clock on every read (sub-millisecond
+//!   precision); the atomic read-modify-write operations check it again themselves.
 //! - `add`, `touch` and `incr` are atomic per key (moka's `and_compute_with`); `incr` keeps the expiry.
 //! - Stores are isolated: [`MemoryBackend::new`] makes a private one; [`MemoryBackendBuilder::name`] shares a
 //!   process-wide store by name, like Django's `LOCATION`, for as long as one handle to it is alive.
@@ -196,14 +197,10 @@ impl MemoryBackend {
             .sum()
     }
 
+    /// The live entry under `key`. moka compares each entry's expiry with the clock on every read (exactly,
+    /// not at a timer tick), so a second check here would only read the clock twice.
     fn live(&self, key: &str) -> Option<Entry> {
-        let entry = self.store.get(key)?;
-        if entry.is_live() {
-            Some(entry)
-        } else {
-            self.store.invalidate(key);
-            None
-        }
+        self.store.get(key)
     }
 
     /// moka applies evictions in batches; applying them on every write keeps the bounds exact, as Django's
@@ -239,6 +236,10 @@ impl CacheBackend for MemoryBackend {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         Ok(self.live(key).map(|entry| entry.value))
+    }
+
+    fn get_now(&self, key: &str) -> Option<Result<Option<Bytes>>> {
+        Some(Ok(self.live(key).map(|entry| entry.value)))
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: EntryExpiry) -> Result<()> {

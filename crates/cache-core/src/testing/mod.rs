@@ -35,7 +35,10 @@ pub fn server_url(var: &str, what: &str) -> Option<String> {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
             let required = std::env::var("TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
-            assert!(!required, "{var} is not set and TEST_REQUIRE_SERVERS=1: {what} cannot be skipped");
+            assert!(
+                !required,
+                "{var} is not set and TEST_REQUIRE_SERVERS=1: {what} cannot be skipped"
+            );
             eprintln!("skipping {what}: set {var} to run it");
             None
         }
