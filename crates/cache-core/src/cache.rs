@@ -371,7 +371,7 @@ impl Cache {
     }
 
     /// Adds `delta` (negative allowed) to the integer under `key`, keeping its expiry where the backend can;
-    /// resolves to the new value. [`Error::KeyNotFound`] when missing, [`Error::NotNumeric`] when the value
+    /// resolves to the new value. [`Error::KeyNotFound`](crate::Error::KeyNotFound) when missing, [`Error::NotNumeric`](crate::Error::NotNumeric) when the value
     /// is not an integer.
     pub fn incr<'a>(&'a self, key: &'a str, delta: i64) -> Call<'a, ops::Incr<'a>> {
         self.call(ops::Incr {
@@ -389,7 +389,7 @@ impl Cache {
     }
 
     /// Moves the entry from its version (`.version(..)`, default the cache's) to `version + delta`, with
-    /// the default timeout, and resolves to the new version. [`Error::KeyNotFound`] when missing.
+    /// the default timeout, and resolves to the new version. [`Error::KeyNotFound`](crate::Error::KeyNotFound) when missing.
     pub fn incr_version<'a>(&'a self, key: &'a str, delta: i64) -> Call<'a, ops::IncrVersion<'a>> {
         self.call(ops::IncrVersion {
             key,

@@ -288,11 +288,13 @@ impl Inner {
         if count < self.max_entries {
             return Ok(());
         }
-        let doomed = if self.cull_frequency == 0 {
-            files
-        } else {
-            let n = usize::try_from(count / self.cull_frequency).unwrap_or(usize::MAX);
-            files.into_iter().choose_multiple(&mut rand::rng(), n)
+        let doomed = match count.checked_div(self.cull_frequency) {
+            // A cull frequency of 0 means "clear", as in Django.
+            None => files,
+            Some(n) => {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                files.into_iter().choose_multiple(&mut rand::rng(), n)
+            }
         };
         for path in doomed {
             remove_if_present(&path)?;

@@ -119,8 +119,12 @@ impl Default for MemoryBackendBuilder {
     }
 }
 
-/// Live named stores with the byte bound each was built with (a reused store keeps its bounds).
-static NAMED: OnceLock<Mutex<HashMap<String, (Weak<Store>, u64)>>> = OnceLock::new();
+/// A named store, held weakly so it lives only as long as its backends, with the byte bound it was built with
+/// (a reused store keeps its bounds).
+type NamedStore = (Weak<Store>, u64);
+
+/// The process-wide named stores.
+static NAMED: OnceLock<Mutex<HashMap<String, NamedStore>>> = OnceLock::new();
 
 fn named_store(name: &str, max_entries: u64, max_bytes: u64) -> (Arc<Store>, u64) {
     let named = NAMED.get_or_init(Default::default);
