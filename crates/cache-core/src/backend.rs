@@ -197,6 +197,30 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// Whether a live entry exists under `key`.
     async fn has_key(&self, key: &str) -> Result<bool>;
 
+    /// Replaces the live value under `key` with `new` (and its expiry with `expiry`) **only if** it is
+    /// byte-for-byte `expected`, atomically; `true` if it replaced. `false` when the entry is missing,
+    /// expired or holds something else: the caller re-reads and decides (retry or give up).
+    ///
+    /// This is the compare-and-swap that read-modify-write users build on without a lock, such as
+    /// `tower-sessions-kit`'s `CacheStore`, which merges one request's session changes into the stored
+    /// session so that concurrent requests don't lose each other's writes. Optional: the default returns
+    /// [`Error::Unsupported`](crate::Error::Unsupported), and callers fall back to what they can do without
+    /// it. Implemented by the memory backend (moka's per-key `and_compute_with`) and the Redis backend (a
+    /// `GET`-compare-`SET` script).
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: Bytes,
+        expiry: Expiry,
+    ) -> Result<bool> {
+        let _ = (key, expected, new, expiry);
+        Err(crate::Error::Unsupported {
+            backend: self.name(),
+            operation: "compare_and_set",
+        })
+    }
+
     /// Removes every entry of this cache, and only of this cache (never other data in the same directory,
     /// database or server).
     async fn clear(&self) -> Result<()>;

@@ -137,6 +137,12 @@ pub fn supported_schemes() -> Vec<&'static str> {
     if cfg!(feature = "file") {
         schemes.push("file");
     }
+    if cfg!(feature = "redis") {
+        schemes.extend(["redis", "rediss", "redis+cluster", "rediss+cluster"]);
+    }
+    if cfg!(feature = "memcached") {
+        schemes.extend(["memcached", "memcache"]);
+    }
     schemes
 }
 
@@ -173,6 +179,14 @@ async fn backend_for(url: &CacheUrl, options: &BackendOptions) -> Result<Arc<dyn
             }
             Ok(Arc::new(builder.build()?))
         }
+        #[cfg(feature = "redis")]
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => Ok(Arc::new(
+            crate::backends::RedisBackend::from_url(&url.driver_url)?,
+        )),
+        #[cfg(feature = "memcached")]
+        "memcached" | "memcache" => Ok(Arc::new(crate::backends::MemcachedBackend::from_url(
+            &url.driver_url,
+        )?)),
         other => Err(Error::UnknownScheme {
             scheme: other.to_owned(),
             url: redact(&url.driver_url),

@@ -322,6 +322,32 @@ impl CacheBackend for MemoryBackend {
         Ok(self.live(key).is_some())
     }
 
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: Bytes,
+        expiry: EntryExpiry,
+    ) -> Result<bool> {
+        self.check_size(key, &new)?;
+        let result = self
+            .store
+            .entry_by_ref(key)
+            .and_compute_with(|current| match current {
+                Some(current)
+                    if current.value().is_live() && current.value().value[..] == *expected =>
+                {
+                    Op::Put(Entry { value: new, expiry })
+                }
+                _ => Op::Nop,
+            });
+        let replaced = matches!(result, CompResult::ReplacedWith(_));
+        if replaced {
+            self.enforce_bounds();
+        }
+        Ok(replaced)
+    }
+
     async fn clear(&self) -> Result<()> {
         self.store.invalidate_all();
         self.store.run_pending_tasks();

@@ -12,3 +12,19 @@ pub use memory::{MemoryBackend, MemoryBackendBuilder};
 mod file;
 #[cfg(feature = "file")]
 pub use file::{FileBackend, FileBackendBuilder};
+
+
+#[cfg(any(feature = "redis", feature = "memcached"))]
+mod pool;
+#[cfg(any(feature = "redis", feature = "memcached"))]
+pub use pool::TimedOut;
+
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisBackend, RedisBackendBuilder, RedisConnection};
+
+#[cfg(feature = "memcached")]
+pub mod memcached;
+#[cfg(feature = "memcached")]
+pub use self::memcached::{MemcachedBackend, MemcachedBackendBuilder};

@@ -39,9 +39,23 @@ pub fn server_url(var: &str, what: &str) -> Option<String> {
                 !required,
                 "{var} is not set and TEST_REQUIRE_SERVERS=1: {what} cannot be skipped"
             );
-            eprintln!("skipping {what}: set {var} to run it");
+            say_once(&format!("skipping {what}: set {var} to run it"));
             None
         }
+    }
+}
+
+/// Writes `line` to stderr once per process. Straight to stderr rather than through `eprintln!`, which
+/// the test harness captures and shows only for failing tests: a skip must be visible in a passing run.
+pub fn say_once(line: &str) {
+    use std::io::Write;
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !said.iter().any(|l| l == line) {
+        said.push(line.to_owned());
+        let _ = writeln!(std::io::stderr(), "{line}");
     }
 }
 

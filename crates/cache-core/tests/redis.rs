@@ -1,0 +1,338 @@
+//! The Redis backend against real servers: the conformance suite on `TEST_REDIS_URL`, Redis-specific
+//! behaviour (namespaces, native TTLs and counters, one round trip for `get_many`), and faults on a
+//! `redis-server` this test starts, stops and restarts itself.
+//!
+//! `TEST_REDIS_URL=redis://127.0.0.1:6379 cargo test -p cache-core --features testing,redis --test redis`
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use cache_core::backends::RedisBackend;
+use cache_core::testing::{server_url, unique_prefix, FaultMode, FaultProxy, Setup, Subject};
+use cache_core::{Cache, CacheBackend, Error, Timeout};
+use support::{Program, TestServer};
+
+const VAR: &str = "TEST_REDIS_URL";
+
+fn redis_url() -> Option<String> {
+    server_url(VAR, "the Redis backend tests")
+}
+
+/// A backend on the shared server whose namespace is unique to this test and run.
+fn backend(url: &str, name: &str) -> RedisBackend {
+    RedisBackend::builder(url)
+        .namespace(format!("{}:", unique_prefix(name)))
+        .build()
+        .expect("valid Redis URL")
+}
+
+mod conformance {
+    use super::*;
+
+    cache_core::conformance_suite!(|setup: Setup| async move {
+        let url = redis_url()?;
+        let backend = RedisBackend::builder(url)
+            .namespace(format!("{}:", setup.prefix))
+            .build()
+            .expect("valid Redis URL");
+        Some(Subject::new(
+            Cache::builder(backend).key_prefix(setup.prefix).build(),
+        ))
+    });
+}
+
+async fn raw_get(backend: &RedisBackend, key: &str) -> Option<Vec<u8>> {
+    let mut connection = backend.connection().await.expect("connection");
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .expect("GET")
+}
+
+#[tokio::test]
+async fn keys_live_under_the_namespace_with_native_ttls_and_counters() {
+    let Some(url) = redis_url() else {
+        return;
+    };
+    let backend = backend(&url, "native");
+    let cache = Cache::builder(backend.clone()).key_prefix("p").build();
+    cache
+        .set("n", &41)
+        .timeout(Duration::from_secs(100))
+        .await
+        .expect("set");
+    let stored = backend.namespaced_key(&cache.make_key("n", None));
+    assert!(stored.starts_with(backend.namespace()) && stored.ends_with("p:1:n"));
+    assert_eq!(
+        raw_get(&backend, &stored).await.as_deref(),
+        Some(&b"41"[..])
+    );
+
+    let mut connection = backend.connection().await.expect("connection");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&stored)
+        .query_async(&mut connection)
+        .await
+        .expect("PTTL");
+    assert!((98_000..=100_000).contains(&ttl), "PTTL {ttl}");
+    // The counter is a native Redis integer: INCRBY from outside and incr from the cache agree.
+    let _: i64 = redis::cmd("INCRBY")
+        .arg(&stored)
+        .arg(1)
+        .query_async(&mut connection)
+        .await
+        .expect("INCRBY");
+    assert_eq!(cache.incr("n", 1).await.expect("incr"), 43);
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&stored)
+        .query_async(&mut connection)
+        .await
+        .expect("PTTL");
+    assert!(ttl > 90_000, "incr kept the TTL: {ttl}");
+
+    // touch to "never" on a live key that already has no TTL is still a hit (PERSIST alone says 0).
+    cache
+        .set("forever", "v")
+        .timeout(Timeout::Never)
+        .await
+        .expect("set");
+    assert!(cache
+        .touch("forever")
+        .timeout(Timeout::Never)
+        .await
+        .expect("touch"));
+    assert!(!cache
+        .touch("missing")
+        .timeout(Timeout::Never)
+        .await
+        .expect("touch"));
+    cache.clear().await.expect("clear");
+}
+
+#[tokio::test]
+async fn clear_removes_only_its_namespace() {
+    let Some(url) = redis_url() else {
+        return;
+    };
+    // Glob characters in the namespace must match themselves, not patterns.
+    let ours = RedisBackend::builder(url.as_str())
+        .namespace(format!("{}*[a]?:", unique_prefix("clear")))
+        .build()
+        .expect("valid");
+    let sibling_namespace = ours.namespace().replace("*[a]?", "x[a]y");
+    let sibling = RedisBackend::builder(url.as_str())
+        .namespace(sibling_namespace)
+        .build()
+        .expect("valid");
+    let foreign = format!("{}-foreign", unique_prefix("clear"));
+    let mut connection = ours.connection().await.expect("connection");
+    let _: () = redis::cmd("SET")
+        .arg(&foreign)
+        .arg("keep")
+        .query_async(&mut connection)
+        .await
+        .expect("SET");
+    drop(connection);
+
+    let cache = Cache::new(ours.clone());
+    let other = Cache::new(sibling.clone());
+    let many: Vec<(String, i32)> = (0..2500).map(|i| (format!("k{i}"), i)).collect();
+    cache.set_many(many).await.expect("set_many");
+    other.set("k0", &1).await.expect("set");
+
+    cache.clear().await.expect("clear");
+    assert!(cache
+        .get_many::<i32, _, _>(["k0", "k1", "k2499"])
+        .await
+        .expect("get_many")
+        .is_empty());
+    assert!(other.has_key("k0").await.expect("has_key"), "sibling kept");
+    assert_eq!(
+        raw_get(&ours, &foreign).await.as_deref(),
+        Some(&b"keep"[..])
+    );
+
+    let mut connection = ours.connection().await.expect("connection");
+    let _: i64 = redis::cmd("DEL")
+        .arg(&foreign)
+        .query_async(&mut connection)
+        .await
+        .expect("DEL");
+    other.clear().await.expect("clear");
+}
+
+#[tokio::test]
+async fn urls_carry_the_options() {
+    let Some(url) = redis_url() else {
+        return;
+    };
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let namespace = format!("{}:", unique_prefix("url"));
+    let options = format!("namespace={namespace}&socket_timeout=0.5&max_connections=2");
+    let backend = RedisBackend::from_url(&format!("{url}{separator}{options}")).expect("valid");
+    assert_eq!(backend.namespace(), namespace);
+
+    // Through the registry too: the cache's options are taken out, the backend's passed on.
+    let cache = Cache::from_url(&format!(
+        "{url}{separator}{options}&key_prefix=p&timeout=60"
+    ))
+    .await
+    .expect("valid");
+    assert_eq!(cache.key_prefix(), "p");
+    cache.set("k", "v").await.expect("set");
+    assert_eq!(
+        raw_get(&backend, &format!("{namespace}p:1:k"))
+            .await
+            .as_deref(),
+        Some(&b"\"v\""[..])
+    );
+    cache.clear().await.expect("clear");
+    assert_eq!(raw_get(&backend, &format!("{namespace}p:1:k")).await, None);
+}
+
+/// Sum of `calls=` per command in `INFO commandstats`, leaving out `CONFIG` (the reset itself).
+async fn commands_since_reset(
+    connection: &mut cache_core::backends::RedisConnection,
+) -> Vec<(String, u64)> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(connection)
+        .await
+        .expect("INFO");
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats.split(',').find_map(|s| s.strip_prefix("calls="))?;
+            Some((name.to_owned(), calls.parse().ok()?))
+        })
+        .filter(|(name, _)| !name.starts_with("config"))
+        .collect()
+}
+
+#[tokio::test]
+async fn get_many_of_100_keys_is_one_round_trip() {
+    if redis_url().is_none() {
+        return;
+    }
+    // A private server: the shared one serves parallel tests, whose commands would be counted too.
+    let Some(server) = TestServer::start(Program::Redis, VAR) else {
+        return;
+    };
+    let backend = RedisBackend::builder(format!("redis://{}", server.addr()))
+        .max_connections(1)
+        .build()
+        .expect("valid");
+    let cache = Cache::new(backend.clone());
+    let keys: Vec<String> = (0..100).map(|i| format!("key{i}")).collect();
+    cache
+        .set_many(keys.iter().map(|k| (k.clone(), 1)))
+        .await
+        .expect("set_many");
+
+    let mut connection = backend.connection().await.expect("connection");
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut connection)
+        .await
+        .expect("RESETSTAT");
+    drop(connection);
+    let found = cache
+        .get_many::<i32, _, _>(keys.clone())
+        .await
+        .expect("get_many");
+    assert_eq!(found.len(), 100);
+    let mut connection = backend.connection().await.expect("connection");
+    let commands = commands_since_reset(&mut connection).await;
+    assert_eq!(
+        commands,
+        vec![("mget".to_owned(), 1)],
+        "get_many of 100 keys sent exactly one command"
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_server_fails_fast_and_the_same_cache_recovers() {
+    if redis_url().is_none() {
+        return;
+    }
+    let Some(mut server) = TestServer::start(Program::Redis, VAR) else {
+        return;
+    };
+    let backend = RedisBackend::builder(format!("redis://{}", server.addr()))
+        .build()
+        .expect("valid");
+    let cache = Cache::new(backend);
+    cache.set("before", "v").await.expect("set while up");
+
+    server.stop();
+    // The default timeout is 1 s; a refused connection fails at once.
+    support::every_operation_fails_fast(&cache, Duration::from_millis(1500)).await;
+
+    server.restart();
+    cache.set("after", "v").await.expect("set after restart");
+    assert_eq!(
+        cache.get::<String>("after").await.expect("get").as_deref(),
+        Some("v")
+    );
+    assert_eq!(
+        cache.incr_version("after", 1).await.expect("incr_version"),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_server_times_out_and_the_same_cache_recovers() {
+    let Some(url) = redis_url() else {
+        return;
+    };
+    let upstream = url
+        .trim_start_matches("redis://")
+        .split(['/', '?'])
+        .next()
+        .and_then(|authority| authority.rsplit('@').next())
+        .and_then(|host_port| {
+            use std::net::ToSocketAddrs;
+            host_port.to_socket_addrs().ok()?.next()
+        })
+        .expect("TEST_REDIS_URL is redis://host:port");
+    let proxy = FaultProxy::start(upstream).await.expect("proxy");
+    let backend = RedisBackend::builder(format!("redis://{}", proxy.addr()))
+        .namespace(format!("{}:", unique_prefix("hang")))
+        .timeout(Duration::from_millis(500))
+        .build()
+        .expect("valid");
+    let cache = Cache::new(backend);
+    cache.set("k", "v").await.expect("set through the proxy");
+
+    proxy.set_mode(FaultMode::Blackhole);
+    // Each operation ends at its 500 ms deadline (plus scheduling slack), never later.
+    support::every_operation_fails_fast(&cache, Duration::from_millis(1000)).await;
+
+    proxy.set_mode(FaultMode::Forward);
+    let value = cache.get::<String>("k").await.expect("get after the hang");
+    assert_eq!(value.as_deref(), Some("v"));
+    cache.clear().await.expect("clear");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_an_error_not_a_hang() {
+    let backend = RedisBackend::builder(format!("redis://127.0.0.1:{}", support::free_port()))
+        .timeout(Duration::from_millis(300))
+        .build()
+        .expect("valid");
+    let started = Instant::now();
+    let error = backend.get("k").await.expect_err("nothing listens there");
+    assert!(
+        matches!(
+            error,
+            Error::Backend {
+                backend: "redis",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

@@ -1,0 +1,211 @@
+//! Servers a test starts, stops and restarts itself (a `redis-server` or `memcached` child process on a
+//! spare loopback port), for the fault tests: the shared servers of `TEST_*_URL` must never be stopped.
+
+#![allow(dead_code)] // each test file uses part of this module
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which server program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    Redis,
+    Memcached,
+}
+
+impl Program {
+    fn binary(self) -> &'static str {
+        match self {
+            Program::Redis => "redis-server",
+            Program::Memcached => "memcached",
+        }
+    }
+}
+
+/// A server child process on its own port. Killed when dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    program: Program,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl TestServer {
+    /// Starts `program` on a free loopback port, or `None` (said on stderr) when the program is not
+    /// installed — a failure instead with `TEST_REQUIRE_SERVERS=1`, where `var` names the suite's variable.
+    pub fn start(program: Program, var: &str) -> Option<TestServer> {
+        if !installed(program.binary()) {
+            let required = std::env::var("TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "{} is not installed and TEST_REQUIRE_SERVERS=1 ({var} is set)",
+                program.binary()
+            );
+            cache_core::testing::say_once(&format!(
+                "skipping the {} fault tests ({var} is set): {} is not installed",
+                program.binary(),
+                program.binary()
+            ));
+            return None;
+        }
+        let mut server = TestServer {
+            program,
+            port: free_port(),
+            child: None,
+        };
+        server.spawn();
+        Some(server)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Kills the server and waits until its port refuses connections.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while accepts(self.addr()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let port = self.port.to_string();
+        let mut command = Command::new(self.program.binary());
+        match self.program {
+            Program::Redis => {
+                command.args([
+                    "--port",
+                    &port,
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    &std::env::temp_dir().to_string_lossy(),
+                ]);
+            }
+            Program::Memcached => {
+                command.args(["-p", &port, "-U", "0", "-l", "127.0.0.1", "-m", "16"]);
+                if is_root() {
+                    // memcached refuses to run as root without -u.
+                    command.args(["-u", "nobody"]);
+                }
+            }
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.binary()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !accepts(self.addr()) {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start on port {}",
+                self.program.binary(),
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
+fn accepts(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+fn installed(binary: &str) -> bool {
+    Command::new(binary)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"))
+}
+
+/// Asserts that `result` is a backend error and came within `bound`.
+#[track_caller]
+pub fn assert_fails_fast<T: std::fmt::Debug>(
+    what: &str,
+    started: Instant,
+    bound: Duration,
+    result: cache_core::Result<T>,
+) {
+    let elapsed = started.elapsed();
+    match result {
+        Err(error) if error.is_backend() => {}
+        other => panic!("{what}: expected a backend error, got {other:?}"),
+    }
+    assert!(elapsed < bound, "{what} took {elapsed:?} (bound {bound:?})");
+}
+
+/// Runs every cache operation against a server that is down or hanging: each must be a backend error
+/// within `bound`, never a hang or a panic.
+pub async fn every_operation_fails_fast(cache: &cache_core::Cache, bound: Duration) {
+    macro_rules! check {
+        ($what:literal, $call:expr) => {{
+            let started = Instant::now();
+            let result = tokio::time::timeout(bound * 3, $call)
+                .await
+                .unwrap_or_else(|_| panic!("{} hung", $what));
+            assert_fails_fast($what, started, bound, result);
+        }};
+    }
+    check!("get", cache.get::<String>("k"));
+    check!("get_bytes", cache.get_bytes("k"));
+    check!("get_many", cache.get_many::<String, _, _>(["a", "b"]));
+    check!("set", cache.set("k", "v"));
+    check!("set_many", cache.set_many([("a", 1), ("b", 2)]));
+    check!("add", cache.add("k", "v"));
+    check!("delete", cache.delete("k"));
+    check!("delete_many", cache.delete_many(["a", "b"]));
+    check!("touch", cache.touch("k"));
+    check!("incr", cache.incr("n", 1));
+    check!("has_key", cache.has_key("k"));
+    check!("get_or_set", cache.get_or_set("k", 1));
+    check!("clear", cache.clear());
+}
