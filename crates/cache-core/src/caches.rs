@@ -137,6 +137,15 @@ pub fn supported_schemes() -> Vec<&'static str> {
     if cfg!(feature = "file") {
         schemes.push("file");
     }
+    if cfg!(feature = "sqlite") {
+        schemes.push("sqlite");
+    }
+    if cfg!(feature = "postgres") {
+        schemes.extend(["postgres", "postgresql"]);
+    }
+    if cfg!(feature = "mysql") {
+        schemes.extend(["mysql", "mariadb"]);
+    }
     if cfg!(feature = "redis") {
         schemes.extend(["redis", "rediss", "redis+cluster", "rediss+cluster"]);
     }
@@ -146,6 +155,16 @@ pub fn supported_schemes() -> Vec<&'static str> {
     schemes
 }
 
+#[cfg_attr(
+    not(any(
+        feature = "memory",
+        feature = "file",
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql"
+    )),
+    allow(unused_variables)
+)]
 async fn backend_for(url: &CacheUrl, options: &BackendOptions) -> Result<Arc<dyn CacheBackend>> {
     match url.scheme.as_str() {
         "dummy" => Ok(Arc::new(crate::backends::DummyBackend::new())),
@@ -178,6 +197,23 @@ async fn backend_for(url: &CacheUrl, options: &BackendOptions) -> Result<Arc<dyn
                 builder = builder.cull_frequency(cull_frequency);
             }
             Ok(Arc::new(builder.build()?))
+        }
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb" => {
+            let mut builder = crate::backends::DatabaseBackend::builder(url.driver_url.clone());
+            if let Some(table) = &options.table {
+                builder = builder.table(table.clone());
+            }
+            if let Some(max_entries) = options.max_entries {
+                builder = builder.max_entries(max_entries);
+            }
+            if let Some(cull_frequency) = options.cull_frequency {
+                builder = builder.cull_frequency(cull_frequency);
+            }
+            let backend = builder.connect().await?;
+            // Like running `createcachetable` at startup: idempotent, and a URL is all it takes.
+            backend.create_table().await?;
+            Ok(Arc::new(backend))
         }
         #[cfg(feature = "redis")]
         "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => Ok(Arc::new(
@@ -269,6 +305,35 @@ mod tests {
         cache.set("k", &1).await.expect("set");
         assert_eq!(cache.get::<i32>("k").await.expect("get"), Some(1));
         caches.close_all().await.expect("close");
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_sqlite_url_creates_its_table_and_works() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!(
+            "sqlite://{}/cache.db?mode=rwc&table=pages&max_entries=50",
+            dir.path().display()
+        );
+        let caches = Caches::from_urls([("default", url.as_str())])
+            .await
+            .expect("valid");
+        let cache = caches.default_cache().expect("default");
+        cache.set("k", &1).await.expect("set");
+        assert_eq!(cache.get::<i32>("k").await.expect("get"), Some(1));
+        // A second registry on the same file finds the table already there.
+        let again = Caches::from_urls([("default", url.as_str())])
+            .await
+            .expect("idempotent");
+        assert_eq!(
+            again
+                .default_cache()
+                .expect("default")
+                .get::<i32>("k")
+                .await
+                .expect("get"),
+            Some(1)
+        );
     }
 
     #[tokio::test]

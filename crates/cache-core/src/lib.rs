@@ -31,7 +31,9 @@
 //!   `get_or_set_with` calls.
 //! - [`CacheBackend`]: the object-safe trait a storage engine implements, over bytes and made keys.
 //! - [`backends`]: memory (moka, feature `memory`), file (feature `file`), SQL through sqlx (features
-//!   `sqlite`, `postgres`, `mysql`) and dummy.
+//!   `sqlite`, `postgres`, `mysql`), Redis through deadpool-redis (features `redis`, `redis-cluster`,
+//!   `redis-tls`), memcached through async-memcached with consistent hashing over several servers (feature
+//!   `memcached`; why that client: see the `backends::memcached` module) and dummy.
 //! - [`Caches`]: named aliases built from configuration or URLs (`memory://`, `file:///…`, `sqlite://…`, …).
 //! - `testing` (feature `testing`): the conformance suite every backend passes.
 //!

@@ -13,6 +13,10 @@ mod file;
 #[cfg(feature = "file")]
 pub use file::{FileBackend, FileBackendBuilder};
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use sql::{DatabaseBackend, DatabaseBackendBuilder, Dialect, SqlPool};
 
 #[cfg(any(feature = "redis", feature = "memcached"))]
 mod pool;
