@@ -7,7 +7,8 @@
 //! | feature | module | crate |
 //! |---------|--------|-------|
 //! | `cache` (default) | [`cache`] | `cache-core`: the cache API and its backends |
-//! | `memory` (default), `file`, `sqlite` | | backends of `cache-core` |
+//! | `memory`, `sqlite` (default), `file`, `postgres`, `mysql`, `redis`, `redis-cluster`, `redis-tls`, `memcached` | | backends of `cache-core` |
+//! | `hooks` (`hooks-minijinja` for the MiniJinja renderer) | [`hooks`] | `tower-hooks`: Django's middleware model as one layer |
 //!
 //! ```
 //! # #[cfg(feature = "memory")]
@@ -24,3 +25,7 @@
 /// The cache API and its backends (the `cache-core` crate).
 #[cfg(feature = "cache")]
 pub use cache_core as cache;
+
+/// Django's middleware model as one Tower layer (the `tower-hooks` crate).
+#[cfg(feature = "hooks")]
+pub use tower_hooks as hooks;

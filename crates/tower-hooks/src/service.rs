@@ -1,0 +1,96 @@
+//! [`Hooks`], the service made by [`HooksLayer`](crate::HooksLayer).
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use tower_service::Service;
+
+use crate::chain;
+use crate::exception::BoxError;
+use crate::future::ResponseFuture;
+use crate::layer::Shared;
+use crate::middleware::Request;
+
+/// Runs the [`HooksLayer`](crate::HooksLayer)'s middleware around an inner service.
+///
+/// Accepts any request body (boxed once into [`Body`]) and any response body; always answers with a
+/// [`Response`] (`http::Response<Body>`). Errors returned by the inner service's `call` are exceptions (they
+/// go through `process_exception`, then become a 500); only `poll_ready` errors are passed on as errors.
+#[derive(Clone)]
+pub struct Hooks<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Hooks<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        Self { inner, shared }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Hooks<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooks")
+            .field("inner", &self.inner)
+            .field(
+                "middleware",
+                &self
+                    .shared
+                    .chain
+                    .iter()
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for Hooks<S>
+where
+    S: Service<Request, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        // The clone that was driven to readiness serves this request; a fresh clone stays behind for the
+        // next `poll_ready` (the usual tower pattern for services called from a `'static` future).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let shared = Arc::clone(&self.shared);
+        let req = req.map(Body::new);
+        ResponseFuture {
+            inner: Box::pin(chain::run(shared, inner, req)),
+        }
+    }
+}
