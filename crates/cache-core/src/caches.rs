@@ -137,15 +137,8 @@ pub fn supported_schemes() -> Vec<&'static str> {
     if cfg!(feature = "file") {
         schemes.push("file");
     }
-    if cfg!(feature = "sqlite") {
-        schemes.push("sqlite");
-    }
-    if cfg!(feature = "postgres") {
-        schemes.extend(["postgres", "postgresql"]);
-    }
-    if cfg!(feature = "mysql") {
-        schemes.extend(["mysql", "mariadb"]);
-    }
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    schemes.extend(crate::backends::sql::enabled_schemes());
     if cfg!(feature = "redis") {
         schemes.extend(["redis", "rediss", "redis+cluster", "rediss+cluster"]);
     }

@@ -97,7 +97,7 @@ impl CacheUrl {
 }
 
 /// Decodes `%XX` escapes (and nothing else: `+` stays `+`).
-fn percent_decode(text: &str) -> Result<String> {
+pub(crate) fn percent_decode(text: &str) -> Result<String> {
     if !text.contains('%') {
         return Ok(text.to_owned());
     }

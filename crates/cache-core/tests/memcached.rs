@@ -7,12 +7,12 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use cache_core::backends::MemcachedBackend;
-use cache_core::testing::{server_url, unique_prefix, FaultMode, FaultProxy, Setup, Subject};
+use cache_core::testing::{server_url, unique_prefix, Setup, Subject};
 use cache_core::{Cache, CacheBackend, Error, Expiry, KeyLimits, KeyProblem, Timeout};
 use support::{Program, TestServer};
 
@@ -352,29 +352,13 @@ async fn a_stopped_server_fails_fast_and_the_same_cache_recovers() {
     if memcached_url().is_none() {
         return;
     }
-    let Some(mut server) = TestServer::start(Program::Memcached, VAR) else {
-        return;
-    };
-    let backend = MemcachedBackend::builder([server.addr().to_string()])
-        .build()
-        .expect("valid");
-    let cache = Cache::new(backend);
-    cache.set("before", "v").await.expect("set while up");
-
-    server.stop();
-    // The default timeout is 1 s; a refused connection fails at once.
-    support::every_operation_fails_fast(&cache, Duration::from_millis(1500)).await;
-
-    server.restart();
-    cache.set("after", "v").await.expect("set after restart");
-    assert_eq!(
-        cache.get::<String>("after").await.expect("get").as_deref(),
-        Some("v")
-    );
-    assert_eq!(
-        cache.incr_version("after", 1).await.expect("incr_version"),
-        2
-    );
+    support::stopped_server_fails_fast_and_recovers(Program::Memcached, VAR, |server| {
+        let backend = MemcachedBackend::builder([server.to_string()])
+            .build()
+            .expect("valid");
+        Cache::new(backend)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -385,52 +369,29 @@ async fn a_hanging_server_times_out_and_the_same_cache_recovers() {
     let Some(server) = TestServer::start(Program::Memcached, VAR) else {
         return;
     };
-    let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
-    let backend = MemcachedBackend::builder([proxy.addr().to_string()])
-        .timeout(Duration::from_millis(500))
-        .build()
-        .expect("valid");
-    let cache = Cache::new(backend);
-    cache.set("k", "v").await.expect("set through the proxy");
-
-    proxy.set_mode(FaultMode::Blackhole);
-    // Each operation ends at its 500 ms deadline (plus scheduling slack), never later.
-    support::every_operation_fails_fast(&cache, Duration::from_millis(1000)).await;
-
-    proxy.set_mode(FaultMode::Forward);
-    assert_eq!(
-        cache
-            .get::<String>("k")
-            .await
-            .expect("get after the hang")
-            .as_deref(),
-        Some("v")
-    );
+    support::hanging_server_times_out_and_recovers(server.addr(), |proxy| {
+        let backend = MemcachedBackend::builder([proxy.to_string()])
+            .timeout(Duration::from_millis(500))
+            .build()
+            .expect("valid");
+        Cache::new(backend)
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn an_unreachable_server_is_an_error_not_a_hang() {
-    let backend = MemcachedBackend::builder([format!("127.0.0.1:{}", support::free_port())])
-        .timeout(Duration::from_millis(300))
-        .build()
-        .expect("valid");
-    let started = Instant::now();
-    let error = backend.get("k").await.expect_err("nothing listens there");
-    assert!(
-        matches!(
-            error,
-            Error::Backend {
-                backend: "memcached",
-                ..
-            }
-        ),
-        "{error}"
-    );
+    let error = support::unreachable_server_is_an_error("memcached", |port| {
+        MemcachedBackend::builder([format!("127.0.0.1:{port}")])
+            .timeout(Duration::from_millis(300))
+            .build()
+            .expect("valid")
+    })
+    .await;
     assert!(
         error.to_string().contains("127.0.0.1"),
         "names the server: {error}"
     );
-    assert!(started.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test]

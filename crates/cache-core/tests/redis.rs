@@ -6,11 +6,11 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cache_core::backends::RedisBackend;
-use cache_core::testing::{server_url, unique_prefix, FaultMode, FaultProxy, Setup, Subject};
-use cache_core::{Cache, CacheBackend, Error, Timeout};
+use cache_core::testing::{server_url, unique_prefix, Setup, Subject};
+use cache_core::{Cache, Timeout};
 use support::{Program, TestServer};
 
 const VAR: &str = "TEST_REDIS_URL";
@@ -257,29 +257,13 @@ async fn a_stopped_server_fails_fast_and_the_same_cache_recovers() {
     if redis_url().is_none() {
         return;
     }
-    let Some(mut server) = TestServer::start(Program::Redis, VAR) else {
-        return;
-    };
-    let backend = RedisBackend::builder(format!("redis://{}", server.addr()))
-        .build()
-        .expect("valid");
-    let cache = Cache::new(backend);
-    cache.set("before", "v").await.expect("set while up");
-
-    server.stop();
-    // The default timeout is 1 s; a refused connection fails at once.
-    support::every_operation_fails_fast(&cache, Duration::from_millis(1500)).await;
-
-    server.restart();
-    cache.set("after", "v").await.expect("set after restart");
-    assert_eq!(
-        cache.get::<String>("after").await.expect("get").as_deref(),
-        Some("v")
-    );
-    assert_eq!(
-        cache.incr_version("after", 1).await.expect("incr_version"),
-        2
-    );
+    support::stopped_server_fails_fast_and_recovers(Program::Redis, VAR, |server| {
+        let backend = RedisBackend::builder(format!("redis://{server}"))
+            .build()
+            .expect("valid");
+        Cache::new(backend)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -297,42 +281,25 @@ async fn a_hanging_server_times_out_and_the_same_cache_recovers() {
             host_port.to_socket_addrs().ok()?.next()
         })
         .expect("TEST_REDIS_URL is redis://host:port");
-    let proxy = FaultProxy::start(upstream).await.expect("proxy");
-    let backend = RedisBackend::builder(format!("redis://{}", proxy.addr()))
-        .namespace(format!("{}:", unique_prefix("hang")))
-        .timeout(Duration::from_millis(500))
-        .build()
-        .expect("valid");
-    let cache = Cache::new(backend);
-    cache.set("k", "v").await.expect("set through the proxy");
-
-    proxy.set_mode(FaultMode::Blackhole);
-    // Each operation ends at its 500 ms deadline (plus scheduling slack), never later.
-    support::every_operation_fails_fast(&cache, Duration::from_millis(1000)).await;
-
-    proxy.set_mode(FaultMode::Forward);
-    let value = cache.get::<String>("k").await.expect("get after the hang");
-    assert_eq!(value.as_deref(), Some("v"));
+    let (cache, _proxy) = support::hanging_server_times_out_and_recovers(upstream, |proxy| {
+        let backend = RedisBackend::builder(format!("redis://{proxy}"))
+            .namespace(format!("{}:", unique_prefix("hang")))
+            .timeout(Duration::from_millis(500))
+            .build()
+            .expect("valid");
+        Cache::new(backend)
+    })
+    .await;
     cache.clear().await.expect("clear");
 }
 
 #[tokio::test]
 async fn an_unreachable_server_is_an_error_not_a_hang() {
-    let backend = RedisBackend::builder(format!("redis://127.0.0.1:{}", support::free_port()))
-        .timeout(Duration::from_millis(300))
-        .build()
-        .expect("valid");
-    let started = Instant::now();
-    let error = backend.get("k").await.expect_err("nothing listens there");
-    assert!(
-        matches!(
-            error,
-            Error::Backend {
-                backend: "redis",
-                ..
-            }
-        ),
-        "{error}"
-    );
-    assert!(started.elapsed() < Duration::from_secs(2));
+    support::unreachable_server_is_an_error("redis", |port| {
+        RedisBackend::builder(format!("redis://127.0.0.1:{port}"))
+            .timeout(Duration::from_millis(300))
+            .build()
+            .expect("valid")
+    })
+    .await;
 }

@@ -190,6 +190,61 @@ impl fmt::Display for TimedOut {
 
 impl std::error::Error for TimedOut {}
 
+/// The connection settings of a server backend (Redis, memcached), by hand or from the URL options
+/// `socket_timeout`, `socket_connect_timeout` (seconds) and `max_connections`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionSettings {
+    /// The deadline of every operation.
+    pub(crate) timeout: Duration,
+    /// How long connecting may take; `None` for the operation timeout.
+    pub(crate) connect_timeout: Option<Duration>,
+    /// The most connections a pool holds (at least 1).
+    pub(crate) max_connections: usize,
+}
+
+impl ConnectionSettings {
+    /// The URL options [`set_url_option`](Self::set_url_option) reads.
+    pub(crate) const URL_OPTIONS: [&'static str; 3] = [
+        "socket_timeout",
+        "socket_connect_timeout",
+        "max_connections",
+    ];
+
+    pub(crate) fn new(timeout: Duration, max_connections: usize) -> Self {
+        ConnectionSettings {
+            timeout,
+            connect_timeout: None,
+            max_connections,
+        }
+    }
+
+    /// Sets the pool size, at least 1.
+    pub(crate) fn set_max_connections(&mut self, max_connections: usize) {
+        self.max_connections = max_connections.max(1);
+    }
+
+    /// Applies the URL option `name=value` when `name` is one of [`URL_OPTIONS`](Self::URL_OPTIONS):
+    /// `Ok(false)` for any other name, [`Error::Config`] for a bad value.
+    pub(crate) fn set_url_option(&mut self, name: &str, value: &str) -> Result<bool, Error> {
+        match name {
+            "socket_timeout" => self.timeout = parse_seconds(name, value)?,
+            "socket_connect_timeout" => self.connect_timeout = Some(parse_seconds(name, value)?),
+            "max_connections" => self.set_max_connections(parse_count(name, value)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The connect timeout to use (the operation timeout unless set), once the operation timeout is
+    /// checked: [`Error::Config`] naming `backend` when it is zero.
+    pub(crate) fn checked_connect_timeout(&self, backend: &str) -> Result<Duration, Error> {
+        if self.timeout.is_zero() {
+            return Err(Error::Config(format!("{backend} timeout must be positive")));
+        }
+        Ok(self.connect_timeout.unwrap_or(self.timeout))
+    }
+}
+
 /// Parses a duration option given in seconds, fractions allowed (`"1"`, `"0.25"`), as redis-py's
 /// `socket_timeout` and pymemcache's `timeout` are.
 pub(crate) fn parse_seconds(name: &str, value: &str) -> Result<Duration, Error> {

@@ -1,11 +1,14 @@
 //! Servers a test starts, stops and restarts itself (a `redis-server` or `memcached` child process on a
-//! spare loopback port), for the fault tests: the shared servers of `TEST_*_URL` must never be stopped.
+//! spare loopback port), for the fault tests: the shared servers of `TEST_*_URL` must never be stopped;
+//! and the fault tests' drivers, shared by the backends (each test file says only how to build its cache).
 
 #![allow(dead_code)] // each test file uses part of this module
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use cache_core::testing::{FaultMode, FaultProxy};
 
 /// Which server program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,4 +211,81 @@ pub async fn every_operation_fails_fast(cache: &cache_core::Cache, bound: Durati
     check!("has_key", cache.has_key("k"));
     check!("get_or_set", cache.get_or_set("k", 1));
     check!("clear", cache.clear());
+}
+
+/// The stopped-server test: a cache on a private `program` server (built by `cache_on` from the server's
+/// address) fails every operation fast while the server is down, and the same cache works again once it
+/// is back. Returns without a test when the program is not installed.
+pub async fn stopped_server_fails_fast_and_recovers(
+    program: Program,
+    var: &str,
+    cache_on: impl FnOnce(SocketAddr) -> cache_core::Cache,
+) {
+    let Some(mut server) = TestServer::start(program, var) else {
+        return;
+    };
+    let cache = cache_on(server.addr());
+    cache.set("before", "v").await.expect("set while up");
+
+    server.stop();
+    // The default timeout is 1 s; a refused connection fails at once.
+    every_operation_fails_fast(&cache, Duration::from_millis(1500)).await;
+
+    server.restart();
+    cache.set("after", "v").await.expect("set after restart");
+    assert_eq!(
+        cache.get::<String>("after").await.expect("get").as_deref(),
+        Some("v")
+    );
+    assert_eq!(
+        cache.incr_version("after", 1).await.expect("incr_version"),
+        2
+    );
+}
+
+/// The hanging-server test: a cache (built by `cache_on` from the address of a [`FaultProxy`] in front of
+/// `upstream`, with a 500 ms timeout) fails every operation by its deadline while the proxy swallows
+/// traffic, and the same cache reads its value again once the proxy forwards. Returns the cache and the
+/// proxy (still forwarding) for the caller's clean-up.
+///
+/// [`FaultProxy`]: cache_core::testing::FaultProxy
+pub async fn hanging_server_times_out_and_recovers(
+    upstream: SocketAddr,
+    cache_on: impl FnOnce(SocketAddr) -> cache_core::Cache,
+) -> (cache_core::Cache, FaultProxy) {
+    let proxy = FaultProxy::start(upstream).await.expect("proxy");
+    let cache = cache_on(proxy.addr());
+    cache.set("k", "v").await.expect("set through the proxy");
+
+    proxy.set_mode(FaultMode::Blackhole);
+    // Each operation ends at its 500 ms deadline (plus scheduling slack), never later.
+    every_operation_fails_fast(&cache, Duration::from_millis(1000)).await;
+
+    proxy.set_mode(FaultMode::Forward);
+    assert_eq!(
+        cache
+            .get::<String>("k")
+            .await
+            .expect("get after the hang")
+            .as_deref(),
+        Some("v")
+    );
+    (cache, proxy)
+}
+
+/// The unreachable-server test: `backend_on` builds a backend (300 ms timeout) on a loopback port where
+/// nothing listens; `get` is a backend error of `name` within 2 s, not a hang. Returns the error.
+pub async fn unreachable_server_is_an_error<B: cache_core::CacheBackend>(
+    name: &str,
+    backend_on: impl FnOnce(u16) -> B,
+) -> cache_core::Error {
+    let backend = backend_on(free_port());
+    let started = Instant::now();
+    let error = backend.get("k").await.expect_err("nothing listens there");
+    assert!(
+        matches!(&error, cache_core::Error::Backend { backend, .. } if *backend == name),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    error
 }

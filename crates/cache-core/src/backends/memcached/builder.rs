@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backends::pool::{parse_count, parse_seconds};
+use crate::backends::pool::{parse_count, ConnectionSettings};
 use crate::error::{Error, Result};
 
 use super::connection::Server;
@@ -22,23 +22,31 @@ const DEFAULT_PORT: u16 = 11211;
 
 /// Settings for a [`MemcachedBackend`]: made by [`MemcachedBackend::builder`] or
 /// [`MemcachedBackendBuilder::from_url`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct MemcachedBackendBuilder {
     servers: Vec<String>,
-    timeout: Duration,
-    connect_timeout: Option<Duration>,
-    max_connections: usize,
+    connection: ConnectionSettings,
     max_value_size: usize,
+}
+
+impl std::fmt::Debug for MemcachedBackendBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemcachedBackendBuilder")
+            .field("servers", &self.servers)
+            .field("timeout", &self.connection.timeout)
+            .field("connect_timeout", &self.connection.connect_timeout)
+            .field("max_connections", &self.connection.max_connections)
+            .field("max_value_size", &self.max_value_size)
+            .finish()
+    }
 }
 
 impl MemcachedBackendBuilder {
     pub(super) fn new(servers: Vec<String>) -> Self {
         MemcachedBackendBuilder {
             servers,
-            timeout: DEFAULT_TIMEOUT,
-            connect_timeout: None,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            connection: ConnectionSettings::new(DEFAULT_TIMEOUT, DEFAULT_MAX_CONNECTIONS),
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
         }
     }
@@ -70,37 +78,33 @@ impl MemcachedBackendBuilder {
         let mut builder = MemcachedBackendBuilder::new(servers);
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            builder = match name {
-                "socket_timeout" => builder.timeout(parse_seconds(name, value)?),
-                "socket_connect_timeout" => builder.connect_timeout(parse_seconds(name, value)?),
-                "max_connections" => builder.max_connections(parse_count(name, value)?),
-                "max_value_size" => builder.max_value_size(parse_count(name, value)?),
-                other => {
-                    return Err(Error::Config(format!(
-                        "unknown memcached option {other:?} (known: socket_timeout, \
-                         socket_connect_timeout, max_connections, max_value_size)"
-                    )))
-                }
-            };
+            if name == "max_value_size" {
+                builder.max_value_size = parse_count(name, value)?;
+            } else if !builder.connection.set_url_option(name, value)? {
+                return Err(Error::Config(format!(
+                    "unknown memcached option {name:?} (known: {}, max_value_size)",
+                    ConnectionSettings::URL_OPTIONS.join(", ")
+                )));
+            }
         }
         Ok(builder)
     }
 
     /// The deadline of every operation, from asking for a connection to the reply (default 1 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.connection.timeout = timeout;
         self
     }
 
     /// How long connecting may take (default: the operation timeout).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
+        self.connection.connect_timeout = Some(timeout);
         self
     }
 
     /// The most connections per server (default 16).
     pub fn max_connections(mut self, max_connections: usize) -> Self {
-        self.max_connections = max_connections.max(1);
+        self.connection.set_max_connections(max_connections);
         self
     }
 
@@ -119,10 +123,7 @@ impl MemcachedBackendBuilder {
                 "a memcached cache needs at least one server".into(),
             ));
         }
-        if self.timeout.is_zero() {
-            return Err(Error::Config("memcached timeout must be positive".into()));
-        }
-        let connect_timeout = self.connect_timeout.unwrap_or(self.timeout);
+        let connect_timeout = self.connection.checked_connect_timeout("memcached")?;
         let addresses = self
             .servers
             .iter()
@@ -131,13 +132,13 @@ impl MemcachedBackendBuilder {
         let ring = Ring::new(&addresses);
         let servers = addresses
             .into_iter()
-            .map(|address| Server::new(address, self.max_connections, connect_timeout))
+            .map(|address| Server::new(address, self.connection.max_connections, connect_timeout))
             .collect::<Result<Vec<_>>>()?;
         Ok(MemcachedBackend {
             inner: Arc::new(Inner {
                 servers,
                 ring,
-                timeout: self.timeout,
+                timeout: self.connection.timeout,
                 max_value_size: self.max_value_size,
             }),
         })
@@ -194,8 +195,8 @@ mod tests {
             builder.servers,
             ["10.0.0.1:11211", "10.0.0.2", "cache3:11300"]
         );
-        assert_eq!(builder.timeout, Duration::from_millis(200));
-        assert_eq!(builder.max_connections, 4);
+        assert_eq!(builder.connection.timeout, Duration::from_millis(200));
+        assert_eq!(builder.connection.max_connections, 4);
         let backend = builder.build().expect("valid");
         assert_eq!(
             backend.servers().collect::<Vec<_>>(),

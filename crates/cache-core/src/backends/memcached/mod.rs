@@ -191,13 +191,30 @@ impl MemcachedBackend {
         }
     }
 
-    /// Deletes `key`, whether or not it exists: after a failed `set`, the old value must not stay visible.
-    async fn discard(&self, key: &str) -> Result<()> {
+    /// Deletes `key`, whether or not it exists (`true` if it did): `delete`, and after a failed `set`, so
+    /// that the old value does not stay visible.
+    async fn discard(&self, key: &str) -> Result<bool> {
         let server = self.server(key);
         let reply = call!(server, Retry::Safe, |client| client
             .meta_delete(key, false, None, None));
         match reply {
-            Ok(_) | Err(async_memcached::Error::Protocol(Status::NotFound)) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(async_memcached::Error::Protocol(Status::NotFound)) => Ok(false),
+            Err(error) => Err(server.failure(error)),
+        }
+    }
+
+    /// Whether `mg key <flags>` finds a live item (`flags` must make a hit answer with data: `s` or `v`).
+    async fn hits(&self, key: &str, flags: &[&str]) -> Result<bool> {
+        let server = self.server(key);
+        let reply = call!(server, Retry::Safe, |client| client.meta_get(
+            key,
+            false,
+            None,
+            Some(flags)
+        ));
+        match reply {
+            Ok(found) => Ok(found.is_some()),
             Err(error) => Err(server.failure(error)),
         }
     }
@@ -476,17 +493,7 @@ impl CacheBackend for MemcachedBackend {
 
     async fn delete(&self, key: &str) -> Result<bool> {
         check_key(key)?;
-        self.deadline("delete", async {
-            let server = self.server(key);
-            let reply = call!(server, Retry::Safe, |client| client
-                .meta_delete(key, false, None, None));
-            match reply {
-                Ok(_) => Ok(true),
-                Err(async_memcached::Error::Protocol(Status::NotFound)) => Ok(false),
-                Err(error) => Err(server.failure(error)),
-            }
-        })
-        .await
+        self.deadline("delete", self.discard(key)).await
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<()> {
@@ -500,19 +507,9 @@ impl CacheBackend for MemcachedBackend {
         check_key(key)?;
         self.deadline("touch", async {
             let flags = format!("T{}", ttl(expiry));
-            let server = self.server(key);
             // `mg` with T sets a new expiry on a hit; the `s` flag makes a hit answer with data (a bare
             // `HD` is not told apart from a miss by the client).
-            let reply = call!(server, Retry::Safe, |client| client.meta_get(
-                key,
-                false,
-                None,
-                Some(&[flags.as_str(), "s"])
-            ));
-            match reply {
-                Ok(found) => Ok(found.is_some()),
-                Err(error) => Err(server.failure(error)),
-            }
+            self.hits(key, &[flags.as_str(), "s"]).await
         })
         .await
     }
@@ -572,20 +569,7 @@ impl CacheBackend for MemcachedBackend {
 
     async fn has_key(&self, key: &str) -> Result<bool> {
         check_key(key)?;
-        self.deadline("has_key", async {
-            let server = self.server(key);
-            let reply = call!(server, Retry::Safe, |client| client.meta_get(
-                key,
-                false,
-                None,
-                Some(&["s"])
-            ));
-            match reply {
-                Ok(found) => Ok(found.is_some()),
-                Err(error) => Err(server.failure(error)),
-            }
-        })
-        .await
+        self.deadline("has_key", self.hits(key, &["s"])).await
     }
 
     async fn clear(&self) -> Result<()> {

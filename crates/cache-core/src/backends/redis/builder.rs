@@ -6,8 +6,9 @@ use std::time::Duration;
 use deadpool::managed::Pool;
 use deadpool::Runtime;
 
-use crate::backends::pool::{parse_count, parse_seconds, Health};
+use crate::backends::pool::{ConnectionSettings, Health};
 use crate::error::{Error, Result};
+use crate::url::{percent_decode, redact};
 
 use super::connection::{Pools, SingleManager};
 use super::{Inner, RedisBackend, DEFAULT_NAMESPACE};
@@ -33,9 +34,7 @@ enum Target {
 pub struct RedisBackendBuilder {
     target: Target,
     namespace: String,
-    max_connections: usize,
-    timeout: Duration,
-    connect_timeout: Option<Duration>,
+    connection: ConnectionSettings,
 }
 
 impl std::fmt::Debug for RedisBackendBuilder {
@@ -48,9 +47,9 @@ impl std::fmt::Debug for RedisBackendBuilder {
         f.debug_struct("RedisBackendBuilder")
             .field("servers", &servers)
             .field("namespace", &self.namespace)
-            .field("max_connections", &self.max_connections)
-            .field("timeout", &self.timeout)
-            .field("connect_timeout", &self.connect_timeout)
+            .field("max_connections", &self.connection.max_connections)
+            .field("timeout", &self.connection.timeout)
+            .field("connect_timeout", &self.connection.connect_timeout)
             .finish()
     }
 }
@@ -72,9 +71,7 @@ impl RedisBackendBuilder {
         RedisBackendBuilder {
             target,
             namespace: DEFAULT_NAMESPACE.to_owned(),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            timeout: DEFAULT_TIMEOUT,
-            connect_timeout: None,
+            connection: ConnectionSettings::new(DEFAULT_TIMEOUT, DEFAULT_MAX_CONNECTIONS),
         }
     }
 
@@ -91,11 +88,10 @@ impl RedisBackendBuilder {
         let mut settings = Vec::new();
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match name {
-                "namespace" | "max_connections" | "socket_timeout" | "socket_connect_timeout" => {
-                    settings.push((name, percent_decode(value)?));
-                }
-                _ => passthrough.push(pair),
+            if name == "namespace" || ConnectionSettings::URL_OPTIONS.contains(&name) {
+                settings.push((name, percent_decode(value)?));
+            } else {
+                passthrough.push(pair);
             }
         }
         let driver_url = if passthrough.is_empty() {
@@ -105,12 +101,11 @@ impl RedisBackendBuilder {
         };
         let mut builder = RedisBackendBuilder::new(driver_url);
         for (name, value) in settings {
-            builder = match name {
-                "namespace" => builder.namespace(value),
-                "max_connections" => builder.max_connections(parse_count(name, &value)?),
-                "socket_timeout" => builder.timeout(parse_seconds(name, &value)?),
-                _ => builder.connect_timeout(parse_seconds(name, &value)?),
-            };
+            if name == "namespace" {
+                builder.namespace = value;
+            } else {
+                builder.connection.set_url_option(name, &value)?;
+            }
         }
         Ok(builder)
     }
@@ -124,20 +119,20 @@ impl RedisBackendBuilder {
 
     /// The most connections the pool holds (default 8; each one multiplexes many requests).
     pub fn max_connections(mut self, max_connections: usize) -> Self {
-        self.max_connections = max_connections.max(1);
+        self.connection.set_max_connections(max_connections);
         self
     }
 
     /// The deadline of every operation, from asking the pool for a connection to the reply (default 1 s).
     /// Also redis-rs's response timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.connection.timeout = timeout;
         self
     }
 
     /// How long connecting may take (default: the operation timeout).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
+        self.connection.connect_timeout = Some(timeout);
         self
     }
 
@@ -145,19 +140,20 @@ impl RedisBackendBuilder {
     /// startup is an error of the operations, not of `build`. [`Error::Config`] for an invalid URL, a
     /// `rediss://` URL without the `redis-tls` feature, or a cluster URL without `redis-cluster`.
     pub fn build(self) -> Result<RedisBackend> {
-        if self.timeout.is_zero() {
-            return Err(Error::Config("redis timeout must be positive".into()));
-        }
-        let connect_timeout = self.connect_timeout.unwrap_or(self.timeout);
+        let connect_timeout = self.connection.checked_connect_timeout("redis")?;
         let health = Arc::new(Health::new());
         let (pools, cluster) = match &self.target {
             Target::Single(url) => {
                 check_tls(url)?;
-                let manager =
-                    SingleManager::new(url, connect_timeout, self.timeout, Arc::clone(&health))
-                        .map_err(|error| {
-                            Error::Config(format!("invalid Redis URL {}: {error}", redact(url)))
-                        })?;
+                let manager = SingleManager::new(
+                    url,
+                    connect_timeout,
+                    self.connection.timeout,
+                    Arc::clone(&health),
+                )
+                .map_err(|error| {
+                    Error::Config(format!("invalid Redis URL {}: {error}", redact(url)))
+                })?;
                 (Pools::Single(self.pool(manager)?), false)
             }
             Target::Cluster(nodes) => (self.cluster_pools(nodes, connect_timeout, &health)?, true),
@@ -167,7 +163,7 @@ impl RedisBackendBuilder {
                 pools,
                 health,
                 namespace: self.namespace,
-                timeout: self.timeout,
+                timeout: self.connection.timeout,
                 cluster,
             }),
         })
@@ -175,7 +171,7 @@ impl RedisBackendBuilder {
 
     fn pool<M: deadpool::managed::Manager>(&self, manager: M) -> Result<Pool<M>> {
         Pool::builder(manager)
-            .max_size(self.max_connections)
+            .max_size(self.connection.max_connections)
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|error| Error::Config(format!("cannot build the Redis pool: {error}")))
@@ -199,7 +195,7 @@ impl RedisBackendBuilder {
         let manager = super::connection::ClusterManager::new(
             nodes,
             connect_timeout,
-            self.timeout,
+            self.connection.timeout,
             Arc::clone(health),
         )
         .map_err(|error| {
@@ -268,40 +264,6 @@ fn check_tls(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// The URL with any `user:password@` replaced by `***@`, for errors and `Debug`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
-}
-
-/// Decodes `%XX` escapes of a query value.
-fn percent_decode(text: &str) -> Result<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let byte = bytes
-                .get(i + 1..i + 3)
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                .ok_or_else(|| Error::Config(format!("bad percent-escape in {text:?}")))?;
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| Error::Config(format!("{text:?} is not UTF-8 once decoded")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,8 +292,8 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(builder.namespace, "app:");
-        assert_eq!(builder.timeout, Duration::from_millis(500));
-        assert_eq!(builder.max_connections, 3);
+        assert_eq!(builder.connection.timeout, Duration::from_millis(500));
+        assert_eq!(builder.connection.max_connections, 3);
         assert!(
             matches!(&builder.target, Target::Single(url) if url == "redis://127.0.0.1:6379/2?protocol=resp3")
         );

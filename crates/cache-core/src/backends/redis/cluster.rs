@@ -15,7 +15,7 @@ use crate::backends::pool::with_deadline;
 use crate::error::{Error, Result};
 
 use super::connection::backend_error;
-use super::{RedisBackend, Retry, CLEAR_BATCH, NAME};
+use super::{RedisBackend, Retry, NAME};
 
 impl RedisBackend {
     /// Sends `commands` concurrently on one cluster connection; fails if any fails.
@@ -61,19 +61,12 @@ impl RedisBackend {
     }
 
     async fn clear_node(&self, host: &str, port: u16, pattern: &str) -> Result<()> {
-        let mut cursor: u64 = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(CLEAR_BATCH);
+        self.scan_and_unlink(pattern, |scan| {
             let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
                 host: host.to_owned(),
                 port,
             });
-            let reply = with_deadline(NAME, "clear", self.inner.timeout, async {
+            with_deadline(NAME, "clear", self.inner.timeout, async move {
                 let mut lease = self.lease().await?;
                 let Some(connection) = lease.cluster() else {
                     return Err(Error::backend(NAME, "not a cluster connection"));
@@ -86,19 +79,8 @@ impl RedisBackend {
                     }
                 }
             })
-            .await?;
-            let (next, keys): (u64, Vec<Vec<u8>>) =
-                redis::from_redis_value(reply).map_err(|e| backend_error(e.into()))?;
-            for batch in keys.chunks(CLEAR_BATCH) {
-                let mut unlink = redis::cmd("UNLINK");
-                unlink.arg(batch);
-                self.query(&unlink, "clear", Retry::Safe).await?;
-            }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
-        }
+        })
+        .await
     }
 }
 

@@ -259,6 +259,19 @@ impl RedisBackend {
     /// `clear` on a standalone server: `SCAN` the namespace and `UNLINK` what it finds, each step within the
     /// deadline (a large namespace may take many steps; a dead server fails the first).
     async fn clear_standalone(&self, pattern: &str) -> Result<()> {
+        self.scan_and_unlink(pattern, |scan| async move {
+            self.query(&scan, "clear", Retry::Safe).await
+        })
+        .await
+    }
+
+    /// The loop of `clear`: `SCAN MATCH pattern` (each step sent by `send`, on a standalone server or one
+    /// cluster node) and `UNLINK` of each batch found, until the cursor is back to 0.
+    async fn scan_and_unlink<F, Fut>(&self, pattern: &str, send: F) -> Result<()>
+    where
+        F: Fn(Cmd) -> Fut,
+        Fut: std::future::Future<Output = Result<Value>>,
+    {
         let mut cursor: u64 = 0;
         loop {
             let mut scan = redis::cmd("SCAN");
@@ -267,7 +280,7 @@ impl RedisBackend {
                 .arg(pattern)
                 .arg("COUNT")
                 .arg(CLEAR_BATCH);
-            let reply = self.query(&scan, "clear", Retry::Safe).await?;
+            let reply = send(scan).await?;
             let (next, keys): (u64, Vec<Vec<u8>>) =
                 redis::from_redis_value(reply).map_err(|e| backend_error(e.into()))?;
             for batch in keys.chunks(CLEAR_BATCH) {

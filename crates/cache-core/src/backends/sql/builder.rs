@@ -270,8 +270,8 @@ impl DatabaseBackendBuilder {
     }
 }
 
-/// The schemes this build can open, by enabled feature.
-fn enabled_schemes() -> Vec<&'static str> {
+/// The database schemes this build can open, by enabled feature.
+pub(crate) fn enabled_schemes() -> Vec<&'static str> {
     let mut schemes = Vec::new();
     if cfg!(feature = "sqlite") {
         schemes.push("sqlite");

@@ -109,6 +109,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::time::{error::Elapsed, Instant};
 
+pub(crate) use builder::enabled_schemes;
 pub use builder::DatabaseBackendBuilder;
 pub use conn::SqlPool;
 pub use dialect::Dialect;

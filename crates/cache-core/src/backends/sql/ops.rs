@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use super::conn::{Bind, Cell, Conn};
+use super::conn::{Bind, Cell, Conn, Exec};
 use super::cull::Culling;
 use super::dialect::{AddSql, Statements};
 use crate::backend::{checked_increment, Expiry};
@@ -161,26 +161,29 @@ pub(crate) async fn set_many(
     let expires = expiry_millis(expiry);
     let batches = batches(&distinct);
     if let [batch] = batches.as_slice() {
-        conn.exec()
-            .execute(
-                &sql.set_many(batch.len()),
-                &row_binds(batch, expires),
-                false,
-            )
-            .await?;
-        return Ok(());
+        return insert_rows(conn.exec(), sql, batch, expires).await;
     }
     let mut tx = conn.begin(sql.begin_write).await?;
     for batch in &batches {
-        tx.exec()
-            .execute(
-                &sql.set_many(batch.len()),
-                &row_binds(batch, expires),
-                false,
-            )
-            .await?;
+        insert_rows(tx.exec(), sql, batch, expires).await?;
     }
     tx.commit().await
+}
+
+/// One multi-row upsert of `set_many`.
+async fn insert_rows(
+    exec: Exec<'_>,
+    sql: &Statements,
+    batch: &[(&str, &Bytes)],
+    expires: i64,
+) -> Result<()> {
+    exec.execute(
+        &sql.set_many(batch.len()),
+        &row_binds(batch, expires),
+        false,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Key, value, expiry for each row, in statement order.
