@@ -53,6 +53,7 @@ pub mod call;
 pub mod codec;
 mod config;
 mod error;
+pub mod fragment;
 pub mod key;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -65,5 +66,6 @@ pub use caches::{supported_schemes, Caches, DEFAULT_ALIAS};
 pub use call::Call;
 pub use config::{BackendOptions, CacheConfig, CachesConfig};
 pub use error::{BoxError, Error, KeyProblem, Result};
+pub use fragment::FragmentCache;
 pub use timeout::Timeout;
 pub use url::{redact, CacheUrl};

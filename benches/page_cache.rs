@@ -1,0 +1,369 @@
+//! The page cache's hit path side by side with a plain axum handler and axum-response-cache, all serving
+//! the same 10 KB page in-process (`tower::ServiceExt::oneshot` on the app, body read to the end).
+//!
+//! ```text
+//! cargo bench --bench page_cache --features page
+//! TEST_REDIS_URL=redis://127.0.0.1:6379 cargo bench --bench page_cache --features page,redis
+//! ```
+//!
+//! Variants (each app answers `GET /page` with the same handler):
+//!
+//! - `plain`: the handler alone, the limit;
+//! - `page_cache/memory/router`: `CachePageLayer` on the memory backend wrapping the whole router (before
+//!   routing, where Django's site-wide cache sits);
+//! - `page_cache/memory/route`: the same layer on the route (`get(handler).layer(..)`, after routing);
+//! - `axum_response_cache/router` and `/route`: the peer crate in the same two places;
+//! - `page_cache/redis/router`: with `TEST_REDIS_URL` set and the Redis backend compiled in.
+//!
+//! `PAGE_BENCH_ONLY=memory/router` keeps only the plain handler and the matching variants (for profiling).
+//!
+//! Criterion measures each variant; then an interleaved run (variants alternating in rounds, so drift hits
+//! all alike) prints requests per second and the ratios the targets are stated in. Last, the same apps are
+//! served over HTTP/1.1 on 127.0.0.1 (`axum::serve`) and driven by 16 keep-alive connections each for a
+//! fixed time, interleaved: per-request costs of a real server (syscalls, parsing) are in both sides of
+//! those ratios, which is where a Redis round trip can be compared with a plain handler at all.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{header, Request, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use cache_core::backends::MemoryBackend;
+use cache_core::Cache;
+use criterion::{criterion_group, criterion_main, Criterion};
+use http_body_util::BodyExt;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, ServiceExt};
+use tower_cache_page::CachePageLayer;
+
+type App = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+fn page() -> Bytes {
+    let mut html = String::from("<!doctype html><html><head><title>bench</title></head><body>");
+    while html.len() < 10 * 1024 - 14 {
+        html.push_str("<p>lorem ipsum dolor sit amet</p>");
+    }
+    html.truncate(10 * 1024 - 14);
+    html.push_str("</body></html>");
+    Bytes::from(html)
+}
+
+fn routes(
+    page: Bytes,
+    on_route: impl FnOnce(axum::routing::MethodRouter) -> axum::routing::MethodRouter,
+) -> Router {
+    let handler = get(move || {
+        let page = page.clone();
+        async move { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page) }
+    });
+    Router::new()
+        .route("/page", on_route(handler))
+        .with_state(())
+}
+
+fn boxed<S>(service: S) -> App
+where
+    S: tower::Service<Request<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    BoxCloneSyncService::new(service.map_response(axum::response::IntoResponse::into_response))
+}
+
+fn memory_cache() -> Cache {
+    let backend = MemoryBackend::builder()
+        .max_entries(1_000)
+        .build()
+        .unwrap_or_else(|_| MemoryBackend::new());
+    Cache::new(backend)
+}
+
+/// The apps, by name; the first is the plain handler.
+async fn apps() -> Vec<(&'static str, App)> {
+    let page = page();
+    let mut apps: Vec<(&'static str, App)> = vec![
+        ("plain", boxed(routes(page.clone(), |h| h))),
+        (
+            "page_cache/memory/router",
+            boxed(CachePageLayer::new(memory_cache()).layer(routes(page.clone(), |h| h))),
+        ),
+        (
+            "page_cache/memory/route",
+            boxed(routes(page.clone(), |h| {
+                h.layer(CachePageLayer::new(memory_cache()))
+            })),
+        ),
+        (
+            "axum_response_cache/router",
+            boxed(
+                axum_response_cache::CacheLayer::with_lifespan(Duration::from_secs(600))
+                    .layer(routes(page.clone(), |h| h)),
+            ),
+        ),
+        (
+            "axum_response_cache/route",
+            boxed(routes(page.clone(), |h| {
+                h.layer(axum_response_cache::CacheLayer::with_lifespan(
+                    Duration::from_secs(600),
+                ))
+            })),
+        ),
+    ];
+    if let Ok(url) = std::env::var("TEST_REDIS_URL") {
+        match Cache::from_url(&url).await {
+            Ok(cache) => {
+                let cache = cache
+                    .to_builder()
+                    .key_prefix(format!("bench-{}", std::process::id()))
+                    .build();
+                apps.push((
+                    "page_cache/redis/router",
+                    boxed(CachePageLayer::new(cache).layer(routes(page.clone(), |h| h))),
+                ));
+            }
+            Err(error) => {
+                eprintln!("skipping the Redis variant: {error} (build with --features redis)")
+            }
+        }
+    } else {
+        eprintln!("skipping the Redis variant: set TEST_REDIS_URL");
+    }
+    // `PAGE_BENCH_ONLY=name` keeps the plain handler and the variants whose name contains `name` (profiling).
+    if let Ok(only) = std::env::var("PAGE_BENCH_ONLY") {
+        apps.retain(|(name, _)| *name == "plain" || name.contains(only.as_str()));
+    }
+    // Warm every cache, and check every app serves the page and every page-cache variant really hits.
+    for (name, app) in &apps {
+        for round in 0..2 {
+            let (len, age) = probe(app.clone()).await;
+            assert_eq!(len, page.len(), "{name} served {len} bytes");
+            if round == 1 && name.starts_with("page_cache") {
+                assert!(age, "{name} did not answer from the cache");
+            }
+        }
+    }
+    apps
+}
+
+/// One request, reporting the body length and whether it carried `Age` (only cache hits do).
+async fn probe(app: App) -> (usize, bool) {
+    let request = Request::get("/page")
+        .header(header::HOST, "bench.example")
+        .body(Body::empty())
+        .unwrap_or_default();
+    let Ok(response) = app.oneshot(request).await;
+    let age = response.headers().contains_key(header::AGE);
+    let len = match response.into_body().collect().await {
+        Ok(collected) => collected.to_bytes().len(),
+        Err(_) => 0,
+    };
+    (len, age)
+}
+
+/// One request through the app; the body is read to the end. Returns the body length.
+async fn request(app: App) -> usize {
+    let request = Request::get("/page")
+        .header(header::HOST, "bench.example")
+        .body(Body::empty())
+        .unwrap_or_default();
+    let Ok(response) = app.oneshot(request).await;
+    match response.into_body().collect().await {
+        Ok(collected) => collected.to_bytes().len(),
+        Err(_) => 0,
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => panic!("tokio runtime: {error}"),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = runtime();
+    let apps = rt.block_on(apps());
+    let mut group = c.benchmark_group("page_cache_10kb");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    for (name, app) in &apps {
+        group.bench_function(*name, |b| b.to_async(&rt).iter(|| request(app.clone())));
+    }
+    group.finish();
+    side_by_side(&rt, &apps);
+}
+
+/// Interleaved rounds of each variant; prints the median requests per second and the ratios to `plain`
+/// and to axum-response-cache in the same position.
+fn side_by_side(rt: &tokio::runtime::Runtime, apps: &[(&'static str, App)]) {
+    const ROUNDS: usize = 15;
+    const PER_ROUND: usize = 20_000;
+    let mut rates: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); apps.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, app)) in apps.iter().enumerate() {
+            let started = Instant::now();
+            rt.block_on(async {
+                for _ in 0..PER_ROUND {
+                    std::hint::black_box(request(app.clone()).await);
+                }
+            });
+            rates[i].push(PER_ROUND as f64 / started.elapsed().as_secs_f64());
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let rates: Vec<(&str, f64)> = apps
+        .iter()
+        .map(|(n, _)| *n)
+        .zip(rates.into_iter().map(median))
+        .collect();
+    let rate = |name: &str| {
+        rates
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(f64::NAN, |(_, r)| *r)
+    };
+    let plain = rate("plain");
+    println!("\nside by side ({ROUNDS} interleaved rounds of {PER_ROUND} requests, median):");
+    for (name, r) in &rates {
+        println!("  {name:<30} {r:>12.0} req/s   {:>5.2}x plain", r / plain);
+    }
+    for position in ["router", "route"] {
+        let ours = rate(&format!("page_cache/memory/{position}"));
+        let peer = rate(&format!("axum_response_cache/{position}"));
+        if ours.is_finite() && peer.is_finite() {
+            println!(
+                "  page_cache/memory/{position} vs axum_response_cache/{position}: {:.2}x",
+                ours / peer
+            );
+        }
+    }
+    println!("  targets: memory hit >= 0.95x plain and >= 1.00x axum-response-cache; redis hit >= 0.50x plain");
+}
+
+/// Connections per app in the TCP phase.
+const CONNECTIONS: usize = 16;
+
+/// Serves `app` on a free loopback port.
+async fn serve(app: App) -> std::net::SocketAddr {
+    use axum::ServiceExt as _;
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(listener) => listener,
+        Err(error) => panic!("bind: {error}"),
+    };
+    let addr = match listener.local_addr() {
+        Ok(addr) => addr,
+        Err(error) => panic!("local_addr: {error}"),
+    };
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app.into_make_service()).await;
+    });
+    addr
+}
+
+/// One keep-alive connection sending `GET /page` until `deadline`; returns the responses read.
+async fn client(addr: std::net::SocketAddr, deadline: Instant) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return 0;
+    };
+    let _ = stream.set_nodelay(true);
+    let request = b"GET /page HTTP/1.1\r\nHost: bench.example\r\n\r\n";
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut filled = 0;
+    let mut done = 0;
+    while Instant::now() < deadline {
+        if stream.write_all(request).await.is_err() {
+            return done;
+        }
+        loop {
+            if let Some(end) = buf[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                let total = end + 4 + length;
+                if filled >= total {
+                    buf.copy_within(total..filled, 0);
+                    filled -= total;
+                    break;
+                }
+            }
+            match stream.read(&mut buf[filled..]).await {
+                Ok(0) | Err(_) => return done,
+                Ok(n) => filled += n,
+            }
+        }
+        done += 1;
+    }
+    done
+}
+
+/// Interleaved rounds over TCP; prints requests per second and ratios to `plain`.
+fn over_tcp() {
+    const ROUNDS: usize = 3;
+    const SLICE: Duration = Duration::from_millis(1500);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => panic!("tokio runtime: {error}"),
+    };
+    // The apps are built on the runtime that drives them: a Redis pool's sockets belong to its reactor.
+    let rates: Vec<(&str, f64)> = rt.block_on(async {
+        let apps = apps().await;
+        let mut servers = Vec::new();
+        for (name, app) in &apps {
+            servers.push((*name, serve(app.clone()).await));
+        }
+        let mut counts = vec![0u64; servers.len()];
+        let mut elapsed = vec![Duration::ZERO; servers.len()];
+        for _ in 0..ROUNDS {
+            for (i, (_, addr)) in servers.iter().enumerate() {
+                let started = Instant::now();
+                let deadline = started + SLICE;
+                let clients: Vec<_> = (0..CONNECTIONS)
+                    .map(|_| tokio::spawn(client(*addr, deadline)))
+                    .collect();
+                for c in clients {
+                    counts[i] += c.await.unwrap_or(0);
+                }
+                elapsed[i] += started.elapsed();
+            }
+        }
+        servers
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (*name, counts[i] as f64 / elapsed[i].as_secs_f64()))
+            .collect()
+    });
+    let plain = rates
+        .iter()
+        .find(|(n, _)| *n == "plain")
+        .map_or(f64::NAN, |(_, r)| *r);
+    println!("\nover TCP (HTTP/1.1 keep-alive, {CONNECTIONS} connections, {ROUNDS} interleaved rounds of {SLICE:?}):");
+    for (name, r) in &rates {
+        println!("  {name:<30} {r:>12.0} req/s   {:>5.2}x plain", r / plain);
+    }
+}
+
+fn bench_over_tcp(_: &mut Criterion) {
+    over_tcp();
+}
+
+criterion_group!(benches, bench, bench_over_tcp);
+criterion_main!(benches);

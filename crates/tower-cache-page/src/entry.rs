@@ -1,0 +1,353 @@
+//! What the page cache stores: one bytes blob per page ([`StoredPage`]) and one per URL for the learnt header
+//! list ([`HeaderList`]). Both are compact, versioned and length-prefixed, written as raw bytes (the
+//! backend's own `set`, under keys made by the [`Cache`](cache_core::Cache)'s key function) so nothing is
+//! re-encoded, and decoded without copying the body (it is a slice of the blob the backend returned).
+//!
+//! # Page entry, version 1 (integers big-endian)
+//!
+//! ```text
+//! "TCP" 0x01              magic and version (4 bytes)
+//! stored_at      u64      Unix milliseconds when stored (for `Age`)
+//! fresh_until    u64      Unix milliseconds when it becomes stale (u64::MAX: never)
+//! status         u16
+//! header_count   u16
+//! header_count × { name_len u16, name, value_len u32, value }
+//! body_len       u64
+//! body
+//! ```
+//!
+//! # Header-list entry, version 1
+//!
+//! ```text
+//! "TCH" 0x01              magic and version
+//! generation     u64      part of every page key of the URL; a new one after an invalidation
+//! count          u16
+//! count × { name_len u16, name }   lower-case header names, sorted
+//! ```
+//!
+//! A blob that is truncated, has trailing bytes, an unknown magic or version, or a name or value that is not
+//! a valid header is [`Corrupt`]: the page cache treats it as a miss and logs a warning, so a format change
+//! or a foreign value under our key never breaks a request.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::StatusCode;
+
+const PAGE_MAGIC: [u8; 4] = *b"TCP\x01";
+const LIST_MAGIC: [u8; 4] = *b"TCH\x01";
+
+/// A stored entry could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Corrupt(pub(crate) &'static str);
+
+impl std::fmt::Display for Corrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// A response as stored, decoded.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredPage {
+    pub(crate) stored_at: SystemTime,
+    pub(crate) fresh_until: Option<SystemTime>,
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+pub(crate) fn unix_millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn from_unix_millis(ms: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+/// Encodes a page with the headers `keep` accepts. Headers that cannot be length-prefixed (over 64 KiB
+/// names, 4 GiB values) are impossible in `http` types, but are skipped rather than trusted.
+pub(crate) fn encode_page(
+    stored_at: SystemTime,
+    fresh_until: Option<SystemTime>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    keep: impl Fn(&HeaderName) -> bool,
+    body: &[u8],
+) -> Bytes {
+    let headers_len: usize = headers
+        .iter()
+        .map(|(name, value)| 6 + name.as_str().len() + value.len())
+        .sum();
+    let mut out = BytesMut::with_capacity(4 + 8 + 8 + 2 + 2 + headers_len + 8 + body.len());
+    out.put_slice(&PAGE_MAGIC);
+    out.put_u64(unix_millis(stored_at));
+    out.put_u64(fresh_until.map_or(u64::MAX, unix_millis));
+    out.put_u16(status.as_u16());
+    let storable = |(name, value): &(&HeaderName, &HeaderValue)| {
+        keep(name)
+            && u16::try_from(name.as_str().len()).is_ok()
+            && u32::try_from(value.len()).is_ok()
+    };
+    let count = headers
+        .iter()
+        .filter(storable)
+        .count()
+        .min(usize::from(u16::MAX));
+    out.put_u16(u16::try_from(count).unwrap_or(u16::MAX));
+    for (name, value) in headers.iter().filter(storable).take(count) {
+        let name = name.as_str().as_bytes();
+        out.put_u16(u16::try_from(name.len()).unwrap_or(0));
+        out.put_slice(name);
+        out.put_u32(u32::try_from(value.len()).unwrap_or(0));
+        out.put_slice(value.as_bytes());
+    }
+    out.put_u64(body.len() as u64);
+    out.put_slice(body);
+    out.freeze()
+}
+
+/// A cursor over a blob; every read checks the remaining length.
+struct Reader {
+    blob: Bytes,
+    at: usize,
+}
+
+impl Reader {
+    fn take(&mut self, n: usize) -> Result<Bytes, Corrupt> {
+        let end = self.at.checked_add(n).ok_or(Corrupt("length overflow"))?;
+        if end > self.blob.len() {
+            return Err(Corrupt("truncated"));
+        }
+        let slice = self.blob.slice(self.at..end);
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Corrupt> {
+        let end = self.at.checked_add(N).ok_or(Corrupt("length overflow"))?;
+        let bytes = self.blob.get(self.at..end).ok_or(Corrupt("truncated"))?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(bytes);
+        self.at = end;
+        Ok(out)
+    }
+
+    fn u16(&mut self) -> Result<u16, Corrupt> {
+        self.array().map(u16::from_be_bytes)
+    }
+
+    fn u32(&mut self) -> Result<u32, Corrupt> {
+        self.array().map(u32::from_be_bytes)
+    }
+
+    fn u64(&mut self) -> Result<u64, Corrupt> {
+        self.array().map(u64::from_be_bytes)
+    }
+
+    fn finish(&self) -> Result<(), Corrupt> {
+        if self.at == self.blob.len() {
+            Ok(())
+        } else {
+            Err(Corrupt("trailing bytes"))
+        }
+    }
+}
+
+fn usize_from(n: u64) -> Result<usize, Corrupt> {
+    usize::try_from(n).map_err(|_| Corrupt("length overflow"))
+}
+
+/// Decodes a page blob.
+pub(crate) fn decode_page(blob: Bytes) -> Result<StoredPage, Corrupt> {
+    let mut r = Reader { blob, at: 0 };
+    if r.array::<4>()? != PAGE_MAGIC {
+        return Err(Corrupt("unknown page entry format or version"));
+    }
+    let stored_at = from_unix_millis(r.u64()?);
+    let fresh_until = match r.u64()? {
+        u64::MAX => None,
+        ms => Some(from_unix_millis(ms)),
+    };
+    let status = StatusCode::from_u16(r.u16()?).map_err(|_| Corrupt("invalid status"))?;
+    let count = usize::from(r.u16()?);
+    // Room for what a hit adds (`Age`, `Cache-Status`, `Content-Length`) without growing the map.
+    let mut headers = HeaderMap::with_capacity(count + 3);
+    for _ in 0..count {
+        let name_len = usize::from(r.u16()?);
+        let name = r.take(name_len)?;
+        let name = HeaderName::from_bytes(&name).map_err(|_| Corrupt("invalid header name"))?;
+        let value_len = usize_from(u64::from(r.u32()?))?;
+        let value = HeaderValue::from_maybe_shared(r.take(value_len)?)
+            .map_err(|_| Corrupt("invalid header value"))?;
+        headers.append(name, value);
+    }
+    let body_len = usize_from(r.u64()?)?;
+    let body = r.take(body_len)?;
+    r.finish()?;
+    Ok(StoredPage {
+        stored_at,
+        fresh_until,
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The request headers a URL's responses vary on, and the generation of its page keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeaderList {
+    pub(crate) generation: u64,
+    pub(crate) names: Vec<HeaderName>,
+}
+
+impl HeaderList {
+    pub(crate) fn encode(&self) -> Bytes {
+        let names_len: usize = self.names.iter().map(|n| 2 + n.as_str().len()).sum();
+        let mut out = BytesMut::with_capacity(4 + 8 + 2 + names_len);
+        out.put_slice(&LIST_MAGIC);
+        out.put_u64(self.generation);
+        let names: Vec<&HeaderName> = self
+            .names
+            .iter()
+            .filter(|n| u16::try_from(n.as_str().len()).is_ok())
+            .take(usize::from(u16::MAX))
+            .collect();
+        out.put_u16(u16::try_from(names.len()).unwrap_or(0));
+        for name in names {
+            let name = name.as_str().as_bytes();
+            out.put_u16(u16::try_from(name.len()).unwrap_or(0));
+            out.put_slice(name);
+        }
+        out.freeze()
+    }
+
+    pub(crate) fn decode(blob: Bytes) -> Result<Self, Corrupt> {
+        let mut r = Reader { blob, at: 0 };
+        if r.array::<4>()? != LIST_MAGIC {
+            return Err(Corrupt("unknown header-list entry format or version"));
+        }
+        let generation = r.u64()?;
+        let count = usize::from(r.u16()?);
+        let mut names = Vec::with_capacity(count);
+        for _ in 0..count {
+            let len = usize::from(r.u16()?);
+            let name = r.take(len)?;
+            names.push(HeaderName::from_bytes(&name).map_err(|_| Corrupt("invalid header name"))?);
+        }
+        r.finish()?;
+        Ok(HeaderList { generation, names })
+    }
+}
+
+/// A fresh, process-unique and practically globally unique generation number.
+pub(crate) fn new_generation() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // `RandomState` is seeded from the OS once per process and differs per instance.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u64(unix_millis(SystemTime::now()));
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page() -> Bytes {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("text/html"));
+        headers.append("set-cookie", HeaderValue::from_static("a=1"));
+        headers.append("set-cookie", HeaderValue::from_static("b=2"));
+        headers.insert(
+            "x-raw",
+            HeaderValue::from_bytes(b"caf\xe9").unwrap_or(HeaderValue::from_static("")),
+        );
+        encode_page(
+            from_unix_millis(1_000),
+            Some(from_unix_millis(61_000)),
+            StatusCode::OK,
+            &headers,
+            |_| true,
+            b"<p>hello</p>",
+        )
+    }
+
+    #[test]
+    fn page_round_trip() {
+        let page = decode_page(page()).expect("decodes");
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(unix_millis(page.stored_at), 1_000);
+        assert_eq!(page.fresh_until.map(unix_millis), Some(61_000));
+        assert_eq!(page.headers["content-type"], "text/html");
+        let cookies: Vec<_> = page.headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(page.headers["x-raw"].as_bytes(), b"caf\xe9");
+        assert_eq!(&page.body[..], b"<p>hello</p>");
+    }
+
+    #[test]
+    fn every_truncation_and_extension_is_corrupt() {
+        let blob = page();
+        for len in 0..blob.len() {
+            assert!(
+                decode_page(blob.slice(..len)).is_err(),
+                "truncated at {len}"
+            );
+        }
+        let mut longer = BytesMut::from(&blob[..]);
+        longer.put_u8(0);
+        assert!(decode_page(longer.freeze()).is_err());
+        let mut other_version = BytesMut::from(&blob[..]);
+        other_version[3] = 2;
+        assert!(decode_page(other_version.freeze()).is_err());
+        assert!(decode_page(Bytes::from_static(b"\"some json\"")).is_err());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..2_000 {
+            let len = usize::try_from(state % 64).unwrap_or(0);
+            let mut bytes = Vec::with_capacity(len + 4);
+            bytes.extend_from_slice(&PAGE_MAGIC);
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                bytes.push(state.to_le_bytes()[0]);
+            }
+            let _ = decode_page(Bytes::from(bytes.clone()));
+            bytes[..4].copy_from_slice(&LIST_MAGIC);
+            let _ = HeaderList::decode(Bytes::from(bytes));
+        }
+    }
+
+    #[test]
+    fn header_list_round_trip() {
+        let list = HeaderList {
+            generation: 0xdead_beef,
+            names: vec![
+                HeaderName::from_static("accept-language"),
+                HeaderName::from_static("cookie"),
+            ],
+        };
+        assert_eq!(HeaderList::decode(list.encode()), Ok(list.clone()));
+        let blob = list.encode();
+        for len in 0..blob.len() {
+            assert!(HeaderList::decode(blob.slice(..len)).is_err());
+        }
+    }
+
+    #[test]
+    fn generations_differ() {
+        assert_ne!(new_generation(), new_generation());
+    }
+}

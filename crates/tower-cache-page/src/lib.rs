@@ -1,0 +1,136 @@
+//! Django's per-view and site-wide page cache as one Tower layer, the fragment cache for handlers, conditional
+//! GET, and the cache-header layers and helpers — for axum, hyper or any Tower stack, over any
+//! [`cache_core`] backend.
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{body::Body, http::Request, routing::get, Router};
+//! use cache_core::{backends::MemoryBackend, Cache};
+//! use tower::ServiceExt;
+//! use tower_cache_page::{CachePageLayer, ConditionalGetLayer};
+//!
+//! # async fn demo() {
+//! let cache = Cache::new(MemoryBackend::new());
+//! let app = Router::new()
+//!     .route("/", get(|| async { "<h1>Hello</h1>" }))
+//!     .layer(ConditionalGetLayer::new())
+//!     .layer(CachePageLayer::new(cache).timeout(Duration::from_secs(60)).cache_status("app"));
+//!
+//! let first = app.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+//! assert_eq!(first.headers()["cache-status"], "app; fwd=uri-miss; stored");
+//! let second = app.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+//! assert_eq!(second.headers()["cache-status"], "app; hit");
+//! assert_eq!(second.headers()["cache-control"], "max-age=60");
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo());
+//! ```
+//!
+//! # The page cache ([`CachePageLayer`])
+//!
+//! Django's `cache_page` on one route and its `UpdateCacheMiddleware`/`FetchFromCacheMiddleware` pair on a
+//! whole app, with the algorithm of `django.middleware.cache`:
+//!
+//! - **Only GET and HEAD** are looked up and stored; other methods pass through. A HEAD is answered from
+//!   the GET entry (without its body, with its `Content-Length`), else from a HEAD entry.
+//! - **Keys** hold the host, path and query, and the request's values of every header the URL's responses
+//!   vary on: the list of those headers is **learnt** per URL from `Vary` when a response is stored, so
+//!   `Vary: Accept-Language` keeps languages apart. An absent header and an empty one give different keys.
+//!   See the `key` module docs for the format.
+//! - **Stored**: only 200 responses; not 304 (whose headers are still patched); never a response with
+//!   `Cache-Control` containing `private`, `no-cache` or `no-store`, or `Vary: *`.
+//! - **Timeout**: the layer's [`timeout`](CachePageLayer::timeout), else the response's `max-age` (0: not
+//!   stored), else [`default_timeout`](CachePageLayer::default_timeout) (600 s). `Expires` and `max-age` are
+//!   added to the response; a hit carries `Age`, and replays the stored headers.
+//!
+//! Stricter than Django, where Django is unsafe:
+//!
+//! - a response that sets a cookie is **never stored** unless [`allow_set_cookie`](CachePageLayer::allow_set_cookie)
+//!   is on (and then, as in Django, not when it also varies on `Cookie`);
+//! - a request with `Authorization` is stored only when the response is `public` or has `s-maxage`
+//!   (RFC 9111 §3.5); with `s-maxage` alone, `Vary: Authorization` is added as Django does.
+//!
+//! Beyond Django:
+//!
+//! - **request coalescing**: concurrent misses for one page run the inner service once, the others get its
+//!   response (or, when it could not be stored, ask the inner service themselves);
+//! - **serve-stale-while-revalidate** (RFC 5861), opt-in with
+//!   [`stale_while_revalidate`](CachePageLayer::stale_while_revalidate);
+//! - an opt-in **`Cache-Status`** header (RFC 9211): `name; hit`, `name; fwd=uri-miss; stored`, … with a
+//!   `detail` saying why a response was not stored;
+//! - **invalidation** of every variant of a URL's pages from handlers ([`PageInvalidator`], in the request
+//!   extensions of everything behind the layer);
+//! - **bounded buffering**: bodies are read up to [`max_body_size`](CachePageLayer::max_body_size) (1 MiB);
+//!   a larger or endless body streams through uncached, never held whole;
+//! - **fails open**: a backend error or timeout ([`backend_timeout`](CachePageLayer::backend_timeout), 1 s),
+//!   or an undecodable entry, is logged and the request is served by the inner service; after a backend
+//!   failure the cache is bypassed for a second.
+//!
+//! Request extensions reach the inner service untouched, so axum's `Path`, `State` and `MatchedPath` work
+//! behind the layer. Client `Cache-Control: no-cache` requests are not honoured (as in Django).
+//!
+//! # Stored format and the hit path
+//!
+//! One bytes blob per page (status, headers, body; versioned and length-prefixed) stored with the
+//! backend's raw-bytes calls, and one per URL for the learnt header list; see the `entry` module. An entry
+//! that does not decode is a miss and a warning. The body is never copied on a hit.
+//!
+//! A hit reads the header list and then the page. Learnt lists are memoised in-process for a short time
+//! ([`header_list_memo`](CachePageLayer::header_list_memo), 1 s), so most hits read the backend once; the
+//! price is that an invalidation made by *another* process or layer takes effect here within that time
+//! (invalidations through this layer's [`PageInvalidator`] are immediate). On a backend that answers
+//! without I/O (the memory backend) a hit is answered inside `Service::call`, with no boxed future.
+//!
+//! # Fragments ([`FragmentCache`])
+//!
+//! Re-exported from [`cache_core`]: `get_or_render(name, vary_on, timeout, render)` with Django's
+//! `make_template_fragment_key` keys, coalesced per key, and `invalidate(name, vary_on)`.
+//!
+//! # Header layers and helpers
+//!
+//! [`NeverCacheLayer`], [`CacheControlLayer`], [`VaryOnHeadersLayer`] and [`ConditionalGetLayer`] mirror
+//! Django's `never_cache`, `cache_control`, `vary_on_headers`/`vary_on_cookie` decorators and
+//! `ConditionalGetMiddleware`; the functions behind them ([`patch_cache_control`], [`patch_vary_headers`],
+//! [`patch_response_headers`], [`add_never_cache_headers`], [`get_max_age`], [`has_vary_header`]) work on any
+//! [`http::HeaderMap`].
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![warn(missing_docs)]
+
+mod body;
+mod cache_control;
+mod coalesce;
+mod conditional;
+mod entry;
+mod headers;
+mod key;
+mod memo;
+mod never_cache;
+mod page;
+mod patch_future;
+mod rules;
+mod set_cache_control;
+mod vary;
+
+pub use body::PageBody;
+pub use cache_control::CacheDirectives;
+pub use cache_core::fragment::make_fragment_key;
+pub use cache_core::FragmentCache;
+pub use conditional::{ConditionalGet, ConditionalGetLayer};
+pub use headers::{
+    add_never_cache_headers, get_max_age, has_vary_header, patch_cache_control,
+    patch_response_headers, patch_vary_headers,
+};
+pub use never_cache::{NeverCache, NeverCacheLayer};
+pub use page::{CachePage, CachePageLayer, InvalidateError, PageInvalidator};
+pub use set_cache_control::{CacheControlLayer, SetCacheControl};
+pub use vary::{VaryOnHeaders, VaryOnHeadersLayer};
+
+/// Response futures of the layers.
+pub mod future {
+    pub use crate::conditional::ResponseFuture as ConditionalGetFuture;
+    pub use crate::page::ResponseFuture as CachePageFuture;
+    pub use crate::patch_future::PatchHeadersFuture;
+}
+
+/// The `Cache-Status` header name (RFC 9211).
+pub const CACHE_STATUS: http::HeaderName = http::HeaderName::from_static("cache-status");

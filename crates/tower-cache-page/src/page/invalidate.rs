@@ -1,0 +1,141 @@
+//! [`PageInvalidator`]: drops every stored variant of a URL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::Cache;
+use http::{HeaderMap, Uri};
+
+use super::layer::Config;
+use crate::key::{self, KeyMaker};
+use crate::memo::HeaderListMemo;
+
+/// Drops the pages a [`CachePageLayer`](crate::CachePageLayer) stored for a URL, e.g. after a handler
+/// changed what the URL shows.
+///
+/// Every handler behind the layer finds one in its request extensions (axum: `Extension<PageInvalidator>`);
+/// [`CachePageLayer::invalidator`](crate::CachePageLayer::invalidator) makes one for code elsewhere.
+/// Cheap to clone.
+///
+/// Invalidation deletes the URL's learnt header list. Every variant of the page (one per combination of the
+/// headers it varies on) is keyed under that list's generation, so all of them become unreachable at once,
+/// in every process sharing the cache; the orphaned entries expire on their own.
+///
+/// ```
+/// # use axum::{routing::{get, post}, Extension, Router};
+/// # use cache_core::{backends::MemoryBackend, Cache};
+/// use tower_cache_page::{CachePageLayer, PageInvalidator};
+///
+/// async fn publish(Extension(pages): Extension<PageInvalidator>) -> &'static str {
+///     // … change the article, then:
+///     if let Err(error) = pages.invalidate("example.com", "/articles/1").await {
+///         tracing::warn!(%error, "could not invalidate the article page");
+///     }
+///     "published"
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/articles/{id}", get(|| async { "article" }))
+///     .route("/articles/{id}/publish", post(publish))
+///     .layer(CachePageLayer::new(Cache::new(MemoryBackend::new())));
+/// # let _ = app;
+/// ```
+#[derive(Clone)]
+pub struct PageInvalidator {
+    cache: Cache,
+    keys: KeyMaker,
+    memo: Arc<HeaderListMemo>,
+    key_prefix: Arc<str>,
+    backend_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for PageInvalidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageInvalidator")
+            .field("key_prefix", &self.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an invalidation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidateError {
+    /// The URL is not absolute (`scheme://host/path`).
+    #[error("not an absolute URL: {0:?}")]
+    InvalidUrl(String),
+    /// The cache backend failed.
+    #[error(transparent)]
+    Cache(#[from] cache_core::Error),
+    /// The cache backend did not answer within the layer's backend timeout.
+    #[error("the cache backend did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl PageInvalidator {
+    pub(crate) fn new(config: &Config, memo: Arc<HeaderListMemo>) -> Self {
+        PageInvalidator {
+            cache: config.cache.clone(),
+            keys: config.keys.clone(),
+            memo,
+            key_prefix: Arc::clone(&config.key_prefix),
+            backend_timeout: config.backend_timeout,
+        }
+    }
+
+    /// Drops the pages of `http://{host}{path_and_query}` and `https://{host}{path_and_query}` (the scheme
+    /// is part of the key, and a server behind a TLS proxy sees `http`). Resolves to whether anything was
+    /// stored for either.
+    pub async fn invalidate(
+        &self,
+        host: &str,
+        path_and_query: &str,
+    ) -> Result<bool, InvalidateError> {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path_and_query, None),
+        };
+        let plain = key::url_digest(Some("http"), host.as_bytes(), path, query);
+        let secure = key::url_digest(Some("https"), host.as_bytes(), path, query);
+        let a = self.drop_url(&plain).await?;
+        let b = self.drop_url(&secure).await?;
+        Ok(a || b)
+    }
+
+    /// Drops the pages of one absolute URL (`https://example.com/articles/1?page=2`), scheme included.
+    pub async fn invalidate_url(&self, url: &str) -> Result<bool, InvalidateError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| InvalidateError::InvalidUrl(url.to_owned()))?;
+        if uri.scheme().is_none() || uri.authority().is_none() {
+            return Err(InvalidateError::InvalidUrl(url.to_owned()));
+        }
+        let digest = key::request_url(&uri, &HeaderMap::new());
+        self.drop_url(&digest).await
+    }
+
+    /// Drops the pages of the URL a request was for (its `Host` header, path and query, with the scheme
+    /// the layer would have used), e.g. from `http::request::Parts` in a handler.
+    pub async fn invalidate_request(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<bool, InvalidateError> {
+        let digest = key::request_url(uri, headers);
+        self.drop_url(&digest).await
+    }
+
+    async fn drop_url(&self, url: &key::Hex) -> Result<bool, InvalidateError> {
+        self.memo.forget(url);
+        let header_key = key::header_list_key(&self.keys, &self.key_prefix, url);
+        let delete = self.cache.backend().delete(&header_key);
+        let removed = match self.backend_timeout {
+            Some(limit) => tokio::time::timeout(limit, delete)
+                .await
+                .map_err(|_| InvalidateError::Timeout(limit))??,
+            None => delete.await?,
+        };
+        tracing::debug!(key = %header_key, removed, "page cache: invalidated URL");
+        Ok(removed)
+    }
+}

@@ -1,0 +1,224 @@
+//! [`CachePageLayer`] and its settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::Cache;
+use tower_layer::Layer;
+
+use super::invalidate::PageInvalidator;
+use super::service::{CachePage, Shared};
+use super::status::CacheStatus;
+use crate::coalesce::Flights;
+use crate::key::KeyMaker;
+use crate::rules::Policy;
+
+/// Django's `CACHE_MIDDLEWARE_SECONDS`: the timeout when neither the layer nor the response sets one.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The largest body stored by default: 1 MiB (memcached's item limit).
+pub(crate) const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// How long a cache operation may take by default before the request goes on without the cache.
+pub(crate) const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a request waits by default for a concurrent request's response before asking the inner
+/// service itself.
+pub(crate) const DEFAULT_COALESCE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long learnt header lists are memoised in-process by default.
+pub(crate) const DEFAULT_HEADER_LIST_MEMO: Duration = Duration::from_secs(1);
+
+/// Caches whole responses in a [`Cache`]: Django's `cache_page` on one route, its site-wide
+/// `UpdateCacheMiddleware` + `FetchFromCacheMiddleware` pair on a whole app.
+///
+/// ```
+/// use std::time::Duration;
+/// use axum::{routing::get, Router};
+/// use cache_core::{backends::MemoryBackend, Cache};
+/// use tower_cache_page::CachePageLayer;
+///
+/// let cache = Cache::new(MemoryBackend::new());
+///
+/// // One route, like `@cache_page(60 * 15)`:
+/// let app: Router = Router::new().route(
+///     "/articles/{id}",
+///     get(|| async { "article" }).layer(CachePageLayer::new(cache.clone()).timeout(Duration::from_secs(900))),
+/// );
+///
+/// // Every route, like the site-wide middleware (responses' own max-age, else 600 s):
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "home" }))
+///     .layer(CachePageLayer::new(cache).key_prefix("site"));
+/// # let _ = app;
+/// ```
+///
+/// Where to put it: `Router::layer` wraps each route, after routing; wrapping the whole `Router` as a
+/// service (`layer.layer(router)`, or a `tower::ServiceBuilder` around it) puts the cache before routing,
+/// which is where Django's `FetchFromCacheMiddleware` sits, and makes hits cheaper still. Layers that add
+/// `Vary` (sessions, compression) go *inside* it, as in Django.
+///
+/// What is stored, for how long, and how headers are patched is listed in the [crate docs](crate).
+#[derive(Clone)]
+#[must_use]
+pub struct CachePageLayer {
+    /// Built once per setting change, so making a service is one `Arc` clone (axum may make one per
+    /// request for routes whose state is not yet set).
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// The settings the service reads; one copy per service, shared by its clones.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) cache: Cache,
+    pub(crate) keys: KeyMaker,
+    pub(crate) key_prefix: Arc<str>,
+    pub(crate) policy: Policy,
+    pub(crate) max_body: usize,
+    pub(crate) stale_while_revalidate: Option<Duration>,
+    pub(crate) cache_status: Option<CacheStatus>,
+    pub(crate) backend_timeout: Option<Duration>,
+    pub(crate) coalesce_timeout: Duration,
+    pub(crate) header_list_memo: Duration,
+}
+
+impl std::fmt::Debug for CachePageLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.shared.config;
+        f.debug_struct("CachePageLayer")
+            .field("cache", &c.cache)
+            .field("key_prefix", &c.key_prefix)
+            .field("timeout", &c.policy.page_timeout)
+            .field("default_timeout", &c.policy.default_timeout)
+            .field("allow_set_cookie", &c.policy.allow_set_cookie)
+            .field("max_body_size", &c.max_body)
+            .field("stale_while_revalidate", &c.stale_while_revalidate)
+            .field("cache_status", &c.cache_status.is_some())
+            .field("backend_timeout", &c.backend_timeout)
+            .field("coalesce_timeout", &c.coalesce_timeout)
+            .field("header_list_memo", &c.header_list_memo)
+            .finish()
+    }
+}
+
+impl CachePageLayer {
+    /// A page cache in `cache` with Django's defaults: no page timeout (the response's `max-age`, else
+    /// 600 s), empty key prefix, cookies never stored, bodies up to 1 MiB, no stale serving, no
+    /// `Cache-Status`, cache operations bounded to 1 s, coalesced requests waiting up to 10 s, header lists
+    /// memoised for 1 s.
+    pub fn new(cache: Cache) -> Self {
+        let config = Config {
+            keys: KeyMaker::for_cache(&cache),
+            cache,
+            key_prefix: Arc::from(""),
+            policy: Policy {
+                page_timeout: None,
+                default_timeout: DEFAULT_TIMEOUT,
+                allow_set_cookie: false,
+            },
+            max_body: DEFAULT_MAX_BODY,
+            stale_while_revalidate: None,
+            cache_status: None,
+            backend_timeout: Some(DEFAULT_BACKEND_TIMEOUT),
+            coalesce_timeout: DEFAULT_COALESCE_TIMEOUT,
+            header_list_memo: DEFAULT_HEADER_LIST_MEMO,
+        };
+        CachePageLayer {
+            shared: Arc::new(Shared::new(
+                config,
+                Arc::new(Flights::default()),
+                Arc::default(),
+            )),
+        }
+    }
+
+    /// Changes a setting; the flights and the backend cooldown stay shared with the layer it came from.
+    fn configure(self, change: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.shared.config.clone();
+        change(&mut config);
+        CachePageLayer {
+            shared: Arc::new(self.shared.reconfigured(config)),
+        }
+    }
+
+    /// The page timeout (`cache_page(timeout)`): how long every stored response lives, whatever its own
+    /// `max-age` says. `Duration::ZERO` patches the headers and stores nothing.
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.configure(|c| c.policy.page_timeout = Some(timeout))
+    }
+
+    /// The timeout for responses without a `max-age` when no page timeout is set (Django's
+    /// `CACHE_MIDDLEWARE_SECONDS`, default 600 s).
+    pub fn default_timeout(self, timeout: Duration) -> Self {
+        self.configure(|c| c.policy.default_timeout = timeout)
+    }
+
+    /// The page-key prefix (`cache_page(key_prefix=…)`, `CACHE_MIDDLEWARE_KEY_PREFIX`); separate from the
+    /// cache's own key prefix, and both apply. Layers with the same prefix on the same cache share pages.
+    pub fn key_prefix(self, prefix: impl Into<String>) -> Self {
+        self.configure(|c| c.key_prefix = Arc::from(prefix.into()))
+    }
+
+    /// Store responses that set cookies (default: never), replaying their `Set-Cookie` headers on hits, as
+    /// Django does. Even then a response that sets a cookie and varies on `Cookie` is not stored. Only turn
+    /// this on for cookies that are the same for every visitor of the page.
+    pub fn allow_set_cookie(self, allow: bool) -> Self {
+        self.configure(|c| c.policy.allow_set_cookie = allow)
+    }
+
+    /// The largest body stored (default 1 MiB). A larger or longer body is streamed to the client as it
+    /// comes, holding at most this much in memory, and is not stored.
+    pub fn max_body_size(self, bytes: usize) -> Self {
+        self.configure(|c| c.max_body = bytes)
+    }
+
+    /// Serve stale pages while one request refreshes them in the background (RFC 5861
+    /// `stale-while-revalidate`): a page stays in the cache for this long past its timeout, and a GET
+    /// that finds it stale gets it at once (with its age) while the inner service is asked, once, for a
+    /// fresh one. Needs a Tokio runtime (the refresh is spawned).
+    pub fn stale_while_revalidate(self, window: Duration) -> Self {
+        self.configure(|c| c.stale_while_revalidate = (!window.is_zero()).then_some(window))
+    }
+
+    /// Adds a `Cache-Status` header (RFC 9211) naming this cache as `name` to every response that goes
+    /// through the layer; see the [crate docs](crate) for its values. A name that cannot appear in a
+    /// header turns the header off.
+    pub fn cache_status(self, name: impl AsRef<str>) -> Self {
+        self.configure(|c| c.cache_status = CacheStatus::new(name.as_ref()))
+    }
+
+    /// How long one cache operation may take (default 1 s; `None`: no bound) before the request goes on
+    /// without the cache, as when the backend fails. Bounding needs Tokio's timer, which is only used when
+    /// an operation does not complete at once.
+    pub fn backend_timeout(self, timeout: Option<Duration>) -> Self {
+        self.configure(|c| c.backend_timeout = timeout)
+    }
+
+    /// How long a request that missed waits for a concurrent request for the same page (default 10 s)
+    /// before asking the inner service itself.
+    pub fn coalesce_timeout(self, timeout: Duration) -> Self {
+        self.configure(|c| c.coalesce_timeout = timeout)
+    }
+
+    /// How long learnt header lists are memoised in this process (default 1 s; `Duration::ZERO` turns the
+    /// memo off). With the memo, a hit reads the backend once instead of twice; the price is that an
+    /// invalidation made by another process (or another layer) takes effect here only when the memo entry
+    /// expires. See the `memo` module docs.
+    pub fn header_list_memo(self, ttl: Duration) -> Self {
+        self.configure(|c| c.header_list_memo = ttl)
+    }
+
+    /// A handle to drop this layer's pages of a URL; also given to every handler behind the layer as a
+    /// request extension (`Extension<PageInvalidator>` in axum).
+    pub fn invalidator(&self) -> PageInvalidator {
+        self.shared.invalidator.clone()
+    }
+}
+
+impl<S> Layer<S> for CachePageLayer {
+    type Service = CachePage<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CachePage::new(inner, Arc::clone(&self.shared))
+    }
+}

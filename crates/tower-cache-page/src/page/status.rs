@@ -1,0 +1,90 @@
+//! The `Cache-Status` response header (RFC 9211), when enabled with
+//! [`CachePageLayer::cache_status`](super::CachePageLayer::cache_status).
+//!
+//! | what happened                                | value                                         |
+//! |----------------------------------------------|-----------------------------------------------|
+//! | fresh hit                                    | `name; hit`                                   |
+//! | stale hit, refreshed in the background       | `name; hit; ttl=-N` (N seconds past freshness) |
+//! | nothing learnt for the URL yet               | `name; fwd=uri-miss` (`; stored` if stored)   |
+//! | header list known, page missing              | `name; fwd=miss` (`; stored` if stored)       |
+//! | answered from a concurrent request's result  | `…; fwd=…; collapsed`                         |
+//! | method other than GET/HEAD                   | `name; fwd=method`                            |
+//! | not stored                                   | `…; detail=<reason>` (`private`, `set-cookie`, `status`, `too-large`, …) |
+//! | the cache backend failed                     | `name; fwd=miss; detail=backend-error`        |
+
+use http::HeaderValue;
+
+/// Why the inner service was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Forward {
+    UriMiss,
+    Miss,
+}
+
+impl Forward {
+    fn as_str(self) -> &'static str {
+        match self {
+            Forward::UriMiss => "uri-miss",
+            Forward::Miss => "miss",
+        }
+    }
+}
+
+/// Precomputed pieces of the header for one cache name.
+#[derive(Debug, Clone)]
+pub(crate) struct CacheStatus {
+    name: String,
+    hit: HeaderValue,
+    method: HeaderValue,
+}
+
+impl CacheStatus {
+    /// `None` when `name` cannot appear in a header (then no header is sent).
+    pub(crate) fn new(name: &str) -> Option<Self> {
+        let name = name.trim();
+        let hit = HeaderValue::from_str(&format!("{name}; hit")).ok()?;
+        let method = HeaderValue::from_str(&format!("{name}; fwd=method")).ok()?;
+        Some(CacheStatus {
+            name: name.to_owned(),
+            hit,
+            method,
+        })
+    }
+
+    pub(crate) fn hit(&self) -> HeaderValue {
+        self.hit.clone()
+    }
+
+    pub(crate) fn method(&self) -> HeaderValue {
+        self.method.clone()
+    }
+
+    pub(crate) fn stale(&self, seconds_past: u64) -> HeaderValue {
+        self.render(&format!("{}; hit; ttl=-{seconds_past}", self.name))
+    }
+
+    pub(crate) fn forwarded(
+        &self,
+        forward: Forward,
+        stored: bool,
+        collapsed: bool,
+        detail: Option<&str>,
+    ) -> HeaderValue {
+        let mut value = format!("{}; fwd={}", self.name, forward.as_str());
+        if stored {
+            value.push_str("; stored");
+        }
+        if collapsed {
+            value.push_str("; collapsed");
+        }
+        if let Some(detail) = detail {
+            value.push_str("; detail=");
+            value.push_str(detail);
+        }
+        self.render(&value)
+    }
+
+    fn render(&self, value: &str) -> HeaderValue {
+        HeaderValue::from_str(value).unwrap_or_else(|_| self.hit.clone())
+    }
+}
