@@ -8,6 +8,7 @@
 //! |---------|--------|-------|
 //! | `cache` (default) | [`cache`] | `cache-core`: the cache API and its backends |
 //! | `memory`, `sqlite` (default), `file`, `postgres`, `mysql`, `redis`, `redis-cluster`, `redis-tls`, `memcached` | | backends of `cache-core` |
+//! | `page` | [`page`] | `tower-cache-page`: `cache_page`, the site-wide cache, conditional GET and cache-header layers |
 //! | `hooks` (`hooks-minijinja` for the MiniJinja renderer) | [`hooks`] | `tower-hooks`: Django's middleware model as one layer |
 //!
 //! ```
@@ -29,3 +30,7 @@ pub use cache_core as cache;
 /// Django's middleware model as one Tower layer (the `tower-hooks` crate).
 #[cfg(feature = "hooks")]
 pub use tower_hooks as hooks;
+
+/// Django's per-view and site-wide page cache and the cache-header layers (the `tower-cache-page` crate).
+#[cfg(feature = "page")]
+pub use tower_cache_page as page;
