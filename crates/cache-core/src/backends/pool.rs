@@ -47,7 +47,11 @@ impl Health {
 
     /// Records that a connection failed: every connection last used before now is verified before reuse.
     pub(crate) fn note_failure(&self) {
-        let micros = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX - 1);
+        // Rounded up to the next whole microsecond, so a connection last used in the same microsecond as the
+        // failure still counts as "used before it" and is checked (rounding down would let it through).
+        let micros = u64::try_from(self.origin.elapsed().as_micros())
+            .unwrap_or(u64::MAX - 2)
+            .saturating_add(1);
         self.last_failure.fetch_max(micros + 1, Ordering::Relaxed);
     }
 
