@@ -5,7 +5,10 @@
 //! curl http://127.0.0.1:3000/            # a visit counter (incr) and a cached "report" (get_or_set_with)
 //! curl http://127.0.0.1:3000/square/12   # a slow computation, cached per argument for 30 s
 //! curl -X POST http://127.0.0.1:3000/reset   # invalidation: delete_many
+//! curl -i http://127.0.0.1:3000/page      # a whole page cached by CachePageLayer (see Cache-Status, Age)
 //! ```
+//!
+//! Every response also passes a Django-style middleware (`tower-hooks`) that adds an `X-Frame-Options` header.
 //!
 //! Everything is embedded (the in-process memory cache); nothing else needs to run. Set `DEMO_ADDR` to
 //! listen elsewhere, and `DEMO_SMOKE=1` to serve one request to itself, print it and exit (what CI does).
@@ -20,6 +23,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use cache_core::{Cache, Caches, CachesConfig, Error};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower_cache_page::CachePageLayer;
+use tower_hooks::{async_trait, Exception, HooksLayer, Middleware};
 
 #[derive(Clone)]
 struct AppState {
@@ -84,6 +89,33 @@ async fn reset(State(state): State<AppState>) -> Result<&'static str, AppError> 
     Ok("reset\n")
 }
 
+/// A whole page, rendered slowly and cached for 10 s by `CachePageLayer` (Django's `@cache_page(10)`).
+async fn page() -> Html<String> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Html(format!(
+        "<p>page rendered at unix time {}</p>\n",
+        unix_now()
+    ))
+}
+
+/// Django's `XFrameOptionsMiddleware`: one response hook.
+struct XFrameOptions;
+
+#[async_trait]
+impl Middleware for XFrameOptions {
+    async fn process_response(
+        &self,
+        _request: &axum::http::request::Parts,
+        response: &mut tower_hooks::Response,
+    ) -> Result<(), Exception> {
+        response.headers_mut().insert(
+            "x-frame-options",
+            axum::http::HeaderValue::from_static("DENY"),
+        );
+        Ok(())
+    }
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -95,7 +127,16 @@ fn app(cache: Cache) -> Router {
         .route("/", get(home))
         .route("/square/{n}", get(square))
         .route("/reset", post(reset))
+        .route(
+            "/page",
+            get(page).layer(
+                CachePageLayer::new(cache.clone())
+                    .timeout(Duration::from_secs(10))
+                    .cache_status("demo"),
+            ),
+        )
         .with_state(AppState { cache })
+        .layer(HooksLayer::new().push(XFrameOptions))
 }
 
 /// Sends `GET /` to the running server over TCP and returns the response.
@@ -132,7 +173,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let response = smoke_request(addr).await?;
         println!("{response}");
         server.abort();
-        if !response.starts_with("HTTP/1.1 200") || !response.contains("visits: 1") {
+        let framed = response
+            .to_ascii_lowercase()
+            .contains("x-frame-options: deny");
+        if !response.starts_with("HTTP/1.1 200") || !response.contains("visits: 1") || !framed {
             return Err("the demo did not answer GET / as expected".into());
         }
         return Ok(());
