@@ -433,6 +433,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn compare_and_set_swaps_only_the_expected_live_value() {
+        let backend = MemoryBackend::new();
+        let v = |s: &'static str| Bytes::from_static(s.as_bytes());
+        assert!(!backend
+            .compare_and_set("k", b"a", v("b"), EntryExpiry::Never)
+            .await
+            .expect("missing"));
+        backend
+            .set("k", v("a"), EntryExpiry::Never)
+            .await
+            .expect("set");
+        assert!(!backend
+            .compare_and_set("k", b"x", v("b"), EntryExpiry::Never)
+            .await
+            .expect("mismatch"));
+        assert!(backend
+            .compare_and_set("k", b"a", v("b"), EntryExpiry::Never)
+            .await
+            .expect("match"));
+        assert_eq!(
+            backend.get("k").await.expect("get").as_deref(),
+            Some(&b"b"[..])
+        );
+        let past = EntryExpiry::At(std::time::SystemTime::UNIX_EPOCH);
+        backend.set("e", v("a"), past).await.expect("set expired");
+        assert!(!backend
+            .compare_and_set("e", b"a", v("b"), EntryExpiry::Never)
+            .await
+            .expect("expired"));
+    }
+
+    #[tokio::test]
     async fn zero_bounds_are_rejected() {
         assert!(matches!(
             MemoryBackend::builder().max_entries(0).build(),

@@ -1,0 +1,380 @@
+//! Sessions side by side: tower-sessions-kit against a plain axum handler and against tower-sessions
+//! (0.14, the version its sqlx and Redis stores are built for) with its matching stores, in-process
+//! (`tower::ServiceExt::oneshot` on the app, body read to the end).
+//!
+//! ```text
+//! cargo bench --bench sessions
+//! TEST_REDIS_URL=redis://127.0.0.1:6379 cargo bench --bench sessions
+//! ```
+//!
+//! Groups (each variant answers `GET /` with the same bytes, `42`):
+//!
+//! - `memory_read`: reading an existing session — `plain` (no sessions: the limit), `kit` (`CacheStore`
+//!   on cache-core's memory backend), `tower_sessions` (its `MemoryStore`).
+//! - `sqlite_read` / `sqlite_write`: `DatabaseStore` on a SQLite file against `SqliteStore` from
+//!   tower-sessions-sqlx-store on another file of the same directory, opened as its README shows
+//!   (`SqlitePool::connect`, sqlx defaults). `write` inserts a new value into the session on every request.
+//! - `redis_read` (with `TEST_REDIS_URL`): `CacheStore` on cache-core's Redis backend against
+//!   tower-sessions-redis-store (fred).
+//!
+//! Criterion measures each variant; then an interleaved run (variants alternating in rounds, so drift hits
+//! all alike) prints requests per second and the ratios the targets are stated in.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Request, Response};
+use axum::routing::get;
+use axum::Router;
+use cache_core::backends::MemoryBackend;
+use cache_core::Cache;
+use criterion::{criterion_group, criterion_main, Criterion};
+use http_body_util::BodyExt;
+use tower::util::BoxCloneSyncService;
+use tower::ServiceExt;
+
+type App = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+/// An app and the `Cookie` header its requests carry.
+#[derive(Clone)]
+struct Variant {
+    name: &'static str,
+    app: App,
+    cookie: Option<HeaderValue>,
+}
+
+/// The app as a service, finished with `with_state(())` as `axum::serve` does (otherwise axum applies the
+/// layers to the routes again on every request).
+fn boxed(router: Router) -> App {
+    BoxCloneSyncService::new(
+        router
+            .with_state::<()>(())
+            .into_service::<Body>()
+            .map_response(|r| r),
+    )
+}
+
+async fn request(variant: &Variant) -> usize {
+    let mut request = Request::get("/");
+    if let Some(cookie) = &variant.cookie {
+        request = request.header(header::COOKIE, cookie.clone());
+    }
+    let request = request.body(Body::empty()).unwrap_or_default();
+    match variant.app.clone().oneshot(request).await {
+        Ok(response) => match response.into_body().collect().await {
+            Ok(body) => body.to_bytes().len(),
+            Err(_) => 0,
+        },
+        Err(never) => match never {},
+    }
+}
+
+/// The session cookie the app sets on `GET /set`, as a `Cookie` header value.
+async fn login(app: &App) -> HeaderValue {
+    let request = Request::get("/set").body(Body::empty()).unwrap_or_default();
+    let response = match app.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let set_cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no session cookie from /set"));
+    let pair = set_cookie.split(';').next().unwrap_or_default().to_owned();
+    HeaderValue::from_str(&pair).unwrap_or_else(|e| panic!("cookie header: {e}"))
+}
+
+fn plain() -> Router {
+    Router::new().route("/", get(|| async { "42" }))
+}
+
+// ---- tower-sessions-kit -------------------------------------------------------------------------------
+
+mod kit {
+    use super::*;
+    use tower_sessions_kit::{Session, SessionLayer, SessionStore};
+
+    pub fn app(store: impl SessionStore, write: bool) -> Router {
+        let counter = Arc::new(AtomicU64::new(0));
+        let handler = move |session: Session| {
+            let counter = Arc::clone(&counter);
+            async move {
+                if write {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let _ = session.insert("n", &n).await;
+                    "42".to_owned()
+                } else {
+                    match session.get::<i64>("user").await {
+                        Ok(Some(user)) => user.to_string(),
+                        _ => "none".to_owned(),
+                    }
+                }
+            }
+        };
+        Router::new()
+            .route("/", get(handler))
+            .route(
+                "/set",
+                get(|session: Session| async move {
+                    let _ = session.insert("user", &42).await;
+                    let _ = session.insert("name", "benchmark user").await;
+                }),
+            )
+            .layer(SessionLayer::new(store))
+    }
+}
+
+// ---- tower-sessions -------------------------------------------------------------------------------------
+
+mod peer {
+    use super::*;
+    use tower_sessions::{Session, SessionManagerLayer, SessionStore};
+
+    pub fn app<S: SessionStore + Clone>(store: S, write: bool) -> Router {
+        let counter = Arc::new(AtomicU64::new(0));
+        let handler = move |session: Session| {
+            let counter = Arc::clone(&counter);
+            async move {
+                if write {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let _ = session.insert("n", n).await;
+                    "42".to_owned()
+                } else {
+                    match session.get::<i64>("user").await {
+                        Ok(Some(user)) => user.to_string(),
+                        _ => "none".to_owned(),
+                    }
+                }
+            }
+        };
+        Router::new()
+            .route("/", get(handler))
+            .route(
+                "/set",
+                get(|session: Session| async move {
+                    let _ = session.insert("user", 42).await;
+                    let _ = session.insert("name", "benchmark user").await;
+                }),
+            )
+            .layer(SessionManagerLayer::new(store).with_secure(false))
+    }
+}
+
+async fn variant(name: &'static str, router: Router, with_session: bool) -> Variant {
+    let app = boxed(router);
+    let cookie = if with_session {
+        Some(login(&app).await)
+    } else {
+        None
+    };
+    Variant { name, app, cookie }
+}
+
+async fn memory_group() -> Vec<Variant> {
+    let backend = MemoryBackend::builder()
+        .max_entries(100_000)
+        .build()
+        .unwrap_or_default();
+    let store = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
+    vec![
+        variant("plain", plain(), false).await,
+        variant("kit", kit::app(store, false), true).await,
+        variant(
+            "tower_sessions",
+            peer::app(tower_sessions::MemoryStore::default(), false),
+            true,
+        )
+        .await,
+    ]
+}
+
+async fn sqlite_group(dir: &std::path::Path, write: bool) -> Vec<Variant> {
+    let suffix = if write { "write" } else { "read" };
+    let ours = tower_sessions_kit::store::DatabaseStore::connect(format!(
+        "sqlite://{}",
+        dir.join(format!("kit-{suffix}.db")).display()
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("kit sqlite: {e}"));
+    ours.migrate()
+        .await
+        .unwrap_or_else(|e| panic!("kit migrate: {e}"));
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.join(format!("tower-sessions-{suffix}.db")).display()
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("tower-sessions sqlite: {e}"));
+    let theirs = tower_sessions_sqlx_store::SqliteStore::new(pool);
+    theirs
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("tower-sessions migrate: {e}"));
+    vec![
+        variant("plain", plain(), false).await,
+        variant("kit", kit::app(ours, write), true).await,
+        variant("tower_sessions", peer::app(theirs, write), true).await,
+    ]
+}
+
+async fn redis_group(url: &str) -> Option<Vec<Variant>> {
+    use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
+    let backend = cache_core::backends::RedisBackend::builder(url)
+        .namespace("bench-sessions-kit:")
+        .build()
+        .ok()?;
+    let ours = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
+    let config = Config::from_url(url).ok()?;
+    let pool = Pool::new(config, None, None, None, 6).ok()?;
+    pool.init().await.ok()?;
+    let theirs = tower_sessions_redis_store::RedisStore::new(pool);
+    Some(vec![
+        variant("plain", plain(), false).await,
+        variant("kit", kit::app(ours, false), true).await,
+        variant("tower_sessions", peer::app(theirs, false), true).await,
+    ])
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => panic!("tokio runtime: {error}"),
+    }
+}
+
+fn measure(c: &mut Criterion, rt: &tokio::runtime::Runtime, group: &str, variants: &[Variant]) {
+    let mut criterion_group = c.benchmark_group(group);
+    criterion_group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    for variant in variants {
+        criterion_group.bench_function(variant.name, |b| b.to_async(rt).iter(|| request(variant)));
+    }
+    criterion_group.finish();
+}
+
+/// Interleaved rounds of each variant; returns the median requests per second of each.
+fn side_by_side(
+    rt: &tokio::runtime::Runtime,
+    variants: &[Variant],
+    per_round: usize,
+) -> Vec<(&'static str, f64)> {
+    const ROUNDS: usize = 9;
+    let mut rates: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); variants.len()];
+    for _ in 0..ROUNDS {
+        for (i, variant) in variants.iter().enumerate() {
+            let started = Instant::now();
+            rt.block_on(async {
+                for _ in 0..per_round {
+                    std::hint::black_box(request(variant).await);
+                }
+            });
+            rates[i].push(per_round as f64 / started.elapsed().as_secs_f64());
+        }
+    }
+    variants
+        .iter()
+        .map(|v| v.name)
+        .zip(rates.into_iter().map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        }))
+        .collect()
+}
+
+fn report(group: &str, rates: &[(&'static str, f64)], targets: &[(&str, &str, f64)]) {
+    let rate = |name: &str| {
+        rates
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(f64::NAN, |(_, r)| *r)
+    };
+    println!("\n{group} (interleaved rounds, median):");
+    for (name, r) in rates {
+        println!("  {name:<16} {r:>12.0} req/s");
+    }
+    for (ours, theirs, target) in targets {
+        let ratio = rate(ours) / rate(theirs);
+        let verdict = if ratio >= *target { "met" } else { "NOT met" };
+        println!("  {ours} / {theirs} = {ratio:.2}x (target >= {target:.2}x: {verdict})");
+    }
+}
+
+/// Whether to run `group`: all by default, or those listed in `SESSIONS_BENCH_GROUPS` (comma-separated:
+/// `memory`, `sqlite_read`, `sqlite_write`, `redis`).
+fn selected(group: &str) -> bool {
+    std::env::var("SESSIONS_BENCH_GROUPS")
+        .map(|groups| groups.split(',').any(|g| g.trim() == group))
+        .unwrap_or(true)
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = runtime();
+    if selected("memory") {
+        memory(c, &rt);
+    }
+    let dir = std::env::temp_dir().join(format!("sessions-bench-{}", std::process::id()));
+    if let Err(error) = std::fs::create_dir_all(&dir) {
+        panic!("bench directory {}: {error}", dir.display());
+    }
+    if selected("sqlite_read") {
+        sqlite_read(c, &rt, &dir);
+    }
+    if selected("sqlite_write") {
+        sqlite_write(c, &rt, &dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if selected("redis") {
+        redis(c, &rt);
+    }
+}
+
+fn memory(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let memory = rt.block_on(memory_group());
+    measure(c, rt, "sessions/memory_read", &memory);
+    let rates = side_by_side(rt, &memory, 20_000);
+    report(
+        "memory_read",
+        &rates,
+        &[("kit", "plain", 0.95), ("kit", "tower_sessions", 1.0)],
+    );
+}
+
+fn sqlite_read(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &std::path::Path) {
+    let sqlite_read = rt.block_on(sqlite_group(dir, false));
+    measure(c, rt, "sessions/sqlite_read", &sqlite_read);
+    let rates = side_by_side(rt, &sqlite_read, 2_000);
+    report("sqlite_read", &rates, &[("kit", "tower_sessions", 1.5)]);
+}
+
+fn sqlite_write(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &std::path::Path) {
+    let sqlite_write = rt.block_on(sqlite_group(dir, true));
+    measure(c, rt, "sessions/sqlite_write", &sqlite_write);
+    let rates = side_by_side(rt, &sqlite_write, 200);
+    report("sqlite_write", &rates, &[("kit", "tower_sessions", 10.0)]);
+}
+
+fn redis(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    match std::env::var("TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => match rt.block_on(redis_group(&url)) {
+            Some(redis) => {
+                measure(c, rt, "sessions/redis_read", &redis);
+                let rates = side_by_side(rt, &redis, 2_000);
+                report("redis_read", &rates, &[("kit", "tower_sessions", 1.2)]);
+            }
+            None => println!("redis_read skipped: cannot connect to {url}"),
+        },
+        _ => println!("redis_read skipped: set TEST_REDIS_URL"),
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,96 @@
+//! [`ResponseFuture`]: the inner service's future, then the response phase.
+//!
+//! A hand-written future rather than one boxed `async` block, so that the common cases cost no extra allocation:
+//! a request that never touched its session, one that only read it (`Vary: Cookie`), and cookie deletion
+//! are finished synchronously when the inner future completes. Only a response that must **save** moves to
+//! a boxed future (it awaits the store, and its state is big and rare).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::Response;
+use pin_project_lite::pin_project;
+
+use crate::respond::{apply_error_responder, decide, finish_with_save, Decision};
+use crate::session::Session;
+
+type Saving = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
+pin_project! {
+    /// The response future of [`SessionService`](crate::SessionService).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        /// Waiting for the inner service.
+        Inner {
+            #[pin]
+            future: F,
+            session: Option<Session>,
+        },
+        /// Saving the session.
+        Saving { future: Saving },
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(future: F, session: Session) -> Self {
+        ResponseFuture {
+            state: State::Inner {
+                future,
+                session: Some(session),
+            },
+        }
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Inner { future, session } => {
+                    let response = ready!(future.poll(cx))?.map(Body::new);
+                    let Some(session) = session.take() else {
+                        return Poll::Ready(Ok(response));
+                    };
+                    let mut response = apply_error_responder(&session, response);
+                    if session.is_untouched() {
+                        return Poll::Ready(Ok(response));
+                    }
+                    let decision = match session.try_state() {
+                        Some(state) => decide(&session, &state, &mut response),
+                        // A clone of the session is in use elsewhere (a task the handler spawned):
+                        // wait for it in the async path.
+                        None => Decision::Save,
+                    };
+                    match decision {
+                        Decision::Done => return Poll::Ready(Ok(response)),
+                        Decision::Save => {
+                            let future = Box::pin(finish_with_save(session, response));
+                            this.state.set(State::Saving { future });
+                        }
+                    }
+                }
+                StateProj::Saving { future } => {
+                    return future.as_mut().poll(cx).map(Ok);
+                }
+            }
+        }
+    }
+}

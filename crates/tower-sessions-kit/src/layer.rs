@@ -1,0 +1,160 @@
+//! [`SessionLayer`]: the settings, as builder methods with Django's defaults.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use http::Response;
+use tower_layer::Layer;
+
+use crate::config::{is_attribute_value, is_token, Config, SameSite};
+use crate::error::SessionError;
+use crate::service::SessionService;
+use crate::session::Shared;
+use crate::store::SessionStore;
+
+/// Adds Django's sessions to a service: a lazy [`Session`](crate::Session) in every request's extensions,
+/// and the cookie and save rules on the way out.
+///
+/// Defaults are Django's: cookie `sessionid`, two weeks, `Path=/`, no `Domain`, `HttpOnly`,
+/// `SameSite=Lax`, **not `Secure`** (turn [`secure`](SessionLayer::secure) on in production, behind
+/// HTTPS), saved only when modified, not a browser-close cookie. Store failures answer 500 unless
+/// [`error_response`](SessionLayer::error_response) says otherwise.
+///
+/// Builder methods given an invalid value (a cookie name that is not a token, a path or domain with `;`)
+/// keep the previous value and log a warning, so a typo cannot produce a broken `Set-Cookie` header.
+#[derive(Clone)]
+#[must_use]
+pub struct SessionLayer {
+    /// Shared with every service this layer makes: applying the layer (which axum does per request on
+    /// routers that were not finished with `with_state`) is one `Arc` clone.
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("store", &self.shared.store.name())
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl SessionLayer {
+    /// Sessions kept in `store`, with Django's default settings.
+    pub fn new(store: impl SessionStore) -> Self {
+        SessionLayer::from_arc(Arc::new(store))
+    }
+
+    /// Like [`SessionLayer::new`] for a store that is already shared (e.g. with a cleanup task).
+    pub fn from_arc(store: Arc<dyn SessionStore>) -> Self {
+        SessionLayer {
+            shared: Arc::new(Shared {
+                store,
+                config: Config::default(),
+            }),
+        }
+    }
+
+    /// The session cookie's name (`SESSION_COOKIE_NAME`, default `sessionid`).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        if is_token(&name) {
+            self.config().cookie_name = name;
+        } else {
+            tracing::warn!(name, "invalid session cookie name ignored");
+        }
+        self
+    }
+
+    /// How long sessions last (`SESSION_COOKIE_AGE`, default 1 209 600 s = two weeks): the cookie's
+    /// `Max-Age` and the record's expiry when the session has no custom expiry.
+    pub fn cookie_age(mut self, age: Duration) -> Self {
+        self.config().cookie_age = age;
+        self
+    }
+
+    /// The cookie's `Path` (`SESSION_COOKIE_PATH`, default `/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        if is_attribute_value(&path) && !path.is_empty() {
+            self.config().path = path;
+        } else {
+            tracing::warn!(path, "invalid session cookie path ignored");
+        }
+        self
+    }
+
+    /// The cookie's `Domain` (`SESSION_COOKIE_DOMAIN`, default none: the host only).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        let domain = domain.into();
+        if is_attribute_value(&domain) && !domain.is_empty() {
+            self.config().domain = Some(domain);
+        } else {
+            tracing::warn!(domain, "invalid session cookie domain ignored");
+        }
+        self
+    }
+
+    /// The cookie's `Secure` flag (`SESSION_COOKIE_SECURE`, default off so plain-HTTP development works;
+    /// turn it on in production).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.config().secure = secure;
+        self
+    }
+
+    /// The cookie's `HttpOnly` flag (`SESSION_COOKIE_HTTPONLY`, default on: scripts cannot read the key).
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.config().http_only = http_only;
+        self
+    }
+
+    /// The cookie's `SameSite` attribute (`SESSION_COOKIE_SAMESITE`, default [`SameSite::Lax`]).
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.config().same_site = same_site;
+        self
+    }
+
+    /// Saves the session and re-sends the cookie on every response below 500 that has a session
+    /// (`SESSION_SAVE_EVERY_REQUEST`, default off): sliding expiry, at one store write per request.
+    pub fn save_every_request(mut self, save: bool) -> Self {
+        self.config().save_every_request = save;
+        self
+    }
+
+    /// Makes session cookies browser-session cookies (no `Max-Age`/`Expires`) unless a session sets its
+    /// own expiry (`SESSION_EXPIRE_AT_BROWSER_CLOSE`, default off).
+    pub fn expire_at_browser_close(mut self, at_close: bool) -> Self {
+        self.config().expire_at_browser_close = at_close;
+        self
+    }
+
+    /// The response sent when the store fails (default: a bare 500). The error is also logged as a
+    /// `tracing` error event whatever this returns.
+    pub fn error_response(
+        mut self,
+        respond: impl Fn(&SessionError) -> Response<Body> + Send + Sync + 'static,
+    ) -> Self {
+        self.config().error_responder = Arc::new(respond);
+        self
+    }
+
+    /// The store sessions are kept in.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.shared.store
+    }
+
+    /// The settings, for a builder method to change (copied first if a service already shares them).
+    fn config(&mut self) -> &mut Config {
+        &mut Arc::make_mut(&mut self.shared).config
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService::new(inner, Arc::clone(&self.shared))
+    }
+}

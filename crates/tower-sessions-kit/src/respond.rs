@@ -1,0 +1,175 @@
+//! The response phase: Django's `SessionMiddleware.process_response` (reference §4.5).
+//!
+//! 1. A request that never touched its session leaves the response as it is (decided without a lock).
+//! 2. The request had a session cookie and the session is now empty (flushed, unknown key, malformed key):
+//!    the cookie is deleted (same `Path`/`Domain`/`SameSite`), on any status — the key names no record —
+//!    and `Vary: Cookie` is added.
+//! 3. Otherwise, when the session was modified (or `save_every_request`, or the store asked for a
+//!    re-issue) and is not empty, and the status is below 500: the store saves (merging this request's
+//!    changes) and the cookie is sent with `Max-Age`/`Expires` from the expiry (none for a browser-close
+//!    session). **5xx responses: no save, no cookie.** A record deleted meanwhile makes the response a 400;
+//!    a store failure makes it the configured error response.
+//! 4. `Vary: Cookie` whenever the session was accessed or a cookie was set.
+
+use std::time::SystemTime;
+
+use axum::body::Body;
+use http::header::{SET_COOKIE, VARY};
+use http::{HeaderValue, Response};
+
+use crate::error::{interrupted_response, FailedResponse, SessionError};
+use crate::expiry;
+use crate::record::{Changes, Data};
+use crate::session::{is_empty, load_into, Session, State};
+use crate::store::{SaveRequest, StoreError};
+
+/// What the synchronous part decided.
+pub(crate) enum Decision {
+    /// The response is final.
+    Done,
+    /// A save is needed: finish in [`finish_with_save`].
+    Save,
+}
+
+/// Replaces a response made from a [`SessionError`] by the configured error response.
+pub(crate) fn apply_error_responder(session: &Session, response: Response<Body>) -> Response<Body> {
+    match response.extensions().get::<FailedResponse>() {
+        Some(failed) => {
+            let failed = failed.0.clone();
+            (session.shared().config.error_responder)(&failed)
+        }
+        None => response,
+    }
+}
+
+/// Steps 2 to 4 for everything that needs no store access.
+pub(crate) fn decide(session: &Session, state: &State, response: &mut Response<Body>) -> Decision {
+    let config = &session.shared().config;
+    if session.had_cookie() && is_empty(state) {
+        delete_cookie(session, response);
+        return Decision::Done;
+    }
+    let wants_save = session.modified() || config.save_every_request || state.reissue;
+    if wants_save && !is_empty(state) && !response.status().is_server_error() {
+        return Decision::Save;
+    }
+    if session.accessed() {
+        add_vary_cookie(response);
+    }
+    Decision::Done
+}
+
+/// Step 3 with the store: load if needed (`save_every_request` on an untouched session), save or create,
+/// set the cookie.
+pub(crate) async fn finish_with_save(
+    session: Session,
+    mut response: Response<Body>,
+) -> Response<Body> {
+    let shared = session.shared();
+    let config = &shared.config;
+    let mut state = session.state().await;
+    if let Decision::Done = decide(&session, &state, &mut response) {
+        return response;
+    }
+    if let Err(error) = load_into(shared, &mut state).await {
+        return store_failure(&session, error);
+    }
+    if is_empty(&state) {
+        // The cookie's key turned out unknown and nothing was written: a stale cookie to forget.
+        if session.had_cookie() {
+            delete_cookie(&session, &mut response);
+        }
+        return response;
+    }
+    let data = state.data.take().unwrap_or_default();
+    let outcome = match state.key.clone() {
+        None => shared
+            .store
+            .create(&data, config.cookie_age)
+            .await
+            .map(|key| (key, None)),
+        Some(key) => {
+            let request = SaveRequest {
+                changes: &state.changes,
+                data: &data,
+                cookie_age: config.cookie_age,
+            };
+            match shared.store.save(&key, request).await {
+                Ok(saved) => Ok((saved.new_key.unwrap_or(key), saved.merged)),
+                Err(StoreError::Gone) if state.verified => {
+                    tracing::info!(
+                        store = shared.store.name(),
+                        "session deleted by a concurrent request before this one could save it"
+                    );
+                    return interrupted_response();
+                }
+                Err(StoreError::Gone) if data.is_empty() => {
+                    // Cleared without loading, and the cookie's record no longer exists.
+                    delete_cookie(&session, &mut response);
+                    return response;
+                }
+                // Never read from the store (cleared without loading) and gone: the cookie was stale.
+                // The data goes to a new key, never to the one the client chose.
+                Err(StoreError::Gone) => shared
+                    .store
+                    .create(&data, config.cookie_age)
+                    .await
+                    .map(|key| (key, None)),
+                Err(error) => Err(error),
+            }
+        }
+    };
+    let (key, merged) = match outcome {
+        Ok(done) => done,
+        Err(error) => {
+            state.data = Some(data);
+            return store_failure(&session, SessionError::Store(error));
+        }
+    };
+    let data: Data = merged.unwrap_or(data);
+    let max_age = if expiry::at_browser_close(&data, config.expire_at_browser_close) {
+        None
+    } else {
+        Some(expiry::age(&data, SystemTime::now(), config.cookie_age))
+    };
+    response
+        .headers_mut()
+        .append(SET_COOKIE, config.session_cookie(key.as_str(), max_age));
+    add_vary_cookie(&mut response);
+    state.key = Some(key);
+    state.data = Some(data);
+    state.changes = Changes::new();
+    state.verified = true;
+    response
+}
+
+fn store_failure(session: &Session, error: SessionError) -> Response<Body> {
+    tracing::error!(
+        store = session.shared().store.name(),
+        %error,
+        "session store failed while finishing the response"
+    );
+    (session.shared().config.error_responder)(&error)
+}
+
+fn delete_cookie(session: &Session, response: &mut Response<Body>) {
+    response
+        .headers_mut()
+        .append(SET_COOKIE, session.shared().config.deletion_cookie());
+    add_vary_cookie(response);
+}
+
+/// Django's `patch_vary_headers(response, ["Cookie"])`: adds `Cookie` unless already listed (or `*`).
+pub(crate) fn add_vary_cookie(response: &mut Response<Body>) {
+    let headers = response.headers_mut();
+    let listed = headers.get_all(VARY).iter().any(|value| {
+        value.to_str().is_ok_and(|text| {
+            text.split(',')
+                .map(str::trim)
+                .any(|item| item == "*" || item.eq_ignore_ascii_case("cookie"))
+        })
+    });
+    if !listed {
+        headers.append(VARY, HeaderValue::from_static("Cookie"));
+    }
+}

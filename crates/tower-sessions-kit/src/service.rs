@@ -1,0 +1,65 @@
+//! [`SessionService`]: the middleware made by [`SessionLayer`](crate::SessionLayer).
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{Request, Response};
+use tower_service::Service;
+
+use crate::config::find_cookie;
+use crate::future::ResponseFuture;
+use crate::session::{Session, Shared};
+
+/// Puts a lazy [`Session`] into each request and applies the response rules to what the inner service
+/// answers. The request phase reads only the `Cookie` header: no store access, only
+/// the small per-request state.
+#[derive(Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> fmt::Debug for SessionService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionService")
+            .field("store", &self.shared.store.name())
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> SessionService<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        SessionService { inner, shared }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let cookie = find_cookie(request.headers(), &self.shared.config.cookie_name);
+        let session = Session::new(Arc::clone(&self.shared), cookie);
+        request.extensions_mut().insert(session.clone());
+        ResponseFuture::new(self.inner.call(request), session)
+    }
+}

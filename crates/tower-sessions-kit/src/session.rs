@@ -1,0 +1,439 @@
+//! [`Session`]: the per-request handle handlers extract, with Django's `SessionBase` API.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::config::Config;
+use crate::error::SessionError;
+use crate::expiry::{self, Expiry, EXPIRY_KEY};
+use crate::key::SessionKey;
+use crate::record::{Changes, Data};
+use crate::store::SessionStore;
+
+/// What every request of one layer shares: the store and the settings.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) config: Config,
+}
+
+/// The session of the current request: Django's `request.session`.
+///
+/// Put in the request's extensions by [`SessionLayer`](crate::SessionLayer) and taken by handlers as an
+/// extractor. Cheap to clone (one `Arc`); clones are the same session.
+///
+/// **Lazy**: nothing is read from the store until a method needs the data, so requests that never use the
+/// session cost no store access. Methods that touch the data are `async` for that reason and return
+/// [`SessionError`] when the store fails (`?` in a handler turns it into the layer's error response).
+///
+/// The [`accessed`](Session::accessed) and [`modified`](Session::modified) flags follow Django exactly; the
+/// layer decides from them whether to save, send a cookie and add `Vary: Cookie`.
+///
+/// ```
+/// use tower_sessions_kit::Session;
+///
+/// async fn visits(session: Session) -> Result<String, tower_sessions_kit::SessionError> {
+///     let visits: u64 = session.get("visits").await?.unwrap_or(0) + 1;
+///     session.insert("visits", &visits).await?;
+///     Ok(format!("visit number {visits}"))
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    /// The request carried a session cookie (well formed or not).
+    had_cookie: bool,
+    /// The request carried a session cookie the store refused as a key (too short, bad characters…).
+    cookie_rejected: bool,
+    accessed: AtomicBool,
+    modified: AtomicBool,
+    state: Mutex<State>,
+}
+
+pub(crate) struct State {
+    /// The current key; `None` for a new session, an unknown cookie key, or after `flush`.
+    pub(crate) key: Option<SessionKey>,
+    /// The data; `None` until loaded (or cleared).
+    pub(crate) data: Option<Data>,
+    /// What this request changed since the load.
+    pub(crate) changes: Changes,
+    /// The record under `key` was read from the store (so a save that finds it gone means a concurrent
+    /// delete, not a stale cookie).
+    pub(crate) verified: bool,
+    /// The store asked for the session to be written again (signed cookie verified by an old key).
+    pub(crate) reissue: bool,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("store", &self.inner.shared.store.name())
+            .field("accessed", &self.accessed())
+            .field("modified", &self.modified())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session for a request whose cookie carried `cookie` (`None`: no session cookie).
+    pub(crate) fn new(shared: Arc<Shared>, cookie: Option<&str>) -> Session {
+        let key = cookie.and_then(|value| {
+            if shared.store.accepts_key(value) {
+                SessionKey::from_cookie_value(value)
+            } else {
+                None
+            }
+        });
+        Session {
+            inner: Arc::new(Inner {
+                had_cookie: cookie.is_some(),
+                cookie_rejected: cookie.is_some() && key.is_none(),
+                shared,
+                accessed: AtomicBool::new(false),
+                modified: AtomicBool::new(false),
+                state: Mutex::new(State {
+                    key,
+                    data: None,
+                    changes: Changes::new(),
+                    verified: false,
+                    reissue: false,
+                }),
+            }),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    pub(crate) fn had_cookie(&self) -> bool {
+        self.inner.had_cookie
+    }
+
+    /// Whether the response phase has nothing at all to do (the common case of a request that never used
+    /// the session), decided without locking.
+    pub(crate) fn is_untouched(&self) -> bool {
+        let resave = self.inner.had_cookie && self.inner.shared.config.save_every_request;
+        !(self.accessed() || self.modified() || self.inner.cookie_rejected || resave)
+    }
+
+    pub(crate) fn try_state(&self) -> Option<MutexGuard<'_, State>> {
+        self.inner.state.try_lock().ok()
+    }
+
+    pub(crate) async fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().await
+    }
+
+    /// Whether the data was used in this request (Django's `accessed`): any read or write of the data,
+    /// including `keys`, `pop`, `clear` and the expiry getters.
+    pub fn accessed(&self) -> bool {
+        self.inner.accessed.load(Ordering::Acquire)
+    }
+
+    /// Whether the data was changed in this request (Django's `modified`): `insert`; `remove`/`pop` of an
+    /// existing key; `clear`, `flush`, `cycle_key`; `set_expiry` (for [`Expiry::Inherit`] only if a custom
+    /// expiry existed).
+    pub fn modified(&self) -> bool {
+        self.inner.modified.load(Ordering::Acquire)
+    }
+
+    fn mark_accessed(&self) {
+        self.inner.accessed.store(true, Ordering::Release);
+    }
+
+    fn mark_modified(&self) {
+        self.inner.modified.store(true, Ordering::Release);
+    }
+
+    /// The lock on the state, with the data loaded (reading the store on first use).
+    async fn loaded(&self) -> Result<MutexGuard<'_, State>, SessionError> {
+        self.mark_accessed();
+        let mut state = self.inner.state.lock().await;
+        load_into(&self.inner.shared, &mut state).await?;
+        Ok(state)
+    }
+
+    /// The session key, once the session has one (read-only, as in Django). `None` for a new session, or
+    /// when the cookie's key was unknown (after the data has been loaded).
+    pub async fn key(&self) -> Option<SessionKey> {
+        self.inner.state.lock().await.key.clone()
+    }
+
+    /// The value under `key` deserialized as `T`; `None` when missing. [`SessionError::Deserialize`] when
+    /// the stored value is not a `T`.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        let state = self.loaded().await?;
+        match visible(state.data.as_ref(), key) {
+            None => Ok(None),
+            Some(value) => {
+                T::deserialize(value)
+                    .map(Some)
+                    .map_err(|source| SessionError::Deserialize {
+                        key: key.to_owned(),
+                        source,
+                    })
+            }
+        }
+    }
+
+    /// The raw JSON value under `key`.
+    pub async fn get_value(&self, key: &str) -> Result<Option<Value>, SessionError> {
+        let state = self.loaded().await?;
+        Ok(visible(state.data.as_ref(), key).cloned())
+    }
+
+    /// Stores `value` under `key` (Django's `session[key] = value`).
+    pub async fn insert<V: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &V,
+    ) -> Result<(), SessionError> {
+        if key == EXPIRY_KEY {
+            return Err(SessionError::ReservedKey(key.to_owned()));
+        }
+        let value = serde_json::to_value(value).map_err(|source| SessionError::Serialize {
+            key: key.to_owned(),
+            source,
+        })?;
+        let mut state = self.loaded().await?;
+        write(&mut state, key.to_owned(), Some(value));
+        self.mark_modified();
+        Ok(())
+    }
+
+    /// Removes `key`; `true` if it was there (only then is the session modified).
+    pub async fn remove(&self, key: &str) -> Result<bool, SessionError> {
+        if key == EXPIRY_KEY {
+            return Err(SessionError::ReservedKey(key.to_owned()));
+        }
+        let mut state = self.loaded().await?;
+        let existed = state.data.as_ref().is_some_and(|d| d.contains_key(key));
+        if existed {
+            write(&mut state, key.to_owned(), None);
+            self.mark_modified();
+        }
+        Ok(existed)
+    }
+
+    /// Removes `key` and returns its value as `T` (Django's `pop`); `None`, and no modification, when
+    /// missing. A value that is not a `T` is left in place and reported as [`SessionError::Deserialize`].
+    pub async fn pop<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        if key == EXPIRY_KEY {
+            return Err(SessionError::ReservedKey(key.to_owned()));
+        }
+        let mut state = self.loaded().await?;
+        let Some(value) = state.data.as_ref().and_then(|d| d.get(key)) else {
+            return Ok(None);
+        };
+        let value = T::deserialize(value).map_err(|source| SessionError::Deserialize {
+            key: key.to_owned(),
+            source,
+        })?;
+        write(&mut state, key.to_owned(), None);
+        self.mark_modified();
+        Ok(Some(value))
+    }
+
+    /// Whether `key` is in the session (Django's `in` / `has_key`).
+    pub async fn contains_key(&self, key: &str) -> Result<bool, SessionError> {
+        let state = self.loaded().await?;
+        Ok(visible(state.data.as_ref(), key).is_some())
+    }
+
+    /// The keys in the session, without the reserved expiry key.
+    pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
+        let state = self.loaded().await?;
+        Ok(state
+            .data
+            .iter()
+            .flat_map(|data| data.keys())
+            .filter(|key| *key != EXPIRY_KEY)
+            .cloned()
+            .collect())
+    }
+
+    /// Empties the data **without reading the store** (Django's `clear`). The key is kept: the empty
+    /// session is saved and its cookie sent again. A custom expiry is removed too.
+    pub async fn clear(&self) {
+        self.mark_accessed();
+        let mut state = self.inner.state.lock().await;
+        state.data = Some(Data::new());
+        state.changes.clear();
+        self.mark_modified();
+    }
+
+    /// Ends the session (logout): clears the data, deletes the record now, and forgets the key, so the
+    /// response deletes the cookie — or, if the handler writes again, a new session with a new key starts.
+    pub async fn flush(&self) -> Result<(), SessionError> {
+        self.clear().await;
+        let mut state = self.inner.state.lock().await;
+        if let Some(key) = state.key.take() {
+            state.verified = false;
+            self.inner.shared.store.delete(&key).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves the data to a new key (do it at login, against session fixation): the record is created
+    /// under a new key first, then the old one is deleted, so no request ever sees the session missing.
+    pub async fn cycle_key(&self) -> Result<(), SessionError> {
+        let mut state = self.loaded().await?;
+        let shared = &self.inner.shared;
+        let data = state.data.clone().unwrap_or_default();
+        let new_key = shared.store.create(&data, shared.config.cookie_age).await?;
+        let old_key = state.key.replace(new_key);
+        state.changes = Changes::new();
+        state.verified = true;
+        self.mark_modified();
+        if let Some(old_key) = old_key {
+            shared.store.delete(&old_key).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets a custom expiry (Django's `set_expiry`): see [`Expiry`]. Stored in the session, so it holds
+    /// for the following requests too.
+    pub async fn set_expiry(&self, expiry: Expiry) -> Result<(), SessionError> {
+        let mut state = self.loaded().await?;
+        match expiry.to_value() {
+            Some(value) => {
+                write(&mut state, EXPIRY_KEY.to_owned(), Some(value));
+                self.mark_modified();
+            }
+            None => {
+                if state
+                    .data
+                    .as_ref()
+                    .is_some_and(|d| d.contains_key(EXPIRY_KEY))
+                {
+                    write(&mut state, EXPIRY_KEY.to_owned(), None);
+                    self.mark_modified();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Seconds until the session expires, counted from now (Django's `get_expiry_age`): the cookie age
+    /// without a custom expiry or for a browser-close session.
+    pub async fn expiry_age(&self) -> Result<Duration, SessionError> {
+        let state = self.loaded().await?;
+        let empty = Data::new();
+        let data = state.data.as_ref().unwrap_or(&empty);
+        Ok(expiry::age(
+            data,
+            SystemTime::now(),
+            self.inner.shared.config.cookie_age,
+        ))
+    }
+
+    /// When the session expires (Django's `get_expiry_date`).
+    pub async fn expiry_date(&self) -> Result<OffsetDateTime, SessionError> {
+        let state = self.loaded().await?;
+        let empty = Data::new();
+        let data = state.data.as_ref().unwrap_or(&empty);
+        Ok(OffsetDateTime::from(expiry::date(
+            data,
+            SystemTime::now(),
+            self.inner.shared.config.cookie_age,
+        )))
+    }
+
+    /// Whether the cookie ends with the browser session (Django's `get_expire_at_browser_close`): the
+    /// layer's setting unless a custom expiry says otherwise.
+    pub async fn expire_at_browser_close(&self) -> Result<bool, SessionError> {
+        let state = self.loaded().await?;
+        let empty = Data::new();
+        let data = state.data.as_ref().unwrap_or(&empty);
+        Ok(expiry::at_browser_close(
+            data,
+            self.inner.shared.config.expire_at_browser_close,
+        ))
+    }
+
+    /// Django's `is_empty`: no key, and no data loaded or the data empty. Does not read the store and does
+    /// not count as an access.
+    pub async fn is_empty(&self) -> bool {
+        is_empty(&*self.inner.state.lock().await)
+    }
+}
+
+/// The value under `key` unless it is the reserved expiry key.
+fn visible<'a>(data: Option<&'a Data>, key: &str) -> Option<&'a Value> {
+    if key == EXPIRY_KEY {
+        return None;
+    }
+    data?.get(key)
+}
+
+/// Records one write in both the data and the change-set.
+fn write(state: &mut State, key: String, value: Option<Value>) {
+    let data = state.data.get_or_insert_with(Data::new);
+    match &value {
+        Some(value) => {
+            data.insert(key.clone(), value.clone());
+        }
+        None => {
+            data.remove(&key);
+        }
+    }
+    match value {
+        Some(value) => state.changes.set(key, value),
+        None => state.changes.remove(&key),
+    }
+}
+
+pub(crate) fn is_empty(state: &State) -> bool {
+    state.key.is_none() && state.data.as_ref().is_none_or(|d| d.is_empty())
+}
+
+/// Reads the record on first use. An unknown or expired key is forgotten (the session becomes new), never
+/// stored under.
+pub(crate) async fn load_into(shared: &Shared, state: &mut State) -> Result<(), SessionError> {
+    if state.data.is_some() {
+        return Ok(());
+    }
+    let Some(key) = &state.key else {
+        state.data = Some(Data::new());
+        return Ok(());
+    };
+    match shared.store.load(key).await? {
+        Some(loaded) => {
+            state.data = Some(loaded.data);
+            state.reissue = loaded.reissue;
+            state.verified = true;
+        }
+        None => {
+            state.key = None;
+            state.data = Some(Data::new());
+        }
+    }
+    Ok(())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = SessionError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or(SessionError::MissingLayer)
+    }
+}

@@ -1,0 +1,256 @@
+//! [`CacheStore`]: sessions in any `cache_core::Cache` (Django's `cache` session engine).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cache_core::{Cache, Error as CacheError, Expiry as CacheExpiry};
+
+use super::{create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError};
+use crate::expiry;
+use crate::key::SessionKey;
+use crate::record::{self, Data};
+
+const NAME: &str = "cache";
+
+/// Django's key prefix for cache sessions (`"django.contrib.sessions.cache"`), our spelling.
+pub(crate) const DEFAULT_PREFIX: &str = "tower_sessions_kit.cache:";
+
+/// Django tries this many keys before giving up on a cache that refuses every `add`.
+const CREATE_ATTEMPTS: u32 = 10_000;
+
+/// Compare-and-swap attempts before a save reports [`StoreError::Contention`].
+const SAVE_ATTEMPTS: u32 = 1_000;
+
+/// Sessions in a cache: fast, shared by every process on the same cache server, and gone when the cache
+/// evicts them or restarts. Each session is one entry, `"{prefix}{key}"` under the cache's own key
+/// prefix and version, holding the session's JSON, with the session's expiry as its TTL.
+///
+/// - `load`: one `get`. `create`: `add` (atomic: an existing key is never overwritten), retried with a new
+///   key on collision.
+/// - `save` merges this request's changes onto the entry **atomically** with the backend's
+///   `compare_and_set` (memory and Redis backends): read, merge, swap if unchanged, else read again. Two
+///   requests writing different keys both keep their writes; writing the same key, the last save wins. A
+///   backend without `compare_and_set` (file, database, memcached caches) gets read-merge-`set`, where a
+///   concurrent save between the read and the set is lost; a warning says so once.
+/// - An entry missing at save time means the session was deleted (logout) or evicted: the save fails with
+///   [`StoreError::Gone`], as in Django.
+/// - Unlike Django, a cache error on `load` is an error (the layer's error response), not an empty session:
+///   an outage should not silently log every user out. Use [`CachedDatabaseStore`](super::CachedDatabaseStore)
+///   to survive a cache outage.
+/// - `clear_expired` has nothing to do (entries expire by TTL) and returns 0.
+#[derive(Debug, Clone)]
+pub struct CacheStore {
+    cache: Cache,
+    prefix: String,
+    /// The made key of every session is this plus the session key, when the cache's key function is the
+    /// plain concatenation it is by default (checked at construction): one allocation per operation and
+    /// no per-call validation, since session keys are `[a-z0-9]` and the head was validated once.
+    made_head: Option<String>,
+    warned_no_cas: std::sync::Arc<AtomicBool>,
+}
+
+impl CacheStore {
+    /// Sessions in `cache`, with the default entry prefix.
+    pub fn new(cache: Cache) -> Self {
+        CacheStore::with_prefix(cache, DEFAULT_PREFIX)
+    }
+
+    /// Sessions in `cache` under entries named `"{prefix}{key}"` (e.g. for two applications on one cache).
+    pub fn with_prefix(cache: Cache, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        let made_head = concatenating_head(&cache, &prefix);
+        CacheStore {
+            cache,
+            prefix,
+            made_head,
+            warned_no_cas: Default::default(),
+        }
+    }
+
+    /// The cache sessions are kept in.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The key the backend sees for a session key.
+    fn made_key(&self, key: &str) -> Result<String, StoreError> {
+        if let Some(head) = &self.made_head {
+            if key.len() <= crate::key::MAX_KEY_LENGTH {
+                let mut made = String::with_capacity(head.len() + key.len());
+                made.push_str(head);
+                made.push_str(key);
+                return Ok(made);
+            }
+        }
+        let mut name = String::with_capacity(self.prefix.len() + key.len());
+        name.push_str(&self.prefix);
+        name.push_str(key);
+        let made = self.cache.make_key(&name, None);
+        let limits = self.cache.backend().key_limits();
+        let max = limits.max_chars.unwrap_or(usize::MAX);
+        if let Some(reason) = cache_core::key::key_problem(&made, max) {
+            let fatal = matches!(reason, cache_core::KeyProblem::TooLong { .. })
+                || limits.rejects_control_characters;
+            if fatal {
+                return Err(cache_error(CacheError::InvalidKey { key: made, reason }));
+            }
+        }
+        Ok(made)
+    }
+
+    async fn read(&self, made: &str) -> Result<Option<Bytes>, StoreError> {
+        let backend = self.cache.backend();
+        let read = match backend.get_now(made) {
+            Some(result) => result,
+            None => backend.get(made).await,
+        };
+        read.map_err(cache_error)
+    }
+}
+
+/// `make_key(prefix + key)` as `head + key` when the cache's key function is a plain concatenation after
+/// the name (Django's default `prefix:version:name`) and `head` plus any well-formed session key is a key
+/// the backend takes; `None` otherwise (a custom key function), and every call makes its key in full.
+fn concatenating_head(cache: &Cache, prefix: &str) -> Option<String> {
+    let head = cache.make_key(prefix, None);
+    for probe in [
+        "a",
+        "0123456789abcdefghijklmnopqrstuv",
+        "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+    ] {
+        if cache.make_key(&format!("{prefix}{probe}"), None) != format!("{head}{probe}") {
+            return None;
+        }
+    }
+    let longest = format!("{head}{}", "z".repeat(crate::key::MAX_KEY_LENGTH));
+    let limits = cache.backend().key_limits();
+    let max = limits
+        .max_chars
+        .unwrap_or(usize::MAX)
+        .min(cache_core::key::MEMCACHED_MAX_KEY_CHARS);
+    cache_core::key::key_problem(&longest, max)
+        .is_none()
+        .then_some(head)
+}
+
+fn cache_error(error: CacheError) -> StoreError {
+    StoreError::backend(NAME, error)
+}
+
+/// The cache expiry of a record, or `None` when it is already expired.
+fn cache_expiry(data: &Data, cookie_age: Duration) -> Option<CacheExpiry> {
+    let at = expiry::date(data, SystemTime::now(), cookie_age);
+    (at > SystemTime::now()).then_some(CacheExpiry::At(at))
+}
+
+#[async_trait]
+impl SessionStore for CacheStore {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
+        let made = self.made_key(key.as_str())?;
+        Ok(self
+            .read(&made)
+            .await?
+            .map(|bytes| Loaded::new(record::decode(NAME, &bytes))))
+    }
+
+    async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
+        let value = Bytes::from(record::encode(data));
+        let expiry = cache_expiry(data, cookie_age).unwrap_or(CacheExpiry::At(SystemTime::now()));
+        create_with_retries(NAME, CREATE_ATTEMPTS, |key| {
+            let value = value.clone();
+            async move {
+                let made = self.made_key(key.as_str())?;
+                self.cache
+                    .backend()
+                    .add(&made, value, expiry)
+                    .await
+                    .map_err(cache_error)
+            }
+        })
+        .await
+    }
+
+    async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
+        let made = self.made_key(key.as_str())?;
+        let backend = self.cache.backend();
+        for _ in 0..SAVE_ATTEMPTS {
+            let Some(current) = self.read(&made).await? else {
+                return Err(StoreError::Gone);
+            };
+            let mut data = record::decode(NAME, &current);
+            request.changes.apply_to(&mut data);
+            let value = Bytes::from(record::encode(&data));
+            let Some(expiry) = cache_expiry(&data, request.cookie_age) else {
+                // A custom expiry already in the past: the session ends now.
+                backend.delete(&made).await.map_err(cache_error)?;
+                return Ok(Saved {
+                    new_key: None,
+                    merged: Some(data),
+                });
+            };
+            match backend
+                .compare_and_set(&made, &current, value.clone(), expiry)
+                .await
+            {
+                Ok(true) => {
+                    return Ok(Saved {
+                        new_key: None,
+                        merged: Some(data),
+                    })
+                }
+                Ok(false) => continue,
+                Err(CacheError::Unsupported { .. }) => {
+                    if !self.warned_no_cas.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            backend = backend.name(),
+                            "cache backend has no compare_and_set: concurrent session saves may lose \
+                             each other's changes"
+                        );
+                    }
+                    backend
+                        .set(&made, value, expiry)
+                        .await
+                        .map_err(cache_error)?;
+                    return Ok(Saved {
+                        new_key: None,
+                        merged: Some(data),
+                    });
+                }
+                Err(error) => return Err(cache_error(error)),
+            }
+        }
+        Err(StoreError::Contention {
+            store: NAME,
+            attempts: SAVE_ATTEMPTS,
+        })
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        let made = self.made_key(key.as_str())?;
+        self.cache
+            .backend()
+            .delete(&made)
+            .await
+            .map(drop)
+            .map_err(cache_error)
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let made = self.made_key(key.as_str())?;
+        self.cache
+            .backend()
+            .has_key(&made)
+            .await
+            .map_err(cache_error)
+    }
+
+    async fn clear_expired(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}

@@ -1,0 +1,587 @@
+//! [`DatabaseStore`]: sessions in a SQL table (Django's default `db` engine) on SQLite, PostgreSQL or
+//! MySQL/MariaDB through sqlx.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::{create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError};
+use crate::expiry::{self, unix_millis};
+use crate::key::SessionKey;
+use crate::record::{self, Data};
+
+/// The default table name.
+pub const DEFAULT_TABLE: &str = "tower_sessions_kit_session";
+
+/// Collisions of 165-bit random keys do not happen; a few retries cover a broken RNG being noticed.
+const CREATE_ATTEMPTS: u32 = 10;
+
+/// Sessions in one SQL table, created by [`migrate`](DatabaseStore::migrate):
+///
+/// | column        | SQLite            | PostgreSQL           | MySQL/MariaDB                   |
+/// |---------------|-------------------|----------------------|---------------------------------|
+/// | `session_key` | TEXT PK           | VARCHAR(40) PK       | VARCHAR(40) ascii_bin PK        |
+/// | `session_data`| TEXT (JSON)       | TEXT (JSON)          | LONGTEXT (JSON)                 |
+/// | `expire_date` | INTEGER (Unix ms) | BIGINT (Unix ms)     | BIGINT (Unix ms), indexed       |
+///
+/// plus an index on `expire_date` for [`clear_expired`](SessionStore::clear_expired). Django's table is
+/// `django_session` with base64-signed data and a `datetime`; this one is plain JSON and milliseconds, under
+/// another name, so the two never get mixed up.
+///
+/// - `load`: one `SELECT` of the live row (`expire_date > now`), a prepared statement on a pooled
+///   connection.
+/// - `create`: `INSERT`; a duplicate key is retried with a new key.
+/// - `save`: **one transaction** — SQLite `BEGIN IMMEDIATE` (the write lock up front), PostgreSQL and
+///   MySQL `SELECT … FOR UPDATE` — reads the current data, applies this request's changes, and `UPDATE`s
+///   data and expiry. Concurrent saves of one session are serialized on the row, so none is lost; writes
+///   to the same key: the last save wins. No row (deleted meanwhile, even if merely expired rows count as
+///   present as in Django) → [`StoreError::Gone`].
+/// - `clear_expired`: `DELETE … WHERE expire_date < now`.
+///
+/// SQLite: file databases use WAL with `synchronous=NORMAL` (readers never wait for writers; durable
+/// across process crashes, the last commits may be lost on power loss — the usual choice for a web app), a
+/// busy timeout of the acquire timeout, and connections that are not pinged before each use (a local file
+/// cannot drop the connection). `sqlite::memory:` keeps a single connection for its lifetime. PostgreSQL
+/// and MySQL pools check idle connections before use, so the store recovers after a server restart.
+#[derive(Debug, Clone)]
+pub struct DatabaseStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: Pool,
+    dialect: Dialect,
+    table: String,
+    sql: Queries,
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+    #[cfg(feature = "mysql")]
+    MySql(sqlx::MySqlPool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Dialect {
+    fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::MySql => "mysql",
+        }
+    }
+
+    fn of_url(url: &str) -> Result<Dialect, StoreError> {
+        let scheme = url
+            .split_once(':')
+            .map(|(scheme, _)| scheme.to_ascii_lowercase())
+            .unwrap_or_default();
+        match scheme.as_str() {
+            "sqlite" => Ok(Dialect::Sqlite),
+            "postgres" | "postgresql" => Ok(Dialect::Postgres),
+            "mysql" | "mariadb" => Ok(Dialect::MySql),
+            _ => Err(config_error(format!(
+                "unsupported database URL scheme {scheme:?}: use sqlite:, postgres:// or mysql://"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Queries {
+    load: String,
+    insert: String,
+    lock: String,
+    update: String,
+    delete: String,
+    exists: String,
+    clear_expired: String,
+    migrate: Vec<String>,
+}
+
+impl Queries {
+    fn new(dialect: Dialect, table: &str) -> Queries {
+        let (t, index) = match dialect {
+            Dialect::MySql => (format!("`{table}`"), format!("`{table}_expire_date`")),
+            _ => (format!("\"{table}\""), format!("\"{table}_expire_date\"")),
+        };
+        let p = |n: usize| match dialect {
+            Dialect::Postgres => format!("${n}"),
+            _ => "?".to_owned(),
+        };
+        let for_update = if dialect == Dialect::Sqlite {
+            ""
+        } else {
+            " FOR UPDATE"
+        };
+        let migrate = match dialect {
+            Dialect::Sqlite => vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (session_key TEXT PRIMARY KEY NOT NULL, \
+                     session_data TEXT NOT NULL, expire_date INTEGER NOT NULL) WITHOUT ROWID"
+                ),
+                format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expire_date)"),
+            ],
+            Dialect::Postgres => vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (session_key VARCHAR(40) PRIMARY KEY, \
+                     session_data TEXT NOT NULL, expire_date BIGINT NOT NULL)"
+                ),
+                format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expire_date)"),
+            ],
+            Dialect::MySql => vec![format!(
+                "CREATE TABLE IF NOT EXISTS {t} (session_key VARCHAR(40) CHARACTER SET ascii \
+                 COLLATE ascii_bin PRIMARY KEY, session_data LONGTEXT NOT NULL, expire_date BIGINT \
+                 NOT NULL, INDEX {index} (expire_date)) DEFAULT CHARSET=utf8mb4"
+            )],
+        };
+        Queries {
+            load: format!(
+                "SELECT session_data, expire_date FROM {t} WHERE session_key = {} AND expire_date > {}",
+                p(1),
+                p(2)
+            ),
+            insert: format!(
+                "INSERT INTO {t} (session_key, session_data, expire_date) VALUES ({}, {}, {})",
+                p(1),
+                p(2),
+                p(3)
+            ),
+            lock: format!(
+                "SELECT session_data FROM {t} WHERE session_key = {}{for_update}",
+                p(1)
+            ),
+            update: format!(
+                "UPDATE {t} SET session_data = {}, expire_date = {} WHERE session_key = {}",
+                p(1),
+                p(2),
+                p(3)
+            ),
+            delete: format!("DELETE FROM {t} WHERE session_key = {}", p(1)),
+            exists: format!("SELECT 1 FROM {t} WHERE session_key = {}", p(1)),
+            clear_expired: format!("DELETE FROM {t} WHERE expire_date < {}", p(1)),
+            migrate,
+        }
+    }
+}
+
+fn config_error(message: String) -> StoreError {
+    StoreError::backend("database", message)
+}
+
+/// Settings for a [`DatabaseStore`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DatabaseStoreBuilder {
+    url: String,
+    table: String,
+    max_connections: u32,
+    acquire_timeout: Duration,
+}
+
+impl DatabaseStoreBuilder {
+    /// The table name (default [`DEFAULT_TABLE`]): letters, digits and `_`, not starting with a digit, at
+    /// most 63 characters.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// The most pooled connections (default 10; `sqlite::memory:` always uses one).
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// How long an operation waits for a connection, and SQLite for a locked database (default 5 s).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Opens the pool (lazily: no connection is made until the first operation). Fails on a malformed URL,
+    /// a database whose feature is not enabled, or an invalid table name.
+    pub async fn connect(self) -> Result<DatabaseStore, StoreError> {
+        if !valid_table_name(&self.table) {
+            return Err(config_error(format!(
+                "invalid session table name {:?}: use letters, digits and _",
+                self.table
+            )));
+        }
+        let dialect = Dialect::of_url(&self.url)?;
+        let pool = self.pool(dialect)?;
+        Ok(DatabaseStore {
+            inner: Arc::new(Inner {
+                pool,
+                dialect,
+                sql: Queries::new(dialect, &self.table),
+                table: self.table,
+            }),
+        })
+    }
+
+    fn pool(&self, dialect: Dialect) -> Result<Pool, StoreError> {
+        let bad_url =
+            |error: sqlx::Error| config_error(format!("invalid {} URL: {error}", dialect.name()));
+        match dialect {
+            #[cfg(feature = "sqlite")]
+            Dialect::Sqlite => {
+                use sqlx::sqlite::{
+                    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+                };
+                let in_memory = self.url.contains(":memory:") || self.url.contains("mode=memory");
+                let mut options = SqliteConnectOptions::from_str(&self.url)
+                    .map_err(bad_url)?
+                    .create_if_missing(true)
+                    .busy_timeout(self.acquire_timeout)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .pragma("temp_store", "memory");
+                let mut pool = SqlitePoolOptions::new()
+                    .acquire_timeout(self.acquire_timeout)
+                    .max_connections(self.max_connections)
+                    .test_before_acquire(false);
+                if in_memory {
+                    pool = pool
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None);
+                } else {
+                    options = options.journal_mode(SqliteJournalMode::Wal);
+                }
+                Ok(Pool::Sqlite(pool.connect_lazy_with(options)))
+            }
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => {
+                let options =
+                    sqlx::postgres::PgConnectOptions::from_str(&self.url).map_err(bad_url)?;
+                Ok(Pool::Postgres(
+                    sqlx::postgres::PgPoolOptions::new()
+                        .acquire_timeout(self.acquire_timeout)
+                        .max_connections(self.max_connections)
+                        .connect_lazy_with(options),
+                ))
+            }
+            #[cfg(feature = "mysql")]
+            Dialect::MySql => {
+                let url = match self.url.split_once("://") {
+                    Some((scheme, rest)) if scheme.eq_ignore_ascii_case("mariadb") => {
+                        format!("mysql://{rest}")
+                    }
+                    _ => self.url.clone(),
+                };
+                let options = sqlx::mysql::MySqlConnectOptions::from_str(&url).map_err(bad_url)?;
+                Ok(Pool::MySql(
+                    sqlx::mysql::MySqlPoolOptions::new()
+                        .acquire_timeout(self.acquire_timeout)
+                        .max_connections(self.max_connections)
+                        .connect_lazy_with(options),
+                ))
+            }
+            #[allow(unreachable_patterns)]
+            other => Err(config_error(format!(
+                "{} sessions need the `{}` feature of tower-sessions-kit",
+                other.name(),
+                other.name()
+            ))),
+        }
+    }
+}
+
+fn valid_table_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && name.len() <= 63
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store has.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.inner.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite($pool) => $body,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres($pool) => $body,
+            #[cfg(feature = "mysql")]
+            Pool::MySql($pool) => $body,
+        }
+    };
+}
+
+impl DatabaseStore {
+    /// Settings for a store on `url`: `sqlite://path/sessions.db`, `sqlite::memory:`,
+    /// `postgres://user@host/db`, `mysql://user@host/db` (or `mariadb://`).
+    pub fn builder(url: impl Into<String>) -> DatabaseStoreBuilder {
+        DatabaseStoreBuilder {
+            url: url.into(),
+            table: DEFAULT_TABLE.to_owned(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A store on `url` with the default table and pool settings.
+    pub async fn connect(url: impl Into<String>) -> Result<DatabaseStore, StoreError> {
+        DatabaseStore::builder(url).connect().await
+    }
+
+    /// Creates the table and its index if they are missing (idempotent; Django's `migrate`).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        for statement in &self.inner.sql.migrate {
+            on_pool!(self, pool => sqlx::query(statement).execute(pool).await.map(drop))
+                .map_err(|error| self.error(error))?;
+        }
+        Ok(())
+    }
+
+    /// The table sessions are kept in.
+    pub fn table(&self) -> &str {
+        &self.inner.table
+    }
+
+    /// Closes the pool's connections (tests and shutdown).
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+
+    fn dialect_name(&self) -> &'static str {
+        self.inner.dialect.name()
+    }
+
+    fn error(&self, error: sqlx::Error) -> StoreError {
+        let missing_table = error.as_database_error().is_some_and(|e| {
+            let message = e.message().to_ascii_lowercase();
+            message.contains("no such table")
+                || message.contains("does not exist")
+                || message.contains("doesn't exist")
+        });
+        if missing_table {
+            return StoreError::backend(
+                self.dialect_name(),
+                format!(
+                    "{error} (the session table {:?} is missing: call DatabaseStore::migrate)",
+                    self.inner.table
+                ),
+            );
+        }
+        StoreError::backend(self.dialect_name(), error)
+    }
+
+    fn now_millis() -> i64 {
+        unix_millis(SystemTime::now())
+    }
+
+    fn decode_row(&self, row: Option<Result<String, sqlx::Error>>) -> Option<Data> {
+        match row? {
+            Ok(text) => Some(record::decode(self.dialect_name(), text.as_bytes())),
+            Err(error) => {
+                tracing::warn!(store = self.dialect_name(), %error, "unreadable session row: using an empty session");
+                Some(Data::new())
+            }
+        }
+    }
+}
+
+/// Runs inside a `save` transaction after the `UPDATE` and before the `COMMIT`, while the row is
+/// locked: [`CachedDatabaseStore`](super::CachedDatabaseStore) writes its cache entry there, so cache
+/// writes of concurrent saves happen in commit order.
+#[async_trait]
+pub(crate) trait BeforeCommit: Send + Sync {
+    async fn before_commit(&self, data: &Data);
+}
+
+/// The body of `save` inside an open transaction `$tx`, shared by every database.
+macro_rules! save_in_transaction {
+    ($self:ident, $tx:ident, $key:ident, $request:ident, $hook:ident) => {{
+        let row = sqlx::query(&$self.inner.sql.lock)
+            .bind($key.as_str())
+            .fetch_optional(&mut *$tx)
+            .await
+            .map_err(|e| $self.error(e))?;
+        let Some(row) = row else {
+            // Dropping the transaction rolls it back.
+            return Err(StoreError::Gone);
+        };
+        let mut data = $self
+            .decode_row(Some(row.try_get::<String, _>(0)))
+            .unwrap_or_default();
+        $request.changes.apply_to(&mut data);
+        let text = String::from_utf8(record::encode(&data)).unwrap_or_else(|_| "{}".to_owned());
+        let expires = unix_millis(expiry::date(&data, SystemTime::now(), $request.cookie_age));
+        sqlx::query(&$self.inner.sql.update)
+            .bind(text)
+            .bind(expires)
+            .bind($key.as_str())
+            .execute(&mut *$tx)
+            .await
+            .map_err(|e| $self.error(e))?;
+        if let Some(hook) = $hook {
+            hook.before_commit(&data).await;
+        }
+        $tx.commit().await.map_err(|e| $self.error(e))?;
+        Ok(Saved {
+            new_key: None,
+            merged: Some(data),
+        })
+    }};
+}
+
+impl DatabaseStore {
+    /// The live row's data and expiry (Unix milliseconds).
+    pub(crate) async fn load_row(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<(Data, SystemTime)>, StoreError> {
+        let now = Self::now_millis();
+        let sql = &self.inner.sql.load;
+        let row = on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(key.as_str())
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+                .map(|row| row.map(|row| (row.try_get::<String, _>(0), row.try_get::<i64, _>(1))))
+        })
+        .map_err(|error| self.error(error))?;
+        let Some((data, expires)) = row else {
+            return Ok(None);
+        };
+        let data = self.decode_row(Some(data)).unwrap_or_default();
+        let expires = expires
+            .ok()
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map_or(SystemTime::now(), |ms| {
+                SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+            });
+        Ok(Some((data, expires)))
+    }
+
+    /// `save`, running `hook` before the commit.
+    pub(crate) async fn save_hooked(
+        &self,
+        key: &SessionKey,
+        request: SaveRequest<'_>,
+        hook: Option<&dyn BeforeCommit>,
+    ) -> Result<Saved, StoreError> {
+        match &self.inner.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => {
+                let mut tx = pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(|e| self.error(e))?;
+                save_in_transaction!(self, tx, key, request, hook)
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(|e| self.error(e))?;
+                save_in_transaction!(self, tx, key, request, hook)
+            }
+            #[cfg(feature = "mysql")]
+            Pool::MySql(pool) => {
+                let mut tx = pool.begin().await.map_err(|e| self.error(e))?;
+                save_in_transaction!(self, tx, key, request, hook)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for DatabaseStore {
+    fn name(&self) -> &'static str {
+        self.dialect_name()
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
+        Ok(self.load_row(key).await?.map(|(data, _)| Loaded::new(data)))
+    }
+
+    async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
+        let text = String::from_utf8(record::encode(data)).unwrap_or_else(|_| "{}".to_owned());
+        let expires = unix_millis(expiry::date(data, SystemTime::now(), cookie_age));
+        let sql = &self.inner.sql.insert;
+        create_with_retries(self.dialect_name(), CREATE_ATTEMPTS, |key| {
+            let text = text.clone();
+            async move {
+                let result = on_pool!(self, pool => {
+                    sqlx::query(sql)
+                        .bind(key.as_str())
+                        .bind(text)
+                        .bind(expires)
+                        .execute(pool)
+                        .await
+                        .map(drop)
+                });
+                match result {
+                    Ok(()) => Ok(true),
+                    Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(false),
+                    Err(error) => Err(self.error(error)),
+                }
+            }
+        })
+        .await
+    }
+
+    async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
+        self.save_hooked(key, request, None).await
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        let sql = &self.inner.sql.delete;
+        on_pool!(self, pool => sqlx::query(sql).bind(key.as_str()).execute(pool).await.map(drop))
+            .map_err(|error| self.error(error))
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let sql = &self.inner.sql.exists;
+        on_pool!(self, pool => sqlx::query(sql).bind(key.as_str()).fetch_optional(pool).await.map(|row| row.is_some()))
+            .map_err(|error| self.error(error))
+    }
+
+    async fn clear_expired(&self) -> Result<u64, StoreError> {
+        let now = Self::now_millis();
+        let sql = &self.inner.sql.clear_expired;
+        on_pool!(self, pool => sqlx::query(sql).bind(now).execute(pool).await.map(|done| done.rows_affected()))
+            .map_err(|error| self.error(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_identifiers() {
+        assert!(valid_table_name("sessions"));
+        assert!(valid_table_name("_s1"));
+        assert!(!valid_table_name("1s"));
+        assert!(!valid_table_name("s; DROP TABLE x"));
+        assert!(!valid_table_name("s\"x"));
+        assert!(!valid_table_name(""));
+        assert!(!valid_table_name(&"s".repeat(64)));
+    }
+
+    #[test]
+    fn postgres_numbers_its_placeholders() {
+        let sql = Queries::new(Dialect::Postgres, "t");
+        assert!(sql.update.contains("$3"), "{}", sql.update);
+        assert!(sql.lock.ends_with("FOR UPDATE"));
+        let sql = Queries::new(Dialect::Sqlite, "t");
+        assert!(!sql.lock.contains("FOR UPDATE"));
+    }
+}

@@ -1,0 +1,229 @@
+//! The [`SessionStore`] trait and the stores: where sessions live between requests.
+//!
+//! | store | feature | merges concurrent writes | `clear_expired` |
+//! |-------|---------|--------------------------|-----------------|
+//! | [`DatabaseStore`] (SQLite, PostgreSQL, MySQL/MariaDB) | `sqlite` (default), `postgres`, `mysql` | yes: one transaction holding the row | deletes expired rows |
+//! | [`CacheStore`] (any `cache_core::Cache`) | `cache` | yes on backends with `compare_and_set` (memory, Redis); otherwise last writer wins | no-op (entries expire by TTL) |
+//! | [`CachedDatabaseStore`] | `cache` + a SQL feature | yes (the database is authoritative) | the database's |
+//! | [`FileStore`] | `file` | **no**: the last save wins the whole record | deletes expired files |
+//! | [`SignedCookieStore`] | `signed-cookie` | **no**: the data travels in each request's cookie | unsupported (nothing stored) |
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::key::{self, SessionKey};
+use crate::record::{Changes, Data};
+
+#[cfg(feature = "cache")]
+mod cache;
+#[cfg(feature = "cache")]
+pub use cache::CacheStore;
+
+#[cfg(feature = "sql")]
+mod database;
+#[cfg(feature = "sql")]
+pub use database::{DatabaseStore, DatabaseStoreBuilder, DEFAULT_TABLE};
+
+#[cfg(all(feature = "cache", feature = "sql"))]
+mod cached_db;
+#[cfg(all(feature = "cache", feature = "sql"))]
+pub use cached_db::CachedDatabaseStore;
+
+#[cfg(feature = "file")]
+mod file;
+#[cfg(feature = "file")]
+pub use file::FileStore;
+
+#[cfg(feature = "signed-cookie")]
+mod signed_cookie;
+#[cfg(feature = "signed-cookie")]
+pub use signed_cookie::{SignedCookieStore, DEFAULT_MAX_SIZE};
+
+/// A boxed error from a store's driver (SQL, cache, I/O, …).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `save` found no record under the key: it was deleted (logout, flush, expiry cleanup) while this
+    /// request ran. The layer answers 400, like Django's `SessionInterrupted`, instead of resurrecting it.
+    #[error("the session record no longer exists")]
+    Gone,
+
+    /// The storage failed: server unreachable, I/O or SQL error, timeout.
+    #[error("{store} session store error: {source}")]
+    Backend {
+        /// Which store failed.
+        store: &'static str,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// No unused key was found after many attempts: the storage accepts no new records (Django's
+    /// "Unable to create a new session key. It is likely that the cache is unavailable.").
+    #[error("unable to create a new session key after {attempts} attempts; the {store} store is likely unavailable")]
+    CreateFailed {
+        /// Which store.
+        store: &'static str,
+        /// How many keys were tried.
+        attempts: u32,
+    },
+
+    /// A compare-and-swap save kept losing to concurrent saves of the same session.
+    #[error("the {store} store could not apply the session changes after {attempts} concurrent-update retries")]
+    Contention {
+        /// Which store.
+        store: &'static str,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+
+    /// The encoded session does not fit (the signed-cookie store's cookie limit).
+    #[error(
+        "the session is {size} bytes once encoded, over the {store} store's limit of {limit} bytes"
+    )]
+    TooLarge {
+        /// Which store.
+        store: &'static str,
+        /// The encoded size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+
+    /// The store cannot do this (e.g. `clear_expired` on the signed-cookie store).
+    #[error("the {store} session store does not support {operation}")]
+    Unsupported {
+        /// Which store.
+        store: &'static str,
+        /// The operation asked for.
+        operation: &'static str,
+    },
+}
+
+impl StoreError {
+    /// Wraps a driver error as [`StoreError::Backend`].
+    pub fn backend(store: &'static str, source: impl Into<BoxError>) -> Self {
+        StoreError::Backend {
+            store,
+            source: source.into(),
+        }
+    }
+}
+
+/// A record read by [`SessionStore::load`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The session data (empty when the stored data was corrupted).
+    pub data: Data,
+    /// The store wants the session written again even if the request changes nothing, e.g. a signed cookie
+    /// verified by an old key is re-signed with the current one.
+    pub reissue: bool,
+}
+
+impl Loaded {
+    /// A loaded record that needs no re-issue.
+    pub fn new(data: Data) -> Self {
+        Loaded {
+            data,
+            reissue: false,
+        }
+    }
+}
+
+/// What [`SessionStore::save`] is asked to write.
+#[derive(Debug, Clone, Copy)]
+pub struct SaveRequest<'a> {
+    /// What this request changed: merging stores apply this onto the current record.
+    pub changes: &'a Changes,
+    /// This request's whole view of the data (its load plus its changes): what stores that cannot merge
+    /// write.
+    pub data: &'a Data,
+    /// The layer's cookie age, for the expiry of records without a custom expiry.
+    pub cookie_age: Duration,
+}
+
+/// The outcome of a successful [`SessionStore::save`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Saved {
+    /// The key to send from now on, when the store changed it (the signed-cookie store re-signs).
+    pub new_key: Option<SessionKey>,
+    /// The record as stored after merging, when it differs from the request's view (other requests'
+    /// changes included). The cookie's `Max-Age` is computed from it.
+    pub merged: Option<Data>,
+}
+
+/// Where sessions live. Object-safe (`Arc<dyn SessionStore>`) and shared by all requests.
+///
+/// Contract, checked for every store by the conformance suite (`testing::conformance_suite!`, feature
+/// `testing`):
+///
+/// - `load` of an unknown or expired key is `Ok(None)` and creates nothing.
+/// - `create` makes a new random key (retrying on collision) and never overwrites a record.
+/// - `save` only updates: when the record is gone it is [`StoreError::Gone`], never a re-created record.
+///   Stores that can, apply [`SaveRequest::changes`] onto the current record atomically so concurrent saves
+///   of different keys all survive.
+/// - The record's expiry is the data's expiry date (custom expiry, else `cookie_age` from the save).
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// A short name for logs and errors (`"sqlite"`, `"cache"`, `"file"`, …).
+    fn name(&self) -> &'static str;
+
+    /// Whether a cookie value may name a session of this store. The default is
+    /// [`key::is_well_formed`]: 8 to 40 characters of `[a-z0-9]`. Values it refuses are never looked up.
+    fn accepts_key(&self, candidate: &str) -> bool {
+        key::is_well_formed(candidate)
+    }
+
+    /// The live record under `key`, or `None` when it is unknown or expired.
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError>;
+
+    /// Stores `data` under a new key and returns the key.
+    async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError>;
+
+    /// Updates the record under `key`; [`StoreError::Gone`] when there is none.
+    async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError>;
+
+    /// Removes the record under `key` (nothing when there is none).
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError>;
+
+    /// Whether a record exists under `key`, expired or not.
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError>;
+
+    /// Removes expired records and returns how many (when the store can count them). The default says the
+    /// store does not support it.
+    async fn clear_expired(&self) -> Result<u64, StoreError> {
+        Err(StoreError::Unsupported {
+            store: self.name(),
+            operation: "clear_expired",
+        })
+    }
+}
+
+/// Retries `make` with fresh keys until it stores (`Ok(true)`), up to `attempts` times: the shared
+/// collision loop of `create`.
+#[cfg_attr(
+    not(any(feature = "sql", feature = "file", feature = "cache")),
+    allow(dead_code)
+)]
+pub(crate) async fn create_with_retries<F, Fut>(
+    store: &'static str,
+    attempts: u32,
+    mut make: F,
+) -> Result<SessionKey, StoreError>
+where
+    F: FnMut(SessionKey) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, StoreError>>,
+{
+    for _ in 0..attempts {
+        let key = SessionKey::generate().map_err(|error| StoreError::backend(store, error))?;
+        if make(key.clone()).await? {
+            return Ok(key);
+        }
+        tracing::debug!(store, "session key collision, trying another key");
+    }
+    Err(StoreError::CreateFailed { store, attempts })
+}

@@ -1,0 +1,204 @@
+//! [`SignedCookieStore`]: the session data in the cookie itself, signed (optionally encrypted).
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use cookie::{Cookie, CookieJar, Key};
+use serde::{Deserialize, Serialize};
+
+use super::{Loaded, SaveRequest, Saved, SessionStore, StoreError};
+use crate::expiry::{self, unix_millis};
+use crate::key::{is_cookie_safe, SessionKey, MIN_KEY_LENGTH};
+use crate::record::Data;
+
+const NAME: &str = "signed_cookie";
+
+/// What the signature is bound to (Django's salt): a value signed for another purpose with the same key
+/// does not verify here.
+const PURPOSE: &str = "tower_sessions_kit.signed_cookies";
+
+/// The default limit on the cookie value: browsers keep about 4096 bytes per cookie, name and attributes
+/// included.
+pub const DEFAULT_MAX_SIZE: usize = 3_800;
+
+/// Sessions with no server storage: the cookie's value **is** the session (`expiry` and data as JSON,
+/// base64url, signed with HMAC-SHA256 — or, with [`encrypted`](SignedCookieStore::encrypted), encrypted
+/// and authenticated with AES-256-GCM — by the `cookie` crate).
+///
+/// - **Key rotation**: the first key signs; every key verifies ([`fallback_keys`](Self::fallback_keys),
+///   Django's `SECRET_KEY_FALLBACKS`). A cookie verified by a fallback key is re-issued with the first key
+///   on that response.
+/// - Better than Django: the expiry (custom or cookie age) is inside the signed payload and enforced on
+///   load, so a copied cookie stops working when the session expires (Django ignores `set_expiry` here).
+/// - A cookie that does not verify, is expired, or is not ours: a new, empty session (never an error).
+/// - A session too large for a cookie ([`max_size`](Self::max_size), default 3800 bytes) fails the save
+///   with [`StoreError::TooLarge`] — the layer's error response — rather than sending a cookie the browser
+///   would drop.
+/// - **Cannot merge concurrent writes**: each response carries its request's whole session, and the
+///   browser keeps the last cookie it receives. **Cannot be revoked**: `flush` deletes the cookie, but a
+///   copy stays valid until it expires; keep sessions short and rotate keys to log everyone out. Without
+///   `encrypted`, the client can read (not change) the data. Keep `HttpOnly` on.
+/// - `exists` says whether a value verifies; `delete` has nothing to delete; `clear_expired` is
+///   unsupported (nothing is stored).
+#[derive(Clone)]
+pub struct SignedCookieStore {
+    keys: Vec<Key>,
+    encrypted: bool,
+    max_size: usize,
+}
+
+impl std::fmt::Debug for SignedCookieStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedCookieStore")
+            .field("keys", &self.keys.len())
+            .field("encrypted", &self.encrypted)
+            .field("max_size", &self.max_size)
+            .finish()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    /// Expiry, Unix milliseconds.
+    e: i64,
+    /// The data.
+    d: Data,
+}
+
+impl SignedCookieStore {
+    /// Sessions signed with `key` (make one with `Key::generate()` and keep it secret and stable: a new key
+    /// logs everyone out unless the old one is kept as a fallback).
+    pub fn new(key: Key) -> Self {
+        SignedCookieStore {
+            keys: vec![key],
+            encrypted: false,
+            max_size: DEFAULT_MAX_SIZE,
+        }
+    }
+
+    /// Older keys that still verify (rotation): cookies they verify are re-signed with the current key.
+    pub fn fallback_keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
+        self.keys.truncate(1);
+        self.keys.extend(keys);
+        self
+    }
+
+    /// Encrypts the data too (AES-256-GCM), so clients cannot read it (default off: signed only, like
+    /// Django).
+    pub fn encrypted(mut self, encrypted: bool) -> Self {
+        self.encrypted = encrypted;
+        self
+    }
+
+    /// The largest cookie value accepted (default [`DEFAULT_MAX_SIZE`]); larger sessions fail to save.
+    pub fn max_size(mut self, bytes: usize) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
+    fn seal(&self, data: &Data, expires: SystemTime) -> Result<SessionKey, StoreError> {
+        let payload = Payload {
+            e: unix_millis(expires),
+            d: data.clone(),
+        };
+        let json =
+            serde_json::to_vec(&payload).map_err(|error| StoreError::backend(NAME, error))?;
+        let encoded = URL_SAFE_NO_PAD.encode(json);
+        let mut jar = CookieJar::new();
+        let key = &self.keys[0];
+        if self.encrypted {
+            jar.private_mut(key).add(Cookie::new(PURPOSE, encoded));
+        } else {
+            jar.signed_mut(key).add(Cookie::new(PURPOSE, encoded));
+        }
+        let value = jar
+            .get(PURPOSE)
+            .map(|cookie| cookie.value().to_owned())
+            .unwrap_or_default();
+        if value.len() > self.max_size {
+            return Err(StoreError::TooLarge {
+                store: NAME,
+                size: value.len(),
+                limit: self.max_size,
+            });
+        }
+        SessionKey::from_cookie_value(&value).ok_or_else(|| {
+            StoreError::backend(NAME, "the signed session is not a valid cookie value")
+        })
+    }
+
+    /// The payload of a value, and whether a fallback key verified it.
+    fn open(&self, value: &str) -> Option<(Payload, bool)> {
+        let jar = CookieJar::new();
+        for (index, key) in self.keys.iter().enumerate() {
+            let cookie = Cookie::new(PURPOSE, value.to_owned());
+            let opened = if self.encrypted {
+                jar.private(key).decrypt(cookie)
+            } else {
+                jar.signed(key).verify(cookie)
+            };
+            if let Some(opened) = opened {
+                let json = URL_SAFE_NO_PAD.decode(opened.value()).ok()?;
+                let payload: Payload = match serde_json::from_slice(&json) {
+                    Ok(payload) => payload,
+                    Err(error) => {
+                        tracing::warn!(store = NAME, %error, "session data corrupted: using an empty session");
+                        return None;
+                    }
+                };
+                return Some((payload, index > 0));
+            }
+        }
+        None
+    }
+}
+
+#[async_trait]
+impl SessionStore for SignedCookieStore {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn accepts_key(&self, candidate: &str) -> bool {
+        candidate.len() >= MIN_KEY_LENGTH && is_cookie_safe(candidate)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
+        let Some((payload, old_key)) = self.open(key.as_str()) else {
+            tracing::debug!(store = NAME, "session cookie did not verify");
+            return Ok(None);
+        };
+        if payload.e <= unix_millis(SystemTime::now()) {
+            return Ok(None);
+        }
+        Ok(Some(Loaded {
+            data: payload.d,
+            reissue: old_key,
+        }))
+    }
+
+    async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
+        self.seal(data, expiry::date(data, SystemTime::now(), cookie_age))
+    }
+
+    async fn save(&self, _key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
+        let key = self.seal(
+            request.data,
+            expiry::date(request.data, SystemTime::now(), request.cookie_age),
+        )?;
+        Ok(Saved {
+            new_key: Some(key),
+            merged: None,
+        })
+    }
+
+    async fn delete(&self, _key: &SessionKey) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        Ok(self.open(key.as_str()).is_some())
+    }
+}

@@ -1,0 +1,349 @@
+//! The store conformance suite: the [`SessionStore`] contract, written once, run against every store.
+//!
+//! [`conformance_suite!`](crate::conformance_suite) expands to one `#[tokio::test]` per behaviour, each
+//! given a fresh [`Subject`] by your factory, so a failure names the behaviour and the store:
+//!
+//! ```ignore
+//! tower_sessions_kit::conformance_suite!(|setup: tower_sessions_kit::testing::Setup| async move {
+//!     let store = DatabaseStore::builder("sqlite::memory:").table(setup.unique.clone()).connect().await.unwrap();
+//!     store.migrate().await.unwrap();
+//!     Some(Subject::new(store))
+//! });
+//! ```
+//!
+//! A factory returns `None` to skip (a server that is not configured; say so on stderr, e.g. through
+//! `cache_core::testing::server_url`). Every check uses only the public trait.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::expiry::{Expiry, EXPIRY_KEY};
+use crate::key::{is_well_formed, SessionKey};
+use crate::record::{Changes, Data};
+use crate::store::{SaveRequest, SessionStore, StoreError};
+
+/// What the suite gives a factory.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The behaviour under test.
+    pub name: &'static str,
+    /// A name unique to this test and run (`[a-z0-9_]`, at most 60 characters), usable as a table name,
+    /// directory or key prefix so that tests sharing a server never see each other's sessions.
+    pub unique: String,
+}
+
+/// A store under test and what it promises.
+#[derive(Clone)]
+pub struct Subject {
+    /// The store.
+    pub store: Arc<dyn SessionStore>,
+    /// Whether concurrent saves of different keys all survive (not the file and signed-cookie stores).
+    pub merges: bool,
+    /// Whether records live on the server (not the signed-cookie store): deletion, `Gone` and
+    /// `clear_expired` then apply.
+    pub server_side: bool,
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject")
+            .field("store", &self.store.name())
+            .field("merges", &self.merges)
+            .field("server_side", &self.server_side)
+            .finish()
+    }
+}
+
+impl Subject {
+    /// A server-side store that merges concurrent saves.
+    pub fn new(store: impl SessionStore) -> Self {
+        Subject {
+            store: Arc::new(store),
+            merges: true,
+            server_side: true,
+        }
+    }
+
+    /// Marks the store as last-writer-wins for whole records.
+    pub fn without_merge(mut self) -> Self {
+        self.merges = false;
+        self
+    }
+
+    /// Marks the store as keeping sessions in the client (no server records).
+    pub fn client_side(mut self) -> Self {
+        self.server_side = false;
+        self.merges = false;
+        self
+    }
+}
+
+/// A name unique to one test in one run: `[a-z0-9_]`, at most 60 characters.
+pub fn unique_name(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() % 1_000_000_000_000);
+    let mut unique = format!("t{}_{nanos}_{name}", std::process::id());
+    unique.retain(|c| c.is_ascii_alphanumeric() || c == '_');
+    unique.make_ascii_lowercase();
+    unique.truncate(60);
+    unique
+}
+
+const AGE: Duration = Duration::from_secs(3600);
+
+fn data(value: Value) -> Data {
+    match value {
+        Value::Object(map) => map,
+        _ => Data::new(),
+    }
+}
+
+fn ok<T>(result: Result<T, StoreError>, what: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => panic!("{what} failed: {error}"),
+    }
+}
+
+async fn load(s: &Subject, key: &SessionKey) -> Option<Data> {
+    ok(s.store.load(key).await, "load").map(|loaded| loaded.data)
+}
+
+/// Saves `changes` applied onto `view` and returns the key to use from then on.
+async fn save(s: &Subject, key: &SessionKey, view: &Data, changes: &Changes) -> SessionKey {
+    let mut merged_view = view.clone();
+    changes.apply_to(&mut merged_view);
+    let saved = ok(
+        s.store
+            .save(
+                key,
+                SaveRequest {
+                    changes,
+                    data: &merged_view,
+                    cookie_age: AGE,
+                },
+            )
+            .await,
+        "save",
+    );
+    saved.new_key.unwrap_or_else(|| key.clone())
+}
+
+/// `create` then `load` gives the data back; the record exists.
+pub async fn create_then_load(s: Subject) {
+    let original = data(json!({"user": 7, "name": "Zoë ✓", "nested": {"list": [1, null, "日本"]}}));
+    let key = ok(s.store.create(&original, AGE).await, "create");
+    assert_eq!(load(&s, &key).await, Some(original));
+    assert!(ok(s.store.exists(&key).await, "exists"));
+}
+
+/// An unknown key loads nothing and creates nothing.
+pub async fn unknown_keys_load_nothing(s: Subject) {
+    let key = SessionKey::generate().expect("OS RNG");
+    assert_eq!(load(&s, &key).await, None);
+    assert!(!ok(s.store.exists(&key).await, "exists"));
+    assert_eq!(load(&s, &key).await, None, "loading must not create");
+}
+
+/// Keys are distinct (and, for server-side stores, 32 characters of `[a-z0-9]`).
+pub async fn created_keys_are_fresh(s: Subject) {
+    let mut seen = HashSet::new();
+    for i in 0..20 {
+        let key = ok(s.store.create(&data(json!({"i": i})), AGE).await, "create");
+        if s.server_side {
+            assert!(is_well_formed(key.as_str()), "{key:?}");
+            assert_eq!(key.as_str().len(), 32);
+        }
+        assert!(seen.insert(key), "duplicate key");
+    }
+}
+
+/// `save` applies the changes: values set, keys removed.
+pub async fn save_applies_changes(s: Subject) {
+    let view = data(json!({"a": 1, "b": 2}));
+    let key = ok(s.store.create(&view, AGE).await, "create");
+    let mut changes = Changes::new();
+    changes.set("c".into(), json!(3));
+    changes.remove("b");
+    changes.set("a".into(), json!("one"));
+    let key = save(&s, &key, &view, &changes).await;
+    assert_eq!(
+        load(&s, &key).await,
+        Some(data(json!({"a": "one", "c": 3})))
+    );
+}
+
+/// A cleared change-set replaces everything stored.
+pub async fn save_after_clear_replaces(s: Subject) {
+    let view = data(json!({"a": 1, "b": 2}));
+    let key = ok(s.store.create(&view, AGE).await, "create");
+    let mut changes = Changes::new();
+    changes.clear();
+    changes.set("z".into(), json!(true));
+    let key = save(&s, &key, &view, &changes).await;
+    assert_eq!(load(&s, &key).await, Some(data(json!({"z": true}))));
+}
+
+/// Saving a deleted record fails with `Gone` and does not bring it back.
+pub async fn save_of_deleted_record_is_gone(s: Subject) {
+    if !s.server_side {
+        return;
+    }
+    let view = data(json!({"a": 1}));
+    let key = ok(s.store.create(&view, AGE).await, "create");
+    ok(s.store.delete(&key).await, "delete");
+    assert_eq!(load(&s, &key).await, None);
+    let mut changes = Changes::new();
+    changes.set("b".into(), json!(2));
+    let result = s
+        .store
+        .save(
+            &key,
+            SaveRequest {
+                changes: &changes,
+                data: &view,
+                cookie_age: AGE,
+            },
+        )
+        .await;
+    assert!(matches!(result, Err(StoreError::Gone)), "{result:?}");
+    assert!(!ok(s.store.exists(&key).await, "exists"), "resurrected");
+    ok(s.store.delete(&key).await, "deleting twice is fine");
+}
+
+/// Concurrent saves of one session, each setting its own key, all survive.
+pub async fn concurrent_saves_keep_every_key(s: Subject) {
+    if !s.merges {
+        return;
+    }
+    let key = ok(
+        s.store.create(&data(json!({"start": 0})), AGE).await,
+        "create",
+    );
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = Arc::clone(&s.store);
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut changes = Changes::new();
+            changes.set(format!("k{i}"), json!(i));
+            let view = data(json!({"start": 0}));
+            store
+                .save(
+                    &key,
+                    SaveRequest {
+                        changes: &changes,
+                        data: &view,
+                        cookie_age: AGE,
+                    },
+                )
+                .await
+                .map(drop)
+        }));
+    }
+    for task in tasks {
+        ok(task.await.expect("task"), "concurrent save");
+    }
+    let stored = load(&s, &key).await.expect("record");
+    for i in 0..50 {
+        assert_eq!(stored.get(&format!("k{i}")), Some(&json!(i)), "k{i} lost");
+    }
+    assert_eq!(stored.get("start"), Some(&json!(0)));
+}
+
+/// A record past its expiry is not loaded (cookie age, then a custom idle expiry).
+pub async fn expired_records_are_gone(s: Subject) {
+    let short = Duration::from_secs(1);
+    let key = ok(
+        s.store.create(&data(json!({"a": 1})), short).await,
+        "create",
+    );
+    assert!(load(&s, &key).await.is_some());
+    let mut custom = data(json!({"b": 1}));
+    custom.insert(
+        EXPIRY_KEY.into(),
+        Expiry::Idle(Duration::from_secs(1))
+            .to_value()
+            .unwrap_or(Value::Null),
+    );
+    let custom_key = ok(s.store.create(&custom, AGE).await, "create with expiry");
+    assert!(load(&s, &custom_key).await.is_some());
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    assert_eq!(load(&s, &key).await, None, "cookie age passed");
+    assert_eq!(load(&s, &custom_key).await, None, "custom expiry passed");
+}
+
+/// `clear_expired` removes expired records and keeps live ones.
+pub async fn clear_expired_keeps_live_records(s: Subject) {
+    if !s.server_side {
+        assert!(matches!(
+            s.store.clear_expired().await,
+            Err(StoreError::Unsupported { .. })
+        ));
+        return;
+    }
+    let live = ok(
+        s.store.create(&data(json!({"live": 1})), AGE).await,
+        "create",
+    );
+    let dying = ok(
+        s.store
+            .create(&data(json!({"dying": 1})), Duration::from_secs(1))
+            .await,
+        "create",
+    );
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    ok(s.store.clear_expired().await, "clear_expired");
+    assert!(load(&s, &live).await.is_some());
+    assert_eq!(load(&s, &dying).await, None);
+    assert!(ok(s.store.exists(&live).await, "exists"));
+}
+
+/// `delete` removes the record; deleting an unknown key is fine.
+pub async fn delete_removes(s: Subject) {
+    let key = ok(s.store.create(&data(json!({"a": 1})), AGE).await, "create");
+    ok(s.store.delete(&key).await, "delete");
+    if s.server_side {
+        assert_eq!(load(&s, &key).await, None);
+        assert!(!ok(s.store.exists(&key).await, "exists"));
+    }
+    let unknown = SessionKey::generate().expect("OS RNG");
+    ok(s.store.delete(&unknown).await, "delete unknown");
+}
+
+/// An empty session round-trips as empty.
+pub async fn empty_data_round_trips(s: Subject) {
+    let key = ok(s.store.create(&Data::new(), AGE).await, "create");
+    assert_eq!(load(&s, &key).await, Some(Data::new()));
+}
+
+/// Runs every check of the suite as its own `#[tokio::test]`; see the [module docs](crate::testing).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::conformance_suite!(@tests $factory;
+            create_then_load, unknown_keys_load_nothing, created_keys_are_fresh, save_applies_changes,
+            save_after_clear_replaces, save_of_deleted_record_is_gone, concurrent_saves_keep_every_key,
+            expired_records_are_gone, clear_expired_keeps_live_records, delete_removes,
+            empty_data_round_trips);
+    };
+    (@tests $factory:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let setup = $crate::testing::Setup {
+                    name: stringify!($check),
+                    unique: $crate::testing::unique_name(stringify!($check)),
+                };
+                let factory = $factory;
+                if let Some(subject) = factory(setup).await {
+                    $crate::testing::$check(subject).await;
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,226 @@
+//! No lost updates: 50 concurrent requests on one session, each inserting its own key, through a real
+//! `Router`, leave all 50 keys in the store. SQLite and the memory cache always; PostgreSQL, MySQL and
+//! Redis when their `TEST_*_URL` is set (required with `TEST_REQUIRE_SERVERS=1`).
+
+mod support;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Extension, Path};
+use axum::http::{header, Request, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use support::{memory_store, reply};
+use tokio::sync::Barrier;
+use tower::ServiceExt;
+use tower_sessions_kit::record::{Changes, Data};
+use tower_sessions_kit::store::{DatabaseStore, Loaded, SaveRequest, Saved, StoreError};
+use tower_sessions_kit::{Session, SessionError, SessionKey, SessionLayer, SessionStore};
+
+const REQUESTS: usize = 50;
+
+fn app(store: Arc<dyn SessionStore>, all_loaded: Arc<Barrier>) -> Router {
+    Router::new()
+        .route(
+            "/start",
+            get(|session: Session| async move {
+                session.insert("start", &true).await?;
+                Ok::<_, SessionError>("started")
+            }),
+        )
+        .route(
+            "/add/{n}",
+            get(
+                |session: Session,
+                 Path(n): Path<usize>,
+                 Extension(all_loaded): Extension<Arc<Barrier>>| async move {
+                    // Every request loads the record before any of them saves: the worst case for
+                    // lost updates, where a whole-record save would keep only one key.
+                    session.get::<bool>("start").await?;
+                    all_loaded.wait().await;
+                    session.insert(&format!("k{n}"), &n).await?;
+                    Ok::<_, SessionError>("added")
+                },
+            ),
+        )
+        .layer(SessionLayer::from_arc(store))
+        .layer(Extension(all_loaded))
+}
+
+/// Runs the 50 requests and returns the keys missing from the stored session afterwards.
+async fn lost_keys(store: Arc<dyn SessionStore>) -> Vec<usize> {
+    let app = app(Arc::clone(&store), Arc::new(Barrier::new(REQUESTS)));
+    let start = app
+        .clone()
+        .oneshot(Request::get("/start").body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    let start = reply(start).await;
+    let cookie = start
+        .session_cookie()
+        .expect("session cookie")
+        .value()
+        .to_owned();
+    let key = SessionKey::from_cookie_value(&cookie).expect("key");
+
+    let mut requests = Vec::new();
+    for n in 0..REQUESTS {
+        let app = app.clone();
+        let cookie = cookie.clone();
+        requests.push(tokio::spawn(async move {
+            let request = Request::get(format!("/add/{n}"))
+                .header(header::COOKIE, format!("sessionid={cookie}"))
+                .body(Body::empty())
+                .expect("request");
+            app.oneshot(request).await.expect("infallible").status()
+        }));
+    }
+    for request in requests {
+        assert_eq!(request.await.expect("task"), StatusCode::OK);
+    }
+    let data = store
+        .load(&key)
+        .await
+        .expect("load")
+        .expect("session exists")
+        .data;
+    assert_eq!(data.get("start"), Some(&serde_json::json!(true)));
+    (0..REQUESTS)
+        .filter(|n| data.get(&format!("k{n}")) != Some(&serde_json::json!(n)))
+        .collect()
+}
+
+async fn fifty_concurrent_writers_keep_every_key(store: Arc<dyn SessionStore>) {
+    let missing = lost_keys(store).await;
+    assert!(missing.is_empty(), "lost updates for keys {missing:?}");
+}
+
+/// A store that writes each request's whole view of the session (what a naive store does): the harness
+/// must catch its lost updates, or it proves nothing.
+struct WholeRecord(Arc<dyn SessionStore>);
+
+#[async_trait::async_trait]
+impl SessionStore for WholeRecord {
+    fn name(&self) -> &'static str {
+        "whole-record"
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
+        self.0.load(key).await
+    }
+    async fn create(
+        &self,
+        data: &Data,
+        age: std::time::Duration,
+    ) -> Result<SessionKey, StoreError> {
+        self.0.create(data, age).await
+    }
+    async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
+        let overwrite = Changes::replace_with(request.data);
+        self.0
+            .save(
+                key,
+                SaveRequest {
+                    changes: &overwrite,
+                    ..request
+                },
+            )
+            .await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        self.0.delete(key).await
+    }
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        self.0.exists(key).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_harness_catches_a_store_that_overwrites_whole_records() {
+    let (store, _) = memory_store();
+    let missing = lost_keys(Arc::new(WholeRecord(Arc::new(store)))).await;
+    assert_eq!(
+        missing.len(),
+        REQUESTS - 1,
+        "only the last writer's key survives"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_cache_store() {
+    let (store, _) = memory_store();
+    fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+    let store = DatabaseStore::connect(url).await.expect("sqlite");
+    store.migrate().await.expect("migrate");
+    fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store() {
+    let Some(url) = cache_core::testing::server_url("TEST_POSTGRES_URL", "PostgreSQL concurrency")
+    else {
+        return;
+    };
+    let store = DatabaseStore::builder(url)
+        .table(tower_sessions_kit::testing::unique_name("concurrency"))
+        .connect()
+        .await
+        .expect("postgres");
+    store.migrate().await.expect("migrate");
+    fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_store() {
+    let Some(url) = cache_core::testing::server_url("TEST_MYSQL_URL", "MySQL concurrency") else {
+        return;
+    };
+    let store = DatabaseStore::builder(url)
+        .table(tower_sessions_kit::testing::unique_name("concurrency"))
+        .connect()
+        .await
+        .expect("mysql");
+    store.migrate().await.expect("migrate");
+    fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cache_store() {
+    use cache_core::{backends::RedisBackend, Cache};
+    let Some(url) = cache_core::testing::server_url("TEST_REDIS_URL", "Redis concurrency") else {
+        return;
+    };
+    let backend = RedisBackend::builder(url)
+        .namespace(format!(
+            "{}:",
+            tower_sessions_kit::testing::unique_name("concurrency")
+        ))
+        .build()
+        .expect("redis");
+    let store = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
+    fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+}
+
+#[cfg(feature = "cache")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cached_database_store() {
+    use cache_core::{backends::MemoryBackend, Cache};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+    let database = DatabaseStore::connect(url).await.expect("sqlite");
+    database.migrate().await.expect("migrate");
+    let store = tower_sessions_kit::store::CachedDatabaseStore::new(
+        database,
+        Cache::new(MemoryBackend::new()),
+    );
+    fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+}

@@ -1,0 +1,157 @@
+//! The store conformance suite on every store. Server-backed stores run when their `TEST_*_URL` is set
+//! (and must, with `TEST_REQUIRE_SERVERS=1`).
+
+use tower_sessions_kit::testing::{Setup, Subject};
+
+#[cfg(feature = "memory")]
+mod memory_cache {
+    use super::*;
+    use cache_core::{backends::MemoryBackend, Cache};
+    use tower_sessions_kit::store::CacheStore;
+
+    tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
+        let backend = MemoryBackend::builder()
+            .max_entries(100_000)
+            .build()
+            .expect("memory backend");
+        let cache = Cache::builder(backend).key_prefix(setup.unique).build();
+        Some(Subject::new(CacheStore::new(cache)))
+    });
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite_file {
+    use super::*;
+    use tower_sessions_kit::store::DatabaseStore;
+
+    tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let url = format!("sqlite://{}", dir.join("sessions.db").display());
+        let store = DatabaseStore::builder(url)
+            .table(setup.unique)
+            .connect()
+            .await
+            .expect("sqlite store");
+        store.migrate().await.expect("migrate");
+        Some(Subject::new(store))
+    });
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite_memory {
+    use super::*;
+    use tower_sessions_kit::store::DatabaseStore;
+
+    tower_sessions_kit::conformance_suite!(|_setup: Setup| async move {
+        let store = DatabaseStore::connect("sqlite::memory:")
+            .await
+            .expect("sqlite store");
+        store.migrate().await.expect("migrate");
+        Some(Subject::new(store))
+    });
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use tower_sessions_kit::store::DatabaseStore;
+
+    tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
+        let url = cache_core::testing::server_url("TEST_POSTGRES_URL", "PostgreSQL session store")?;
+        let store = DatabaseStore::builder(url)
+            .table(setup.unique)
+            .connect()
+            .await
+            .expect("postgres store");
+        store.migrate().await.expect("migrate");
+        Some(Subject::new(store))
+    });
+}
+
+#[cfg(feature = "mysql")]
+mod mysql {
+    use super::*;
+    use tower_sessions_kit::store::DatabaseStore;
+
+    tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
+        let url = cache_core::testing::server_url("TEST_MYSQL_URL", "MySQL session store")?;
+        let store = DatabaseStore::builder(url)
+            .table(setup.unique)
+            .connect()
+            .await
+            .expect("mysql store");
+        store.migrate().await.expect("migrate");
+        Some(Subject::new(store))
+    });
+}
+
+#[cfg(feature = "redis")]
+mod redis_cache {
+    use super::*;
+    use cache_core::{backends::RedisBackend, Cache};
+    use tower_sessions_kit::store::CacheStore;
+
+    tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
+        let url = cache_core::testing::server_url("TEST_REDIS_URL", "Redis session store")?;
+        let backend = RedisBackend::builder(url)
+            .namespace(format!("{}:", setup.unique))
+            .build()
+            .expect("redis backend");
+        Some(Subject::new(CacheStore::new(Cache::new(backend))))
+    });
+}
+
+#[cfg(all(feature = "sqlite", feature = "memory"))]
+mod cached_db {
+    use super::*;
+    use cache_core::{backends::MemoryBackend, Cache};
+    use tower_sessions_kit::store::{CachedDatabaseStore, DatabaseStore};
+
+    tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let url = format!("sqlite://{}", dir.join("sessions.db").display());
+        let database = DatabaseStore::builder(url)
+            .table(setup.unique.clone())
+            .connect()
+            .await
+            .expect("sqlite store");
+        database.migrate().await.expect("migrate");
+        let cache = Cache::builder(MemoryBackend::new())
+            .key_prefix(setup.unique)
+            .build();
+        Some(Subject::new(CachedDatabaseStore::new(database, cache)))
+    });
+}
+
+#[cfg(feature = "file")]
+mod file {
+    use super::*;
+    use tower_sessions_kit::store::FileStore;
+
+    tower_sessions_kit::conformance_suite!(|_setup: Setup| async move {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        Some(Subject::new(FileStore::new(dir).expect("file store")).without_merge())
+    });
+}
+
+#[cfg(feature = "signed-cookie")]
+mod signed_cookie {
+    use super::*;
+    use tower_sessions_kit::store::SignedCookieStore;
+    use tower_sessions_kit::Key;
+
+    tower_sessions_kit::conformance_suite!(|_setup: Setup| async move {
+        Some(Subject::new(SignedCookieStore::new(Key::generate())).client_side())
+    });
+}
+
+#[cfg(feature = "signed-cookie")]
+mod encrypted_cookie {
+    use super::*;
+    use tower_sessions_kit::store::SignedCookieStore;
+    use tower_sessions_kit::Key;
+
+    tower_sessions_kit::conformance_suite!(|_setup: Setup| async move {
+        Some(Subject::new(SignedCookieStore::new(Key::generate()).encrypted(true)).client_side())
+    });
+}

@@ -1,0 +1,152 @@
+//! Store-specific promises beyond the conformance suite: the cached-database store survives a cache
+//! outage, and the file store cannot be made to touch a path outside its directory.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use cache_core::{Cache, CacheBackend, Error, Expiry};
+use tower_sessions_kit::store::{CachedDatabaseStore, DatabaseStore, FileStore};
+use tower_sessions_kit::{SessionKey, SessionStore};
+
+/// A cache backend whose server is down: every call fails.
+struct Down;
+
+fn down() -> Error {
+    Error::backend("down", "connection refused")
+}
+
+#[async_trait]
+impl CacheBackend for Down {
+    fn name(&self) -> &'static str {
+        "down"
+    }
+    async fn get(&self, _: &str) -> cache_core::Result<Option<Bytes>> {
+        Err(down())
+    }
+    async fn set(&self, _: &str, _: Bytes, _: Expiry) -> cache_core::Result<()> {
+        Err(down())
+    }
+    async fn add(&self, _: &str, _: Bytes, _: Expiry) -> cache_core::Result<bool> {
+        Err(down())
+    }
+    async fn delete(&self, _: &str) -> cache_core::Result<bool> {
+        Err(down())
+    }
+    async fn touch(&self, _: &str, _: Expiry) -> cache_core::Result<bool> {
+        Err(down())
+    }
+    async fn incr(&self, _: &str, _: i64) -> cache_core::Result<i64> {
+        Err(down())
+    }
+    async fn has_key(&self, _: &str) -> cache_core::Result<bool> {
+        Err(down())
+    }
+    async fn clear(&self) -> cache_core::Result<()> {
+        Err(down())
+    }
+}
+
+#[tokio::test]
+async fn a_cache_outage_does_not_fail_cached_db_sessions() {
+    let database = DatabaseStore::connect("sqlite::memory:")
+        .await
+        .expect("sqlite");
+    database.migrate().await.expect("migrate");
+    let store: Arc<dyn SessionStore> =
+        Arc::new(CachedDatabaseStore::new(database.clone(), Cache::new(Down)));
+    let app = support::app(Arc::clone(&store));
+    let created = support::send(&app, "/set", None).await;
+    assert_eq!(created.status, StatusCode::OK);
+    let key = created.session_cookie().expect("cookie").value().to_owned();
+    let read = support::send(&app, "/read", Some(&key)).await;
+    assert_eq!((read.status, read.body.as_str()), (StatusCode::OK, "42"));
+    let cycled = support::send(&app, "/cycle", Some(&key)).await;
+    assert_eq!(cycled.status, StatusCode::OK);
+    let new_key = cycled.session_cookie().expect("cookie").value().to_owned();
+    assert_eq!(
+        support::send(&app, "/read", Some(&new_key)).await.body,
+        "42"
+    );
+    // The database has it, whatever the cache did.
+    let key = SessionKey::parse(&new_key).expect("key");
+    assert!(database.exists(&key).await.expect("exists"));
+}
+
+#[tokio::test]
+async fn cached_db_reads_are_served_by_the_cache() {
+    let database = DatabaseStore::connect("sqlite::memory:")
+        .await
+        .expect("sqlite");
+    database.migrate().await.expect("migrate");
+    let store = CachedDatabaseStore::new(
+        database.clone(),
+        Cache::new(cache_core::backends::MemoryBackend::new()),
+    );
+    let data = serde_json::json!({"a": 1})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let key = store
+        .create(&data, Duration::from_secs(60))
+        .await
+        .expect("create");
+    // Drop the database's copy behind the store's back: the cache still answers.
+    database.delete(&key).await.expect("delete row");
+    let loaded = store.load(&key).await.expect("load").expect("from cache");
+    assert_eq!(loaded.data, data);
+}
+
+#[tokio::test]
+async fn file_store_keys_cannot_escape_the_directory() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let sessions = root.path().join("sessions");
+    std::fs::create_dir(&sessions).expect("mkdir");
+    let outside = root.path().join("sessionidabcdefghijk");
+    std::fs::write(
+        &outside,
+        br#"{"expire_date": 99999999999999, "data": {"owned": true}}"#,
+    )
+    .expect("write");
+    let store = FileStore::new(&sessions).expect("file store");
+    for evil in [
+        "../sessionidabcdefghijk",
+        "..%2Fsessionidabcdefghijk",
+        "/etc/passwd_aaaaaaaa",
+        "..\\..\\aaaaaaaaaaa",
+    ] {
+        assert!(!store.accepts_key(evil), "{evil}");
+        // Even called directly (bypassing the layer's check), a key that is not well formed is no file.
+        if let Some(key) = SessionKey::from_cookie_value(evil) {
+            assert_eq!(store.load(&key).await.expect("load"), None, "{evil}");
+            store.delete(&key).await.expect("delete");
+            assert!(!store.exists(&key).await.expect("exists"));
+        }
+    }
+    assert!(outside.exists(), "the file outside was never touched");
+    assert!(FileStore::new(root.path().join("missing")).is_err());
+}
+
+#[tokio::test]
+async fn file_store_writes_leave_no_temporary_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn SessionStore> = Arc::new(FileStore::new(dir.path()).expect("file store"));
+    let app = support::app(Arc::clone(&store));
+    let key = support::send(&app, "/set", None)
+        .await
+        .session_cookie()
+        .expect("cookie")
+        .value()
+        .to_owned();
+    support::send(&app, "/cycle", Some(&key)).await;
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("sessionid"), "{names:?}");
+}
