@@ -9,6 +9,7 @@
 //! | `cache` (default) | [`cache`] | `cache-core`: the cache API and its backends |
 //! | `memory`, `sqlite` (default), `file`, `postgres`, `mysql`, `redis`, `redis-cluster`, `redis-tls`, `memcached` | | backends of `cache-core` |
 //! | `page` | [`page`] | `tower-cache-page`: `cache_page`, the site-wide cache, conditional GET and cache-header layers |
+//! | `sessions` | [`sessions`] | `tower-sessions-kit`: Django's sessions, with database, cache, file and signed-cookie stores |
 //! | `hooks` (`hooks-minijinja` for the MiniJinja renderer) | [`hooks`] | `tower-hooks`: Django's middleware model as one layer |
 //!
 //! ```
@@ -34,3 +35,7 @@ pub use tower_hooks as hooks;
 /// Django's per-view and site-wide page cache and the cache-header layers (the `tower-cache-page` crate).
 #[cfg(feature = "page")]
 pub use tower_cache_page as page;
+
+/// Django's sessions as a Tower layer (the `tower-sessions-kit` crate).
+#[cfg(feature = "sessions")]
+pub use tower_sessions_kit as sessions;
