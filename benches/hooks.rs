@@ -14,8 +14,9 @@
 //! Then it prints a summary from its own interleaved timing loops: requests per second each way and
 //! "hooks cost X% of plain throughput".
 
+mod support;
+
 use std::hint::black_box;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -23,8 +24,7 @@ use axum::http::{request::Parts, Request};
 use axum::routing::get;
 use axum::Router;
 use criterion::Criterion;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use support::{serve, Conn};
 use tower::ServiceExt;
 use tower_hooks::{
     async_trait, Exception, HooksLayer, Middleware, Response, TemplateResponse, ViewInfo,
@@ -98,54 +98,11 @@ async fn one_in_process(app: &Router) {
     black_box(body);
 }
 
-/// One keep-alive HTTP/1.1 connection to a served app.
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    async fn open(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).await.expect("connect to loopback");
-        stream.set_nodelay(true).expect("nodelay");
-        Self {
-            stream,
-            buf: vec![0; 4096],
-        }
-    }
-
-    /// Sends one GET and reads until the response ends with the known body.
-    async fn get(&mut self) {
-        self.stream
-            .write_all(b"GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n")
-            .await
-            .expect("write");
-        let mut filled = 0;
-        loop {
-            let n = self
-                .stream
-                .read(&mut self.buf[filled..])
-                .await
-                .expect("read");
-            assert!(n > 0, "server closed the connection");
-            filled += n;
-            if self.buf[..filled].ends_with(BODY.as_bytes()) {
-                break;
-            }
-        }
-        assert!(self.buf.starts_with(b"HTTP/1.1 200"));
-    }
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+/// One request on a loopback connection, checking the body.
+async fn one_loopback(conn: &mut Conn) {
+    let body = conn.get().await;
+    assert_eq!(body, BODY.as_bytes());
+    black_box(body);
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -176,9 +133,9 @@ fn bench(c: &mut Criterion) {
         ("loopback/plain", plain_addr),
         ("loopback/hooks_5x5", hooks_addr),
     ] {
-        let mut conn = rt.block_on(Conn::open(addr));
+        let mut conn = rt.block_on(Conn::open(addr, "/hello", None));
         group.bench_function(name, |b| {
-            b.iter(|| rt.block_on(conn.get()));
+            b.iter(|| rt.block_on(one_loopback(&mut conn)));
         });
     }
     group.finish();
@@ -227,8 +184,8 @@ fn summary(full: bool) {
 
     let (plain_addr, hooks_addr) =
         rt.block_on(async { (serve(plain()).await, serve(hooks()).await) });
-    let mut plain_conn = rt.block_on(Conn::open(plain_addr));
-    let mut hooks_conn = rt.block_on(Conn::open(hooks_addr));
+    let mut plain_conn = rt.block_on(Conn::open(plain_addr, "/hello", None));
+    let mut hooks_conn = rt.block_on(Conn::open(hooks_addr, "/hello", None));
     let n_tcp = n / 4;
     let (tp, th) = interleaved(
         rounds,
@@ -236,7 +193,7 @@ fn summary(full: bool) {
             rt.block_on(async {
                 let start = Instant::now();
                 for _ in 0..n_tcp {
-                    plain_conn.get().await;
+                    one_loopback(&mut plain_conn).await;
                 }
                 start.elapsed()
             })
@@ -245,7 +202,7 @@ fn summary(full: bool) {
             rt.block_on(async {
                 let start = Instant::now();
                 for _ in 0..n_tcp {
-                    hooks_conn.get().await;
+                    one_loopback(&mut hooks_conn).await;
                 }
                 start.elapsed()
             })

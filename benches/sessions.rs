@@ -18,7 +18,13 @@
 //!   tower-sessions-redis-store (fred).
 //!
 //! Criterion measures each variant; then an interleaved run (variants alternating in rounds, so drift hits
-//! all alike) prints requests per second and the ratios the targets are stated in.
+//! all alike) prints requests per second and the ratios the targets are stated in, twice: in-process, and
+//! over loopback HTTP/1.1 (each variant served by `axum::serve` on 127.0.0.1, one keep-alive client
+//! connection sending the session cookie, one request at a time — requests per second as a server sees
+//! them, client and server sharing the bench's single-threaded runtime; `memory_read` is also served on a
+//! two-worker runtime, as `benches/hooks.rs` does).
+
+mod support;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +48,8 @@ type App = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
 #[derive(Clone)]
 struct Variant {
     name: &'static str,
+    /// The Router, for serving it over loopback.
+    router: Router,
     app: App,
     cookie: Option<HeaderValue>,
 }
@@ -165,13 +173,18 @@ mod peer {
 }
 
 async fn variant(name: &'static str, router: Router, with_session: bool) -> Variant {
-    let app = boxed(router);
+    let app = boxed(router.clone());
     let cookie = if with_session {
         Some(login(&app).await)
     } else {
         None
     };
-    Variant { name, app, cookie }
+    Variant {
+        name,
+        router,
+        app,
+        cookie,
+    }
 }
 
 async fn memory_group() -> Vec<Variant> {
@@ -261,28 +274,37 @@ fn measure(c: &mut Criterion, rt: &tokio::runtime::Runtime, group: &str, variant
     criterion_group.finish();
 }
 
-/// Interleaved rounds of each variant; returns the median requests per second of each.
-fn side_by_side(
+/// Rounds of the in-process comparison.
+const ROUNDS: usize = 9;
+
+/// Rounds of the loopback comparison: more and shorter than in-process, so that a burst of load from
+/// elsewhere on the machine spoils a few rounds of every variant rather than most of one.
+const LOOPBACK_ROUNDS: usize = 31;
+
+/// `rounds` interleaved rounds of `run(i)` for each variant `i` (`per_round` requests each); returns the
+/// median requests per second of each.
+fn interleaved(
     rt: &tokio::runtime::Runtime,
-    variants: &[Variant],
+    names: impl Iterator<Item = &'static str>,
+    rounds: usize,
     per_round: usize,
+    mut run: impl AsyncFnMut(usize),
 ) -> Vec<(&'static str, f64)> {
-    const ROUNDS: usize = 9;
-    let mut rates: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); variants.len()];
-    for _ in 0..ROUNDS {
-        for (i, variant) in variants.iter().enumerate() {
+    let names: Vec<_> = names.collect();
+    let mut rates: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); names.len()];
+    for _ in 0..rounds {
+        for (i, rate) in rates.iter_mut().enumerate() {
             let started = Instant::now();
             rt.block_on(async {
                 for _ in 0..per_round {
-                    std::hint::black_box(request(variant).await);
+                    run(i).await;
                 }
             });
-            rates[i].push(per_round as f64 / started.elapsed().as_secs_f64());
+            rate.push(per_round as f64 / started.elapsed().as_secs_f64());
         }
     }
-    variants
-        .iter()
-        .map(|v| v.name)
+    names
+        .into_iter()
         .zip(rates.into_iter().map(|mut v| {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
@@ -290,14 +312,60 @@ fn side_by_side(
         .collect()
 }
 
-fn report(group: &str, rates: &[(&'static str, f64)], targets: &[(&str, &str, f64)]) {
+/// In-process interleaved rounds of each variant.
+fn side_by_side(
+    rt: &tokio::runtime::Runtime,
+    variants: &[Variant],
+    per_round: usize,
+) -> Vec<(&'static str, f64)> {
+    interleaved(
+        rt,
+        variants.iter().map(|v| v.name),
+        ROUNDS,
+        per_round,
+        async |i| {
+            std::hint::black_box(request(&variants[i]).await);
+        },
+    )
+}
+
+/// Interleaved rounds of each variant served on loopback, one keep-alive connection each.
+fn side_by_side_loopback(
+    rt: &tokio::runtime::Runtime,
+    variants: &[Variant],
+    per_round: usize,
+) -> Vec<(&'static str, f64)> {
+    let mut conns = rt.block_on(async {
+        let mut conns = Vec::with_capacity(variants.len());
+        for variant in variants {
+            let addr = support::serve(variant.router.clone()).await;
+            let cookie = variant.cookie.as_ref().map(HeaderValue::as_bytes);
+            let mut conn = support::Conn::open(addr, "/", cookie).await;
+            // The body tells a read session (`42`) from a missing one (`none`).
+            assert_eq!(conn.get().await, b"42", "{} over loopback", variant.name);
+            conns.push(conn);
+        }
+        conns
+    });
+    let names = variants.iter().map(|v| v.name);
+    interleaved(rt, names, LOOPBACK_ROUNDS, per_round, async |i| {
+        std::hint::black_box(conns[i].get().await);
+    })
+}
+
+fn report(
+    group: &str,
+    rounds: usize,
+    rates: &[(&'static str, f64)],
+    targets: &[(&str, &str, f64)],
+) {
     let rate = |name: &str| {
         rates
             .iter()
             .find(|(n, _)| *n == name)
             .map_or(f64::NAN, |(_, r)| *r)
     };
-    println!("\n{group} (interleaved rounds, median):");
+    println!("\n{group} ({rounds} interleaved rounds, median):");
     for (name, r) in rates {
         println!("  {name:<16} {r:>12.0} req/s");
     }
@@ -340,26 +408,64 @@ fn bench(c: &mut Criterion) {
 fn memory(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let memory = rt.block_on(memory_group());
     measure(c, rt, "sessions/memory_read", &memory);
+    let targets = [("kit", "plain", 0.95), ("kit", "tower_sessions", 1.0)];
     let rates = side_by_side(rt, &memory, 20_000);
+    report("memory_read, in-process", ROUNDS, &rates, &targets);
+    let rates = side_by_side_loopback(rt, &memory, 1_000);
     report(
-        "memory_read",
+        "memory_read, loopback HTTP/1.1",
+        LOOPBACK_ROUNDS,
         &rates,
-        &[("kit", "plain", 0.95), ("kit", "tower_sessions", 1.0)],
+        &targets,
+    );
+    // The same on a two-worker runtime, as benches/hooks.rs serves (client and server may then sit on
+    // different threads, as they would in different processes). The memory store is not tied to a
+    // runtime, so its apps can move; the SQLite and Redis ones stay on the runtime that opened them.
+    let workers = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => panic!("tokio runtime: {error}"),
+    };
+    let rates = side_by_side_loopback(&workers, &memory, 1_000);
+    report(
+        "memory_read, loopback HTTP/1.1, 2-worker runtime",
+        LOOPBACK_ROUNDS,
+        &rates,
+        &targets,
     );
 }
 
 fn sqlite_read(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &std::path::Path) {
     let sqlite_read = rt.block_on(sqlite_group(dir, false));
     measure(c, rt, "sessions/sqlite_read", &sqlite_read);
+    let targets = [("kit", "tower_sessions", 1.5)];
     let rates = side_by_side(rt, &sqlite_read, 2_000);
-    report("sqlite_read", &rates, &[("kit", "tower_sessions", 1.5)]);
+    report("sqlite_read, in-process", ROUNDS, &rates, &targets);
+    let rates = side_by_side_loopback(rt, &sqlite_read, 300);
+    report(
+        "sqlite_read, loopback HTTP/1.1",
+        LOOPBACK_ROUNDS,
+        &rates,
+        &targets,
+    );
 }
 
 fn sqlite_write(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &std::path::Path) {
     let sqlite_write = rt.block_on(sqlite_group(dir, true));
     measure(c, rt, "sessions/sqlite_write", &sqlite_write);
+    let targets = [("kit", "tower_sessions", 10.0)];
     let rates = side_by_side(rt, &sqlite_write, 200);
-    report("sqlite_write", &rates, &[("kit", "tower_sessions", 10.0)]);
+    report("sqlite_write, in-process", ROUNDS, &rates, &targets);
+    let rates = side_by_side_loopback(rt, &sqlite_write, 50);
+    report(
+        "sqlite_write, loopback HTTP/1.1",
+        LOOPBACK_ROUNDS,
+        &rates,
+        &targets,
+    );
 }
 
 fn redis(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
@@ -367,8 +473,16 @@ fn redis(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         Ok(url) if !url.is_empty() => match rt.block_on(redis_group(&url)) {
             Some(redis) => {
                 measure(c, rt, "sessions/redis_read", &redis);
+                let targets = [("kit", "tower_sessions", 1.2)];
                 let rates = side_by_side(rt, &redis, 2_000);
-                report("redis_read", &rates, &[("kit", "tower_sessions", 1.2)]);
+                report("redis_read, in-process", ROUNDS, &rates, &targets);
+                let rates = side_by_side_loopback(rt, &redis, 300);
+                report(
+                    "redis_read, loopback HTTP/1.1",
+                    LOOPBACK_ROUNDS,
+                    &rates,
+                    &targets,
+                );
             }
             None => println!("redis_read skipped: cannot connect to {url}"),
         },

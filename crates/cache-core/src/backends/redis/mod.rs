@@ -193,6 +193,15 @@ impl RedisBackend {
         stored
     }
 
+    /// The made key `key` under this backend's namespace as one command argument, written straight into
+    /// the command (no intermediate `String`, as [`namespaced_key`](Self::namespaced_key) would make).
+    fn key_arg<'a>(&'a self, key: &'a str) -> NamespacedKey<'a> {
+        NamespacedKey {
+            namespace: &self.inner.namespace,
+            key,
+        }
+    }
+
     /// Deletes **every key of the database** (`FLUSHDB`; on a cluster, on every primary), this cache's and
     /// anyone else's — Django's `clear` on Redis. [`CacheBackend::clear`] deletes only this namespace.
     pub async fn flush_db(&self) -> Result<()> {
@@ -246,7 +255,7 @@ impl RedisBackend {
     /// A `SET` of `value` under the made key `key` with `expiry`.
     fn set_command(&self, key: &str, value: &[u8], expiry: Expiry, only_if_absent: bool) -> Cmd {
         let mut set = redis::cmd("SET");
-        set.arg(self.namespaced_key(key)).arg(value);
+        set.arg(self.key_arg(key)).arg(value);
         if only_if_absent {
             set.arg("NX");
         }
@@ -303,8 +312,9 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let mut get = redis::cmd("GET");
-        get.arg(self.namespaced_key(key));
+        // Sized up front: the command's buffer is written once, with no regrowth.
+        let mut get = Cmd::with_capacity(2, "GET".len() + self.inner.namespace.len() + key.len());
+        get.arg("GET").arg(self.key_arg(key));
         bytes_reply(self.query(&get, "get", Retry::Safe).await?)
     }
 
@@ -314,7 +324,7 @@ impl CacheBackend for RedisBackend {
         }
         let mut mget = redis::cmd("MGET");
         for key in keys {
-            mget.arg(self.namespaced_key(key));
+            mget.arg(self.key_arg(key));
         }
         match self.query(&mget, "get_many", Retry::Safe).await? {
             Value::Array(values) if values.len() == keys.len() => {
@@ -360,7 +370,7 @@ impl CacheBackend for RedisBackend {
 
     async fn delete(&self, key: &str) -> Result<bool> {
         let mut unlink = redis::cmd("UNLINK");
-        unlink.arg(self.namespaced_key(key));
+        unlink.arg(self.key_arg(key));
         Ok(int_reply("UNLINK", self.query(&unlink, "delete", Retry::Safe).await?)? > 0)
     }
 
@@ -370,7 +380,7 @@ impl CacheBackend for RedisBackend {
         }
         let mut unlink = redis::cmd("UNLINK");
         for key in keys {
-            unlink.arg(self.namespaced_key(key));
+            unlink.arg(self.key_arg(key));
         }
         self.query(&unlink, "delete_many", Retry::Safe)
             .await
@@ -398,7 +408,7 @@ impl CacheBackend for RedisBackend {
         let mut eval = redis::cmd("EVAL");
         eval.arg(INCR_SCRIPT)
             .arg(1)
-            .arg(self.namespaced_key(key))
+            .arg(self.key_arg(key))
             .arg(delta);
         match self.query(&eval, "incr", Retry::Never).await {
             Ok(Value::Nil) => Err(Error::KeyNotFound {
@@ -412,7 +422,7 @@ impl CacheBackend for RedisBackend {
 
     async fn has_key(&self, key: &str) -> Result<bool> {
         let mut exists = redis::cmd("EXISTS");
-        exists.arg(self.namespaced_key(key));
+        exists.arg(self.key_arg(key));
         Ok(int_reply("EXISTS", self.query(&exists, "has_key", Retry::Safe).await?)? > 0)
     }
 
@@ -426,7 +436,7 @@ impl CacheBackend for RedisBackend {
         let mut eval = redis::cmd("EVAL");
         eval.arg(COMPARE_AND_SET_SCRIPT)
             .arg(1)
-            .arg(self.namespaced_key(key))
+            .arg(self.key_arg(key))
             .arg(expected)
             .arg(&new[..]);
         match millis_left(expiry) {
@@ -477,6 +487,27 @@ fn glob_escape(text: &str) -> String {
     }
     escaped
 }
+
+/// `namespace + key` as a single Redis argument.
+struct NamespacedKey<'a> {
+    namespace: &'a str,
+    key: &'a str,
+}
+
+impl redis::ToRedisArgs for NamespacedKey<'_> {
+    fn write_redis_args<W>(&self, out: &mut W)
+    where
+        W: ?Sized + redis::RedisWrite,
+    {
+        use std::io::Write as _;
+        let mut arg = out.writer_for_next_arg();
+        // Writing into the command's buffer cannot fail.
+        let _ = arg.write_all(self.namespace.as_bytes());
+        let _ = arg.write_all(self.key.as_bytes());
+    }
+}
+
+impl redis::ToSingleRedisArg for NamespacedKey<'_> {}
 
 fn bytes_reply(value: Value) -> Result<Option<Bytes>> {
     match value {

@@ -1,0 +1,92 @@
+//! The loopback HTTP/1.1 driver shared by the benches: an app served by `axum::serve` on 127.0.0.1 and one
+//! keep-alive client connection sending a fixed `GET`, one request at a time.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Serves `app` on a fresh port of 127.0.0.1 (a task on the current runtime); returns its address.
+pub async fn serve(app: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// One keep-alive HTTP/1.1 connection to a served app, sending the same `GET` every time.
+pub struct Conn {
+    stream: TcpStream,
+    request: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    /// Connects to `addr`; every [`get`](Self::get) asks for `path`, with `cookie` as its `Cookie` header.
+    pub async fn open(addr: SocketAddr, path: &str, cookie: Option<&[u8]>) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("connect to loopback");
+        stream.set_nodelay(true).expect("nodelay");
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n").into_bytes();
+        if let Some(cookie) = cookie {
+            request.extend_from_slice(b"Cookie: ");
+            request.extend_from_slice(cookie);
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(b"\r\n");
+        Self {
+            stream,
+            request,
+            buf: vec![0; 8192],
+        }
+    }
+
+    /// Sends the request and reads the whole response (head, then `Content-Length` bytes of body); asserts
+    /// a `200` and returns the body.
+    pub async fn get(&mut self) -> &[u8] {
+        self.stream.write_all(&self.request).await.expect("write");
+        let mut filled = 0;
+        let mut framing: Option<(usize, usize)> = None;
+        loop {
+            let n = self
+                .stream
+                .read(&mut self.buf[filled..])
+                .await
+                .expect("read");
+            assert!(n > 0, "server closed the connection");
+            filled += n;
+            if framing.is_none() {
+                framing = head_and_body_len(&self.buf[..filled]);
+            }
+            match framing {
+                Some((head, body)) if filled >= head + body => break,
+                _ => assert!(filled < self.buf.len(), "response larger than the buffer"),
+            }
+        }
+        assert!(self.buf.starts_with(b"HTTP/1.1 200"), "status is not 200");
+        let (head, body) = framing.unwrap_or((filled, 0));
+        let end = head + body;
+        &self.buf[head..end]
+    }
+}
+
+/// The length of the response head (through the blank line) and the body's `Content-Length`, once the
+/// whole head is in `bytes`.
+fn head_and_body_len(bytes: &[u8]) -> Option<(usize, usize)> {
+    let head = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let text = std::str::from_utf8(&bytes[..head]).expect("ASCII response head");
+    let body = text
+        .split("\r\n")
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())
+                .flatten()
+        })
+        .expect("response without Content-Length");
+    Some((head, body))
+}
