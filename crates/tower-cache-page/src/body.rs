@@ -36,12 +36,17 @@ pin_project! {
     {
         Full { data: Option<Bytes> },
         Inner { #[pin] body: B },
-        Prefixed {
-            prefix: VecDeque<Frame<Bytes>>,
-            rest: Option<Pin<Box<B>>>,
-            error: Option<B::Error>,
-        },
+        // Boxed: it is rare (large, trailers, errors) and by far the largest, and every response (a cache
+        // hit too) is moved around at the size of the largest variant.
+        Prefixed { state: Box<Prefixed<B>> },
     }
+}
+
+/// The frames already read, then the error met or the rest of the inner body.
+struct Prefixed<B: Body> {
+    prefix: VecDeque<Frame<Bytes>>,
+    rest: Option<Pin<Box<B>>>,
+    error: Option<B::Error>,
 }
 
 impl<B: Body> PageBody<B> {
@@ -89,9 +94,11 @@ impl<B: Body> PageBody<B> {
     ) -> Self {
         PageBody {
             kind: Kind::Prefixed {
-                prefix,
-                rest,
-                error,
+                state: Box::new(Prefixed {
+                    prefix,
+                    rest,
+                    error,
+                }),
             },
         }
     }
@@ -129,11 +136,12 @@ where
             KindProj::Inner { body } => body
                 .poll_frame(cx)
                 .map(|frame| frame.map(|f| f.map(|f| f.map_data(to_bytes)))),
-            KindProj::Prefixed {
-                prefix,
-                rest,
-                error,
-            } => {
+            KindProj::Prefixed { state } => {
+                let Prefixed {
+                    prefix,
+                    rest,
+                    error,
+                } = &mut **state;
                 if let Some(frame) = prefix.pop_front() {
                     return Poll::Ready(Some(Ok(frame)));
                 }
@@ -162,11 +170,12 @@ where
         match &self.kind {
             Kind::Full { data } => data.is_none(),
             Kind::Inner { body } => body.is_end_stream(),
-            Kind::Prefixed {
-                prefix,
-                rest,
-                error,
-            } => {
+            Kind::Prefixed { state } => {
+                let Prefixed {
+                    prefix,
+                    rest,
+                    error,
+                } = &**state;
                 prefix.is_empty()
                     && error.is_none()
                     && rest.as_ref().is_none_or(|b| b.is_end_stream())
@@ -180,7 +189,8 @@ where
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
             Kind::Inner { body } => body.size_hint(),
-            Kind::Prefixed { prefix, rest, .. } => {
+            Kind::Prefixed { state } => {
+                let Prefixed { prefix, rest, .. } = &**state;
                 let buffered: u64 = prefix
                     .iter()
                     .filter_map(|f| f.data_ref().map(|d| d.len() as u64))

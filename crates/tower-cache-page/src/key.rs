@@ -62,6 +62,7 @@ pub(crate) fn request_url_bytes(uri: &Uri, headers: &HeaderMap) -> Vec<u8> {
 }
 
 /// [`request_url_bytes`] without a heap allocation for the usual short URL.
+#[inline]
 pub(crate) fn request_url_buf(uri: &Uri, headers: &HeaderMap) -> UrlBuf {
     let host = match headers.get(HOST) {
         Some(host) => host.as_bytes(),
@@ -90,6 +91,7 @@ pub(crate) enum UrlBuf {
 }
 
 impl UrlBuf {
+    #[inline]
     fn new(scheme: Option<&str>, host: &[u8], path: &str, query: Option<&str>) -> Self {
         let scheme = scheme.unwrap_or("http").as_bytes();
         let path = if path.is_empty() { "/" } else { path }.as_bytes();

@@ -277,8 +277,9 @@ impl Shared {
 
     /// Awaits a backend operation within the backend timeout; failures are logged and trip the cooldown.
     ///
-    /// The operation is polled once first: the memory backend answers at once, so no timer is armed and
-    /// nothing is allocated for it. Only an operation still pending is wrapped in a (boxed) timeout.
+    /// The operation is polled once first: the memory backend answers at once, so no timer is armed for
+    /// it. Only an operation still pending is wrapped in a timeout, kept in this future's own state (the
+    /// fetch is boxed once already, so a network backend's hit allocates nothing more for its timer).
     async fn bounded<T>(
         &self,
         mut op: BackendFuture<'_, T>,
@@ -289,7 +290,7 @@ impl Shared {
             Poll::Ready(result) => result,
             Poll::Pending => match self.config.backend_timeout {
                 None => op.await,
-                Some(limit) => match Box::pin(tokio::time::timeout(limit, op)).await {
+                Some(limit) => match tokio::time::timeout(limit, op).await {
                     Ok(result) => result,
                     Err(_) => {
                         tracing::warn!(
@@ -379,6 +380,7 @@ impl Shared {
     }
 
     /// Like [`Shared::judge`], reusing the memo's decoded copy of the very same blob.
+    #[inline]
     fn judge_memoised(&self, memoised: &Memoised, page_key: &str, blob: Bytes) -> Lookup {
         if let Some(page) = memoised.decoded(&blob) {
             return self.freshness(StoredPage::clone(&page));
@@ -395,6 +397,7 @@ impl Shared {
         }
     }
 
+    #[inline]
     fn freshness(&self, page: StoredPage) -> Lookup {
         let now = SystemTime::now();
         match page.fresh_until {
@@ -425,6 +428,7 @@ impl Shared {
     }
 
     /// The fetch phase for backends that answer at once (see [`Now`]).
+    #[inline]
     fn try_now<ReqB, B: Body>(&self, request: &Request<ReqB>) -> Now<B> {
         if self.cooling_down() {
             return Now::Unknown;
@@ -524,6 +528,7 @@ impl Shared {
 }
 
 /// An entry answered from the cache: status, stored headers, `Age`; HEAD gets no body but the length.
+#[inline]
 fn serve<B: Body>(
     page: StoredPage,
     head: bool,
@@ -604,13 +609,18 @@ where
         return Box::pin(bypass(&shared, inner, request)).await;
     }
     let head = request.method() == Method::HEAD;
-    let raw = key::request_url_bytes(request.uri(), request.headers());
-    let memoised = match shared.memo.get(&raw) {
-        Some(memoised) => memoised,
+    // On the stack when short: a memoised URL (every hit) allocates nothing for it.
+    let raw = key::request_url_buf(request.uri(), request.headers());
+    let memoised = match shared.memo.get(raw.as_slice()) {
+        Some(memoised) => {
+            // Moved out, so the buffer is not kept in this future's state across the awaits below.
+            drop(raw);
+            memoised
+        }
         None => {
             let target = Target {
-                url: key::digest(&raw),
-                raw,
+                url: key::digest(raw.as_slice()),
+                raw: raw.into_vec(),
             };
             let header_key = shared.header_key(&target.url);
             match shared.header_list(&header_key).await {
