@@ -590,6 +590,34 @@ fn keep_header(method: &Method) -> impl Fn(&HeaderName) -> bool + '_ {
     }
 }
 
+/// The bounds the request phase puts on the inner service, named once: the service and its futures move
+/// between tasks (coalescing followers, background revalidation).
+trait SendService<ReqB, ResB>:
+    Service<Request<ReqB>, Response = Response<ResB>, Future: Send + 'static, Error: Send + 'static>
+    + Send
+    + 'static
+{
+}
+
+impl<T, ReqB, ResB> SendService<ReqB, ResB> for T
+where
+    T: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+    T::Future: Send + 'static,
+    T::Error: Send + 'static,
+{
+}
+
+/// Response bodies the layer can buffer and hand to other tasks.
+trait SendBody: Body<Data: Send, Error: Send> + Send + 'static {}
+
+impl<B> SendBody for B
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Send,
+{
+}
+
 /// The request phase: Django's `FetchFromCacheMiddleware`.
 async fn fetch<S, ReqB, ResB>(
     shared: Arc<Shared>,
@@ -597,13 +625,9 @@ async fn fetch<S, ReqB, ResB>(
     request: Request<ReqB>,
 ) -> Result<Response<PageBody<ResB>>, S::Error>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    S: SendService<ReqB, ResB>,
     ReqB: Send + 'static,
-    ResB: Body + Send + 'static,
-    ResB::Data: Send,
-    ResB::Error: Send,
+    ResB: SendBody,
 {
     if shared.cooling_down() {
         return Box::pin(bypass(&shared, inner, request)).await;
@@ -715,13 +739,9 @@ fn revalidate<S, ReqB, ResB>(
     target: Target,
     page_key: String,
 ) where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    S: SendService<ReqB, ResB>,
     ReqB: Send + 'static,
-    ResB: Body + Send + 'static,
-    ResB::Data: Send,
-    ResB::Error: Send,
+    ResB: SendBody,
 {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         tracing::debug!("page cache: no Tokio runtime to refresh a stale page in");
@@ -769,13 +789,9 @@ async fn miss<S, ReqB, ResB>(
     forward: Forward,
 ) -> Result<Response<PageBody<ResB>>, S::Error>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    S: SendService<ReqB, ResB>,
     ReqB: Send + 'static,
-    ResB: Body + Send + 'static,
-    ResB::Data: Send,
-    ResB::Error: Send,
+    ResB: SendBody,
 {
     let flight = match list {
         Some(list) => shared.page_key(request.method(), &target.url, list, request.headers()),
