@@ -303,3 +303,52 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
     })
     .await;
 }
+
+/// `INFO <section>` of the server behind `backend`, as `name:value` pairs.
+async fn info(backend: &RedisBackend, section: &str) -> Vec<(String, String)> {
+    let mut connection = backend.connection().await.expect("connection");
+    let text: String = redis::cmd("INFO")
+        .arg(section)
+        .query_async(&mut connection)
+        .await
+        .expect("INFO");
+    text.lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.to_owned(), value.trim().to_owned()))
+        .collect()
+}
+
+async fn info_number(backend: &RedisBackend, section: &str, name: &str) -> u64 {
+    info(backend, section)
+        .await
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or_else(|| panic!("INFO {section} has no {name}"))
+}
+
+#[tokio::test]
+async fn concurrent_operations_share_a_connection() {
+    if redis_url().is_none() {
+        return;
+    }
+    // A private server, so the connections counted are this test's.
+    let Some(server) = TestServer::start(Program::Redis, VAR) else {
+        return;
+    };
+    let backend = RedisBackend::builder(format!("redis://{}", server.addr()))
+        .max_connections(8)
+        .build()
+        .expect("valid");
+    let cache = Cache::new(backend.clone());
+    cache.set("k", "v").await.expect("set");
+    let before = info_number(&backend, "stats", "total_connections_received").await;
+    let gets = (0..200).map(|_| std::future::IntoFuture::into_future(cache.get::<String>("k")));
+    for value in futures_util::future::join_all(gets).await {
+        assert_eq!(value.expect("get").as_deref(), Some("v"));
+    }
+    let after = info_number(&backend, "stats", "total_connections_received").await;
+    // Exclusive connections would have opened up to 8 for 200 operations in flight; shared ones pipeline
+    // them on the connection already open.
+    assert_eq!(after, before, "200 concurrent gets opened new connections");
+}

@@ -25,7 +25,7 @@ impl RedisBackend {
         operation: &'static str,
     ) -> Result<Vec<String>> {
         with_deadline(NAME, operation, self.inner.timeout, async {
-            let mut lease = self.lease().await?;
+            let mut lease = self.share().await?;
             let Some(connection) = lease.cluster() else {
                 return Err(Error::backend(NAME, "not a cluster connection"));
             };
@@ -67,7 +67,7 @@ impl RedisBackend {
                 port,
             });
             with_deadline(NAME, "clear", self.inner.timeout, async move {
-                let mut lease = self.lease().await?;
+                let mut lease = self.share().await?;
                 let Some(connection) = lease.cluster() else {
                     return Err(Error::backend(NAME, "not a cluster connection"));
                 };

@@ -1,17 +1,27 @@
-//! Pools of Redis connections and the pooled [`RedisConnection`] handed to operations.
+//! Pools of Redis connections, and the [`RedisConnection`] handed to operations.
 //!
-//! Each pooled object is a multiplexed connection (one socket, many requests in flight), made by
-//! deadpool-redis's manager with redis-rs's connect and response timeouts. deadpool-redis's own recycle
-//! step sends `UNWATCH` + `PING` every time a connection leaves the pool, which would double the round
-//! trips of every cache call; the managers here verify a connection only when [`Health`] says it may be
-//! stale (idle for a while, or a failure seen since its last use) and rely on discarding failed connections
-//! otherwise.
+//! Each pooled object is a multiplexed connection (one socket, many requests in flight). Two ways of
+//! holding one:
+//!
+//! - **Shared** (every cache operation): the operation takes a pooled connection only long enough to clone
+//!   its multiplexed handle and puts it straight back, so concurrent operations send their commands on the
+//!   same few sockets and redis-rs pipelines them (several commands per write, several replies per read).
+//!   A multiplexed connection is built for this, and is cancel-safe: a dropped request does not disturb the
+//!   others. Nothing that keeps state on the connection (`WATCH`, `MULTI`, `SELECT`) is sent this way.
+//! - **Exclusive** ([`RedisBackend::connection`](super::RedisBackend::connection)): the caller holds the
+//!   pooled connection until it drops it, so commands that keep state on the connection are safe. It is
+//!   discarded instead of returned when a command on it failed at the connection level or was cancelled
+//!   half-way.
+//!
+//! deadpool-redis's own recycle step sends `UNWATCH` + `PING` every time a connection leaves the pool,
+//! which would double the round trips of every cache call; the managers here verify a connection only when
+//! [`Health`] says it may be stale (idle for a while, or a failure seen since its last use). A
+//! connection-level failure on a shared handle is noted there, so the pooled connection behind it is
+//! verified, and replaced if dead, before it is handed out again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-#[cfg(feature = "redis-cluster")]
-use deadpool::managed::RecycleError;
 use deadpool::managed::{self, Metrics, Pool, RecycleResult};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
@@ -109,7 +119,7 @@ impl managed::Manager for ClusterManager {
         }
         match redis::cmd("PING").query_async::<Value>(connection).await {
             Ok(_) => Ok(()),
-            Err(error) => Err(RecycleError::Backend(error)),
+            Err(error) => Err(deadpool::managed::RecycleError::Backend(error)),
         }
     }
 }
@@ -122,17 +132,41 @@ pub(super) enum Pools {
 }
 
 impl Pools {
+    /// A pooled connection for this caller alone, until it is dropped.
     pub(super) async fn lease(&self, health: &Arc<Health>) -> Result<RedisConnection> {
-        let kind = match self {
+        let held = match self {
             Pools::Single(pool) => {
-                Kind::Single(crate::backends::pool::lease(NAME, pool, Arc::clone(health)).await?)
+                Held::Single(crate::backends::pool::lease(NAME, pool, Arc::clone(health)).await?)
             }
             #[cfg(feature = "redis-cluster")]
             Pools::Cluster(pool) => {
-                Kind::Cluster(crate::backends::pool::lease(NAME, pool, Arc::clone(health)).await?)
+                Held::Cluster(crate::backends::pool::lease(NAME, pool, Arc::clone(health)).await?)
             }
         };
-        Ok(RedisConnection { kind })
+        Ok(RedisConnection {
+            kind: Kind::Exclusive(held),
+        })
+    }
+
+    /// A handle on a pooled connection that concurrent operations share (their commands are pipelined);
+    /// the pooled connection itself goes straight back to the pool.
+    pub(super) async fn share(&self, health: &Arc<Health>) -> Result<RedisConnection> {
+        let handle = match self {
+            Pools::Single(pool) => Handle::Single(
+                crate::backends::pool::lease(NAME, pool, Arc::clone(health))
+                    .await?
+                    .clone(),
+            ),
+            #[cfg(feature = "redis-cluster")]
+            Pools::Cluster(pool) => Handle::Cluster(
+                crate::backends::pool::lease(NAME, pool, Arc::clone(health))
+                    .await?
+                    .clone(),
+            ),
+        };
+        Ok(RedisConnection {
+            kind: Kind::Shared(handle, Arc::clone(health)),
+        })
     }
 
     /// Drops every idle connection; connections in use return to the pool as usual.
@@ -153,16 +187,30 @@ impl Pools {
     }
 }
 
-enum Kind {
+/// A pooled connection held by one caller.
+enum Held {
     Single(Lease<SingleManager>),
     #[cfg(feature = "redis-cluster")]
     Cluster(Lease<ClusterManager>),
 }
 
+/// A clone of a pooled connection's multiplexed handle.
+enum Handle {
+    Single(MultiplexedConnection),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+enum Kind {
+    Exclusive(Held),
+    Shared(Handle, Arc<Health>),
+}
+
 /// A connection from a [`RedisBackend`](super::RedisBackend)'s pool, for commands the cache API does not
 /// cover (like django-redis's `get_redis_connection`). It implements redis-rs's
 /// [`ConnectionLike`](redis::aio::ConnectionLike), so `redis::cmd(..).query_async(&mut connection)` and
-/// pipelines work on it; keys are **not** namespaced for you.
+/// pipelines work on it; keys are **not** namespaced for you. It is yours alone until dropped, so
+/// `WATCH`/`MULTI` and other connection state are safe on it.
 ///
 /// It returns to the pool when dropped, unless a command on it failed at the connection level or was
 /// cancelled half-way, in which case it is discarded and the pool makes a new one.
@@ -172,48 +220,71 @@ pub struct RedisConnection {
 
 impl std::fmt::Debug for RedisConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mode = match self.kind {
-            Kind::Single(_) => "standalone",
+        let cluster = match &self.kind {
+            Kind::Exclusive(Held::Single(_)) | Kind::Shared(Handle::Single(_), _) => false,
             #[cfg(feature = "redis-cluster")]
-            Kind::Cluster(_) => "cluster",
+            Kind::Exclusive(Held::Cluster(_)) | Kind::Shared(Handle::Cluster(_), _) => true,
         };
         f.debug_struct("RedisConnection")
-            .field("mode", &mode)
+            .field("mode", &if cluster { "cluster" } else { "standalone" })
+            .field("shared", &matches!(self.kind, Kind::Shared(..)))
             .finish_non_exhaustive()
     }
 }
 
 impl RedisConnection {
-    fn mark(&mut self, healthy: bool) {
+    /// The driver's connection, whichever way it is held.
+    fn driver(&mut self) -> &mut (dyn ConnectionLike + Send) {
         match &mut self.kind {
-            Kind::Single(lease) => lease.set_healthy(healthy),
+            Kind::Exclusive(Held::Single(lease)) => &mut **lease,
             #[cfg(feature = "redis-cluster")]
-            Kind::Cluster(lease) => lease.set_healthy(healthy),
+            Kind::Exclusive(Held::Cluster(lease)) => &mut **lease,
+            Kind::Shared(Handle::Single(connection), _) => connection,
+            #[cfg(feature = "redis-cluster")]
+            Kind::Shared(Handle::Cluster(connection), _) => connection,
         }
     }
 
+    /// Marks an exclusive connection fit for reuse (`true`) or to be discarded when dropped (`false`).
+    /// A shared handle is never discarded by one caller (the others use it too).
+    fn mark(&mut self, healthy: bool) {
+        match &mut self.kind {
+            Kind::Exclusive(Held::Single(lease)) => lease.set_healthy(healthy),
+            #[cfg(feature = "redis-cluster")]
+            Kind::Exclusive(Held::Cluster(lease)) => lease.set_healthy(healthy),
+            Kind::Shared(..) => {}
+        }
+    }
+
+    /// Records the outcome of a command: a connection-level failure discards an exclusive connection, and
+    /// makes the pool verify its connections before handing them out again (which replaces a dead shared
+    /// one).
     fn observe<T>(&mut self, result: &std::result::Result<T, RedisError>) {
-        let healthy = match result {
-            Ok(_) => true,
-            Err(error) => !is_connection_error(error),
-        };
-        self.mark(healthy);
+        match result {
+            Ok(_) => self.mark(true),
+            Err(error) => self.observe_error(error),
+        }
     }
 
     /// The cluster connection, when this is one.
     #[cfg(feature = "redis-cluster")]
     pub(super) fn cluster(&mut self) -> Option<&mut redis::cluster_async::ClusterConnection> {
         match &mut self.kind {
-            Kind::Cluster(lease) => Some(lease),
-            Kind::Single(_) => None,
+            Kind::Exclusive(Held::Cluster(lease)) => Some(lease),
+            Kind::Shared(Handle::Cluster(connection), _) => Some(connection),
+            _ => None,
         }
     }
 
-    /// Marks the connection as unusable after a failure seen outside `ConnectionLike` (cluster routing).
-    #[cfg(feature = "redis-cluster")]
+    /// Records a failure, including one seen outside `ConnectionLike` (cluster routing).
     pub(super) fn observe_error(&mut self, error: &RedisError) {
-        if is_connection_error(error) {
-            self.mark(false);
+        if !is_connection_error(error) {
+            self.mark(true);
+            return;
+        }
+        match &mut self.kind {
+            Kind::Exclusive(_) => self.mark(false),
+            Kind::Shared(_, health) => health.note_failure(),
         }
     }
 }
@@ -221,14 +292,10 @@ impl RedisConnection {
 impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            // Until a reply arrives the connection may hold a half-sent request: cancelled here, it is
-            // discarded.
+            // Until a reply arrives an exclusive connection may hold a half-sent request: cancelled here, it
+            // is discarded.
             self.mark(false);
-            let result = match &mut self.kind {
-                Kind::Single(lease) => lease.req_packed_command(cmd).await,
-                #[cfg(feature = "redis-cluster")]
-                Kind::Cluster(lease) => lease.req_packed_command(cmd).await,
-            };
+            let result = self.driver().req_packed_command(cmd).await;
             self.observe(&result);
             result
         })
@@ -242,11 +309,10 @@ impl ConnectionLike for RedisConnection {
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
             self.mark(false);
-            let result = match &mut self.kind {
-                Kind::Single(lease) => lease.req_packed_commands(pipeline, offset, count).await,
-                #[cfg(feature = "redis-cluster")]
-                Kind::Cluster(lease) => lease.req_packed_commands(pipeline, offset, count).await,
-            };
+            let result = self
+                .driver()
+                .req_packed_commands(pipeline, offset, count)
+                .await;
             self.observe(&result);
             result
         })
@@ -254,9 +320,12 @@ impl ConnectionLike for RedisConnection {
 
     fn get_db(&self) -> i64 {
         match &self.kind {
-            Kind::Single(lease) => lease.get_db(),
+            Kind::Exclusive(Held::Single(lease)) => lease.get_db(),
             #[cfg(feature = "redis-cluster")]
-            Kind::Cluster(lease) => lease.get_db(),
+            Kind::Exclusive(Held::Cluster(lease)) => lease.get_db(),
+            Kind::Shared(Handle::Single(connection), _) => connection.get_db(),
+            #[cfg(feature = "redis-cluster")]
+            Kind::Shared(Handle::Cluster(connection), _) => connection.get_db(),
         }
     }
 }

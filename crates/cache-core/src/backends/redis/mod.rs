@@ -1,5 +1,5 @@
 //! [`RedisBackend`]: Redis (and Redis Cluster, feature `redis-cluster`) through a deadpool-redis pool of
-//! redis-rs 1.x multiplexed connections.
+//! redis-rs 1.x multiplexed connections, which concurrent operations share so their commands are pipelined.
 //!
 //! # One round trip per operation, with native commands
 //!
@@ -137,7 +137,7 @@ impl std::fmt::Debug for RedisBackend {
 enum Retry {
     /// Repeating it cannot change the outcome (reads, `SET`, `UNLINK`, …).
     Safe,
-    /// Repeating it could apply it twice (`INCRBY`).
+    /// Repeating it could apply it twice (`INCRBY`, a compare-and-set).
     Never,
 }
 
@@ -214,14 +214,19 @@ impl RedisBackend {
         self.inner.pools.lease(&self.inner.health).await
     }
 
+    /// A connection handle shared with concurrent operations (see the `connection` module).
+    async fn share(&self) -> Result<RedisConnection> {
+        self.inner.pools.share(&self.inner.health).await
+    }
+
     /// Sends `cmd` within the deadline; on a dead connection, once more on a fresh one when `retry` allows.
     async fn query(&self, cmd: &Cmd, operation: &'static str, retry: Retry) -> Result<Value> {
         with_deadline(NAME, operation, self.inner.timeout, async {
-            let mut connection = self.lease().await?;
+            let mut connection = self.share().await?;
             match cmd.query_async::<Value>(&mut connection).await {
                 Err(error) if retry == Retry::Safe && is_connection_error(&error) => {
                     drop(connection);
-                    let mut connection = self.lease().await?;
+                    let mut connection = self.share().await?;
                     cmd.query_async::<Value>(&mut connection)
                         .await
                         .map_err(backend_error)
@@ -235,11 +240,11 @@ impl RedisBackend {
     /// Like [`query`](Self::query) for a pipeline.
     async fn query_pipeline(&self, pipeline: &Pipeline, operation: &'static str) -> Result<()> {
         with_deadline(NAME, operation, self.inner.timeout, async {
-            let mut connection = self.lease().await?;
+            let mut connection = self.share().await?;
             match pipeline.query_async::<Vec<Value>>(&mut connection).await {
                 Err(error) if is_connection_error(&error) => {
                     drop(connection);
-                    let mut connection = self.lease().await?;
+                    let mut connection = self.share().await?;
                     pipeline
                         .query_async::<Vec<Value>>(&mut connection)
                         .await
