@@ -15,7 +15,8 @@
 //! - `axum_response_cache/router` and `/route`: the peer crate in the same two places;
 //! - `page_cache/redis/router`: with `TEST_REDIS_URL` set and the Redis backend compiled in.
 //!
-//! `PAGE_BENCH_ONLY=memory/router` keeps only the plain handler and the matching variants (for profiling).
+//! `PAGE_BENCH_ONLY=memory/router` keeps only the plain handler and the matching variants (for profiling);
+//! `PAGE_BENCH_PHASE=tcp` runs only the phase over HTTP.
 //!
 //! Criterion measures each variant; then an interleaved run (variants alternating in rounds, so drift hits
 //! all alike) prints requests per second and the ratios the targets are stated in. Last, the same apps are
@@ -187,6 +188,9 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn bench(c: &mut Criterion) {
+    if std::env::var("PAGE_BENCH_PHASE").is_ok_and(|phase| phase == "tcp") {
+        return;
+    }
     let rt = runtime();
     let apps = rt.block_on(apps());
     let mut group = c.benchmark_group("page_cache_10kb");
