@@ -42,6 +42,23 @@ mod conformance {
     });
 }
 
+/// The suite again with the client-side cache on: answering reads locally must not change any outcome.
+mod conformance_with_client_side_cache {
+    use super::*;
+
+    cache_core::conformance_suite!(|setup: Setup| async move {
+        let url = redis_url()?;
+        let backend = RedisBackend::builder(url)
+            .namespace(format!("{}:", setup.prefix))
+            .client_side_cache(1_000)
+            .build()
+            .expect("valid Redis URL");
+        Some(Subject::new(
+            Cache::builder(backend).key_prefix(setup.prefix).build(),
+        ))
+    });
+}
+
 async fn raw_get(backend: &RedisBackend, key: &str) -> Option<Vec<u8>> {
     let mut connection = backend.connection().await.expect("connection");
     redis::cmd("GET")
@@ -267,12 +284,33 @@ async fn a_stopped_server_fails_fast_and_the_same_cache_recovers() {
 }
 
 #[tokio::test]
-async fn a_hanging_server_times_out_and_the_same_cache_recovers() {
-    let Some(url) = redis_url() else {
+async fn a_stopped_server_fails_fast_and_the_same_client_cached_cache_recovers() {
+    if redis_url().is_none() {
         return;
-    };
-    let upstream = url
-        .trim_start_matches("redis://")
+    }
+    support::stopped_server_fails_fast_and_recovers(Program::Redis, VAR, |server| {
+        let backend = RedisBackend::builder(format!("redis://{server}"))
+            .client_side_cache(100)
+            .build()
+            .expect("valid");
+        Cache::new(backend)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_hanging_server_times_out_and_the_same_cache_recovers() {
+    hanging_server_times_out_and_recovers(0).await;
+}
+
+#[tokio::test]
+async fn a_hanging_server_times_out_and_the_same_client_cached_cache_recovers() {
+    hanging_server_times_out_and_recovers(100).await;
+}
+
+/// The address of `redis://[user@]host:port[/db]`.
+fn upstream(url: &str) -> std::net::SocketAddr {
+    url.trim_start_matches("redis://")
         .split(['/', '?'])
         .next()
         .and_then(|authority| authority.rsplit('@').next())
@@ -280,11 +318,62 @@ async fn a_hanging_server_times_out_and_the_same_cache_recovers() {
             use std::net::ToSocketAddrs;
             host_port.to_socket_addrs().ok()?.next()
         })
-        .expect("TEST_REDIS_URL is redis://host:port");
-    let (cache, _proxy) = support::hanging_server_times_out_and_recovers(upstream, |proxy| {
+        .expect("TEST_REDIS_URL is redis://host:port")
+}
+
+#[tokio::test]
+async fn a_timeout_on_the_tracked_connection_empties_the_client_side_cache() {
+    let Some(url) = redis_url() else {
+        return;
+    };
+    let proxy = cache_core::testing::FaultProxy::start(upstream(&url))
+        .await
+        .expect("proxy");
+    let backend = RedisBackend::builder(format!("redis://{}", proxy.addr()))
+        .namespace(format!("{}:", unique_prefix("partition")))
+        .timeout(Duration::from_millis(300))
+        .client_side_cache(100)
+        .build()
+        .expect("valid");
+    let cache = Cache::new(backend);
+    cache.set("k", "held").await.expect("set");
+    assert_eq!(
+        cache.get::<String>("k").await.expect("get").as_deref(),
+        Some("held")
+    );
+
+    // A silent partition: no reset, so no disconnection is reported; the first operation that times out
+    // says the invalidations may not be arriving any more.
+    proxy.set_mode(cache_core::testing::FaultMode::Blackhole);
+    assert!(
+        cache.set("other", "x").await.is_err(),
+        "a set through a blackhole"
+    );
+    let result = cache.get::<String>("k").await;
+    assert!(
+        result.is_err(),
+        "served {result:?} from a cache cut off from its server"
+    );
+
+    proxy.set_mode(cache_core::testing::FaultMode::Forward);
+    assert_eq!(
+        cache.get::<String>("k").await.expect("get").as_deref(),
+        Some("held")
+    );
+    cache.clear().await.expect("clear");
+}
+
+/// Through a proxy that starts hanging: every operation times out, then works again once the proxy
+/// forwards; `client_side_cache` entries on the backend (0: off).
+async fn hanging_server_times_out_and_recovers(client_side_cache: usize) {
+    let Some(url) = redis_url() else {
+        return;
+    };
+    let (cache, _proxy) = support::hanging_server_times_out_and_recovers(upstream(&url), |proxy| {
         let backend = RedisBackend::builder(format!("redis://{proxy}"))
             .namespace(format!("{}:", unique_prefix("hang")))
             .timeout(Duration::from_millis(500))
+            .client_side_cache(client_side_cache)
             .build()
             .expect("valid");
         Cache::new(backend)
@@ -351,4 +440,208 @@ async fn concurrent_operations_share_a_connection() {
     // Exclusive connections would have opened up to 8 for 200 operations in flight; shared ones pipeline
     // them on the connection already open.
     assert_eq!(after, before, "200 concurrent gets opened new connections");
+}
+
+/// A backend with the client-side cache on a private server (so `INFO commandstats` counts only this test).
+fn client_cached(server: &TestServer) -> RedisBackend {
+    RedisBackend::builder(format!("redis://{}", server.addr()))
+        .client_side_cache(100)
+        .timeout(Duration::from_millis(500))
+        .build()
+        .expect("valid")
+}
+
+/// A backend on the same server without a client-side cache: another process's view.
+fn uncached(server: &TestServer) -> Cache {
+    Cache::new(
+        RedisBackend::builder(format!("redis://{}", server.addr()))
+            .build()
+            .expect("valid"),
+    )
+}
+
+async fn reset_stats(backend: &RedisBackend) {
+    let mut connection = backend.connection().await.expect("connection");
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut connection)
+        .await
+        .expect("RESETSTAT");
+}
+
+/// Polls `cache.get(key)` until it gives `expected` or a second has passed; returns what it gave last.
+async fn eventually(cache: &Cache, key: &str, expected: Option<&str>) -> Option<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let value = cache.get::<String>(key).await.expect("get");
+        if value.as_deref() == expected || std::time::Instant::now() > deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_client_side_cache_answers_repeated_reads_and_follows_other_writers() {
+    if redis_url().is_none() {
+        return;
+    }
+    let Some(server) = TestServer::start(Program::Redis, VAR) else {
+        return;
+    };
+    let backend = client_cached(&server);
+    let cache = Cache::new(backend.clone());
+    let other = uncached(&server);
+    cache.set("page", "one").await.expect("set");
+    assert_eq!(
+        cache.get::<String>("page").await.expect("get").as_deref(),
+        Some("one")
+    );
+
+    reset_stats(&backend).await;
+    for _ in 0..10 {
+        assert_eq!(
+            cache.get::<String>("page").await.expect("get").as_deref(),
+            Some("one")
+        );
+        assert_eq!(cache.get::<String>("absent").await.expect("get"), None);
+    }
+    let commands = commands_since_reset(&mut backend.connection().await.expect("connection")).await;
+    let reads: u64 = commands
+        .iter()
+        .filter(|(name, _)| name == "get" || name == "mget")
+        .map(|(_, calls)| calls)
+        .sum();
+    assert_eq!(
+        reads, 1,
+        "only the first read of `absent` goes to the server: {commands:?}"
+    );
+
+    // Another client's write and delete reach this cache through the server's invalidations.
+    other.set("page", "two").await.expect("set elsewhere");
+    assert_eq!(
+        eventually(&cache, "page", Some("two")).await.as_deref(),
+        Some("two")
+    );
+    other.delete("page").await.expect("delete elsewhere");
+    assert_eq!(eventually(&cache, "page", None).await, None);
+    other.set("absent", "here").await.expect("set elsewhere");
+    assert_eq!(
+        eventually(&cache, "absent", Some("here")).await.as_deref(),
+        Some("here")
+    );
+
+    // Own writes are read back at once, every time.
+    for i in 0..100 {
+        let value = format!("v{i}");
+        cache.set("page", &value).await.expect("set");
+        assert_eq!(cache.get::<String>("page").await.expect("get"), Some(value));
+    }
+    cache.delete("page").await.expect("delete");
+    assert_eq!(cache.get::<String>("page").await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn the_client_side_cache_never_keeps_a_value_older_than_a_write() {
+    if redis_url().is_none() {
+        return;
+    }
+    let Some(server) = TestServer::start(Program::Redis, VAR) else {
+        return;
+    };
+    let cache = Cache::new(client_cached(&server));
+    let other = uncached(&server);
+    // Readers hammer the key while another client writes 1..=200; after the last write, every reader must
+    // converge on 200 (a stale reply kept after its invalidation would stick).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let cache = cache.clone();
+            let stop = std::sync::Arc::clone(&stop);
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = cache.get::<i64>("counter").await;
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for i in 1..=200i64 {
+        other.set("counter", &i).await.expect("set elsewhere");
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        reader.await.expect("reader");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let value = cache.get::<i64>("counter").await.expect("get");
+        if value == Some(200) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "stuck at {value:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_client_side_cache_honours_the_server_ttl() {
+    if redis_url().is_none() {
+        return;
+    }
+    let Some(server) = TestServer::start(Program::Redis, VAR) else {
+        return;
+    };
+    let cache = Cache::new(client_cached(&server));
+    cache
+        .set("short", "lived")
+        .timeout(Duration::from_millis(300))
+        .await
+        .expect("set");
+    assert_eq!(
+        cache.get::<String>("short").await.expect("get").as_deref(),
+        Some("lived")
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(cache.get::<String>("short").await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn the_client_side_cache_is_dropped_with_its_connection() {
+    if redis_url().is_none() {
+        return;
+    }
+    let Some(mut server) = TestServer::start(Program::Redis, VAR) else {
+        return;
+    };
+    let cache = Cache::new(client_cached(&server));
+    cache.set("k", "cached").await.expect("set");
+    assert_eq!(
+        cache.get::<String>("k").await.expect("get").as_deref(),
+        Some("cached")
+    );
+
+    // With the server gone no invalidation can arrive: the held value must not be served.
+    server.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let result = cache.get::<String>("k").await;
+    assert!(result.is_err(), "served {result:?} with the server down");
+
+    // The restarted server lost the key (it keeps nothing on disk): so must the cache.
+    server.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match cache.get::<String>("k").await {
+            Ok(value) => {
+                assert_eq!(value, None, "a value from before the restart was served");
+                break;
+            }
+            Err(error) => assert!(
+                std::time::Instant::now() < deadline,
+                "no recovery after the restart: {error}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -10,6 +10,7 @@ use crate::backends::pool::{ConnectionSettings, Health};
 use crate::error::{Error, Result};
 use crate::url::{percent_decode, redact};
 
+use super::client_cache::{ClientCache, ClientCacheSettings};
 use super::connection::{Pools, SingleManager};
 use super::{Inner, RedisBackend, DEFAULT_NAMESPACE};
 
@@ -19,6 +20,14 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default pool size. Each pooled connection is multiplexed (many requests in flight on one socket), so a
 /// few connections carry a lot of concurrency.
 const DEFAULT_MAX_CONNECTIONS: usize = 8;
+
+/// The URL options read here besides the connection settings.
+const URL_OPTIONS: [&str; 4] = [
+    "namespace",
+    "client_side_cache",
+    "client_side_cache_max_bytes",
+    "client_side_cache_ttl",
+];
 
 #[derive(Debug, Clone)]
 enum Target {
@@ -35,6 +44,7 @@ pub struct RedisBackendBuilder {
     target: Target,
     namespace: String,
     connection: ConnectionSettings,
+    client_cache: Option<ClientCacheSettings>,
 }
 
 impl std::fmt::Debug for RedisBackendBuilder {
@@ -50,6 +60,7 @@ impl std::fmt::Debug for RedisBackendBuilder {
             .field("max_connections", &self.connection.max_connections)
             .field("timeout", &self.connection.timeout)
             .field("connect_timeout", &self.connection.connect_timeout)
+            .field("client_cache", &self.client_cache)
             .finish()
     }
 }
@@ -72,12 +83,14 @@ impl RedisBackendBuilder {
             target,
             namespace: DEFAULT_NAMESPACE.to_owned(),
             connection: ConnectionSettings::new(DEFAULT_TIMEOUT, DEFAULT_MAX_CONNECTIONS),
+            client_cache: None,
         }
     }
 
     /// Settings from a URL whose query string may carry `namespace`, `max_connections`, `socket_timeout`
-    /// and `socket_connect_timeout` (seconds); other query options are left for redis-rs. [`Error::Config`]
-    /// for a bad option value.
+    /// and `socket_connect_timeout` (seconds), and the client-side cache's `client_side_cache` (entries),
+    /// `client_side_cache_max_bytes` and `client_side_cache_ttl` (seconds); other query options are left for
+    /// redis-rs. [`Error::Config`] for a bad option value.
     pub fn from_url(url: &str) -> Result<Self> {
         let url = url.trim();
         let (base, query) = match url.split_once('?') {
@@ -88,7 +101,7 @@ impl RedisBackendBuilder {
         let mut settings = Vec::new();
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if name == "namespace" || ConnectionSettings::URL_OPTIONS.contains(&name) {
+            if URL_OPTIONS.contains(&name) || ConnectionSettings::URL_OPTIONS.contains(&name) {
                 settings.push((name, percent_decode(value)?));
             } else {
                 passthrough.push(pair);
@@ -100,11 +113,24 @@ impl RedisBackendBuilder {
             format!("{base}?{}", passthrough.join("&"))
         };
         let mut builder = RedisBackendBuilder::new(driver_url);
+        // The cache's size and TTL apply once it is on, whatever the order of the options.
+        settings.sort_by_key(|(name, _)| *name != "client_side_cache");
         for (name, value) in settings {
-            if name == "namespace" {
-                builder.namespace = value;
-            } else {
-                builder.connection.set_url_option(name, &value)?;
+            match name {
+                "namespace" => builder.namespace = value,
+                "client_side_cache" => {
+                    let entries = crate::backends::pool::parse_count(name, &value)?;
+                    builder = builder.client_side_cache(entries);
+                }
+                "client_side_cache_max_bytes" => {
+                    let bytes = crate::backends::pool::parse_count(name, &value)?;
+                    builder = builder.client_side_cache_max_bytes(bytes);
+                }
+                "client_side_cache_ttl" => {
+                    let ttl = crate::backends::pool::parse_seconds(name, &value)?;
+                    builder = builder.client_side_cache_ttl(ttl);
+                }
+                _ => drop(builder.connection.set_url_option(name, &value)?),
             }
         }
         Ok(builder)
@@ -136,11 +162,71 @@ impl RedisBackendBuilder {
         self
     }
 
+    /// Turns on the client-side cache, holding up to `max_entries` keys: values read from Redis are kept in
+    /// process memory and answered from there until Redis says they changed
+    /// ([server-assisted client-side caching](https://redis.io/docs/latest/develop/reference/client-side-caching/),
+    /// Redis 6 or later). A repeated read of a hot key then costs no round trip: it is answered without
+    /// I/O, as the memory backend answers. Off by default; `0` turns it off. Standalone servers only:
+    /// [`build`](Self::build) rejects it for a cluster.
+    ///
+    /// How it works, and what to know before turning it on:
+    ///
+    /// - Every operation of the backend then goes through one RESP3 connection with `CLIENT TRACKING ON`
+    ///   (pipelined, as operations are anyway); the server sends it an invalidation whenever a key it read
+    ///   is changed, expires or is deleted, by any client.
+    /// - **Consistency.** This process reads its own writes at once (a write returns only after its
+    ///   invalidation has been applied). A write by another client is seen once its invalidation has
+    ///   arrived, which the server sends as the write happens — microseconds on a LAN, the same window as
+    ///   having read a moment earlier. A value read just before an invalidation is never kept after it. A
+    ///   local copy also expires with the key (its TTL is read with the value).
+    /// - **Failure.** The cache lives and dies with its connection: when it closes, the cache is emptied
+    ///   before anything more is read from it, and the next operation reconnects with an empty cache. A
+    ///   connection that silently stops receiving (a network partition without a reset) can answer stale
+    ///   values for at most [`client_side_cache_ttl`](Self::client_side_cache_ttl) (default 60 s).
+    /// - **Memory.** At most `max_entries` keys (misses count: a key read as missing is held as missing)
+    ///   and [`client_side_cache_max_bytes`](Self::client_side_cache_max_bytes) of values (default 64 MiB).
+    ///   When full, arbitrary keys are dropped to make room. The server keeps a tracking table too (its
+    ///   `tracking-table-max-keys` setting).
+    /// - Commands sent on a [`RedisBackend::connection`] do not go through this cache, but writes made on it
+    ///   invalidate it like any other client's.
+    pub fn client_side_cache(mut self, max_entries: usize) -> Self {
+        self.client_cache = (max_entries > 0).then(|| ClientCacheSettings {
+            max_entries,
+            ..self.client_cache.unwrap_or(ClientCacheSettings {
+                max_entries,
+                max_bytes: ClientCacheSettings::DEFAULT_MAX_BYTES,
+                ttl: ClientCacheSettings::DEFAULT_TTL,
+            })
+        });
+        self
+    }
+
+    /// The most bytes of values the client-side cache holds (default 64 MiB; a larger value is not held).
+    /// Only with [`client_side_cache`](Self::client_side_cache).
+    pub fn client_side_cache_max_bytes(mut self, max_bytes: usize) -> Self {
+        if let Some(cache) = &mut self.client_cache {
+            cache.max_bytes = max_bytes;
+        }
+        self
+    }
+
+    /// The longest a value is answered from the client-side cache without asking the server (default 60 s;
+    /// invalidations and the key's own TTL usually end it sooner). Only with
+    /// [`client_side_cache`](Self::client_side_cache).
+    pub fn client_side_cache_ttl(mut self, ttl: Duration) -> Self {
+        if let Some(cache) = &mut self.client_cache {
+            cache.ttl = ttl;
+        }
+        self
+    }
+
     /// Builds the backend. No connection is made until the first operation, so a server that is down at
     /// startup is an error of the operations, not of `build`. [`Error::Config`] for an invalid URL, a
-    /// `rediss://` URL without the `redis-tls` feature, or a cluster URL without `redis-cluster`.
+    /// `rediss://` URL without the `redis-tls` feature, a cluster URL without `redis-cluster`, or a
+    /// client-side cache on a cluster or with a zero TTL.
     pub fn build(self) -> Result<RedisBackend> {
         let connect_timeout = self.connection.checked_connect_timeout("redis")?;
+        let client_cache = self.client_cache(connect_timeout)?;
         let health = Arc::new(Health::new());
         let (pools, cluster) = match &self.target {
             Target::Single(url) => {
@@ -165,8 +251,38 @@ impl RedisBackendBuilder {
                 namespace: self.namespace,
                 timeout: self.connection.timeout,
                 cluster,
+                client_cache,
             }),
         })
+    }
+
+    /// The client-side cache, after checking it can apply.
+    fn client_cache(&self, connect_timeout: Duration) -> Result<Option<ClientCache>> {
+        let Some(settings) = self.client_cache else {
+            return Ok(None);
+        };
+        let url = match &self.target {
+            Target::Single(url) => url,
+            Target::Cluster(_) => {
+                return Err(Error::Config(
+                    "the Redis client-side cache is not supported on a cluster".into(),
+                ))
+            }
+        };
+        if settings.ttl.is_zero() {
+            return Err(Error::Config(
+                "the Redis client-side cache TTL must be positive".into(),
+            ));
+        }
+        ClientCache::new(
+            url,
+            self.namespace.clone(),
+            settings,
+            connect_timeout,
+            self.connection.timeout,
+        )
+        .map(Some)
+        .map_err(|error| Error::Config(format!("invalid Redis URL {}: {error}", redact(url))))
     }
 
     fn pool<M: deadpool::managed::Manager>(&self, manager: M) -> Result<Pool<M>> {
@@ -310,6 +426,43 @@ mod tests {
             let err = RedisBackend::from_url("rediss://h").expect_err("no TLS");
             assert!(err.to_string().contains("redis-tls"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_client_side_cache_is_configured_and_checked() {
+        let builder = RedisBackendBuilder::from_url(
+            "redis://h/0?client_side_cache_ttl=5&client_side_cache_max_bytes=1000&client_side_cache=100&protocol=resp3",
+        )
+        .expect("valid");
+        assert_eq!(
+            builder.client_cache,
+            Some(ClientCacheSettings {
+                max_entries: 100,
+                max_bytes: 1000,
+                ttl: Duration::from_secs(5)
+            })
+        );
+        assert!(builder.clone().build().is_ok());
+        assert!(
+            builder.client_side_cache(0).client_cache.is_none(),
+            "0 is off"
+        );
+
+        let zero_ttl = RedisBackend::builder("redis://h")
+            .client_side_cache(10)
+            .client_side_cache_ttl(Duration::ZERO)
+            .build();
+        assert!(matches!(zero_ttl, Err(Error::Config(_))));
+        let cluster = RedisBackend::builder("redis+cluster://h1,h2")
+            .client_side_cache(10)
+            .build();
+        assert!(
+            matches!(&cluster, Err(Error::Config(message)) if message.contains("cluster")),
+            "{cluster:?}"
+        );
+        let err =
+            RedisBackendBuilder::from_url("redis://h?client_side_cache=lots").expect_err("bad");
+        assert!(err.to_string().contains("client_side_cache"), "{err}");
     }
 
     #[tokio::test]

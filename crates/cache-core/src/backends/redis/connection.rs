@@ -27,6 +27,8 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 
 use crate::backends::pool::{Health, Lease};
+
+use super::client_cache::{LocalCache, Tracked};
 use crate::error::{Error, Result};
 
 use super::NAME;
@@ -197,6 +199,13 @@ enum Held {
 /// A clone of a pooled connection's multiplexed handle.
 enum Handle {
     Single(MultiplexedConnection),
+    /// The client-side cache's tracked connection: a failure on it, or a command abandoned before its reply
+    /// (a deadline passed: the connection may be cut off silently), closes its cache (see `client_cache`).
+    Tracked {
+        connection: MultiplexedConnection,
+        local: Arc<LocalCache>,
+        awaiting_reply: bool,
+    },
     #[cfg(feature = "redis-cluster")]
     Cluster(redis::cluster_async::ClusterConnection),
 }
@@ -221,7 +230,8 @@ pub struct RedisConnection {
 impl std::fmt::Debug for RedisConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let cluster = match &self.kind {
-            Kind::Exclusive(Held::Single(_)) | Kind::Shared(Handle::Single(_), _) => false,
+            Kind::Exclusive(Held::Single(_))
+            | Kind::Shared(Handle::Single(_) | Handle::Tracked { .. }, _) => false,
             #[cfg(feature = "redis-cluster")]
             Kind::Exclusive(Held::Cluster(_)) | Kind::Shared(Handle::Cluster(_), _) => true,
         };
@@ -233,25 +243,43 @@ impl std::fmt::Debug for RedisConnection {
 }
 
 impl RedisConnection {
+    /// A handle on the client-side cache's tracked connection.
+    pub(super) fn tracked(tracked: &Tracked, health: &Arc<Health>) -> Self {
+        RedisConnection {
+            kind: Kind::Shared(
+                Handle::Tracked {
+                    connection: tracked.connection.clone(),
+                    local: Arc::clone(&tracked.local),
+                    awaiting_reply: false,
+                },
+                Arc::clone(health),
+            ),
+        }
+    }
+
     /// The driver's connection, whichever way it is held.
     fn driver(&mut self) -> &mut (dyn ConnectionLike + Send) {
         match &mut self.kind {
             Kind::Exclusive(Held::Single(lease)) => &mut **lease,
             #[cfg(feature = "redis-cluster")]
             Kind::Exclusive(Held::Cluster(lease)) => &mut **lease,
-            Kind::Shared(Handle::Single(connection), _) => connection,
+            Kind::Shared(Handle::Single(connection) | Handle::Tracked { connection, .. }, _) => {
+                connection
+            }
             #[cfg(feature = "redis-cluster")]
             Kind::Shared(Handle::Cluster(connection), _) => connection,
         }
     }
 
-    /// Marks an exclusive connection fit for reuse (`true`) or to be discarded when dropped (`false`).
-    /// A shared handle is never discarded by one caller (the others use it too).
+    /// Marks an exclusive connection fit for reuse (`true`) or to be discarded when dropped (`false`), and
+    /// a tracked one as having its reply (`true`) or not. Other shared handles are never discarded by one
+    /// caller (the others use them too).
     fn mark(&mut self, healthy: bool) {
         match &mut self.kind {
             Kind::Exclusive(Held::Single(lease)) => lease.set_healthy(healthy),
             #[cfg(feature = "redis-cluster")]
             Kind::Exclusive(Held::Cluster(lease)) => lease.set_healthy(healthy),
+            Kind::Shared(Handle::Tracked { awaiting_reply, .. }, _) => *awaiting_reply = !healthy,
             Kind::Shared(..) => {}
         }
     }
@@ -284,7 +312,24 @@ impl RedisConnection {
         }
         match &mut self.kind {
             Kind::Exclusive(_) => self.mark(false),
+            Kind::Shared(Handle::Tracked { local, .. }, _) => local.close(),
             Kind::Shared(_, health) => health.note_failure(),
+        }
+    }
+}
+
+impl Drop for RedisConnection {
+    fn drop(&mut self) {
+        if let Kind::Shared(
+            Handle::Tracked {
+                local,
+                awaiting_reply: true,
+                ..
+            },
+            _,
+        ) = &self.kind
+        {
+            local.close();
         }
     }
 }
@@ -323,7 +368,9 @@ impl ConnectionLike for RedisConnection {
             Kind::Exclusive(Held::Single(lease)) => lease.get_db(),
             #[cfg(feature = "redis-cluster")]
             Kind::Exclusive(Held::Cluster(lease)) => lease.get_db(),
-            Kind::Shared(Handle::Single(connection), _) => connection.get_db(),
+            Kind::Shared(Handle::Single(connection) | Handle::Tracked { connection, .. }, _) => {
+                connection.get_db()
+            }
             #[cfg(feature = "redis-cluster")]
             Kind::Shared(Handle::Cluster(connection), _) => connection.get_db(),
         }

@@ -1,0 +1,494 @@
+//! The client-side cache of a [`RedisBackend`](super::RedisBackend): values read from Redis kept in process
+//! memory and kept coherent by the server
+//! ([server-assisted client-side caching](https://redis.io/docs/latest/develop/reference/client-side-caching/)).
+//!
+//! # How it stays coherent
+//!
+//! Every operation of a backend with this cache goes through **one tracked connection**: RESP3, with
+//! `CLIENT TRACKING ON`, so the server remembers the keys this connection read and sends an invalidation
+//! push when any client changes, expires or deletes one of them. redis-rs hands the pushes to
+//! [`LocalCache`] from the connection's reader, in stream order with the replies.
+//!
+//! A read that misses first **reserves** the key with a fresh token, then sends `GET` (and `PTTL`, so the
+//! local copy expires with the key). The reply is kept only if the reservation is still there when it
+//! arrives. An invalidation removes whatever the key holds — value or reservation — so:
+//!
+//! - a write that happens after the server answered the `GET` sends its invalidation after that reply on
+//!   the same connection: it removes the value, or the reservation before the value is kept;
+//! - a write that happened before the `GET` is already in the value read.
+//!
+//! Either way no value older than the last invalidation received can be answered (the race the Redis
+//! documentation warns of, where a stale reply lands after its invalidation, is what the reservation is for).
+//!
+//! **Own writes** go through the same connection followed by a `PING`: Redis sends a client the
+//! invalidations of its own command just after that command's reply, so the `PING`'s reply comes after them
+//! and a write returns only once this process's copy is gone.
+//!
+//! **A closed connection** (redis-rs reports it as a disconnection push, or an operation fails on it) empties
+//! and closes its cache at once: no invalidation could reach it any more. The next operation opens a new
+//! tracked connection with an empty cache. A connection that silently stops receiving (a network partition
+//! without a reset) can serve what it holds for at most the cache's TTL.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use redis::aio::{AsyncPushSender, MultiplexedConnection, SendError};
+use redis::{
+    AsyncConnectionConfig, Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind,
+    RedisError, Value,
+};
+
+use crate::error::{Error, Result};
+
+use super::connection::backend_error;
+
+/// The settings of a client-side cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ClientCacheSettings {
+    /// The most keys held (values, misses and reads under way).
+    pub(super) max_entries: usize,
+    /// The most value bytes held.
+    pub(super) max_bytes: usize,
+    /// The longest a value is answered locally.
+    pub(super) ttl: Duration,
+}
+
+impl ClientCacheSettings {
+    /// Default total size of the values held.
+    pub(super) const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+    /// Default longest local life of a value.
+    pub(super) const DEFAULT_TTL: Duration = Duration::from_secs(60);
+}
+
+/// What a key holds locally.
+#[derive(Debug)]
+enum Slot {
+    /// A read is under way; its reply is kept only while this token is here.
+    Reserved(u64),
+    /// The value (`None`: the key did not exist) as of the last read, until `expires`.
+    Held {
+        value: Option<Bytes>,
+        expires: Instant,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    by_key: HashMap<Box<str>, Slot>,
+    /// Bytes of the values held.
+    bytes: usize,
+    next_token: u64,
+}
+
+impl Slots {
+    fn remove(&mut self, key: &str) {
+        if let Some(Slot::Held {
+            value: Some(value), ..
+        }) = self.by_key.remove(key)
+        {
+            self.bytes -= value.len();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.by_key.clear();
+        self.bytes = 0;
+    }
+
+    /// Removes arbitrary keys (the map's own order, which its random hashing spreads) until one more key and
+    /// `incoming` more bytes fit.
+    fn make_room(&mut self, settings: &ClientCacheSettings, incoming: usize) {
+        while !self.by_key.is_empty()
+            && (self.by_key.len() >= settings.max_entries
+                || self.bytes + incoming > settings.max_bytes)
+        {
+            let Some(victim) = self.by_key.keys().next().cloned() else {
+                break;
+            };
+            self.remove(&victim);
+        }
+    }
+}
+
+/// The values read through one tracked connection, under made keys (without the backend's namespace).
+#[derive(Debug)]
+pub(super) struct LocalCache {
+    namespace: String,
+    settings: ClientCacheSettings,
+    slots: Mutex<Slots>,
+    open: AtomicBool,
+}
+
+impl LocalCache {
+    fn new(namespace: String, settings: ClientCacheSettings) -> Self {
+        LocalCache {
+            namespace,
+            settings,
+            slots: Mutex::new(Slots::default()),
+            open: AtomicBool::new(true),
+        }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the connection behind this cache is still delivering invalidations.
+    pub(super) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// The value held for `key` (`Some(None)`: known missing), unless there is none or it expired.
+    pub(super) fn lookup(&self, key: &str) -> Option<Option<Bytes>> {
+        if !self.is_open() {
+            return None;
+        }
+        let mut slots = self.slots();
+        match slots.by_key.get(key)? {
+            Slot::Held { value, expires } if *expires > Instant::now() => Some(value.clone()),
+            Slot::Held { .. } => {
+                slots.remove(key);
+                None
+            }
+            Slot::Reserved(_) => None,
+        }
+    }
+
+    /// Reserves `key` for a read about to be sent; the token goes to [`fill`](Self::fill).
+    pub(super) fn reserve(&self, key: &str) -> u64 {
+        let mut slots = self.slots();
+        slots.next_token += 1;
+        let token = slots.next_token;
+        slots.remove(key);
+        let settings = self.settings;
+        slots.make_room(&settings, 0);
+        slots.by_key.insert(key.into(), Slot::Reserved(token));
+        token
+    }
+
+    /// Keeps what the read reserved with `token` found, if nothing invalidated the key since (and the value
+    /// fits); `pttl` is the key's time to live in milliseconds as the server reported it (negative: none).
+    pub(super) fn fill(
+        &self,
+        key: &str,
+        token: u64,
+        value: Option<Bytes>,
+        pttl: i64,
+        sent_at: Instant,
+    ) {
+        let mut ttl = self.settings.ttl;
+        if let Ok(left) = u64::try_from(pttl) {
+            ttl = ttl.min(Duration::from_millis(left));
+        }
+        // Counted from when the read was sent, so the copy never outlives the key.
+        let expires = sent_at + ttl;
+        let size = value.as_ref().map_or(0, Bytes::len);
+        let mut slots = self.slots();
+        if !self.is_open()
+            || !matches!(slots.by_key.get(key), Some(Slot::Reserved(t)) if *t == token)
+        {
+            return;
+        }
+        slots.by_key.remove(key);
+        if size > self.settings.max_bytes {
+            return;
+        }
+        let settings = self.settings;
+        slots.make_room(&settings, size);
+        slots.bytes += size;
+        slots
+            .by_key
+            .insert(key.into(), Slot::Held { value, expires });
+    }
+
+    /// Drops a reservation whose read failed.
+    pub(super) fn abandon(&self, key: &str, token: u64) {
+        let mut slots = self.slots();
+        if matches!(slots.by_key.get(key), Some(Slot::Reserved(t)) if *t == token) {
+            slots.by_key.remove(key);
+        }
+    }
+
+    /// Empties the cache and refuses anything more: its connection can no longer be trusted.
+    pub(super) fn close(&self) {
+        self.open.store(false, Ordering::Release);
+        self.slots().clear();
+    }
+
+    /// Applies a server push: an invalidation of some keys, of everything (after `FLUSHDB`), or the close of
+    /// the connection.
+    fn apply(&self, push: &PushInfo) {
+        match push.kind {
+            PushKind::Disconnection => self.close(),
+            PushKind::Invalidate => match push.data.first() {
+                Some(Value::Array(keys)) => {
+                    let mut slots = self.slots();
+                    for key in keys {
+                        let stored: &[u8] = match key {
+                            Value::BulkString(bytes) => bytes,
+                            Value::SimpleString(text) => text.as_bytes(),
+                            _ => continue,
+                        };
+                        let made = stored
+                            .strip_prefix(self.namespace.as_bytes())
+                            .and_then(|made| std::str::from_utf8(made).ok());
+                        if let Some(made) = made {
+                            slots.remove(made);
+                        }
+                    }
+                }
+                // Anything else (nil after a flush, or a shape this code does not know): drop everything.
+                _ => self.slots().clear(),
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Hands a connection's pushes to its [`LocalCache`]; called by redis-rs from the connection's reader.
+struct Pushes(Arc<LocalCache>);
+
+impl AsyncPushSender for Pushes {
+    fn send(&self, info: PushInfo) -> std::result::Result<(), SendError> {
+        self.0.apply(&info);
+        Ok(())
+    }
+}
+
+/// A tracked connection and the cache its invalidations keep.
+pub(super) struct Tracked {
+    pub(super) connection: MultiplexedConnection,
+    pub(super) local: Arc<LocalCache>,
+}
+
+/// The client-side cache of one backend: the current tracked connection, opened on first use and again after
+/// it closes.
+pub(super) struct ClientCache {
+    client: Client,
+    config: AsyncConnectionConfig,
+    namespace: String,
+    settings: ClientCacheSettings,
+    current: RwLock<Option<Arc<Tracked>>>,
+    /// Held while connecting, so concurrent operations open one connection, not one each.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for ClientCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCache")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCache {
+    /// The cache for a server at `url` (its protocol is switched to RESP3, which pushes need).
+    pub(super) fn new(
+        url: &str,
+        namespace: String,
+        settings: ClientCacheSettings,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> std::result::Result<Self, RedisError> {
+        let info = url.into_connection_info()?;
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = Client::open(info.set_redis_settings(resp3))?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(response_timeout));
+        Ok(ClientCache {
+            client,
+            config,
+            namespace,
+            settings,
+            current: RwLock::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The current tracked connection, if it is open.
+    fn open_current(&self) -> Option<Arc<Tracked>> {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        current
+            .as_ref()
+            .filter(|tracked| tracked.local.is_open())
+            .cloned()
+    }
+
+    /// The value held locally for `key`, without I/O.
+    pub(super) fn lookup(&self, key: &str) -> Option<Option<Bytes>> {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        current.as_ref()?.local.lookup(key)
+    }
+
+    /// The open tracked connection, opening one (with an empty cache) if there is none.
+    pub(super) async fn tracked(&self) -> Result<Arc<Tracked>> {
+        if let Some(tracked) = self.open_current() {
+            return Ok(tracked);
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(tracked) = self.open_current() {
+            return Ok(tracked);
+        }
+        let local = Arc::new(LocalCache::new(self.namespace.clone(), self.settings));
+        let config = self
+            .config
+            .clone()
+            .set_push_sender(Pushes(Arc::clone(&local)));
+        let mut connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(backend_error)?;
+        redis::cmd("CLIENT")
+            .arg("TRACKING")
+            .arg("ON")
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(|error| {
+                Error::backend(
+                    super::NAME,
+                    format!(
+                        "the client-side cache needs CLIENT TRACKING (Redis 6 or later): {error}"
+                    ),
+                )
+            })?;
+        let tracked = Arc::new(Tracked { connection, local });
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&tracked));
+        Ok(tracked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(max_entries: usize, max_bytes: usize) -> LocalCache {
+        LocalCache::new(
+            "ns:".into(),
+            ClientCacheSettings {
+                max_entries,
+                max_bytes,
+                ttl: Duration::from_secs(60),
+            },
+        )
+    }
+
+    fn invalidate(keys: &[&str]) -> PushInfo {
+        PushInfo {
+            kind: PushKind::Invalidate,
+            data: vec![Value::Array(
+                keys.iter()
+                    .map(|key| Value::BulkString(key.as_bytes().to_vec()))
+                    .collect(),
+            )],
+        }
+    }
+
+    #[test]
+    fn a_read_is_kept_only_if_nothing_invalidated_it_meanwhile() {
+        let cache = local(10, 1000);
+        let now = Instant::now();
+        let token = cache.reserve("k");
+        cache.fill("k", token, Some(Bytes::from_static(b"v")), -1, now);
+        assert_eq!(cache.lookup("k"), Some(Some(Bytes::from_static(b"v"))));
+
+        // The invalidation lands between the reply and keeping it: the reply is not kept.
+        let token = cache.reserve("k");
+        cache.apply(&invalidate(&["ns:k"]));
+        cache.fill("k", token, Some(Bytes::from_static(b"old")), -1, now);
+        assert_eq!(cache.lookup("k"), None);
+
+        // A later reservation wins over an earlier one.
+        let first = cache.reserve("k");
+        let second = cache.reserve("k");
+        cache.fill("k", first, Some(Bytes::from_static(b"first")), -1, now);
+        assert_eq!(cache.lookup("k"), None);
+        cache.fill("k", second, None, -2, now);
+        assert_eq!(cache.lookup("k"), Some(None), "a miss is held too");
+
+        // Keys of other namespaces are not ours; a flush drops everything.
+        cache.apply(&invalidate(&["other:k"]));
+        assert_eq!(cache.lookup("k"), Some(None));
+        cache.apply(&PushInfo {
+            kind: PushKind::Invalidate,
+            data: vec![Value::Nil],
+        });
+        assert_eq!(cache.lookup("k"), None);
+    }
+
+    #[test]
+    fn values_expire_with_the_key_and_a_closed_cache_holds_nothing() {
+        let cache = local(10, 1000);
+        let long_ago = Instant::now() - Duration::from_secs(1);
+        let token = cache.reserve("k");
+        cache.fill("k", token, Some(Bytes::from_static(b"v")), 500, long_ago);
+        assert_eq!(cache.lookup("k"), None, "PTTL 500 ms, read a second ago");
+
+        let token = cache.reserve("k");
+        cache.fill(
+            "k",
+            token,
+            Some(Bytes::from_static(b"v")),
+            -1,
+            Instant::now(),
+        );
+        cache.apply(&PushInfo {
+            kind: PushKind::Disconnection,
+            data: Vec::new(),
+        });
+        assert!(!cache.is_open());
+        assert_eq!(cache.lookup("k"), None);
+        let token = cache.reserve("k");
+        cache.fill(
+            "k",
+            token,
+            Some(Bytes::from_static(b"v")),
+            -1,
+            Instant::now(),
+        );
+        assert_eq!(cache.lookup("k"), None, "a closed cache keeps nothing");
+    }
+
+    #[test]
+    fn bounds_hold_in_entries_and_bytes() {
+        let cache = local(3, 10);
+        for i in 0..10 {
+            let key = format!("k{i}");
+            let token = cache.reserve(&key);
+            cache.fill(
+                &key,
+                token,
+                Some(Bytes::from(vec![b'x'; 4])),
+                -1,
+                Instant::now(),
+            );
+            let slots = cache.slots();
+            assert!(slots.by_key.len() <= 3 && slots.bytes <= 10, "{slots:?}");
+        }
+        assert_eq!(
+            cache.lookup("k9"),
+            Some(Some(Bytes::from(vec![b'x'; 4]))),
+            "the newest is kept"
+        );
+        let token = cache.reserve("big");
+        cache.fill(
+            "big",
+            token,
+            Some(Bytes::from(vec![b'x'; 11])),
+            -1,
+            Instant::now(),
+        );
+        assert_eq!(
+            cache.lookup("big"),
+            None,
+            "a value over the byte bound is not kept"
+        );
+    }
+}
