@@ -84,6 +84,12 @@ mod redis {
     page_suite!(crate::support::redis_cache);
 }
 
+/// Redis with the backend's client-side cache: hits are answered from process memory.
+#[cfg(feature = "redis")]
+mod redis_client_cache {
+    page_suite!(crate::support::redis_client_cached_cache);
+}
+
 mod checks {
     use super::*;
 

@@ -195,6 +195,18 @@ async fn mysql_store() {
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cache_store() {
+    redis_cache_store_with(0).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cache_store_with_client_side_cache() {
+    redis_cache_store_with(1_000).await;
+}
+
+/// `client_side_cache` entries on the Redis backend (0: off).
+#[cfg(feature = "redis")]
+async fn redis_cache_store_with(client_side_cache: usize) {
     use cache_core::{backends::RedisBackend, Cache};
     let Some(url) = cache_core::testing::server_url("TEST_REDIS_URL", "Redis concurrency") else {
         return;
@@ -204,6 +216,7 @@ async fn redis_cache_store() {
             "{}:",
             tower_sessions_kit::testing::unique_name("concurrency")
         ))
+        .client_side_cache(client_side_cache)
         .build()
         .expect("redis");
     let store = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));

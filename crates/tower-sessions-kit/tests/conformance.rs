@@ -101,6 +101,24 @@ mod redis_cache {
     });
 }
 
+/// Redis with the backend's client-side cache: reads are answered from process memory.
+#[cfg(feature = "redis")]
+mod redis_client_cache {
+    use super::*;
+    use cache_core::{backends::RedisBackend, Cache};
+    use tower_sessions_kit::store::CacheStore;
+
+    tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
+        let url = cache_core::testing::server_url("TEST_REDIS_URL", "Redis session store")?;
+        let backend = RedisBackend::builder(url)
+            .namespace(format!("{}:", setup.unique))
+            .client_side_cache(1_000)
+            .build()
+            .expect("redis backend");
+        Some(Subject::new(CacheStore::new(Cache::new(backend))))
+    });
+}
+
 #[cfg(all(feature = "sqlite", feature = "memory"))]
 mod cached_db {
     use super::*;

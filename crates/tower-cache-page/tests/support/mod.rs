@@ -29,11 +29,24 @@ pub fn memory_cache(name: &str) -> Option<Cache> {
 /// A cache on the Redis server of `TEST_REDIS_URL`, namespaced to the test (skips when unset).
 #[cfg(feature = "redis")]
 pub fn redis_cache(name: &str) -> Option<Cache> {
+    redis_cache_with(name, 0)
+}
+
+/// A cache on `TEST_REDIS_URL` with the backend's client-side cache on.
+#[cfg(feature = "redis")]
+pub fn redis_client_cached_cache(name: &str) -> Option<Cache> {
+    redis_cache_with(name, 1_000)
+}
+
+/// A cache on `TEST_REDIS_URL` under a namespace of its own; `client_side_cache` entries (0: off).
+#[cfg(feature = "redis")]
+fn redis_cache_with(name: &str, client_side_cache: usize) -> Option<Cache> {
     let url =
         cache_core::testing::server_url("TEST_REDIS_URL", &format!("the Redis page test {name}"))?;
     let prefix = unique_prefix(name);
     let backend = cache_core::backends::RedisBackend::builder(url)
         .namespace(format!("{prefix}:"))
+        .client_side_cache(client_side_cache)
         .build()
         .ok()?;
     Some(Cache::builder(backend).key_prefix(prefix).build())
