@@ -13,7 +13,9 @@
 //!   routing, where Django's site-wide cache sits);
 //! - `page_cache/memory/route`: the same layer on the route (`get(handler).layer(..)`, after routing);
 //! - `axum_response_cache/router` and `/route`: the peer crate in the same two places;
-//! - `page_cache/redis/router`: with `TEST_REDIS_URL` set and the Redis backend compiled in.
+//! - `page_cache/redis/router`: with `TEST_REDIS_URL` set and the Redis backend compiled in; and
+//!   `page_cache/redis+client_cache/router`, the same with the backend's client-side cache on (a hit is then
+//!   answered from process memory, kept coherent by Redis's invalidations).
 //!
 //! `PAGE_BENCH_ONLY=memory/router` keeps only the plain handler and the matching variants (for profiling);
 //! `PAGE_BENCH_PHASE=tcp` runs only the phase over HTTP.
@@ -114,19 +116,29 @@ async fn apps() -> Vec<(&'static str, App)> {
         ),
     ];
     if let Ok(url) = std::env::var("TEST_REDIS_URL") {
-        match Cache::from_url(&url).await {
-            Ok(cache) => {
-                let cache = cache
-                    .to_builder()
-                    .key_prefix(format!("bench-{}", std::process::id()))
-                    .build();
-                apps.push((
-                    "page_cache/redis/router",
-                    boxed(CachePageLayer::new(cache).layer(routes(page.clone(), |h| h))),
-                ));
-            }
-            Err(error) => {
-                eprintln!("skipping the Redis variant: {error} (build with --features redis)")
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let variants = [
+            ("page_cache/redis/router", url.clone()),
+            (
+                "page_cache/redis+client_cache/router",
+                format!("{url}{separator}client_side_cache=1000"),
+            ),
+        ];
+        for (name, url) in variants {
+            match Cache::from_url(&url).await {
+                Ok(cache) => {
+                    let cache = cache
+                        .to_builder()
+                        .key_prefix(format!("bench-{}", std::process::id()))
+                        .build();
+                    apps.push((
+                        name,
+                        boxed(CachePageLayer::new(cache).layer(routes(page.clone(), |h| h))),
+                    ));
+                }
+                Err(error) => {
+                    eprintln!("skipping {name}: {error} (build with --features redis)")
+                }
             }
         }
     } else {
@@ -240,7 +252,7 @@ fn side_by_side(rt: &tokio::runtime::Runtime, apps: &[(&'static str, App)]) {
     let plain = rate("plain");
     println!("\nside by side ({ROUNDS} interleaved rounds of {PER_ROUND} requests, median):");
     for (name, r) in &rates {
-        println!("  {name:<30} {r:>12.0} req/s   {:>5.2}x plain", r / plain);
+        println!("  {name:<38} {r:>12.0} req/s   {:>5.2}x plain", r / plain);
     }
     for position in ["router", "route"] {
         let ours = rate(&format!("page_cache/memory/{position}"));
@@ -361,7 +373,7 @@ fn over_tcp() {
         .map_or(f64::NAN, |(_, r)| *r);
     println!("\nover TCP (HTTP/1.1 keep-alive, {CONNECTIONS} connections, {ROUNDS} interleaved rounds of {SLICE:?}):");
     for (name, r) in &rates {
-        println!("  {name:<30} {r:>12.0} req/s   {:>5.2}x plain", r / plain);
+        println!("  {name:<38} {r:>12.0} req/s   {:>5.2}x plain", r / plain);
     }
 }
 

@@ -14,8 +14,8 @@
 //! - `sqlite_read` / `sqlite_write`: `DatabaseStore` on a SQLite file against `SqliteStore` from
 //!   tower-sessions-sqlx-store on another file of the same directory, opened as its README shows
 //!   (`SqlitePool::connect`, sqlx defaults). `write` inserts a new value into the session on every request.
-//! - `redis_read` (with `TEST_REDIS_URL`): `CacheStore` on cache-core's Redis backend against
-//!   tower-sessions-redis-store (fred).
+//! - `redis_read` (with `TEST_REDIS_URL`): `CacheStore` on cache-core's Redis backend (`kit`, and
+//!   `kit_client_cache` with the backend's client-side cache on) against tower-sessions-redis-store (fred).
 //!
 //! Criterion measures each variant; then an interleaved run (variants alternating in rounds, so drift hits
 //! all alike) prints requests per second and the ratios the targets are stated in, twice: in-process, and
@@ -241,6 +241,12 @@ async fn redis_group(url: &str) -> Option<Vec<Variant>> {
         .build()
         .ok()?;
     let ours = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
+    let client_cached = cache_core::backends::RedisBackend::builder(url)
+        .namespace("bench-sessions-kit-client-cache:")
+        .client_side_cache(10_000)
+        .build()
+        .ok()?;
+    let ours_client_cached = tower_sessions_kit::store::CacheStore::new(Cache::new(client_cached));
     let config = Config::from_url(url).ok()?;
     let pool = Pool::new(config, None, None, None, 6).ok()?;
     pool.init().await.ok()?;
@@ -248,6 +254,12 @@ async fn redis_group(url: &str) -> Option<Vec<Variant>> {
     Some(vec![
         variant("plain", plain(), false).await,
         variant("kit", kit::app(ours, false), true).await,
+        variant(
+            "kit_client_cache",
+            kit::app(ours_client_cached, false),
+            true,
+        )
+        .await,
         variant("tower_sessions", peer::app(theirs, false), true).await,
     ])
 }
@@ -367,7 +379,7 @@ fn report(
     };
     println!("\n{group} ({rounds} interleaved rounds, median):");
     for (name, r) in rates {
-        println!("  {name:<16} {r:>12.0} req/s");
+        println!("  {name:<18} {r:>12.0} req/s");
     }
     for (ours, theirs, target) in targets {
         let ratio = rate(ours) / rate(theirs);
@@ -473,7 +485,10 @@ fn redis(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         Ok(url) if !url.is_empty() => match rt.block_on(redis_group(&url)) {
             Some(redis) => {
                 measure(c, rt, "sessions/redis_read", &redis);
-                let targets = [("kit", "tower_sessions", 1.2)];
+                let targets = [
+                    ("kit", "tower_sessions", 1.2),
+                    ("kit_client_cache", "tower_sessions", 1.2),
+                ];
                 let rates = side_by_side(rt, &redis, 2_000);
                 report("redis_read, in-process", ROUNDS, &rates, &targets);
                 let rates = side_by_side_loopback(rt, &redis, 300);
