@@ -31,7 +31,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -118,7 +118,8 @@ impl Slots {
 pub(super) struct LocalCache {
     namespace: String,
     settings: ClientCacheSettings,
-    slots: Mutex<Slots>,
+    /// Read-locked on the hit path (many threads at once), write-locked to change anything.
+    slots: RwLock<Slots>,
     open: AtomicBool,
 }
 
@@ -127,13 +128,13 @@ impl LocalCache {
         LocalCache {
             namespace,
             settings,
-            slots: Mutex::new(Slots::default()),
+            slots: RwLock::new(Slots::default()),
             open: AtomicBool::new(true),
         }
     }
 
-    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    fn slots(&self) -> std::sync::RwLockWriteGuard<'_, Slots> {
+        self.slots.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether the connection behind this cache is still delivering invalidations.
@@ -146,15 +147,21 @@ impl LocalCache {
         if !self.is_open() {
             return None;
         }
-        let mut slots = self.slots();
-        match slots.by_key.get(key)? {
-            Slot::Held { value, expires } if *expires > Instant::now() => Some(value.clone()),
-            Slot::Held { .. } => {
-                slots.remove(key);
-                None
+        let now = Instant::now();
+        {
+            let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+            match slots.by_key.get(key)? {
+                Slot::Held { value, expires } if *expires > now => return Some(value.clone()),
+                Slot::Held { .. } => {}
+                Slot::Reserved(_) => return None,
             }
-            Slot::Reserved(_) => None,
         }
+        // Expired: drop it, unless it was replaced meanwhile.
+        let mut slots = self.slots();
+        if matches!(slots.by_key.get(key), Some(Slot::Held { expires, .. }) if *expires <= now) {
+            slots.remove(key);
+        }
+        None
     }
 
     /// Reserves `key` for a read about to be sent; the token goes to [`fill`](Self::fill).
