@@ -18,7 +18,7 @@
 //!   answered from process memory, kept coherent by Redis's invalidations).
 //!
 //! `PAGE_BENCH_ONLY=memory/router` keeps only the plain handler and the matching variants (for profiling);
-//! `PAGE_BENCH_PHASE=tcp` runs only the phase over HTTP.
+//! `PAGE_BENCH_PHASE=tcp` runs only the phase over HTTP, `PAGE_BENCH_PHASE=criterion` only criterion's.
 //!
 //! Criterion measures each variant; then an interleaved run (variants alternating in rounds, so drift hits
 //! all alike) prints requests per second and the ratios the targets are stated in. Last, the same apps are
@@ -214,6 +214,9 @@ fn bench(c: &mut Criterion) {
         group.bench_function(*name, |b| b.to_async(&rt).iter(|| request(app.clone())));
     }
     group.finish();
+    if std::env::var("PAGE_BENCH_PHASE").is_ok_and(|phase| phase == "criterion") {
+        return;
+    }
     side_by_side(&rt, &apps);
 }
 
@@ -378,6 +381,9 @@ fn over_tcp() {
 }
 
 fn bench_over_tcp(_: &mut Criterion) {
+    if std::env::var("PAGE_BENCH_PHASE").is_ok_and(|phase| phase == "criterion") {
+        return;
+    }
     over_tcp();
 }
 

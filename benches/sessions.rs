@@ -17,6 +17,9 @@
 //! - `redis_read` (with `TEST_REDIS_URL`): `CacheStore` on cache-core's Redis backend (`kit`, and
 //!   `kit_client_cache` with the backend's client-side cache on) against tower-sessions-redis-store (fred).
 //!
+//! `SESSIONS_BENCH_GROUPS=memory,redis` runs some groups only; `SESSIONS_BENCH_CRITERION_ONLY=1` skips the
+//! side-by-side runs of the memory group (for profilers).
+//!
 //! Criterion measures each variant; then an interleaved run (variants alternating in rounds, so drift hits
 //! all alike) prints requests per second and the ratios the targets are stated in, twice: in-process, and
 //! over loopback HTTP/1.1 (each variant served by `axum::serve` on 127.0.0.1, one keep-alive client
@@ -193,7 +196,7 @@ async fn memory_group() -> Vec<Variant> {
         .build()
         .unwrap_or_default();
     let store = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
-    vec![
+    same_request_for_plain(vec![
         variant("plain", plain(), false).await,
         variant("kit", kit::app(store, false), true).await,
         variant(
@@ -202,7 +205,23 @@ async fn memory_group() -> Vec<Variant> {
             true,
         )
         .await,
-    ]
+    ])
+}
+
+/// Gives the plain handler the same request as `kit` (its session cookie included): a browser sends the
+/// cookie whether or not the app reads it, so the ratio measures the session layer, not the parsing of a
+/// longer request.
+fn same_request_for_plain(mut variants: Vec<Variant>) -> Vec<Variant> {
+    let cookie = variants
+        .iter()
+        .find(|variant| variant.name == "kit")
+        .and_then(|variant| variant.cookie.clone());
+    for variant in &mut variants {
+        if variant.name == "plain" {
+            variant.cookie = cookie.clone();
+        }
+    }
+    variants
 }
 
 async fn sqlite_group(dir: &std::path::Path, write: bool) -> Vec<Variant> {
@@ -227,11 +246,11 @@ async fn sqlite_group(dir: &std::path::Path, write: bool) -> Vec<Variant> {
         .migrate()
         .await
         .unwrap_or_else(|e| panic!("tower-sessions migrate: {e}"));
-    vec![
+    same_request_for_plain(vec![
         variant("plain", plain(), false).await,
         variant("kit", kit::app(ours, write), true).await,
         variant("tower_sessions", peer::app(theirs, write), true).await,
-    ]
+    ])
 }
 
 async fn redis_group(url: &str) -> Option<Vec<Variant>> {
@@ -251,7 +270,7 @@ async fn redis_group(url: &str) -> Option<Vec<Variant>> {
     let pool = Pool::new(config, None, None, None, 6).ok()?;
     pool.init().await.ok()?;
     let theirs = tower_sessions_redis_store::RedisStore::new(pool);
-    Some(vec![
+    Some(same_request_for_plain(vec![
         variant("plain", plain(), false).await,
         variant("kit", kit::app(ours, false), true).await,
         variant(
@@ -261,7 +280,7 @@ async fn redis_group(url: &str) -> Option<Vec<Variant>> {
         )
         .await,
         variant("tower_sessions", peer::app(theirs, false), true).await,
-    ])
+    ]))
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -417,9 +436,17 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// Whether only criterion's measurements run (`SESSIONS_BENCH_CRITERION_ONLY=1`, for profilers).
+fn criterion_only() -> bool {
+    std::env::var("SESSIONS_BENCH_CRITERION_ONLY").is_ok_and(|v| v == "1")
+}
+
 fn memory(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let memory = rt.block_on(memory_group());
     measure(c, rt, "sessions/memory_read", &memory);
+    if criterion_only() {
+        return;
+    }
     let targets = [("kit", "plain", 0.95), ("kit", "tower_sessions", 1.0)];
     let rates = side_by_side(rt, &memory, 20_000);
     report("memory_read, in-process", ROUNDS, &rates, &targets);
