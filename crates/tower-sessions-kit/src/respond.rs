@@ -93,6 +93,7 @@ pub(crate) async fn finish_with_save(
                 changes: &state.changes,
                 data: &data,
                 cookie_age: config.cookie_age,
+                snapshot: state.snapshot.as_deref(),
             };
             match shared.store.save(&key, request).await {
                 Ok(saved) => Ok((saved.new_key.unwrap_or(key), saved.merged)),

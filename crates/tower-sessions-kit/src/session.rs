@@ -76,6 +76,10 @@ pub(crate) struct State {
     pub(crate) verified: bool,
     /// The store asked for the session to be written again (signed cookie verified by an old key).
     pub(crate) reissue: bool,
+    /// The record under `key` as loaded, for the store's optimistic save ([`Loaded::snapshot`]).
+    ///
+    /// [`Loaded::snapshot`]: crate::store::Loaded::snapshot
+    pub(crate) snapshot: Option<Arc<str>>,
 }
 
 impl fmt::Debug for Session {
@@ -111,6 +115,7 @@ impl Session {
                     changes: Changes::new(),
                     verified: false,
                     reissue: false,
+                    snapshot: None,
                 }),
             }),
         }
@@ -284,6 +289,7 @@ impl Session {
         let mut state = self.inner.state.lock().await;
         if let Some(key) = state.key.take() {
             state.verified = false;
+            state.snapshot = None;
             self.inner.shared.store.delete(&key).await?;
         }
         Ok(())
@@ -298,6 +304,8 @@ impl Session {
         let new_key = shared.store.create(&data, shared.config.cookie_age).await?;
         let old_key = state.key.replace(new_key);
         state.changes = Changes::new();
+        // The snapshot was the old key's record.
+        state.snapshot = None;
         state.verified = true;
         self.mark_modified();
         if let Some(old_key) = old_key {
@@ -416,6 +424,7 @@ pub(crate) async fn load_into(shared: &Shared, state: &mut State) -> Result<(), 
         Some(loaded) => {
             state.data = Some(loaded.data);
             state.reissue = loaded.reissue;
+            state.snapshot = loaded.snapshot;
             state.verified = true;
         }
         None => {

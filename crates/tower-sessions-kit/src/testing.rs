@@ -125,6 +125,7 @@ async fn save(s: &Subject, key: &SessionKey, view: &Data, changes: &Changes) -> 
                     changes,
                     data: &merged_view,
                     cookie_age: AGE,
+                    snapshot: None,
                 },
             )
             .await,
@@ -207,6 +208,7 @@ pub async fn save_of_deleted_record_is_gone(s: Subject) {
                 changes: &changes,
                 data: &view,
                 cookie_age: AGE,
+                snapshot: None,
             },
         )
         .await;
@@ -239,6 +241,7 @@ pub async fn concurrent_saves_keep_every_key(s: Subject) {
                         changes: &changes,
                         data: &view,
                         cookie_age: AGE,
+                        snapshot: None,
                     },
                 )
                 .await
@@ -253,6 +256,73 @@ pub async fn concurrent_saves_keep_every_key(s: Subject) {
         assert_eq!(stored.get(&format!("k{i}")), Some(&json!(i)), "k{i} lost");
     }
     assert_eq!(stored.get("start"), Some(&json!(0)));
+}
+
+/// A save carrying the snapshot of a load that another save has since overtaken still merges onto the
+/// current record (stores that write "only if unchanged" must notice the change), and a save whose
+/// snapshot is current applies too.
+pub async fn save_with_a_stale_snapshot_merges(s: Subject) {
+    if !s.merges {
+        return;
+    }
+    let key = ok(
+        s.store.create(&data(json!({"start": 0})), AGE).await,
+        "create",
+    );
+    let first = ok(s.store.load(&key).await, "load").expect("record");
+    // Another request saves after this one loaded.
+    let mut theirs = Changes::new();
+    theirs.set("theirs".into(), json!(1));
+    save(&s, &key, &first.data, &theirs).await;
+    let mut mine = Changes::new();
+    mine.set("mine".into(), json!(2));
+    let mut view = first.data.clone();
+    mine.apply_to(&mut view);
+    ok(
+        s.store
+            .save(
+                &key,
+                SaveRequest {
+                    changes: &mine,
+                    data: &view,
+                    cookie_age: AGE,
+                    snapshot: first.snapshot.as_deref(),
+                },
+            )
+            .await,
+        "save with a stale snapshot",
+    );
+    let stored = load(&s, &key).await.expect("record");
+    assert_eq!(
+        stored.get("theirs"),
+        Some(&json!(1)),
+        "the other save was lost"
+    );
+    assert_eq!(stored.get("mine"), Some(&json!(2)));
+
+    // A current snapshot: the save applies as well.
+    let current = ok(s.store.load(&key).await, "load").expect("record");
+    let mut more = Changes::new();
+    more.remove("start");
+    let mut view = current.data.clone();
+    more.apply_to(&mut view);
+    ok(
+        s.store
+            .save(
+                &key,
+                SaveRequest {
+                    changes: &more,
+                    data: &view,
+                    cookie_age: AGE,
+                    snapshot: current.snapshot.as_deref(),
+                },
+            )
+            .await,
+        "save with a current snapshot",
+    );
+    let stored = load(&s, &key).await.expect("record");
+    assert_eq!(stored.get("start"), None);
+    assert_eq!(stored.get("mine"), Some(&json!(2)));
 }
 
 /// A record past its expiry is not loaded (cookie age, then a custom idle expiry).
@@ -328,7 +398,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@tests $factory;
             create_then_load, unknown_keys_load_nothing, created_keys_are_fresh, save_applies_changes,
             save_after_clear_replaces, save_of_deleted_record_is_gone, concurrent_saves_keep_every_key,
-            expired_records_are_gone, clear_expired_keeps_live_records, delete_removes,
+            save_with_a_stale_snapshot_merges, expired_records_are_gone, clear_expired_keeps_live_records, delete_removes,
             empty_data_round_trips);
     };
     (@tests $factory:expr; $($check:ident),* $(,)?) => {

@@ -147,7 +147,7 @@ impl SessionStore for CachedDatabaseStore {
                 tracing::error!(cache = backend.name(), %error, "Error reading from cache");
             }
         }
-        let Some((data, expires)) = self.database.load_row(key).await? else {
+        let Some((data, expires, _)) = self.database.load_row(key).await? else {
             return Ok(None);
         };
         // For the record's remaining life, and never over a newer write-through.

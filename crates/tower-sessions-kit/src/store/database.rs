@@ -451,11 +451,11 @@ macro_rules! save_in_transaction {
 }
 
 impl DatabaseStore {
-    /// The live row's data and expiry (Unix milliseconds).
+    /// The live row's data, expiry, and text as stored (when it could be read as text).
     pub(crate) async fn load_row(
         &self,
         key: &SessionKey,
-    ) -> Result<Option<(Data, SystemTime)>, StoreError> {
+    ) -> Result<Option<(Data, SystemTime, Option<Arc<str>>)>, StoreError> {
         let now = Self::now_millis();
         let sql = &self.inner.sql.load;
         let row = on_pool!(self, pool => {
@@ -470,6 +470,7 @@ impl DatabaseStore {
         let Some((data, expires)) = row else {
             return Ok(None);
         };
+        let snapshot = data.as_deref().ok().map(Arc::from);
         let data = self.decode_row(Some(data)).unwrap_or_default();
         let expires = expires
             .ok()
@@ -477,7 +478,7 @@ impl DatabaseStore {
             .map_or(SystemTime::now(), |ms| {
                 SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
             });
-        Ok(Some((data, expires)))
+        Ok(Some((data, expires, snapshot)))
     }
 
     /// The stored data (as read from the row) with this request's changes applied: the data, its text
@@ -494,8 +495,9 @@ impl DatabaseStore {
         (data, text, expires)
     }
 
-    /// SQLite's optimistic save: read the row, merge, write only if the row is unchanged. `Ok(None)` when
-    /// it changed in between (or its text could not be read): the caller runs the locking transaction.
+    /// SQLite's optimistic save: merge onto the row as this request loaded it ([`SaveRequest::snapshot`])
+    /// or, without one, as read now; write only if the row is unchanged. `Ok(None)` when it changed in
+    /// between (or could not be read as text): the caller runs the locking transaction.
     #[cfg(feature = "sqlite")]
     async fn save_if_unchanged(
         &self,
@@ -503,16 +505,22 @@ impl DatabaseStore {
         key: &SessionKey,
         request: &SaveRequest<'_>,
     ) -> Result<Option<Saved>, StoreError> {
-        let row = sqlx::query(&self.inner.sql.lock)
-            .bind(key.as_str())
-            .fetch_optional(pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        let Some(row) = row else {
-            return Err(StoreError::Gone);
-        };
-        let Ok(stored) = row.try_get::<String, _>(0) else {
-            return Ok(None);
+        let stored = match request.snapshot {
+            Some(snapshot) => snapshot.to_owned(),
+            None => {
+                let row = sqlx::query(&self.inner.sql.lock)
+                    .bind(key.as_str())
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(|e| self.error(e))?;
+                let Some(row) = row else {
+                    return Err(StoreError::Gone);
+                };
+                let Ok(stored) = row.try_get::<String, _>(0) else {
+                    return Ok(None);
+                };
+                stored
+            }
         };
         let (data, text, expires) = self.merge(Ok(stored.clone()), request);
         let done = sqlx::query(&self.inner.sql.update_if_unchanged)
@@ -572,7 +580,10 @@ impl SessionStore for DatabaseStore {
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
-        Ok(self.load_row(key).await?.map(|(data, _)| Loaded::new(data)))
+        Ok(self.load_row(key).await?.map(|(data, _, snapshot)| Loaded {
+            snapshot,
+            ..Loaded::new(data)
+        }))
     }
 
     async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {

@@ -8,6 +8,7 @@
 //! | [`FileStore`] | `file` | **no**: the last save wins the whole record | deletes expired files |
 //! | [`SignedCookieStore`] | `signed-cookie` | **no**: the data travels in each request's cookie | unsupported (nothing stored) |
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -122,6 +123,10 @@ pub struct Loaded {
     /// The store wants the session written again even if the request changes nothing, e.g. a signed cookie
     /// verified by an old key is re-signed with the current one.
     pub reissue: bool,
+    /// The record exactly as the store read it, in the store's own form, when the store can later write
+    /// "only if still unchanged": it comes back in [`SaveRequest::snapshot`], so the save need not read the
+    /// record again (the SQLite store does this). `None` for stores that do not use it.
+    pub snapshot: Option<Arc<str>>,
 }
 
 impl Loaded {
@@ -130,6 +135,7 @@ impl Loaded {
         Loaded {
             data,
             reissue: false,
+            snapshot: None,
         }
     }
 }
@@ -144,6 +150,10 @@ pub struct SaveRequest<'a> {
     pub data: &'a Data,
     /// The layer's cookie age, for the expiry of records without a custom expiry.
     pub cookie_age: Duration,
+    /// [`Loaded::snapshot`] of the record this request loaded under the same key, if any. A store may
+    /// merge the changes onto it and write only if the record still equals it; when it does not (another
+    /// request saved meanwhile), the store must merge onto the current record as usual.
+    pub snapshot: Option<&'a str>,
 }
 
 /// The outcome of a successful [`SessionStore::save`].

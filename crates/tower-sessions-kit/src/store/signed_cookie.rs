@@ -176,6 +176,7 @@ impl SessionStore for SignedCookieStore {
         Ok(Some(Loaded {
             data: payload.d,
             reissue: old_key,
+            snapshot: None,
         }))
     }
 
