@@ -205,8 +205,8 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// `tower-sessions-kit`'s `CacheStore`, which merges one request's session changes into the stored
     /// session so that concurrent requests don't lose each other's writes. Optional: the default returns
     /// [`Error::Unsupported`](crate::Error::Unsupported), and callers fall back to what they can do without
-    /// it. Implemented by the memory backend (moka's per-key `and_compute_with`) and the Redis backend (a
-    /// `GET`-compare-`SET` script).
+    /// it. Implemented by the memory backend (moka's per-key `and_compute_with`), the Redis backend (a
+    /// `GET`-compare-`SET` script) and the database backend (one `UPDATE … WHERE value = expected`).
     async fn compare_and_set(
         &self,
         key: &str,

@@ -52,8 +52,8 @@
 //!   [`cycle_key`](Session::cycle_key) at login moves the data to a new key, creating the new record before
 //!   deleting the old.
 //! - **No lost updates.** A save applies *this request's changes* (keys set and removed, clear, expiry) onto
-//!   the record as it is now, atomically — a transaction on SQL, compare-and-swap on the memory and Redis
-//!   caches — so concurrent requests writing different keys keep all their writes. Writes to the **same**
+//!   the record as it is now, atomically — a transaction on SQL, compare-and-swap on the memory, Redis and
+//!   database caches — so concurrent requests writing different keys keep all their writes. Writes to the **same**
 //!   key: the last save wins. The file and signed-cookie stores cannot merge and say so.
 //! - **Concurrent logout.** A save that finds its record deleted by another request answers **400** with
 //!   Django's `SessionInterrupted` message instead of resurrecting the session.

@@ -223,6 +223,19 @@ async fn redis_cache_store_with(client_side_cache: usize) {
     fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
 }
 
+/// `CacheStore` on cache-core's database backend (SQLite): merged by its `compare_and_set`.
+#[cfg(feature = "cache")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_cache_store() {
+    use cache_core::{backends::DatabaseBackend, Cache};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("cache.db").display());
+    let backend = DatabaseBackend::connect(&url).await.expect("sqlite cache");
+    backend.create_table().await.expect("create table");
+    let store = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
+    fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+}
+
 #[cfg(feature = "cache")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cached_database_store() {

@@ -594,6 +594,116 @@ pub async fn get_or_set_with_runs_once(s: Subject) {
     assert_eq!(again, "computed");
 }
 
+/// `compare_and_set` swaps only the live, expected value, atomically: 20 tasks incrementing one counter by
+/// read-then-swap (retrying when they lose) end at 20. Backends without it answer
+/// [`Error::Unsupported`] and skip the rest.
+pub async fn compare_and_set_swaps_only_the_expected_value(s: Subject) {
+    use crate::backend::Expiry;
+    let c = &s.cache;
+    let backend = c.backend();
+    let key = c.make_key("cas", None);
+    let minute = || Expiry::after(Duration::from_secs(60));
+    ok(
+        backend
+            .set(&key, Bytes::from_static(b"one"), minute())
+            .await,
+        "set",
+    );
+    match backend
+        .compare_and_set(&key, b"two", Bytes::from_static(b"x"), minute())
+        .await
+    {
+        Err(Error::Unsupported { .. }) => return,
+        result => assert!(
+            !ok(result, "swap from a wrong value"),
+            "swapped a wrong value"
+        ),
+    }
+    assert_eq!(
+        ok(backend.get(&key).await, "get").as_deref(),
+        Some(&b"one"[..])
+    );
+    assert!(ok(
+        backend
+            .compare_and_set(&key, b"one", Bytes::from_static(b"three"), minute())
+            .await,
+        "swap"
+    ));
+    assert_eq!(
+        ok(backend.get(&key).await, "get").as_deref(),
+        Some(&b"three"[..])
+    );
+
+    let missing = c.make_key("cas-missing", None);
+    assert!(!ok(
+        backend
+            .compare_and_set(&missing, b"", Bytes::from_static(b"x"), minute())
+            .await,
+        "swap of a missing key"
+    ));
+    assert_eq!(
+        ok(backend.get(&missing).await, "get"),
+        None,
+        "created by a swap"
+    );
+
+    let short = s.short_timeout();
+    let expiring = c.make_key("cas-expiring", None);
+    ok(
+        backend
+            .set(&expiring, Bytes::from_static(b"old"), Expiry::after(short))
+            .await,
+        "set short",
+    );
+    s.wait_out(short).await;
+    assert!(!ok(
+        backend
+            .compare_and_set(&expiring, b"old", Bytes::from_static(b"x"), minute())
+            .await,
+        "swap of an expired entry"
+    ));
+
+    let counter = c.make_key("cas-counter", None);
+    ok(
+        backend
+            .set(&counter, Bytes::from_static(b"0"), minute())
+            .await,
+        "set counter",
+    );
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let cache = c.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let backend = cache.backend();
+                loop {
+                    let current = backend.get(&counter).await?.unwrap_or_default();
+                    let n: u64 = std::str::from_utf8(&current)
+                        .ok()
+                        .and_then(|text| text.parse().ok())
+                        .unwrap_or(0);
+                    let next = Bytes::from((n + 1).to_string());
+                    let expiry = Expiry::after(Duration::from_secs(60));
+                    if backend
+                        .compare_and_set(&counter, &current, next, expiry)
+                        .await?
+                    {
+                        return Ok::<(), Error>(());
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let joined = task.await.map_err(|e| Error::Config(e.to_string()));
+        ok(joined.and_then(|result| result), "increment by swap");
+    }
+    assert_eq!(
+        ok(backend.get(&counter).await, "get").as_deref(),
+        Some(&b"20"[..])
+    );
+}
+
 /// A bounded backend culls: it never holds many more than `max_entries`, and the newest entry is kept.
 pub async fn culling_bounds_entries(s: Subject) {
     if !s.culls {
@@ -627,7 +737,8 @@ macro_rules! conformance_suite {
             zero_timeout_is_already_expired, never_expiring_entries, touch_rearms_expiry,
             delete_and_delete_many, get_many_and_set_many, incr_and_decr, incr_keeps_expiry, versions,
             key_prefixes_isolate, clear_empties, unicode_and_binary, undecodable_values_are_errors,
-            key_validation, get_or_set, get_or_set_with_runs_once, culling_bounds_entries);
+            key_validation, get_or_set, get_or_set_with_runs_once, culling_bounds_entries,
+            compare_and_set_swaps_only_the_expected_value);
     };
     (@tests $factory:expr; $($check:ident),* $(,)?) => {
         $(

@@ -30,10 +30,10 @@ const SAVE_ATTEMPTS: u32 = 1_000;
 /// - `load`: one `get`. `create`: `add` (atomic: an existing key is never overwritten), retried with a new
 ///   key on collision.
 /// - `save` merges this request's changes onto the entry **atomically** with the backend's
-///   `compare_and_set` (memory and Redis backends): read, merge, swap if unchanged, else read again. Two
-///   requests writing different keys both keep their writes; writing the same key, the last save wins. A
-///   backend without `compare_and_set` (file, database, memcached caches) gets read-merge-`set`, where a
-///   concurrent save between the read and the set is lost; a warning says so once.
+///   `compare_and_set` (memory, Redis and database backends): read, merge, swap if unchanged, else read
+///   again. Two requests writing different keys both keep their writes; writing the same key, the last
+///   save wins. A backend without `compare_and_set` (file and memcached caches) gets read-merge-`set`,
+///   where a concurrent save between the read and the set is lost; a warning says so once.
 /// - An entry missing at save time means the session was deleted (logout) or evicted: the save fails with
 ///   [`StoreError::Gone`], as in Django.
 /// - Unlike Django, a cache error on `load` is an error (the layer's error response), not an empty session:

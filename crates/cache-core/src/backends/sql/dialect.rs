@@ -173,6 +173,9 @@ pub(crate) struct Statements {
     pub(crate) lock_value: String,
     /// Binds: value, key.
     pub(crate) update_value: String,
+    /// Binds: new value, expiry, key, now, expected value. Rows affected: 1 iff the live value was the
+    /// expected one (MySQL reports found rows, which is the same here).
+    pub(crate) compare_and_set: String,
     /// Starts a transaction that will write (SQLite takes the write lock at once, so two `incr`s never
     /// deadlock upgrading a read lock).
     pub(crate) begin_write: &'static str,
@@ -281,6 +284,16 @@ impl Statements {
                 }
             ),
             update_value: format!("UPDATE {t} SET value = {} WHERE cache_key = {}", p(1), p(2)),
+            compare_and_set: format!(
+                "UPDATE {t} SET value = {}, expires_ms = {} WHERE cache_key = {} AND {} > {} \
+                 AND {value} = {}",
+                p(1),
+                p(2),
+                p(3),
+                d.expires_of("expires_ms"),
+                p(4),
+                p(5)
+            ),
             begin_write: match d {
                 Dialect::Sqlite => "BEGIN IMMEDIATE",
                 Dialect::Postgres | Dialect::MySql => "BEGIN",

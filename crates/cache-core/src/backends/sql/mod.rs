@@ -365,6 +365,23 @@ impl CacheBackend for DatabaseBackend {
         ))
     }
 
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: Bytes,
+        expiry: Expiry,
+    ) -> Result<bool> {
+        timed!(self, "compare_and_set", |conn| ops::compare_and_set(
+            &mut conn,
+            &self.inner.sql,
+            key,
+            expected,
+            &new,
+            expiry
+        ))
+    }
+
     async fn has_key(&self, key: &str) -> Result<bool> {
         timed!(self, "has_key", |conn| ops::has_key(
             &mut conn,

@@ -284,6 +284,33 @@ pub(crate) async fn touch(
     Ok(touched > 0)
 }
 
+/// `compare_and_set`: one `UPDATE` guarded by the live value, atomic in every database (the row is
+/// locked while it is checked and written).
+pub(crate) async fn compare_and_set(
+    conn: &mut Conn,
+    sql: &Statements,
+    key: &str,
+    expected: &[u8],
+    new: &[u8],
+    expiry: Expiry,
+) -> Result<bool> {
+    let swapped = conn
+        .exec()
+        .execute(
+            &sql.compare_and_set,
+            &[
+                Bind::Bytes(new),
+                Bind::Int(expiry_millis(expiry)),
+                Bind::Bytes(key.as_bytes()),
+                Bind::Int(now_millis()),
+                Bind::Bytes(expected),
+            ],
+            true,
+        )
+        .await?;
+    Ok(swapped == 1)
+}
+
 /// Read, add, write back in one transaction holding the row (PostgreSQL/MySQL `SELECT … FOR UPDATE`) or the
 /// database write lock (SQLite `BEGIN IMMEDIATE`); the expiry column is not touched, so it is kept.
 pub(crate) async fn incr(conn: &mut Conn, sql: &Statements, key: &str, delta: i64) -> Result<i64> {
