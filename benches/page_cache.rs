@@ -332,7 +332,11 @@ async fn client(addr: std::net::SocketAddr, deadline: Instant) -> u64 {
 
 /// Interleaved rounds over TCP; prints requests per second and ratios to `plain`.
 fn over_tcp() {
-    const ROUNDS: usize = 3;
+    // `PAGE_BENCH_TCP_ROUNDS=9` for a steadier comparison (each round gives every app 1.5 s).
+    let rounds: usize = std::env::var("PAGE_BENCH_TCP_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
     const SLICE: Duration = Duration::from_millis(1500);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -351,7 +355,7 @@ fn over_tcp() {
         }
         let mut counts = vec![0u64; servers.len()];
         let mut elapsed = vec![Duration::ZERO; servers.len()];
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds {
             for (i, (_, addr)) in servers.iter().enumerate() {
                 let started = Instant::now();
                 let deadline = started + SLICE;
@@ -374,7 +378,7 @@ fn over_tcp() {
         .iter()
         .find(|(n, _)| *n == "plain")
         .map_or(f64::NAN, |(_, r)| *r);
-    println!("\nover TCP (HTTP/1.1 keep-alive, {CONNECTIONS} connections, {ROUNDS} interleaved rounds of {SLICE:?}):");
+    println!("\nover TCP (HTTP/1.1 keep-alive, {CONNECTIONS} connections, {rounds} interleaved rounds of {SLICE:?}):");
     for (name, r) in &rates {
         println!("  {name:<38} {r:>12.0} req/s   {:>5.2}x plain", r / plain);
     }

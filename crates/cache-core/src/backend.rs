@@ -149,6 +149,17 @@ pub trait CacheBackend: Send + Sync + 'static {
         None
     }
 
+    /// A number that changes whenever a value of this backend is written, replaced or deleted through it
+    /// (`set`, `add`, `delete`, `touch`, `incr`, `compare_and_set`, `clear`), or `None` when the backend
+    /// cannot tell (a server other clients write to). A caller that read a value at generation `g` and sees
+    /// `g` again knows nothing has replaced or removed it since, so it may reuse what it derived from that
+    /// value (the page cache reuses a decoded page) without reading it again. The value may still have
+    /// expired (the caller checks its own expiry) or been evicted for room, which makes it gone, never
+    /// wrong. Read the generation **before** reading the value.
+    fn generation(&self) -> Option<u64> {
+        None
+    }
+
     /// The values under `keys`, in the same order (`None` for each missing one). The default makes one call
     /// per key; backends with a multi-get override it with a single round trip.
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {

@@ -32,9 +32,18 @@ pub(crate) struct Memoised {
     pub(crate) list: HeaderList,
     /// The made GET page key, when the list is empty (the key is then the same for every request).
     pub(crate) get_key: Option<String>,
-    /// The page last decoded under `get_key`, with the blob it came from.
-    decoded: RwLock<Option<(Bytes, Arc<StoredPage>)>>,
+    /// The page last decoded under `get_key`, with the blob it came from and the backend's generation read
+    /// just before that blob was.
+    decoded: RwLock<Option<Decoded>>,
     expires: Instant,
+}
+
+/// A decoded page and where it came from.
+#[derive(Debug)]
+struct Decoded {
+    blob: Bytes,
+    page: Arc<StoredPage>,
+    generation: Option<u64>,
 }
 
 impl Memoised {
@@ -44,14 +53,30 @@ impl Memoised {
     /// lifetime; one that returns fresh buffers never matches.
     pub(crate) fn decoded(&self, blob: &Bytes) -> Option<Arc<StoredPage>> {
         let decoded = self.decoded.read().unwrap_or_else(PoisonError::into_inner);
-        let (held, page) = decoded.as_ref()?;
-        (held.as_ptr() == blob.as_ptr() && held.len() == blob.len()).then(|| Arc::clone(page))
+        let held = decoded.as_ref()?;
+        (held.blob.as_ptr() == blob.as_ptr() && held.blob.len() == blob.len())
+            .then(|| Arc::clone(&held.page))
     }
 
-    /// Keeps a decoded page for [`Memoised::decoded`].
-    pub(crate) fn keep_decoded(&self, blob: Bytes, page: Arc<StoredPage>) {
+    /// The decoded page, without reading the backend, when the backend's
+    /// [`generation`](cache_core::CacheBackend::generation) is still the one read before its blob was: no
+    /// write has replaced or removed it since (it may have expired, which the caller checks on the page).
+    pub(crate) fn unchanged(&self, generation: Option<u64>) -> Option<Arc<StoredPage>> {
+        let generation = generation?;
+        let decoded = self.decoded.read().unwrap_or_else(PoisonError::into_inner);
+        let held = decoded.as_ref()?;
+        (held.generation == Some(generation)).then(|| Arc::clone(&held.page))
+    }
+
+    /// Keeps a decoded page for [`Memoised::decoded`] and [`Memoised::unchanged`]; `generation` is the
+    /// backend's, read before `blob` was.
+    pub(crate) fn keep_decoded(&self, blob: Bytes, page: Arc<StoredPage>, generation: Option<u64>) {
         let mut decoded = self.decoded.write().unwrap_or_else(PoisonError::into_inner);
-        *decoded = Some((blob, page));
+        *decoded = Some(Decoded {
+            blob,
+            page,
+            generation,
+        });
     }
 }
 

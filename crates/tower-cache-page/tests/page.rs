@@ -61,7 +61,7 @@ macro_rules! page_suite {
             streamed_10mb_body_passes_through, body_limit, extractors_work_behind_the_layer,
             timeout_precedence, entries_expire, age_on_hits, authorization_rules, invalidation,
             stale_while_revalidate, cache_status_values, zero_page_timeout_patches_only,
-            whole_router_as_a_service, key_prefixes_separate_layers);
+            whole_router_as_a_service, key_prefixes_separate_layers, writes_to_the_cache_are_seen_at_once);
     };
     (@tests $factory:path; $($check:ident),* $(,)?) => {
         $(
@@ -92,6 +92,23 @@ mod redis_client_cache {
 
 mod checks {
     use super::*;
+
+    /// A page memoised by the layer is not served after the cache was cleared or the page overwritten
+    /// through another handle of the same cache (in-process backends let hits skip the backend read
+    /// until something is written).
+    pub async fn writes_to_the_cache_are_seen_at_once(cache: Cache) {
+        let counter = Counter::default();
+        let app = counted(&counter, CachePageLayer::new(cache.clone()));
+        for _ in 0..3 {
+            fetch(&app, req("/page")).await;
+        }
+        assert_eq!(counter.get(), 1);
+        cache.clear().await.expect("clear");
+        fetch(&app, req("/page")).await;
+        assert_eq!(counter.get(), 2, "a page cleared from the cache was served");
+        fetch(&app, req("/page")).await;
+        assert_eq!(counter.get(), 2, "the page was stored again");
+    }
 
     pub async fn second_get_is_served_without_the_handler(cache: Cache) {
         let counter = Counter::default();

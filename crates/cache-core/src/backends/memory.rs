@@ -13,6 +13,7 @@
 //!   process-wide store by name, like Django's `LOCATION`, for as long as one handle to it is alive.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -42,7 +43,19 @@ impl Entry {
     }
 }
 
-type Store = moka::sync::Cache<String, Entry>;
+/// A store: the moka cache and its write generation (see [`CacheBackend::generation`]). Named backends share
+/// one.
+struct Store {
+    cache: moka::sync::Cache<String, Entry>,
+    generation: AtomicU64,
+}
+
+impl Store {
+    /// Records a write. Called after the write, so a reader that saw the old generation read before it.
+    fn wrote(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
 
 /// The in-process cache backend. Cheap to clone; clones share the store.
 #[derive(Clone)]
@@ -54,8 +67,8 @@ pub struct MemoryBackend {
 impl std::fmt::Debug for MemoryBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryBackend")
-            .field("entries", &self.store.entry_count())
-            .field("max_entries", &self.store.policy().max_capacity())
+            .field("entries", &self.store.cache.entry_count())
+            .field("max_entries", &self.store.cache.policy().max_capacity())
             .field("max_bytes", &self.max_bytes)
             .finish()
     }
@@ -160,6 +173,13 @@ impl moka::Expiry<String, Entry> for ExpireAtEntryExpiry {
 }
 
 fn new_store(max_entries: u64, max_bytes: u64) -> Store {
+    Store {
+        cache: new_cache(max_entries, max_bytes),
+        generation: AtomicU64::new(0),
+    }
+}
+
+fn new_cache(max_entries: u64, max_bytes: u64) -> moka::sync::Cache<String, Entry> {
     moka::sync::Cache::builder()
         .max_capacity(max_entries)
         .weigher(move |key: &String, entry: &Entry| {
@@ -188,14 +208,15 @@ impl MemoryBackend {
 
     /// The number of entries held, after pending evictions and expirations have been applied.
     pub fn entry_count(&self) -> u64 {
-        self.store.run_pending_tasks();
-        self.store.entry_count()
+        self.store.cache.run_pending_tasks();
+        self.store.cache.entry_count()
     }
 
     /// The bytes held (keys plus values), after pending evictions have been applied.
     pub fn weighted_size(&self) -> u64 {
-        self.store.run_pending_tasks();
+        self.store.cache.run_pending_tasks();
         self.store
+            .cache
             .iter()
             .map(|(key, entry)| (key.len() + entry.value.len()) as u64)
             .sum()
@@ -204,13 +225,13 @@ impl MemoryBackend {
     /// The live entry under `key`. moka compares each entry's expiry with the clock on every read (exactly,
     /// not at a timer tick), so a second check here would only read the clock twice.
     fn live(&self, key: &str) -> Option<Entry> {
-        self.store.get(key)
+        self.store.cache.get(key)
     }
 
     /// moka applies evictions in batches; applying them on every write keeps the bounds exact, as Django's
     /// cull-on-set does, at a cost paid by writers, never by readers.
     fn enforce_bounds(&self) {
-        self.store.run_pending_tasks();
+        self.store.cache.run_pending_tasks();
     }
 
     fn check_size(&self, key: &str, value: &Bytes) -> Result<()> {
@@ -248,7 +269,10 @@ impl CacheBackend for MemoryBackend {
 
     async fn set(&self, key: &str, value: Bytes, expiry: EntryExpiry) -> Result<()> {
         self.check_size(key, &value)?;
-        self.store.insert(key.to_owned(), Entry { value, expiry });
+        self.store
+            .cache
+            .insert(key.to_owned(), Entry { value, expiry });
+        self.store.wrote();
         self.enforce_bounds();
         Ok(())
     }
@@ -257,6 +281,7 @@ impl CacheBackend for MemoryBackend {
         self.check_size(key, &value)?;
         let result = self
             .store
+            .cache
             .entry_by_ref(key)
             .and_compute_with(|current| match current {
                 Some(current) if current.value().is_live() => Op::Nop,
@@ -267,18 +292,22 @@ impl CacheBackend for MemoryBackend {
             CompResult::Inserted(_) | CompResult::ReplacedWith(_)
         );
         if stored {
+            self.store.wrote();
             self.enforce_bounds();
         }
         Ok(stored)
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        Ok(self.store.remove(key).is_some_and(|entry| entry.is_live()))
+        let removed = self.store.cache.remove(key);
+        self.store.wrote();
+        Ok(removed.is_some_and(|entry| entry.is_live()))
     }
 
     async fn touch(&self, key: &str, expiry: EntryExpiry) -> Result<bool> {
         let result = self
             .store
+            .cache
             .entry_by_ref(key)
             .and_compute_with(|current| match current {
                 Some(current) if current.value().is_live() => Op::Put(Entry {
@@ -287,6 +316,7 @@ impl CacheBackend for MemoryBackend {
                 }),
                 _ => Op::Nop,
             });
+        self.store.wrote();
         Ok(matches!(result, CompResult::ReplacedWith(_)))
     }
 
@@ -295,6 +325,7 @@ impl CacheBackend for MemoryBackend {
             key: key.to_owned(),
         });
         self.store
+            .cache
             .entry_by_ref(key)
             .and_compute_with(|current| match current {
                 Some(current) if current.value().is_live() => {
@@ -315,6 +346,7 @@ impl CacheBackend for MemoryBackend {
                 }
                 _ => Op::Nop,
             });
+        self.store.wrote();
         outcome
     }
 
@@ -332,6 +364,7 @@ impl CacheBackend for MemoryBackend {
         self.check_size(key, &new)?;
         let result = self
             .store
+            .cache
             .entry_by_ref(key)
             .and_compute_with(|current| match current {
                 Some(current)
@@ -343,15 +376,21 @@ impl CacheBackend for MemoryBackend {
             });
         let replaced = matches!(result, CompResult::ReplacedWith(_));
         if replaced {
+            self.store.wrote();
             self.enforce_bounds();
         }
         Ok(replaced)
     }
 
     async fn clear(&self) -> Result<()> {
-        self.store.invalidate_all();
-        self.store.run_pending_tasks();
+        self.store.cache.invalidate_all();
+        self.store.wrote();
+        self.store.cache.run_pending_tasks();
         Ok(())
+    }
+
+    fn generation(&self) -> Option<u64> {
+        Some(self.store.generation.load(Ordering::Acquire))
     }
 }
 
@@ -462,6 +501,59 @@ mod tests {
             .compare_and_set("e", b"a", v("b"), EntryExpiry::Never)
             .await
             .expect("expired"));
+    }
+
+    #[tokio::test]
+    async fn every_write_and_no_read_moves_the_generation() {
+        let backend = MemoryBackend::new();
+        let never = EntryExpiry::Never;
+        let mut seen = backend
+            .generation()
+            .expect("the memory backend counts writes");
+        let mut moved = |what: &str, backend: &MemoryBackend| {
+            let now = backend.generation().expect("generation");
+            assert_ne!(now, seen, "{what} did not move the generation");
+            seen = now;
+        };
+        backend
+            .set("k", Bytes::from_static(b"1"), never)
+            .await
+            .expect("set");
+        moved("set", &backend);
+        backend
+            .add("a", Bytes::from_static(b"1"), never)
+            .await
+            .expect("add");
+        moved("add", &backend);
+        backend.touch("k", never).await.expect("touch");
+        moved("touch", &backend);
+        backend.incr("k", 1).await.expect("incr");
+        moved("incr", &backend);
+        let swapped = backend
+            .compare_and_set("k", b"2", Bytes::from_static(b"3"), never)
+            .await
+            .expect("compare_and_set");
+        assert!(swapped);
+        moved("compare_and_set", &backend);
+        backend.delete("a").await.expect("delete");
+        moved("delete", &backend);
+        backend.clear().await.expect("clear");
+        moved("clear", &backend);
+
+        let before = backend.generation();
+        let _ = backend.get("k").await;
+        let _ = backend.get_now("k");
+        let _ = backend.has_key("k").await;
+        assert_eq!(backend.generation(), before, "reads moved the generation");
+        // Named stores share it.
+        let name = format!("generation-{}", std::process::id());
+        let one = MemoryBackend::builder().name(&name).build().expect("named");
+        let two = MemoryBackend::builder().name(&name).build().expect("named");
+        let before = two.generation();
+        one.set("k", Bytes::from_static(b"1"), never)
+            .await
+            .expect("set");
+        assert_ne!(two.generation(), before);
     }
 
     #[tokio::test]

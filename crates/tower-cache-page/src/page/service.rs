@@ -379,15 +379,22 @@ impl Shared {
         }
     }
 
-    /// Like [`Shared::judge`], reusing the memo's decoded copy of the very same blob.
+    /// Like [`Shared::judge`], reusing the memo's decoded copy of the very same blob; `generation` is the
+    /// backend's, read before `blob` was.
     #[inline]
-    fn judge_memoised(&self, memoised: &Memoised, page_key: &str, blob: Bytes) -> Lookup {
+    fn judge_memoised(
+        &self,
+        memoised: &Memoised,
+        page_key: &str,
+        blob: Bytes,
+        generation: Option<u64>,
+    ) -> Lookup {
         if let Some(page) = memoised.decoded(&blob) {
             return self.freshness(StoredPage::clone(&page));
         }
         match decode_page(blob.clone()) {
             Ok(page) => {
-                memoised.keep_decoded(blob, Arc::new(page.clone()));
+                memoised.keep_decoded(blob, Arc::new(page.clone()), generation);
                 self.freshness(page)
             }
             Err(corrupt) => {
@@ -468,13 +475,26 @@ impl Shared {
                     made.as_str()
                 }
             };
-            let Some(blob) = self.get_now(page_key) else {
-                return Now::Unknown;
+            // The memoised GET page: when the backend counts its writes and none happened since the page was
+            // decoded, the page is still the stored one and the read is skipped.
+            let memoised_get = memoised.get_key.is_some() && method == Method::GET;
+            let generation = if memoised_get {
+                self.config.cache.backend().generation()
+            } else {
+                None
             };
-            let lookup = blob.map(|blob| match memoised.get_key {
-                Some(_) if method == Method::GET => self.judge_memoised(&memoised, page_key, blob),
-                _ => self.judge(page_key, blob),
-            });
+            let lookup = match memoised.unchanged(generation) {
+                Some(page) => Some(self.freshness(StoredPage::clone(&page))),
+                None => {
+                    let Some(blob) = self.get_now(page_key) else {
+                        return Now::Unknown;
+                    };
+                    blob.map(|blob| match memoised_get {
+                        true => self.judge_memoised(&memoised, page_key, blob, generation),
+                        false => self.judge(page_key, blob),
+                    })
+                }
+            };
             match lookup {
                 None | Some(Lookup::Miss) => {}
                 Some(Lookup::Fresh(page, now)) => {
