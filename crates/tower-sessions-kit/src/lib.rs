@@ -110,7 +110,7 @@ pub use future::ResponseFuture;
 pub use key::SessionKey;
 pub use layer::SessionLayer;
 pub use service::SessionService;
-pub use session::Session;
+pub use session::{Session, TEST_COOKIE_KEY, TEST_COOKIE_VALUE};
 pub use store::{SessionStore, StoreError};
 
 #[cfg(feature = "signed-cookie")]

@@ -20,6 +20,12 @@ use crate::key::SessionKey;
 use crate::record::{Changes, Data};
 use crate::store::SessionStore;
 
+/// Django's `TEST_COOKIE_NAME`: the entry [`Session::set_test_cookie`] stores.
+pub const TEST_COOKIE_KEY: &str = "testcookie";
+
+/// Django's `TEST_COOKIE_VALUE`.
+pub const TEST_COOKIE_VALUE: &str = "worked";
+
 /// What every request of one layer shares: the store and the settings.
 #[derive(Clone)]
 pub(crate) struct Shared {
@@ -270,6 +276,103 @@ impl Session {
             .filter(|key| *key != EXPIRY_KEY)
             .cloned()
             .collect())
+    }
+
+    /// The values in the session, without the reserved expiry entry (Django's `values`).
+    pub async fn values(&self) -> Result<Vec<Value>, SessionError> {
+        Ok(self
+            .items()
+            .await?
+            .into_iter()
+            .map(|(_, value)| value)
+            .collect())
+    }
+
+    /// The entries in the session as raw JSON values, without the reserved expiry entry (Django's `items`).
+    pub async fn items(&self) -> Result<Vec<(String, Value)>, SessionError> {
+        let state = self.loaded().await?;
+        Ok(state
+            .data
+            .iter()
+            .flat_map(|data| data.iter())
+            .filter(|(key, _)| *key != EXPIRY_KEY)
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect())
+    }
+
+    /// The value under `key` as `T`; when missing, stores `default` and returns it (Django's `setdefault`:
+    /// the session is modified only when it inserts). [`SessionError::Deserialize`] when the stored value
+    /// is not a `T`.
+    pub async fn setdefault<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        default: T,
+    ) -> Result<T, SessionError> {
+        if key == EXPIRY_KEY {
+            return Err(SessionError::ReservedKey(key.to_owned()));
+        }
+        let mut state = self.loaded().await?;
+        if let Some(value) = visible(state.data.as_ref(), key) {
+            return T::deserialize(value).map_err(|source| SessionError::Deserialize {
+                key: key.to_owned(),
+                source,
+            });
+        }
+        let value = serde_json::to_value(&default).map_err(|source| SessionError::Serialize {
+            key: key.to_owned(),
+            source,
+        })?;
+        write(&mut state, key.to_owned(), Some(value));
+        self.mark_modified();
+        Ok(default)
+    }
+
+    /// Stores every entry (Django's `update`; the session is modified even when `entries` is empty). Each
+    /// value is serialized first, so a failure, or the reserved expiry key, changes nothing.
+    pub async fn update<K, V, I>(&self, entries: I) -> Result<(), SessionError>
+    where
+        K: Into<String>,
+        V: Serialize,
+        I: IntoIterator<Item = (K, V)>,
+    {
+        let mut values = Vec::new();
+        for (key, value) in entries {
+            let key = key.into();
+            if key == EXPIRY_KEY {
+                return Err(SessionError::ReservedKey(key));
+            }
+            match serde_json::to_value(&value) {
+                Ok(value) => values.push((key, value)),
+                Err(source) => return Err(SessionError::Serialize { key, source }),
+            }
+        }
+        let mut state = self.loaded().await?;
+        for (key, value) in values {
+            write(&mut state, key, Some(value));
+        }
+        self.mark_modified();
+        Ok(())
+    }
+
+    /// Stores Django's test cookie entry (`"testcookie": "worked"`), to check on the next request, with
+    /// [`test_cookie_worked`](Self::test_cookie_worked), that the browser keeps cookies.
+    pub async fn set_test_cookie(&self) -> Result<(), SessionError> {
+        self.insert(TEST_COOKIE_KEY, TEST_COOKIE_VALUE).await
+    }
+
+    /// Whether the entry of [`set_test_cookie`](Self::set_test_cookie) came back.
+    pub async fn test_cookie_worked(&self) -> Result<bool, SessionError> {
+        Ok(self
+            .get::<Value>(TEST_COOKIE_KEY)
+            .await?
+            .as_ref()
+            .and_then(Value::as_str)
+            == Some(TEST_COOKIE_VALUE))
+    }
+
+    /// Removes the entry of [`set_test_cookie`](Self::set_test_cookie) (nothing when it is not there).
+    pub async fn delete_test_cookie(&self) -> Result<(), SessionError> {
+        self.remove(TEST_COOKIE_KEY).await.map(drop)
     }
 
     /// Empties the data **without reading the store** (Django's `clear`). The key is kept: the empty

@@ -441,6 +441,38 @@ async fn accessed_and_modified_follow_django() {
 }
 
 #[tokio::test]
+async fn setdefault_update_items_values_and_the_test_cookie_follow_django() {
+    let (store, _) = memory();
+    let app = app(Arc::clone(&store));
+    let key = key_of(&send(&app, "/set", None).await);
+    let k = Some(key.as_str());
+    // setdefault modifies only when it inserts; update always does, even with nothing in it.
+    assert_eq!(
+        send(&app, "/flags/setdefault-present", k).await.body,
+        "true false 42"
+    );
+    assert_eq!(
+        send(&app, "/flags/setdefault-missing", k).await.body,
+        "true true dark"
+    );
+    assert_eq!(send(&app, "/flags/update-empty", k).await.body, "true true");
+    assert_eq!(send(&app, "/update", k).await.body, "true");
+    send(&app, "/expiry/idle", k).await;
+    // items and values hide the reserved expiry entry; what setdefault and update stored was saved.
+    assert_eq!(
+        send(&app, "/items", k).await.body,
+        "a=1,b=2,theme=\"dark\",user=42 4"
+    );
+    // The test cookie: stored (a modification), found on the next request, then deleted.
+    assert_eq!(send(&app, "/test-cookie/set", k).await.body, "true true");
+    assert_eq!(send(&app, "/test-cookie/check", k).await.body, "true false");
+    assert_eq!(
+        send(&app, "/test-cookie/check", k).await.body,
+        "false false"
+    );
+}
+
+#[tokio::test]
 async fn keys_hide_the_reserved_expiry_key() {
     let (store, _) = memory();
     let app = app(store);

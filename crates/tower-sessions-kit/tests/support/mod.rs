@@ -192,6 +192,67 @@ pub fn routes(store: Arc<dyn SessionStore>) -> Router {
             }),
         )
         .route(
+            "/flags/setdefault-present",
+            get(|session: Session| async move {
+                let user = session.setdefault("user", 7_i64).await?;
+                Ok::<_, SessionError>(format!("{} {user}", flags(&session)))
+            }),
+        )
+        .route(
+            "/flags/setdefault-missing",
+            get(|session: Session| async move {
+                let theme = session.setdefault("theme", "dark".to_owned()).await?;
+                Ok::<_, SessionError>(format!("{} {theme}", flags(&session)))
+            }),
+        )
+        .route(
+            "/flags/update-empty",
+            get(|session: Session| async move {
+                session.update(Vec::<(String, i64)>::new()).await?;
+                Ok::<_, SessionError>(flags(&session))
+            }),
+        )
+        .route(
+            "/update",
+            get(|session: Session| async move {
+                session.update([("a", 1), ("b", 2)]).await?;
+                let refused = matches!(
+                    session.update([("_session_expiry", 1)]).await,
+                    Err(SessionError::ReservedKey(_))
+                );
+                Ok::<_, SessionError>(format!("{refused}"))
+            }),
+        )
+        .route(
+            "/items",
+            get(|session: Session| async move {
+                let items: Vec<String> = session
+                    .items()
+                    .await?
+                    .into_iter()
+                    .map(|(key, value)| format!("{key}={value}"))
+                    .collect();
+                let values = session.values().await?.len();
+                Ok::<_, SessionError>(format!("{} {values}", items.join(",")))
+            }),
+        )
+        .route(
+            "/test-cookie/set",
+            get(|session: Session| async move {
+                session.set_test_cookie().await?;
+                Ok::<_, SessionError>(flags(&session))
+            }),
+        )
+        .route(
+            "/test-cookie/check",
+            get(|session: Session| async move {
+                let worked = session.test_cookie_worked().await?;
+                session.delete_test_cookie().await?;
+                let after = session.test_cookie_worked().await?;
+                Ok::<_, SessionError>(format!("{worked} {after}"))
+            }),
+        )
+        .route(
             "/flags/reserved",
             get(|session: Session| async move {
                 let refused = matches!(
