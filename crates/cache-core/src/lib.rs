@@ -32,7 +32,8 @@
 //! - [`CacheBackend`]: the object-safe trait a storage engine implements, over bytes and made keys.
 //! - [`backends`]: memory (moka, feature `memory`), file (feature `file`), SQL through sqlx (features
 //!   `sqlite`, `postgres`, `mysql`), Redis through deadpool-redis (features `redis`, `redis-cluster`,
-//!   `redis-tls`), memcached through async-memcached with consistent hashing over several servers (feature
+//!   `redis-tls`; operations share pipelined connections, and an optional client-side cache kept coherent
+//!   by Redis answers repeated reads from process memory), memcached through async-memcached with consistent hashing over several servers (feature
 //!   `memcached`; why that client: see the `backends::memcached` module) and dummy.
 //! - [`Caches`]: named aliases built from configuration or URLs (`memory://`, `file:///…`, `sqlite://…`, …).
 //! - `testing` (feature `testing`): the conformance suite every backend passes.

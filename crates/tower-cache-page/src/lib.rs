@@ -78,7 +78,10 @@
 //! ([`header_list_memo`](CachePageLayer::header_list_memo), 1 s), so most hits read the backend once; the
 //! price is that an invalidation made by *another* process or layer takes effect here within that time
 //! (invalidations through this layer's [`PageInvalidator`] are immediate). On a backend that answers
-//! without I/O (the memory backend) a hit is answered inside `Service::call`, with no boxed future.
+//! without I/O (the memory backend, or Redis with its client-side cache) a hit is answered inside
+//! `Service::call`, with no boxed future; on one that counts its writes
+//! ([`CacheBackend::generation`](cache_core::CacheBackend::generation): the memory backend) a memoised
+//! page is served without reading the backend until something is written.
 //!
 //! # Fragments ([`FragmentCache`])
 //!
