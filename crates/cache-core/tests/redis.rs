@@ -19,6 +19,14 @@ fn redis_url() -> Option<String> {
     server_url(VAR, "the Redis backend tests")
 }
 
+/// A `redis-server` of this test's own on a spare port (when the Redis tests run at all): for tests that
+/// count the server's connections or commands, which the shared server's parallel tests would add to, or
+/// that stop it.
+fn private_server() -> Option<TestServer> {
+    redis_url()?;
+    TestServer::start(Program::Redis, VAR)
+}
+
 /// A backend on the shared server whose namespace is unique to this test and run.
 fn backend(url: &str, name: &str) -> RedisBackend {
     RedisBackend::builder(url)
@@ -210,17 +218,12 @@ async fn urls_carry_the_options() {
 }
 
 /// Sum of `calls=` per command in `INFO commandstats`, leaving out `CONFIG` (the reset itself).
-async fn commands_since_reset(
-    connection: &mut cache_core::backends::RedisConnection,
-) -> Vec<(String, u64)> {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(connection)
+async fn commands_since_reset(backend: &RedisBackend) -> Vec<(String, u64)> {
+    info(backend, "commandstats")
         .await
-        .expect("INFO");
-    info.lines()
-        .filter_map(|line| {
-            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+        .into_iter()
+        .filter_map(|(name, stats)| {
+            let name = name.strip_prefix("cmdstat_")?;
             let calls = stats.split(',').find_map(|s| s.strip_prefix("calls="))?;
             Some((name.to_owned(), calls.parse().ok()?))
         })
@@ -230,11 +233,8 @@ async fn commands_since_reset(
 
 #[tokio::test]
 async fn get_many_of_100_keys_is_one_round_trip() {
-    if redis_url().is_none() {
-        return;
-    }
     // A private server: the shared one serves parallel tests, whose commands would be counted too.
-    let Some(server) = TestServer::start(Program::Redis, VAR) else {
+    let Some(server) = private_server() else {
         return;
     };
     let backend = RedisBackend::builder(format!("redis://{}", server.addr()))
@@ -248,20 +248,13 @@ async fn get_many_of_100_keys_is_one_round_trip() {
         .await
         .expect("set_many");
 
-    let mut connection = backend.connection().await.expect("connection");
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(&mut connection)
-        .await
-        .expect("RESETSTAT");
-    drop(connection);
+    reset_stats(&backend).await;
     let found = cache
         .get_many::<i32, _, _>(keys.clone())
         .await
         .expect("get_many");
     assert_eq!(found.len(), 100);
-    let mut connection = backend.connection().await.expect("connection");
-    let commands = commands_since_reset(&mut connection).await;
+    let commands = commands_since_reset(&backend).await;
     assert_eq!(
         commands,
         vec![("mget".to_owned(), 1)],
@@ -271,26 +264,22 @@ async fn get_many_of_100_keys_is_one_round_trip() {
 
 #[tokio::test]
 async fn a_stopped_server_fails_fast_and_the_same_cache_recovers() {
-    if redis_url().is_none() {
-        return;
-    }
-    support::stopped_server_fails_fast_and_recovers(Program::Redis, VAR, |server| {
-        let backend = RedisBackend::builder(format!("redis://{server}"))
-            .build()
-            .expect("valid");
-        Cache::new(backend)
-    })
-    .await;
+    stopped_server_fails_fast_and_recovers(0).await;
 }
 
 #[tokio::test]
 async fn a_stopped_server_fails_fast_and_the_same_client_cached_cache_recovers() {
+    stopped_server_fails_fast_and_recovers(100).await;
+}
+
+/// The shared stop/restart driver on a backend with `client_side_cache` entries (0: off).
+async fn stopped_server_fails_fast_and_recovers(client_side_cache: usize) {
     if redis_url().is_none() {
         return;
     }
     support::stopped_server_fails_fast_and_recovers(Program::Redis, VAR, |server| {
         let backend = RedisBackend::builder(format!("redis://{server}"))
-            .client_side_cache(100)
+            .client_side_cache(client_side_cache)
             .build()
             .expect("valid");
         Cache::new(backend)
@@ -418,11 +407,8 @@ async fn info_number(backend: &RedisBackend, section: &str, name: &str) -> u64 {
 
 #[tokio::test]
 async fn concurrent_operations_share_a_connection() {
-    if redis_url().is_none() {
-        return;
-    }
     // A private server, so the connections counted are this test's.
-    let Some(server) = TestServer::start(Program::Redis, VAR) else {
+    let Some(server) = private_server() else {
         return;
     };
     let backend = RedisBackend::builder(format!("redis://{}", server.addr()))
@@ -483,10 +469,7 @@ async fn eventually(cache: &Cache, key: &str, expected: Option<&str>) -> Option<
 
 #[tokio::test]
 async fn the_client_side_cache_answers_repeated_reads_and_follows_other_writers() {
-    if redis_url().is_none() {
-        return;
-    }
-    let Some(server) = TestServer::start(Program::Redis, VAR) else {
+    let Some(server) = private_server() else {
         return;
     };
     let backend = client_cached(&server);
@@ -506,7 +489,7 @@ async fn the_client_side_cache_answers_repeated_reads_and_follows_other_writers(
         );
         assert_eq!(cache.get::<String>("absent").await.expect("get"), None);
     }
-    let commands = commands_since_reset(&mut backend.connection().await.expect("connection")).await;
+    let commands = commands_since_reset(&backend).await;
     let reads: u64 = commands
         .iter()
         .filter(|(name, _)| name == "get" || name == "mget")
@@ -543,10 +526,7 @@ async fn the_client_side_cache_answers_repeated_reads_and_follows_other_writers(
 
 #[tokio::test]
 async fn the_client_side_cache_never_keeps_a_value_older_than_a_write() {
-    if redis_url().is_none() {
-        return;
-    }
-    let Some(server) = TestServer::start(Program::Redis, VAR) else {
+    let Some(server) = private_server() else {
         return;
     };
     let cache = Cache::new(client_cached(&server));
@@ -587,10 +567,7 @@ async fn the_client_side_cache_never_keeps_a_value_older_than_a_write() {
 
 #[tokio::test]
 async fn the_client_side_cache_honours_the_server_ttl() {
-    if redis_url().is_none() {
-        return;
-    }
-    let Some(server) = TestServer::start(Program::Redis, VAR) else {
+    let Some(server) = private_server() else {
         return;
     };
     let cache = Cache::new(client_cached(&server));
@@ -609,10 +586,7 @@ async fn the_client_side_cache_honours_the_server_ttl() {
 
 #[tokio::test]
 async fn the_client_side_cache_is_dropped_with_its_connection() {
-    if redis_url().is_none() {
-        return;
-    }
-    let Some(mut server) = TestServer::start(Program::Redis, VAR) else {
+    let Some(mut server) = private_server() else {
         return;
     };
     let cache = Cache::new(client_cached(&server));
