@@ -441,22 +441,56 @@ fn criterion_only() -> bool {
     std::env::var("SESSIONS_BENCH_CRITERION_ONLY").is_ok_and(|v| v == "1")
 }
 
+/// One group: criterion's measurement, then the side-by-side runs in-process (`per_round` requests a round)
+/// and over loopback HTTP (`per_round_loopback`), each reported against `targets`.
+struct Group<'a> {
+    name: &'static str,
+    variants: &'a [Variant],
+    targets: &'a [(&'static str, &'static str, f64)],
+    per_round: usize,
+    per_round_loopback: usize,
+}
+
+impl Group<'_> {
+    fn run(&self, c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+        measure(c, rt, &format!("sessions/{}", self.name), self.variants);
+        if criterion_only() {
+            return;
+        }
+        let rates = side_by_side(rt, self.variants, self.per_round);
+        report(
+            &format!("{}, in-process", self.name),
+            ROUNDS,
+            &rates,
+            self.targets,
+        );
+        self.over_loopback(rt, "");
+    }
+
+    fn over_loopback(&self, rt: &tokio::runtime::Runtime, runtime_note: &str) {
+        let rates = side_by_side_loopback(rt, self.variants, self.per_round_loopback);
+        report(
+            &format!("{}, loopback HTTP/1.1{runtime_note}", self.name),
+            LOOPBACK_ROUNDS,
+            &rates,
+            self.targets,
+        );
+    }
+}
+
 fn memory(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let memory = rt.block_on(memory_group());
-    measure(c, rt, "sessions/memory_read", &memory);
+    let group = Group {
+        name: "memory_read",
+        variants: &memory,
+        targets: &[("kit", "plain", 0.95), ("kit", "tower_sessions", 1.0)],
+        per_round: 20_000,
+        per_round_loopback: 1_000,
+    };
+    group.run(c, rt);
     if criterion_only() {
         return;
     }
-    let targets = [("kit", "plain", 0.95), ("kit", "tower_sessions", 1.0)];
-    let rates = side_by_side(rt, &memory, 20_000);
-    report("memory_read, in-process", ROUNDS, &rates, &targets);
-    let rates = side_by_side_loopback(rt, &memory, 1_000);
-    report(
-        "memory_read, loopback HTTP/1.1",
-        LOOPBACK_ROUNDS,
-        &rates,
-        &targets,
-    );
     // The same on a two-worker runtime, as benches/hooks.rs serves (client and server may then sit on
     // different threads, as they would in different processes). The memory store is not tied to a
     // runtime, so its apps can move; the SQLite and Redis ones stay on the runtime that opened them.
@@ -468,64 +502,47 @@ fn memory(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         Ok(runtime) => runtime,
         Err(error) => panic!("tokio runtime: {error}"),
     };
-    let rates = side_by_side_loopback(&workers, &memory, 1_000);
-    report(
-        "memory_read, loopback HTTP/1.1, 2-worker runtime",
-        LOOPBACK_ROUNDS,
-        &rates,
-        &targets,
-    );
+    group.over_loopback(&workers, ", 2-worker runtime");
 }
 
 fn sqlite_read(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &std::path::Path) {
-    let sqlite_read = rt.block_on(sqlite_group(dir, false));
-    measure(c, rt, "sessions/sqlite_read", &sqlite_read);
-    let targets = [("kit", "tower_sessions", 1.5)];
-    let rates = side_by_side(rt, &sqlite_read, 2_000);
-    report("sqlite_read, in-process", ROUNDS, &rates, &targets);
-    let rates = side_by_side_loopback(rt, &sqlite_read, 300);
-    report(
-        "sqlite_read, loopback HTTP/1.1",
-        LOOPBACK_ROUNDS,
-        &rates,
-        &targets,
-    );
+    let variants = rt.block_on(sqlite_group(dir, false));
+    Group {
+        name: "sqlite_read",
+        variants: &variants,
+        targets: &[("kit", "tower_sessions", 1.5)],
+        per_round: 2_000,
+        per_round_loopback: 300,
+    }
+    .run(c, rt);
 }
 
 fn sqlite_write(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &std::path::Path) {
-    let sqlite_write = rt.block_on(sqlite_group(dir, true));
-    measure(c, rt, "sessions/sqlite_write", &sqlite_write);
-    let targets = [("kit", "tower_sessions", 10.0)];
-    let rates = side_by_side(rt, &sqlite_write, 200);
-    report("sqlite_write, in-process", ROUNDS, &rates, &targets);
-    let rates = side_by_side_loopback(rt, &sqlite_write, 50);
-    report(
-        "sqlite_write, loopback HTTP/1.1",
-        LOOPBACK_ROUNDS,
-        &rates,
-        &targets,
-    );
+    let variants = rt.block_on(sqlite_group(dir, true));
+    Group {
+        name: "sqlite_write",
+        variants: &variants,
+        targets: &[("kit", "tower_sessions", 10.0)],
+        per_round: 200,
+        per_round_loopback: 50,
+    }
+    .run(c, rt);
 }
 
 fn redis(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     match std::env::var("TEST_REDIS_URL") {
         Ok(url) if !url.is_empty() => match rt.block_on(redis_group(&url)) {
-            Some(redis) => {
-                measure(c, rt, "sessions/redis_read", &redis);
-                let targets = [
+            Some(variants) => Group {
+                name: "redis_read",
+                variants: &variants,
+                targets: &[
                     ("kit", "tower_sessions", 1.2),
                     ("kit_client_cache", "tower_sessions", 1.2),
-                ];
-                let rates = side_by_side(rt, &redis, 2_000);
-                report("redis_read, in-process", ROUNDS, &rates, &targets);
-                let rates = side_by_side_loopback(rt, &redis, 300);
-                report(
-                    "redis_read, loopback HTTP/1.1",
-                    LOOPBACK_ROUNDS,
-                    &rates,
-                    &targets,
-                );
+                ],
+                per_round: 2_000,
+                per_round_loopback: 300,
             }
+            .run(c, rt),
             None => println!("redis_read skipped: cannot connect to {url}"),
         },
         _ => println!("redis_read skipped: set TEST_REDIS_URL"),
