@@ -400,12 +400,12 @@ impl DatabaseStore {
         unix_millis(SystemTime::now())
     }
 
-    fn decode_row(&self, row: Option<Result<String, sqlx::Error>>) -> Option<Data> {
-        match row? {
-            Ok(text) => Some(record::decode(self.dialect_name(), text.as_bytes())),
+    fn decode_row(&self, row: Result<&str, &sqlx::Error>) -> Data {
+        match row {
+            Ok(text) => record::decode(self.dialect_name(), text.as_bytes()),
             Err(error) => {
                 tracing::warn!(store = self.dialect_name(), %error, "unreadable session row: using an empty session");
-                Some(Data::new())
+                Data::new()
             }
         }
     }
@@ -431,7 +431,8 @@ macro_rules! save_in_transaction {
             // Dropping the transaction rolls it back.
             return Err(StoreError::Gone);
         };
-        let (data, text, expires) = $self.merge(row.try_get::<String, _>(0), &$request);
+        let stored = row.try_get::<String, _>(0);
+        let (data, text, expires) = $self.merge(stored.as_deref(), &$request);
         sqlx::query(&$self.inner.sql.update)
             .bind(text)
             .bind(expires)
@@ -471,7 +472,7 @@ impl DatabaseStore {
             return Ok(None);
         };
         let snapshot = data.as_deref().ok().map(Arc::from);
-        let data = self.decode_row(Some(data)).unwrap_or_default();
+        let data = self.decode_row(data.as_deref());
         let expires = expires
             .ok()
             .and_then(|ms| u64::try_from(ms).ok())
@@ -485,10 +486,10 @@ impl DatabaseStore {
     /// and its expiry in Unix milliseconds.
     fn merge(
         &self,
-        stored: Result<String, sqlx::Error>,
+        stored: Result<&str, &sqlx::Error>,
         request: &SaveRequest<'_>,
     ) -> (Data, String, i64) {
-        let mut data = self.decode_row(Some(stored)).unwrap_or_default();
+        let mut data = self.decode_row(stored);
         request.changes.apply_to(&mut data);
         let text = String::from_utf8(record::encode(&data)).unwrap_or_else(|_| "{}".to_owned());
         let expires = unix_millis(expiry::date(&data, SystemTime::now(), request.cookie_age));
@@ -505,8 +506,8 @@ impl DatabaseStore {
         key: &SessionKey,
         request: &SaveRequest<'_>,
     ) -> Result<Option<Saved>, StoreError> {
-        let stored = match request.snapshot {
-            Some(snapshot) => snapshot.to_owned(),
+        let stored: std::borrow::Cow<'_, str> = match request.snapshot {
+            Some(snapshot) => snapshot.into(),
             None => {
                 let row = sqlx::query(&self.inner.sql.lock)
                     .bind(key.as_str())
@@ -519,15 +520,15 @@ impl DatabaseStore {
                 let Ok(stored) = row.try_get::<String, _>(0) else {
                     return Ok(None);
                 };
-                stored
+                stored.into()
             }
         };
-        let (data, text, expires) = self.merge(Ok(stored.clone()), request);
+        let (data, text, expires) = self.merge(Ok(&stored), request);
         let done = sqlx::query(&self.inner.sql.update_if_unchanged)
             .bind(text)
             .bind(expires)
             .bind(key.as_str())
-            .bind(stored)
+            .bind(stored.as_ref())
             .execute(pool)
             .await
             .map_err(|e| self.error(e))?;

@@ -250,7 +250,7 @@ impl RedisBackend {
             // Fenced (see `query_pipeline`); a fence after a read costs a PING and changes nothing.
             let mut pipeline = redis::pipe();
             pipeline.add_command(cmd.clone());
-            let replies = self.query_pipeline(&pipeline, operation, retry).await?;
+            let replies = self.query_pipeline(pipeline, operation, retry).await?;
             return replies
                 .into_iter()
                 .next()
@@ -281,19 +281,15 @@ impl RedisBackend {
     /// own writes.
     async fn query_pipeline(
         &self,
-        pipeline: &Pipeline,
+        mut pipeline: Pipeline,
         operation: &'static str,
         retry: Retry,
     ) -> Result<Vec<Value>> {
-        let fenced;
-        let pipeline = if self.inner.client_cache.is_some() {
-            let mut with_fence = pipeline.clone();
-            with_fence.cmd("PING");
-            fenced = with_fence;
-            &fenced
-        } else {
-            pipeline
-        };
+        let fenced = self.inner.client_cache.is_some();
+        if fenced {
+            pipeline.cmd("PING");
+        }
+        let pipeline = &pipeline;
         let mut replies = with_deadline(NAME, operation, self.inner.timeout, async {
             let mut connection = self.share().await?;
             match pipeline.query_async::<Vec<Value>>(&mut connection).await {
@@ -309,7 +305,7 @@ impl RedisBackend {
             }
         })
         .await?;
-        if self.inner.client_cache.is_some() {
+        if fenced {
             replies.pop();
         }
         Ok(replies)
@@ -350,7 +346,7 @@ impl RedisBackend {
             pipeline.cmd("PTTL").arg(self.key_arg(&keys[*i]));
         }
         let sent_at = Instant::now();
-        let replies = match self.query_pipeline(&pipeline, operation, Retry::Safe).await {
+        let replies = match self.query_pipeline(pipeline, operation, Retry::Safe).await {
             Ok(replies) => replies,
             Err(error) => {
                 for (i, token) in &missing {
@@ -498,7 +494,7 @@ impl CacheBackend for RedisBackend {
         for (key, value) in &entries {
             pipeline.add_command(self.set_command(key, value, expiry, false));
         }
-        self.query_pipeline(&pipeline, "set_many", Retry::Safe)
+        self.query_pipeline(pipeline, "set_many", Retry::Safe)
             .await?;
         Ok(Vec::new())
     }
