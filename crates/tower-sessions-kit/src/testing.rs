@@ -81,7 +81,7 @@ impl Subject {
     }
 }
 
-/// A name unique to one test in one run: `[a-z0-9_]`, at most 60 characters.
+/// A name unique to one test in one run: `[a-z0-9_]`, at most 51 characters.
 pub fn unique_name(name: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -89,7 +89,8 @@ pub fn unique_name(name: &str) -> String {
     let mut unique = format!("t{}_{nanos}_{name}", std::process::id());
     unique.retain(|c| c.is_ascii_alphanumeric() || c == '_');
     unique.make_ascii_lowercase();
-    unique.truncate(60);
+    // Short enough for a session table name (51, `DatabaseStore`'s limit) and a cache namespace.
+    unique.truncate(51);
     unique
 }
 

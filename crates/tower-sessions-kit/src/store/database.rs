@@ -209,7 +209,8 @@ pub struct DatabaseStoreBuilder {
 
 impl DatabaseStoreBuilder {
     /// The table name (default [`DEFAULT_TABLE`]): letters, digits and `_`, not starting with a digit, at
-    /// most 63 characters.
+    /// most [`MAX_TABLE_NAME`] characters (so that its index, `<table>_expire_date`, is a valid identifier
+    /// on every database: PostgreSQL would silently truncate a longer one, MySQL refuses it).
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
         self
@@ -232,7 +233,8 @@ impl DatabaseStoreBuilder {
     pub async fn connect(self) -> Result<DatabaseStore, StoreError> {
         if !valid_table_name(&self.table) {
             return Err(config_error(format!(
-                "invalid session table name {:?}: use letters, digits and _",
+                "invalid session table name {:?}: use letters, digits and _, at most {MAX_TABLE_NAME} \
+                 characters, not starting with a digit",
                 self.table
             )));
         }
@@ -316,10 +318,14 @@ impl DatabaseStoreBuilder {
     }
 }
 
+/// The longest session table name: PostgreSQL identifiers hold 63 bytes and MySQL's 64 characters, and the
+/// index is named `<table>_expire_date` (12 more).
+pub const MAX_TABLE_NAME: usize = 63 - "_expire_date".len();
+
 fn valid_table_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && name.len() <= 63
+        && name.len() <= MAX_TABLE_NAME
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
@@ -649,7 +655,8 @@ mod tests {
         assert!(!valid_table_name("s; DROP TABLE x"));
         assert!(!valid_table_name("s\"x"));
         assert!(!valid_table_name(""));
-        assert!(!valid_table_name(&"s".repeat(64)));
+        assert!(valid_table_name(&"s".repeat(MAX_TABLE_NAME)));
+        assert!(!valid_table_name(&"s".repeat(MAX_TABLE_NAME + 1)));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use cache::CacheStore;
 #[cfg(feature = "sql")]
 mod database;
 #[cfg(feature = "sql")]
-pub use database::{DatabaseStore, DatabaseStoreBuilder, DEFAULT_TABLE};
+pub use database::{DatabaseStore, DatabaseStoreBuilder, DEFAULT_TABLE, MAX_TABLE_NAME};
 
 #[cfg(all(feature = "cache", feature = "sql"))]
 mod cached_db;
