@@ -18,7 +18,7 @@
 //!   answered from process memory, kept coherent by Redis's invalidations).
 //!
 //! `PAGE_BENCH_ONLY=memory/router` keeps only the plain handler and the matching variants (for profiling);
-//! `PAGE_BENCH_PHASE=tcp` runs only the phase over HTTP, `PAGE_BENCH_PHASE=criterion` only criterion's.
+//! `PAGE_BENCH_PHASE=criterion`, `side_by_side` or `tcp` runs only that phase.
 //!
 //! Criterion measures each variant; then an interleaved run (variants alternating in rounds, so drift hits
 //! all alike) prints requests per second and the ratios the targets are stated in. Last, the same apps are
@@ -199,25 +199,31 @@ fn runtime() -> tokio::runtime::Runtime {
     }
 }
 
+/// Whether `phase` runs: all do, unless `PAGE_BENCH_PHASE` names one (`criterion`, `side_by_side`, `tcp`).
+fn runs(phase: &str) -> bool {
+    std::env::var("PAGE_BENCH_PHASE").map_or(true, |only| only == phase)
+}
+
 fn bench(c: &mut Criterion) {
-    if std::env::var("PAGE_BENCH_PHASE").is_ok_and(|phase| phase == "tcp") {
+    if !runs("criterion") && !runs("side_by_side") {
         return;
     }
     let rt = runtime();
     let apps = rt.block_on(apps());
-    let mut group = c.benchmark_group("page_cache_10kb");
-    group
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30);
-    for (name, app) in &apps {
-        group.bench_function(*name, |b| b.to_async(&rt).iter(|| request(app.clone())));
+    if runs("criterion") {
+        let mut group = c.benchmark_group("page_cache_10kb");
+        group
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(30);
+        for (name, app) in &apps {
+            group.bench_function(*name, |b| b.to_async(&rt).iter(|| request(app.clone())));
+        }
+        group.finish();
     }
-    group.finish();
-    if std::env::var("PAGE_BENCH_PHASE").is_ok_and(|phase| phase == "criterion") {
-        return;
+    if runs("side_by_side") {
+        side_by_side(&rt, &apps);
     }
-    side_by_side(&rt, &apps);
 }
 
 /// Interleaved rounds of each variant; prints the median requests per second and the ratios to `plain`
@@ -385,7 +391,7 @@ fn over_tcp() {
 }
 
 fn bench_over_tcp(_: &mut Criterion) {
-    if std::env::var("PAGE_BENCH_PHASE").is_ok_and(|phase| phase == "criterion") {
+    if !runs("tcp") {
         return;
     }
     over_tcp();
