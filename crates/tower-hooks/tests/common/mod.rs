@@ -204,7 +204,13 @@ where
     (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
-/// Captured log output of one test (the subscriber is thread-local, tests use the current-thread runtime).
+/// Captured log output of one test.
+///
+/// Events go through one process-wide subscriber whose writer hands each line to the capture
+/// installed on the emitting thread (tests use the current-thread runtime, so the handler and every
+/// hook run there). A per-test `set_default` subscriber would be racy: tracing caches each
+/// callsite's interest process-wide, and a sibling test thread without a subscriber that reaches a
+/// callsite first caches it as "never", silencing it for the capturing test too.
 #[derive(Clone, Default)]
 pub struct Logs(Arc<Mutex<Vec<u8>>>);
 
@@ -223,11 +229,19 @@ impl Logs {
     }
 }
 
-pub struct LogWriter(Arc<Mutex<Vec<u8>>>);
+thread_local! {
+    /// The capture of the test running on this thread, if it asked for one.
+    static CAPTURE: std::cell::RefCell<Option<Logs>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes to the emitting thread's capture, or nowhere.
+pub struct LogWriter(Option<Arc<Mutex<Vec<u8>>>>);
 
 impl io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        lock(&self.0).extend_from_slice(buf);
+        if let Some(sink) = &self.0 {
+            lock(sink).extend_from_slice(buf);
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -235,24 +249,43 @@ impl io::Write for LogWriter {
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+/// The process-wide subscriber's writer: routes by thread.
+struct ThreadCapture;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThreadCapture {
     type Writer = LogWriter;
     fn make_writer(&'a self) -> Self::Writer {
-        LogWriter(self.0.clone())
+        LogWriter(CAPTURE.with(|c| c.borrow().as_ref().map(|logs| logs.0.clone())))
     }
 }
 
-/// Captures DEBUG and above on this thread until the guard is dropped.
-pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
+/// Ends a capture when dropped. Not `Send`: the capture belongs to the thread that started it.
+pub struct CaptureGuard(std::marker::PhantomData<*const ()>);
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURE.with(|c| c.borrow_mut().take());
+    }
+}
+
+/// Captures DEBUG and above emitted on this thread until the guard is dropped.
+pub fn capture_logs() -> (Logs, CaptureGuard) {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // Fails only if another subscriber is already global; then nothing would be captured and the
+        // tests that read logs say so.
+        let _ = tracing_subscriber::fmt()
+            .with_writer(ThreadCapture)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .without_time()
+            .try_init();
+    });
+    // A callsite first reached while no subscriber was global may still be cached as "never".
+    tracing::callsite::rebuild_interest_cache();
     let logs = Logs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .without_time()
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    (logs, guard)
+    CAPTURE.with(|c| *c.borrow_mut() = Some(logs.clone()));
+    (logs, CaptureGuard(std::marker::PhantomData))
 }
 
 /// Silences the default panic message for tests that panic on purpose (keeps test output readable).
