@@ -149,6 +149,14 @@ pub trait CacheBackend: Send + Sync + 'static {
         None
     }
 
+    /// [`get_now`](CacheBackend::get_now) with the entry's expiry, for callers that keep what they derive
+    /// from a value while the [`generation`](CacheBackend::generation) is unchanged: they must stop using it
+    /// at the expiry. `None` when not available synchronously (the default). Must agree with `get`.
+    fn get_now_with_expiry(&self, key: &str) -> Option<Result<Option<(Bytes, Expiry)>>> {
+        let _ = key;
+        None
+    }
+
     /// A number that changes whenever a value of this backend is written, replaced or deleted through it
     /// (`set`, `add`, `delete`, `touch`, `incr`, `compare_and_set`, `clear`), or `None` when the backend
     /// cannot tell (a server other clients write to). A caller that read a value at generation `g` and sees
@@ -217,7 +225,9 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// session so that concurrent requests don't lose each other's writes. Optional: the default returns
     /// [`Error::Unsupported`](crate::Error::Unsupported), and callers fall back to what they can do without
     /// it. Implemented by the memory backend (moka's per-key `and_compute_with`), the Redis backend (a
-    /// `GET`-compare-`SET` script) and the database backend (one `UPDATE … WHERE value = expected`).
+    /// `GET`-compare-`SET` script), the database backend (one `UPDATE … WHERE value = expected`), the
+    /// memcached backend (its CAS token: `mg` then `ms C<token>`) and the file backend (under its
+    /// directory's `flock`).
     async fn compare_and_set(
         &self,
         key: &str,
