@@ -30,6 +30,8 @@
 //!   than 250 UTF-8 bytes is rejected here, since memcached counts bytes).
 //! - **Expiry**: whole seconds, rounded up (a sub-second timeout lives 1 s); up to 30 days relative, beyond
 //!   that an absolute Unix time, as memcached requires; never-expiring entries use 0.
+//! - **`compare_and_set`**: `mg` with the item's CAS token, compared byte for byte, then `ms C<token>`:
+//!   atomic against every other client of the server.
 //! - **`incr`**: native `ma` increments for non-negative deltas (atomic, keeps the expiry); negative
 //!   deltas and negative stored values, which memcached's counters (unsigned, floored at 0) cannot
 //!   represent, go through a compare-and-swap loop that keeps the remaining expiry to the second.
@@ -225,51 +227,95 @@ impl MemcachedBackend {
         // Until it wins: under contention each lost round means another writer made progress, and the
         // operation's deadline bounds the whole.
         loop {
-            let current = call!(server, Retry::Safe, |client| client.meta_get(
-                key,
-                false,
-                None,
-                Some(&["v", "c", "t"])
-            ))
-            .map_err(|error| server.failure(error))?;
-            let Some(current) = current else {
+            let Some((current, cas)) = self.read_for_swap(server, key, &["v", "c", "t"]).await?
+            else {
                 return Err(Error::KeyNotFound {
                     key: key.to_owned(),
                 });
             };
             let data = current.data.unwrap_or_default();
             let new = checked_increment(key, &data, delta)?;
-            let Some(cas) = current.cas else {
-                return Err(Error::backend(NAME, "memcached returned no CAS token"));
-            };
             // Remaining seconds: -1 never expires (T0), otherwise at least 1 (T0 would mean "never").
             let ttl = match current.ttl_remaining {
                 None | Some(-1) => 0,
                 Some(left) => left.max(1),
             };
-            let flags = [format!("C{cas}"), format!("T{ttl}")];
-            let flags: [&str; 2] = [&flags[0], &flags[1]];
-            let value = new.to_string();
-            let reply = call!(server, Retry::Never, |client| client.meta_set(
-                key,
-                value.as_str(),
-                false,
-                None,
-                Some(&flags)
-            ));
-            match reply {
-                Ok(_) => return Ok(new),
+            match self
+                .swap(server, key, cas, new.to_string().as_bytes(), ttl)
+                .await?
+            {
+                Swap::Stored => return Ok(new),
                 // Changed since we read it: read again.
-                Err(async_memcached::Error::Protocol(Status::Exists)) => continue,
-                Err(async_memcached::Error::Protocol(Status::NotFound)) => {
+                Swap::Changed => continue,
+                Swap::Gone => {
                     return Err(Error::KeyNotFound {
                         key: key.to_owned(),
                     })
                 }
-                Err(error) => return Err(server.failure(error)),
             }
         }
     }
+
+    /// `mg <key> <flags>` (`flags` must include `v` and `c`): the item and its CAS token, `None` when
+    /// missing. The first half of every compare-and-swap.
+    async fn read_for_swap(
+        &self,
+        server: &Server,
+        key: &str,
+        flags: &[&str],
+    ) -> Result<Option<(async_memcached::MetaValue, u64)>> {
+        let current = call!(server, Retry::Safe, |client| client.meta_get(
+            key,
+            false,
+            None,
+            Some(flags)
+        ))
+        .map_err(|error| server.failure(error))?;
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        match current.cas {
+            Some(cas) => Ok(Some((current, cas))),
+            None => Err(Error::backend(NAME, "memcached returned no CAS token")),
+        }
+    }
+
+    /// `ms <key> C<cas> T<ttl>`: stores `value` only if the item still has the token `cas`. Never retried
+    /// (a lost reply could hide a swap that happened).
+    async fn swap(
+        &self,
+        server: &Server,
+        key: &str,
+        cas: u64,
+        value: &[u8],
+        ttl: i64,
+    ) -> Result<Swap> {
+        let flags = [format!("C{cas}"), format!("T{ttl}")];
+        let flags: [&str; 2] = [&flags[0], &flags[1]];
+        let reply = call!(server, Retry::Never, |client| client.meta_set(
+            key,
+            value,
+            false,
+            None,
+            Some(&flags)
+        ));
+        match reply {
+            Ok(_) => Ok(Swap::Stored),
+            Err(async_memcached::Error::Protocol(Status::Exists)) => Ok(Swap::Changed),
+            Err(async_memcached::Error::Protocol(Status::NotFound)) => Ok(Swap::Gone),
+            Err(error) if is_too_large(&error) => Err(self.too_large(key, value.len())),
+            Err(error) => Err(server.failure(error)),
+        }
+    }
+}
+
+/// What a [`MemcachedBackend::swap`] did.
+enum Swap {
+    Stored,
+    /// Another write changed the item since its token was read.
+    Changed,
+    /// The item was removed (or expired) since.
+    Gone,
 }
 
 /// memcached's expiry token: 0 for never, -1 for already expired, whole seconds rounded up for up to 30
@@ -487,6 +533,33 @@ impl CacheBackend for MemcachedBackend {
                 Err(error) if is_too_large(&error) => Err(self.too_large(key, value.len())),
                 Err(error) => Err(server.failure(error)),
             }
+        })
+        .await
+    }
+
+    /// `mg v c` then `ms C<cas>`: memcached's own compare-and-swap on the item's CAS token, so a write by
+    /// anyone between the read and the swap makes the swap fail (`EX`), never lost.
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: Bytes,
+        expiry: Expiry,
+    ) -> Result<bool> {
+        check_key(key)?;
+        if new.len() > self.inner.max_value_size {
+            return Err(self.too_large(key, new.len()));
+        }
+        self.deadline("compare_and_set", async {
+            let server = self.server(key);
+            let Some((current, cas)) = self.read_for_swap(server, key, &["v", "c"]).await? else {
+                return Ok(false);
+            };
+            if current.data.as_deref().unwrap_or_default() != expected {
+                return Ok(false);
+            }
+            let swap = self.swap(server, key, cas, &new, ttl(expiry)).await?;
+            Ok(matches!(swap, Swap::Stored))
         })
         .await
     }
