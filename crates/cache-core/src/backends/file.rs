@@ -12,8 +12,11 @@
 //! - Culling as in Django: when a write finds at least `max_entries` entries, a random
 //!   `count / cull_frequency` of them are removed (all of them when `cull_frequency` is 0).
 //! - `clear` removes only `*.tdcache` files, never other files or the directory.
-//! - `touch` and `incr` are atomic within one process (a lock per backend), not across processes sharing the
-//!   directory, like Django's.
+//! - `compare_and_set`, `touch`, `incr`, `delete` and `delete_many` hold the directory's write lock (an
+//!   exclusive `flock` on `<dir>/.tdcache-lock`) from their read to their write, so they are atomic against
+//!   each other in every process sharing the directory (Django's file cache has no such lock). `set` and `add` do not
+//!   take it: a `set` racing with a `compare_and_set` on the same key may be overwritten by it, the last
+//!   writer winning as with any `set`. The lock is waited for at most 2 s, then the operation fails.
 //!
 //! Every operation runs as one blocking task (`spawn_blocking`) doing plain `std::fs` calls: one thread hop
 //! per operation instead of one per file system call.
@@ -37,6 +40,13 @@ const HEADER_LEN: usize = 12;
 const EXTENSION: &str = "tdcache";
 const NEVER: u64 = u64::MAX;
 
+/// The directory's write lock (see [`Inner::lock_directory`]); not an entry file, so `clear` and culling
+/// leave it alone.
+const LOCK_FILE: &str = ".tdcache-lock";
+
+/// How long an operation waits for the directory's write lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Django's `MAX_ENTRIES` default.
 pub const DEFAULT_MAX_ENTRIES: u64 = 300;
 /// Django's `CULL_FREQUENCY` default.
@@ -53,8 +63,6 @@ struct Inner {
     dir: PathBuf,
     max_entries: u64,
     cull_frequency: u64,
-    /// Serialises read-modify-write operations (`touch`, `incr`) within this process.
-    rmw: std::sync::Mutex<()>,
 }
 
 /// Settings for a [`FileBackend`].
@@ -98,7 +106,6 @@ impl FileBackendBuilder {
                 dir: self.dir,
                 max_entries: self.max_entries,
                 cull_frequency: self.cull_frequency,
-                rmw: std::sync::Mutex::new(()),
             }),
         })
     }
@@ -324,15 +331,67 @@ impl Inner {
         published
     }
 
+    /// Takes the directory's write lock: an exclusive `flock` on [`LOCK_FILE`], held until the returned
+    /// file is dropped. Every process sharing the directory (and every thread: each call opens the file
+    /// anew) is excluded. Waits at most [`LOCK_WAIT`], then fails rather than hang behind a stuck process.
+    fn lock_directory(&self) -> io::Result<fs::File> {
+        create_private_dir(&self.dir)?;
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(LOCK_FILE))?;
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_micros(100);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(10));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("the cache directory stayed locked for {LOCK_WAIT:?}"),
+                    ))
+                }
+                Err(fs::TryLockError::Error(error)) => return Err(error),
+            }
+        }
+    }
+
+    /// Replaces the live value under `key` with `new` only if it is `expected`, under the directory lock.
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+        expiry: Expiry,
+    ) -> io::Result<bool> {
+        let _lock = self.lock_directory()?;
+        let path = self.path_for(key);
+        match self.read_live(&path, false)? {
+            Some(stored) if stored.value == expected => {
+                self.write(&path, new, expiry)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn delete(&self, path: &Path) -> io::Result<bool> {
+        let _lock = self.lock_directory()?;
+        let live = self.read_live(path, true)?.is_some();
+        Ok(remove_if_present(path)? && live)
+    }
+
     fn rewrite(
         &self,
         key: &str,
         update: impl FnOnce(Stored) -> io::Result<Stored>,
     ) -> io::Result<bool> {
-        let _guard = self
-            .rmw
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _lock = self.lock_directory()?;
         let path = self.path_for(key);
         let Some(stored) = self.read_live(&path, false)? else {
             return Ok(false);
@@ -400,16 +459,26 @@ impl CacheBackend for FileBackend {
 
     async fn delete(&self, key: &str) -> Result<bool> {
         let path = self.inner.path_for(key);
-        self.run(move |inner| {
-            let live = inner.read_live(&path, true)?.is_some();
-            Ok(remove_if_present(&path)? && live)
-        })
-        .await
+        self.run(move |inner| inner.delete(&path)).await
+    }
+
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: Bytes,
+        expiry: Expiry,
+    ) -> Result<bool> {
+        let key = key.to_owned();
+        let expected = expected.to_vec();
+        self.run(move |inner| inner.compare_and_set(&key, &expected, &new, expiry))
+            .await
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<()> {
         let paths: Vec<PathBuf> = keys.iter().map(|key| self.inner.path_for(key)).collect();
-        self.run(move |_| {
+        self.run(move |inner| {
+            let _lock = inner.lock_directory()?;
             for path in &paths {
                 remove_if_present(path)?;
             }
@@ -495,6 +564,96 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o700);
+    }
+
+    /// Two backends on one directory stand for two processes: their swaps exclude each other through the
+    /// directory's `flock`, not through anything in memory.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn compare_and_set_is_atomic_across_backends_sharing_a_directory() {
+        let (dir, one) = backend();
+        let two = FileBackend::new(dir.path().join("cache")).expect("second backend");
+        one.set("n", Bytes::from_static(b"0"), Expiry::Never)
+            .await
+            .expect("set");
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let backend = if i % 2 == 0 { one.clone() } else { two.clone() };
+                tokio::spawn(async move {
+                    loop {
+                        let current = backend.get("n").await.expect("get").expect("present");
+                        let next: u64 = std::str::from_utf8(&current)
+                            .expect("text")
+                            .parse::<u64>()
+                            .expect("number")
+                            + 1;
+                        let swapped = backend
+                            .compare_and_set(
+                                "n",
+                                &current,
+                                Bytes::from(next.to_string()),
+                                Expiry::Never,
+                            )
+                            .await
+                            .expect("compare_and_set");
+                        if swapped {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+        assert_eq!(
+            one.get("n").await.expect("get").as_deref(),
+            Some(&b"20"[..])
+        );
+        assert!(
+            !one.inner
+                .entry_files()
+                .expect("list")
+                .iter()
+                .any(|p| p.ends_with(LOCK_FILE)),
+            "the lock file is not an entry"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stuck_lock_holder_makes_writes_fail_not_hang() {
+        let (_dir, backend) = backend();
+        backend
+            .set("k", Bytes::from_static(b"v"), Expiry::Never)
+            .await
+            .expect("set");
+        // Another process holding the lock: a separately opened file description, as a process has.
+        let holder = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(backend.dir().join(LOCK_FILE))
+            .expect("open lock file");
+        holder.lock().expect("lock");
+        let started = std::time::Instant::now();
+        let result = backend
+            .compare_and_set("k", b"v", Bytes::from_static(b"w"), Expiry::Never)
+            .await;
+        assert!(matches!(result, Err(Error::Backend { .. })), "{result:?}");
+        assert!(started.elapsed() >= LOCK_WAIT);
+        assert!(
+            backend.delete("k").await.is_err(),
+            "delete waits for the lock too"
+        );
+        // Reads never lock.
+        assert_eq!(
+            backend.get("k").await.expect("get").as_deref(),
+            Some(&b"v"[..])
+        );
+        holder.unlock().expect("unlock");
+        assert!(backend
+            .compare_and_set("k", b"v", Bytes::from_static(b"w"), Expiry::Never)
+            .await
+            .expect("after the holder let go"));
     }
 
     #[tokio::test]
