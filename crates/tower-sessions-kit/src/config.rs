@@ -173,23 +173,46 @@ pub(crate) fn is_attribute_value(text: &str) -> bool {
 /// The value of the cookie `name` in the request's `Cookie` headers, without allocating. `Some("")` for a
 /// cookie present with an empty value; surrounding double quotes are removed.
 pub(crate) fn find_cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    // Bytes, not `to_str`: one pass, and a cookie of another application with bytes outside visible
+    // ASCII does not hide ours. Only the value found must be text.
     for header in headers.get_all(http::header::COOKIE) {
-        let Ok(text) = header.to_str() else { continue };
-        for pair in text.split(';') {
-            let Some((key, value)) = pair.split_once('=') else {
+        let mut rest = header.as_bytes();
+        while !rest.is_empty() {
+            // One scan per pair: to the `=` (or `;`), then, only for our name, to the `;`.
+            let name_end = rest
+                .iter()
+                .position(|&b| b == b'=' || b == b';')
+                .unwrap_or(rest.len());
+            let is_ours = rest.get(name_end) == Some(&b'=')
+                && rest[..name_end].trim_ascii() == name.as_bytes();
+            let after_name = rest.get(name_end + 1..).unwrap_or_default();
+            if rest.get(name_end) == Some(&b';') {
+                rest = after_name;
                 continue;
-            };
-            if key.trim() == name {
-                let value = value.trim();
-                let value = value
-                    .strip_prefix('"')
-                    .and_then(|v| v.strip_suffix('"'))
-                    .unwrap_or(value);
-                return Some(value);
             }
+            let value_end = after_name
+                .iter()
+                .position(|&b| b == b';')
+                .unwrap_or(after_name.len());
+            if is_ours {
+                if let Some(value) = cookie_value(&after_name[..value_end]) {
+                    return Some(value);
+                }
+            }
+            rest = after_name.get(value_end + 1..).unwrap_or_default();
         }
     }
     None
+}
+
+/// A cookie's value as text, surrounding whitespace and double quotes removed; `None` when not UTF-8.
+fn cookie_value(raw: &[u8]) -> Option<&str> {
+    let value = raw.trim_ascii();
+    let value = value
+        .strip_prefix(b"\"")
+        .and_then(|v| v.strip_suffix(b"\""))
+        .unwrap_or(value);
+    std::str::from_utf8(value).ok()
 }
 
 #[cfg(test)]
@@ -213,6 +236,23 @@ mod tests {
         headers.insert(http::header::COOKIE, HeaderValue::from_static("x=1"));
         headers.append(http::header::COOKIE, HeaderValue::from_static("sessionid="));
         assert_eq!(find_cookie(&headers, "sessionid"), Some(""));
+        headers.insert(
+            http::header::COOKIE,
+            HeaderValue::from_bytes(b"other=\xe9t\xe9; sessionid=k").expect("opaque header"),
+        );
+        assert_eq!(find_cookie(&headers, "sessionid"), Some("k"));
+        headers.insert(
+            http::header::COOKIE,
+            HeaderValue::from_bytes(b"sessionid=\xff; sessionid=second").expect("opaque header"),
+        );
+        assert_eq!(find_cookie(&headers, "sessionid"), Some("second"));
+        headers.insert(
+            http::header::COOKIE,
+            HeaderValue::from_static("flag; x=sessionid=no;sessionid ;sessionid=yes;"),
+        );
+        assert_eq!(find_cookie(&headers, "sessionid"), Some("yes"));
+        headers.insert(http::header::COOKIE, HeaderValue::from_static("sessionid"));
+        assert_eq!(find_cookie(&headers, "sessionid"), None);
     }
 
     #[test]

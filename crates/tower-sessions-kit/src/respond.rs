@@ -11,15 +11,16 @@
 //!    a store failure makes it the configured error response.
 //! 4. `Vary: Cookie` whenever the session was accessed or a cookie was set.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::Body;
-use http::header::{SET_COOKIE, VARY};
+use http::header::{Entry, SET_COOKIE, VARY};
 use http::{HeaderValue, Response};
 
 use crate::error::{interrupted_response, FailedResponse, SessionError};
 use crate::expiry;
-use crate::record::{Changes, Data};
+use crate::record::Changes;
 use crate::session::{is_empty, load_into, Session, State};
 use crate::store::{SaveRequest, StoreError};
 
@@ -127,7 +128,7 @@ pub(crate) async fn finish_with_save(
             return store_failure(&session, SessionError::Store(error));
         }
     };
-    let data: Data = merged.unwrap_or(data);
+    let data = merged.map(Arc::new).unwrap_or(data);
     let max_age = if expiry::at_browser_close(&data, config.expire_at_browser_close) {
         None
     } else {
@@ -162,15 +163,22 @@ fn delete_cookie(session: &Session, response: &mut Response<Body>) {
 
 /// Django's `patch_vary_headers(response, ["Cookie"])`: adds `Cookie` unless already listed (or `*`).
 pub(crate) fn add_vary_cookie(response: &mut Response<Body>) {
-    let headers = response.headers_mut();
-    let listed = headers.get_all(VARY).iter().any(|value| {
-        value.to_str().is_ok_and(|text| {
-            text.split(',')
-                .map(str::trim)
-                .any(|item| item == "*" || item.eq_ignore_ascii_case("cookie"))
-        })
-    });
-    if !listed {
-        headers.append(VARY, HeaderValue::from_static("Cookie"));
+    // One lookup: most responses have no `Vary` yet.
+    match response.headers_mut().entry(VARY) {
+        Entry::Vacant(vacant) => {
+            vacant.insert(HeaderValue::from_static("Cookie"));
+        }
+        Entry::Occupied(mut occupied) => {
+            let listed = occupied.iter().any(|value| {
+                value.to_str().is_ok_and(|text| {
+                    text.split(',')
+                        .map(str::trim)
+                        .any(|item| item == "*" || item.eq_ignore_ascii_case("cookie"))
+                })
+            });
+            if !listed {
+                occupied.append(HeaderValue::from_static("Cookie"));
+            }
+        }
     }
 }
