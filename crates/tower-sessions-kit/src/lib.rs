@@ -67,7 +67,7 @@
 //! |-------|---------|
 //! | [`store::DatabaseStore`] on SQLite | `sqlite` (default) |
 //! | [`store::DatabaseStore`] on PostgreSQL / MySQL, MariaDB | `postgres`, `mysql` |
-//! | [`store::CacheStore`] over any `cache_core::Cache` | `cache` (`memory`, `redis` enable those backends) |
+//! | [`store::CacheStore`] over any `cache_core::Cache` | `cache` (`memory`, `redis`, `redis-cluster`, `memcached` enable those backends) |
 //! | [`store::CachedDatabaseStore`] | `cache` and a SQL feature |
 //! | [`store::FileStore`] | `file` |
 //! | [`store::SignedCookieStore`] | `signed-cookie` |
@@ -94,6 +94,7 @@ pub mod expiry;
 mod future;
 pub mod key;
 mod layer;
+mod memo;
 pub mod record;
 mod respond;
 mod service;

@@ -73,8 +73,11 @@ struct Inner {
 pub(crate) struct State {
     /// The current key; `None` for a new session, an unknown cookie key, or after `flush`.
     pub(crate) key: Option<SessionKey>,
-    /// The data; `None` until loaded (or cleared).
-    pub(crate) data: Option<Data>,
+    /// The data; `None` until loaded (or cleared). Shared with the store's memo of decoded records
+    /// ([`Loaded::data`]) until this request writes, which copies it first.
+    ///
+    /// [`Loaded::data`]: crate::store::Loaded::data
+    pub(crate) data: Option<Arc<Data>>,
     /// What this request changed since the load.
     pub(crate) changes: Changes,
     /// The record under `key` was read from the store (so a save that finds it gone means a concurrent
@@ -174,7 +177,11 @@ impl Session {
     /// The lock on the state, with the data loaded (reading the store on first use).
     async fn loaded(&self) -> Result<MutexGuard<'_, State>, SessionError> {
         self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
+        // Uncontended (the usual case: one handler using its session): no lock future at all.
+        let mut state = match self.inner.state.try_lock() {
+            Ok(state) => state,
+            Err(_) => self.inner.state.lock().await,
+        };
         load_into(&self.inner.shared, &mut state).await?;
         Ok(state)
     }
@@ -189,7 +196,7 @@ impl Session {
     /// the stored value is not a `T`.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let state = self.loaded().await?;
-        match visible(state.data.as_ref(), key) {
+        match visible(state.data.as_deref(), key) {
             None => Ok(None),
             Some(value) => {
                 T::deserialize(value)
@@ -205,7 +212,7 @@ impl Session {
     /// The raw JSON value under `key`.
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>, SessionError> {
         let state = self.loaded().await?;
-        Ok(visible(state.data.as_ref(), key).cloned())
+        Ok(visible(state.data.as_deref(), key).cloned())
     }
 
     /// Stores `value` under `key` (Django's `session[key] = value`).
@@ -233,7 +240,7 @@ impl Session {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
         let mut state = self.loaded().await?;
-        let existed = state.data.as_ref().is_some_and(|d| d.contains_key(key));
+        let existed = state.data.as_deref().is_some_and(|d| d.contains_key(key));
         if existed {
             write(&mut state, key.to_owned(), None);
             self.mark_modified();
@@ -248,7 +255,7 @@ impl Session {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
         let mut state = self.loaded().await?;
-        let Some(value) = state.data.as_ref().and_then(|d| d.get(key)) else {
+        let Some(value) = state.data.as_deref().and_then(|d| d.get(key)) else {
             return Ok(None);
         };
         let value = T::deserialize(value).map_err(|source| SessionError::Deserialize {
@@ -263,7 +270,7 @@ impl Session {
     /// Whether `key` is in the session (Django's `in` / `has_key`).
     pub async fn contains_key(&self, key: &str) -> Result<bool, SessionError> {
         let state = self.loaded().await?;
-        Ok(visible(state.data.as_ref(), key).is_some())
+        Ok(visible(state.data.as_deref(), key).is_some())
     }
 
     /// The keys in the session, without the reserved expiry key.
@@ -312,7 +319,7 @@ impl Session {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
         let mut state = self.loaded().await?;
-        if let Some(value) = visible(state.data.as_ref(), key) {
+        if let Some(value) = visible(state.data.as_deref(), key) {
             return T::deserialize(value).map_err(|source| SessionError::Deserialize {
                 key: key.to_owned(),
                 source,
@@ -380,7 +387,7 @@ impl Session {
     pub async fn clear(&self) {
         self.mark_accessed();
         let mut state = self.inner.state.lock().await;
-        state.data = Some(Data::new());
+        state.data = Some(Arc::default());
         state.changes.clear();
         self.mark_modified();
     }
@@ -445,7 +452,7 @@ impl Session {
     pub async fn expiry_age(&self) -> Result<Duration, SessionError> {
         let state = self.loaded().await?;
         let empty = Data::new();
-        let data = state.data.as_ref().unwrap_or(&empty);
+        let data = state.data.as_deref().unwrap_or(&empty);
         Ok(expiry::age(
             data,
             SystemTime::now(),
@@ -457,7 +464,7 @@ impl Session {
     pub async fn expiry_date(&self) -> Result<OffsetDateTime, SessionError> {
         let state = self.loaded().await?;
         let empty = Data::new();
-        let data = state.data.as_ref().unwrap_or(&empty);
+        let data = state.data.as_deref().unwrap_or(&empty);
         Ok(OffsetDateTime::from(expiry::date(
             data,
             SystemTime::now(),
@@ -470,7 +477,7 @@ impl Session {
     pub async fn expire_at_browser_close(&self) -> Result<bool, SessionError> {
         let state = self.loaded().await?;
         let empty = Data::new();
-        let data = state.data.as_ref().unwrap_or(&empty);
+        let data = state.data.as_deref().unwrap_or(&empty);
         Ok(expiry::at_browser_close(
             data,
             self.inner.shared.config.expire_at_browser_close,
@@ -494,7 +501,7 @@ fn visible<'a>(data: Option<&'a Data>, key: &str) -> Option<&'a Value> {
 
 /// Records one write in both the data and the change-set.
 fn write(state: &mut State, key: String, value: Option<Value>) {
-    let data = state.data.get_or_insert_with(Data::new);
+    let data = Arc::make_mut(state.data.get_or_insert_with(Arc::default));
     match &value {
         Some(value) => {
             data.insert(key.clone(), value.clone());
@@ -510,7 +517,7 @@ fn write(state: &mut State, key: String, value: Option<Value>) {
 }
 
 pub(crate) fn is_empty(state: &State) -> bool {
-    state.key.is_none() && state.data.as_ref().is_none_or(|d| d.is_empty())
+    state.key.is_none() && state.data.as_deref().is_none_or(|d| d.is_empty())
 }
 
 /// Reads the record on first use. An unknown or expired key is forgotten (the session becomes new), never
@@ -520,10 +527,14 @@ pub(crate) async fn load_into(shared: &Shared, state: &mut State) -> Result<(), 
         return Ok(());
     }
     let Some(key) = &state.key else {
-        state.data = Some(Data::new());
+        state.data = Some(Arc::default());
         return Ok(());
     };
-    match shared.store.load(key).await? {
+    let loaded = match shared.store.load_now(key) {
+        Some(loaded) => loaded?,
+        None => shared.store.load(key).await?,
+    };
+    match loaded {
         Some(loaded) => {
             state.data = Some(loaded.data);
             state.reissue = loaded.reissue;
@@ -532,7 +543,7 @@ pub(crate) async fn load_into(shared: &Shared, state: &mut State) -> Result<(), 
         }
         None => {
             state.key = None;
-            state.data = Some(Data::new());
+            state.data = Some(Arc::default());
         }
     }
     Ok(())

@@ -110,8 +110,19 @@ fn ok<T>(result: Result<T, StoreError>, what: &str) -> T {
     }
 }
 
+/// The record under `key`, by `load`; when the store also answers `load_now` (the layer's first try),
+/// that answer must be the same.
 async fn load(s: &Subject, key: &SessionKey) -> Option<Data> {
-    ok(s.store.load(key).await, "load").map(|loaded| loaded.data)
+    let answered_now = s
+        .store
+        .load_now(key)
+        .map(|now| ok(now, "load_now").map(|loaded| Arc::unwrap_or_clone(loaded.data)));
+    let loaded =
+        ok(s.store.load(key).await, "load").map(|loaded| Arc::unwrap_or_clone(loaded.data));
+    if let Some(now) = answered_now {
+        assert_eq!(now, loaded, "load_now and load disagree");
+    }
+    loaded
 }
 
 /// Saves `changes` applied onto `view` and returns the key to use from then on.
@@ -277,7 +288,7 @@ pub async fn save_with_a_stale_snapshot_merges(s: Subject) {
     save(&s, &key, &first.data, &theirs).await;
     let mut mine = Changes::new();
     mine.set("mine".into(), json!(2));
-    let mut view = first.data.clone();
+    let mut view = Data::clone(&first.data);
     mine.apply_to(&mut view);
     ok(
         s.store
@@ -305,7 +316,7 @@ pub async fn save_with_a_stale_snapshot_merges(s: Subject) {
     let current = ok(s.store.load(&key).await, "load").expect("record");
     let mut more = Changes::new();
     more.remove("start");
-    let mut view = current.data.clone();
+    let mut view = Data::clone(&current.data);
     more.apply_to(&mut view);
     ok(
         s.store

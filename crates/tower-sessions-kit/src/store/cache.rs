@@ -1,6 +1,7 @@
 //! [`CacheStore`]: sessions in any `cache_core::Cache` (Django's `cache` session engine).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -10,6 +11,7 @@ use cache_core::{Cache, Error as CacheError, Expiry as CacheExpiry};
 use super::{create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError};
 use crate::expiry;
 use crate::key::SessionKey;
+use crate::memo::{DecodedRecords, Unchanged};
 use crate::record::{self, Data};
 
 const NAME: &str = "cache";
@@ -29,11 +31,17 @@ const SAVE_ATTEMPTS: u32 = 1_000;
 ///
 /// - `load`: one `get`. `create`: `add` (atomic: an existing key is never overwritten), retried with a new
 ///   key on collision.
+/// - Reads are cheap when the session has not changed: the store keeps the last decode of each session and
+///   reuses it while the stored bytes are the same (no JSON decode). It keeps at most 1024 sessions, of at
+///   most 4 KiB stored each (larger ones are decoded every time), shared by the store's clones. On the memory backend, a session read
+///   before is answered without a lookup at all while nothing has been written to the cache and the entry
+///   has not expired (the backend counts its writes; a delete or save through any store on the same cache
+///   is a write). An entry evicted for room is noticed at the next write to the cache.
 /// - `save` merges this request's changes onto the entry **atomically** with the backend's
-///   `compare_and_set` (memory, Redis and database backends): read, merge, swap if unchanged, else read
-///   again. Two requests writing different keys both keep their writes; writing the same key, the last
-///   save wins. A backend without `compare_and_set` (file and memcached caches) gets read-merge-`set`,
-///   where a concurrent save between the read and the set is lost; a warning says so once.
+///   `compare_and_set` (every cache-core backend but the dummy one): read, merge, swap if unchanged, else
+///   read again. Two requests writing different keys both keep their writes; writing the same key, the
+///   last save wins. A backend without `compare_and_set` (your own, say) gets read-merge-`set`, where a
+///   concurrent save between the read and the set is lost; a warning says so once.
 /// - An entry missing at save time means the session was deleted (logout) or evicted: the save fails with
 ///   [`StoreError::Gone`], as in Django.
 /// - Unlike Django, a cache error on `load` is an error (the layer's error response), not an empty session:
@@ -48,7 +56,9 @@ pub struct CacheStore {
     /// plain concatenation it is by default (checked at construction): one allocation per operation and
     /// no per-call validation, since session keys are `[a-z0-9]` and the head was validated once.
     made_head: Option<String>,
-    warned_no_cas: std::sync::Arc<AtomicBool>,
+    warned_no_cas: Arc<AtomicBool>,
+    /// Sessions read unchanged are decoded once ([`DecodedRecords`]).
+    decoded: Arc<DecodedRecords>,
 }
 
 impl CacheStore {
@@ -66,6 +76,7 @@ impl CacheStore {
             prefix,
             made_head,
             warned_no_cas: Default::default(),
+            decoded: Default::default(),
         }
     }
 
@@ -98,6 +109,14 @@ impl CacheStore {
             }
         }
         Ok(made)
+    }
+
+    /// A read entry as a loaded session.
+    fn loaded(&self, key: &SessionKey, stored: Bytes, unchanged: Option<Unchanged>) -> Loaded {
+        Loaded::shared(
+            self.decoded
+                .decode(NAME, key, &stored, || stored.clone(), unchanged),
+        )
     }
 
     async fn read(&self, made: &str) -> Result<Option<Bytes>, StoreError> {
@@ -151,12 +170,49 @@ impl SessionStore for CacheStore {
         NAME
     }
 
+    /// On an in-process backend that counts its writes (the memory backend), a session read before and
+    /// nothing written to the cache since is answered without a lookup; otherwise one synchronous read.
+    fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
+        let backend = self.cache.backend();
+        let generation = backend.generation();
+        if let Some(data) =
+            generation.and_then(|generation| self.decoded.unchanged(key, generation))
+        {
+            return Some(Ok(Some(Loaded::shared(data))));
+        }
+        let made = match self.made_key(key.as_str()) {
+            Ok(made) => made,
+            Err(error) => return Some(Err(error)),
+        };
+        if let Some(generation) = generation {
+            if let Some(read) = backend.get_now_with_expiry(&made) {
+                return Some(
+                    read.map(|entry| {
+                        entry.map(|(stored, expiry)| {
+                            let until = match expiry {
+                                CacheExpiry::Never => None,
+                                CacheExpiry::At(at) => Some(at),
+                            };
+                            self.loaded(key, stored, Some(Unchanged { generation, until }))
+                        })
+                    })
+                    .map_err(cache_error),
+                );
+            }
+        }
+        let read = backend.get_now(&made)?;
+        Some(
+            read.map(|stored| stored.map(|stored| self.loaded(key, stored, None)))
+                .map_err(cache_error),
+        )
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
         let made = self.made_key(key.as_str())?;
         Ok(self
             .read(&made)
             .await?
-            .map(|bytes| Loaded::new(record::decode(NAME, &bytes))))
+            .map(|stored| self.loaded(key, stored, None)))
     }
 
     async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
@@ -233,6 +289,7 @@ impl SessionStore for CacheStore {
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
         let made = self.made_key(key.as_str())?;
+        self.decoded.forget(key);
         self.cache
             .backend()
             .delete(&made)

@@ -1,5 +1,6 @@
 //! [`CachedDatabaseStore`]: a [`DatabaseStore`] with a write-through cache in front (Django's `cached_db`).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -10,7 +11,10 @@ use super::database::BeforeCommit;
 use super::{DatabaseStore, Loaded, SaveRequest, Saved, SessionStore, StoreError};
 use crate::expiry;
 use crate::key::SessionKey;
+use crate::memo::DecodedRecords;
 use crate::record::{self, Data};
+
+const NAME: &str = "cached_db";
 
 /// Django's prefix for cached-db entries (`"django.contrib.sessions.cached_db"`), our spelling.
 pub(crate) const DEFAULT_PREFIX: &str = "tower_sessions_kit.cached_db:";
@@ -32,6 +36,8 @@ pub struct CachedDatabaseStore {
     database: DatabaseStore,
     cache: Cache,
     prefix: String,
+    /// Sessions read unchanged from the cache are decoded once ([`DecodedRecords`]).
+    decoded: Arc<DecodedRecords>,
 }
 
 impl CachedDatabaseStore {
@@ -41,6 +47,7 @@ impl CachedDatabaseStore {
             database,
             cache,
             prefix: DEFAULT_PREFIX.to_owned(),
+            decoded: Default::default(),
         }
     }
 
@@ -65,6 +72,14 @@ impl CachedDatabaseStore {
         name.push_str(&self.prefix);
         name.push_str(key.as_str());
         self.cache.make_key(&name, None)
+    }
+
+    /// A cache hit as a loaded session.
+    fn cached(&self, key: &SessionKey, stored: Bytes) -> Loaded {
+        Loaded::shared(
+            self.decoded
+                .decode(NAME, key, &stored, || stored.clone(), None),
+        )
     }
 
     async fn cache_write(
@@ -130,7 +145,15 @@ impl BeforeCommit for WriteThrough<'_> {
 #[async_trait]
 impl SessionStore for CachedDatabaseStore {
     fn name(&self) -> &'static str {
-        "cached_db"
+        NAME
+    }
+
+    /// Answers cache hits of an in-process cache; everything else goes through [`load`](Self::load).
+    fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
+        match self.cache.backend().get_now(&self.made_key(key))? {
+            Ok(Some(stored)) => Some(Ok(Some(self.cached(key, stored)))),
+            Ok(None) | Err(_) => None,
+        }
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
@@ -141,7 +164,7 @@ impl SessionStore for CachedDatabaseStore {
             None => backend.get(&made).await,
         };
         match cached {
-            Ok(Some(bytes)) => return Ok(Some(Loaded::new(record::decode("cached_db", &bytes)))),
+            Ok(Some(stored)) => return Ok(Some(self.cached(key, stored))),
             Ok(None) => {}
             Err(error) => {
                 tracing::error!(cache = backend.name(), %error, "Error reading from cache");
@@ -175,6 +198,7 @@ impl SessionStore for CachedDatabaseStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        self.decoded.forget(key);
         self.database.delete(key).await?;
         self.cache_delete(key).await;
         Ok(())

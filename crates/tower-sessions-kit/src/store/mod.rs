@@ -118,8 +118,9 @@ impl StoreError {
 /// A record read by [`SessionStore::load`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
-    /// The session data (empty when the stored data was corrupted).
-    pub data: Data,
+    /// The session data (empty when the stored data was corrupted). Shared, so a store may hand out the
+    /// same decoded record to every request that reads it unchanged; a request that writes copies it.
+    pub data: Arc<Data>,
     /// The store wants the session written again even if the request changes nothing, e.g. a signed cookie
     /// verified by an old key is re-signed with the current one.
     pub reissue: bool,
@@ -132,6 +133,11 @@ pub struct Loaded {
 impl Loaded {
     /// A loaded record that needs no re-issue.
     pub fn new(data: Data) -> Self {
+        Loaded::shared(Arc::new(data))
+    }
+
+    /// A loaded record, already shared, that needs no re-issue.
+    pub fn shared(data: Arc<Data>) -> Self {
         Loaded {
             data,
             reissue: false,
@@ -190,6 +196,14 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// The live record under `key`, or `None` when it is unknown or expired.
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError>;
+
+    /// [`load`](SessionStore::load) answered without waiting, when the store can (an in-process cache):
+    /// the layer tries this first and awaits `load` only when it returns `None`, which saves a boxed
+    /// future per request. The default is `None`.
+    fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
+        let _ = key;
+        None
+    }
 
     /// Stores `data` under a new key and returns the key.
     async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError>;

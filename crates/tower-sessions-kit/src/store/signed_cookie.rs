@@ -1,5 +1,6 @@
 //! [`SignedCookieStore`]: the session data in the cookie itself, signed (optionally encrypted).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -174,7 +175,7 @@ impl SessionStore for SignedCookieStore {
             return Ok(None);
         }
         Ok(Some(Loaded {
-            data: payload.d,
+            data: Arc::new(payload.d),
             reissue: old_key,
             snapshot: None,
         }))
