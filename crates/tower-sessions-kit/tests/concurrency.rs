@@ -2,6 +2,7 @@
 //! `Router`, leave all 50 keys in the store. SQLite and the memory cache always; PostgreSQL, MySQL and
 //! Redis when their `TEST_*_URL` is set (required with `TEST_REQUIRE_SERVERS=1`).
 
+mod servers;
 mod support;
 
 use std::sync::Arc;
@@ -195,30 +196,54 @@ async fn mysql_store() {
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cache_store() {
-    redis_cache_store_with(0).await;
+    if let Some(store) =
+        servers::redis_store(&tower_sessions_kit::testing::unique_name("concurrency"), 0)
+    {
+        fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+    }
 }
 
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cache_store_with_client_side_cache() {
-    redis_cache_store_with(1_000).await;
+    if let Some(store) = servers::redis_store(
+        &tower_sessions_kit::testing::unique_name("concurrency"),
+        1_000,
+    ) {
+        fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+    }
 }
 
-/// `client_side_cache` entries on the Redis backend (0: off).
-#[cfg(feature = "redis")]
-async fn redis_cache_store_with(client_side_cache: usize) {
-    use cache_core::{backends::RedisBackend, Cache};
-    let Some(url) = cache_core::testing::server_url("TEST_REDIS_URL", "Redis concurrency") else {
-        return;
-    };
-    let backend = RedisBackend::builder(url)
-        .namespace(format!(
-            "{}:",
-            tower_sessions_kit::testing::unique_name("concurrency")
-        ))
-        .client_side_cache(client_side_cache)
+#[cfg(feature = "redis-cluster")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_cache_store() {
+    if let Some(store) =
+        servers::redis_cluster_store(&tower_sessions_kit::testing::unique_name("concurrency"))
+    {
+        fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+    }
+}
+
+#[cfg(feature = "memcached")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memcached_cache_store() {
+    if let Some(store) =
+        servers::memcached_store(&tower_sessions_kit::testing::unique_name("concurrency"))
+    {
+        fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+    }
+}
+
+/// `CacheStore` on cache-core's file backend: merged by its `compare_and_set` under the directory's lock.
+#[cfg(feature = "cache")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn file_cache_store() {
+    use cache_core::{backends::FileBackend, Cache};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = FileBackend::builder(dir.path().join("cache"))
+        .max_entries(10_000)
         .build()
-        .expect("redis");
+        .expect("file cache");
     let store = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
     fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
 }

@@ -1,6 +1,8 @@
 //! The store conformance suite on every store. Server-backed stores run when their `TEST_*_URL` is set
 //! (and must, with `TEST_REQUIRE_SERVERS=1`).
 
+mod servers;
+
 use tower_sessions_kit::testing::{Setup, Subject};
 
 #[cfg(feature = "memory")]
@@ -88,16 +90,9 @@ mod mysql {
 #[cfg(feature = "redis")]
 mod redis_cache {
     use super::*;
-    use cache_core::{backends::RedisBackend, Cache};
-    use tower_sessions_kit::store::CacheStore;
 
     tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
-        let url = cache_core::testing::server_url("TEST_REDIS_URL", "Redis session store")?;
-        let backend = RedisBackend::builder(url)
-            .namespace(format!("{}:", setup.unique))
-            .build()
-            .expect("redis backend");
-        Some(Subject::new(CacheStore::new(Cache::new(backend))))
+        servers::redis_store(&setup.unique, 0).map(Subject::new)
     });
 }
 
@@ -105,17 +100,30 @@ mod redis_cache {
 #[cfg(feature = "redis")]
 mod redis_client_cache {
     use super::*;
-    use cache_core::{backends::RedisBackend, Cache};
-    use tower_sessions_kit::store::CacheStore;
 
     tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
-        let url = cache_core::testing::server_url("TEST_REDIS_URL", "Redis session store")?;
-        let backend = RedisBackend::builder(url)
-            .namespace(format!("{}:", setup.unique))
-            .client_side_cache(1_000)
-            .build()
-            .expect("redis backend");
-        Some(Subject::new(CacheStore::new(Cache::new(backend))))
+        servers::redis_store(&setup.unique, 1_000).map(Subject::new)
+    });
+}
+
+/// Redis Cluster (`.ci/start-redis-cluster.sh`): one session is one key, so every operation, the
+/// compare-and-set of a save included, runs on the node that owns its slot.
+#[cfg(feature = "redis-cluster")]
+mod redis_cluster {
+    use super::*;
+
+    tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
+        servers::redis_cluster_store(&setup.unique).map(Subject::new)
+    });
+}
+
+/// memcached: saves merge through the backend's CAS tokens.
+#[cfg(feature = "memcached")]
+mod memcached {
+    use super::*;
+
+    tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
+        servers::memcached_store(&setup.unique).map(Subject::new)
     });
 }
 

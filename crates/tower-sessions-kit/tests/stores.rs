@@ -1,5 +1,6 @@
 //! Store-specific promises beyond the conformance suite: the cached-database store survives a cache
-//! outage, and the file store cannot be made to touch a path outside its directory.
+//! outage, the file store cannot be made to touch a path outside its directory, and cache sessions read
+//! without a lookup still see every write and expiry.
 
 mod support;
 
@@ -98,7 +99,7 @@ async fn cached_db_reads_are_served_by_the_cache() {
     // Drop the database's copy behind the store's back: the cache still answers.
     database.delete(&key).await.expect("delete row");
     let loaded = store.load(&key).await.expect("load").expect("from cache");
-    assert_eq!(loaded.data, data);
+    assert_eq!(*loaded.data, data);
 }
 
 #[tokio::test]
@@ -149,4 +150,68 @@ async fn file_store_writes_leave_no_temporary_files() {
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(names[0].starts_with("sessionid"), "{names:?}");
+}
+
+/// On the memory backend a session read again with nothing written is answered without a lookup; that
+/// shortcut must still see every write through any other store on the same cache, and expiry.
+#[tokio::test]
+async fn memory_cache_sessions_read_unchanged_still_see_writes_and_expiry() {
+    use tower_sessions_kit::record::Changes;
+    use tower_sessions_kit::store::{CacheStore, SaveRequest};
+
+    let cache = Cache::new(cache_core::backends::MemoryBackend::new());
+    let reader = CacheStore::new(cache.clone());
+    let writer = CacheStore::new(cache.clone());
+    let read = |key: &SessionKey| {
+        let now = reader.load_now(key).expect("memory answers at once");
+        now.expect("load")
+            .map(|loaded| loaded.data.get("a").cloned())
+    };
+    let data = |value: serde_json::Value| value.as_object().cloned().unwrap_or_default();
+    let key = writer
+        .create(&data(serde_json::json!({"a": 1})), Duration::from_secs(60))
+        .await
+        .expect("create");
+    for _ in 0..3 {
+        assert_eq!(read(&key), Some(Some(serde_json::json!(1))));
+    }
+
+    let current = writer.load(&key).await.expect("load").expect("present");
+    let mut view = Arc::unwrap_or_clone(current.data);
+    let two = serde_json::json!(2);
+    view.insert("a".into(), two.clone());
+    let changes = Changes::replace_with(&view);
+    writer
+        .save(
+            &key,
+            SaveRequest {
+                changes: &changes,
+                data: &view,
+                cookie_age: Duration::from_secs(60),
+                snapshot: None,
+            },
+        )
+        .await
+        .expect("save");
+    assert_eq!(read(&key), Some(Some(two)), "another store's save");
+
+    writer.delete(&key).await.expect("delete");
+    assert_eq!(read(&key), None, "another store's delete");
+
+    let short = writer
+        .create(
+            &data(serde_json::json!({"a": 1})),
+            Duration::from_millis(300),
+        )
+        .await
+        .expect("create");
+    assert!(read(&short).is_some());
+    assert!(read(&short).is_some());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        read(&short),
+        None,
+        "expired with nothing written in between"
+    );
+    assert_eq!(reader.load(&short).await.expect("load"), None);
 }
