@@ -26,6 +26,8 @@
 //! fixed time, interleaved: per-request costs of a real server (syscalls, parsing) are in both sides of
 //! those ratios, which is where a Redis round trip can be compared with a plain handler at all.
 
+mod support;
+
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
@@ -296,46 +298,6 @@ async fn serve(app: App) -> std::net::SocketAddr {
     addr
 }
 
-/// One keep-alive connection sending `GET /page` until `deadline`; returns the responses read.
-async fn client(addr: std::net::SocketAddr, deadline: Instant) -> u64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-        return 0;
-    };
-    let _ = stream.set_nodelay(true);
-    let request = b"GET /page HTTP/1.1\r\nHost: bench.example\r\n\r\n";
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut filled = 0;
-    let mut done = 0;
-    while Instant::now() < deadline {
-        if stream.write_all(request).await.is_err() {
-            return done;
-        }
-        loop {
-            if let Some(end) = buf[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                let length = head
-                    .lines()
-                    .find_map(|line| line.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse::<usize>().ok())
-                    .unwrap_or(0);
-                let total = end + 4 + length;
-                if filled >= total {
-                    buf.copy_within(total..filled, 0);
-                    filled -= total;
-                    break;
-                }
-            }
-            match stream.read(&mut buf[filled..]).await {
-                Ok(0) | Err(_) => return done,
-                Ok(n) => filled += n,
-            }
-        }
-        done += 1;
-    }
-    done
-}
-
 /// Interleaved rounds over TCP; prints requests per second and ratios to `plain`.
 fn over_tcp() {
     // `PAGE_BENCH_TCP_ROUNDS=9` for a steadier comparison (each round gives every app 1.5 s).
@@ -363,14 +325,13 @@ fn over_tcp() {
         let mut elapsed = vec![Duration::ZERO; servers.len()];
         for _ in 0..rounds {
             for (i, (_, addr)) in servers.iter().enumerate() {
-                let started = Instant::now();
-                let deadline = started + SLICE;
-                let clients: Vec<_> = (0..CONNECTIONS)
-                    .map(|_| tokio::spawn(client(*addr, deadline)))
-                    .collect();
-                for c in clients {
-                    counts[i] += c.await.unwrap_or(0);
+                let mut conns = Vec::with_capacity(CONNECTIONS);
+                for _ in 0..CONNECTIONS {
+                    conns.push(support::Conn::open(*addr, "/page", None).await);
                 }
+                let started = Instant::now();
+                let (_, done) = support::keep_sending(conns, started + SLICE).await;
+                counts[i] += done;
                 elapsed[i] += started.elapsed();
             }
         }

@@ -9,7 +9,7 @@
 //!
 //! Groups (each variant answers `GET /` with the same bytes, `42`):
 //!
-//! - `memory_read`: reading an existing session — `plain` (no sessions: the limit), `kit` (`CacheStore`
+//! - `memory_read`: reading an existing session — `plain` (the same handler without sessions: the limit), `kit` (`CacheStore`
 //!   on cache-core's memory backend), `tower_sessions` (its `MemoryStore`).
 //! - `sqlite_read` / `sqlite_write`: `DatabaseStore` on a SQLite file against `SqliteStore` from
 //!   tower-sessions-sqlx-store on another file of the same directory, opened as its README shows
@@ -20,12 +20,17 @@
 //! `SESSIONS_BENCH_GROUPS=memory,redis` runs some groups only; `SESSIONS_BENCH_CRITERION_ONLY=1` skips the
 //! side-by-side runs of the memory group (for profilers).
 //!
-//! Criterion measures each variant; then an interleaved run (variants alternating in rounds, so drift hits
-//! all alike) prints requests per second and the ratios the targets are stated in, twice: in-process, and
-//! over loopback HTTP/1.1 (each variant served by `axum::serve` on 127.0.0.1, one keep-alive client
-//! connection sending the session cookie, one request at a time — requests per second as a server sees
-//! them, client and server sharing the bench's single-threaded runtime; `memory_read` is also served on a
-//! two-worker runtime, as `benches/hooks.rs` does).
+//! Criterion measures each variant; then interleaved runs (variants alternating in rounds, so drift hits
+//! all alike) print requests per second and the ratios the targets are stated in, three times:
+//!
+//! 1. in-process;
+//! 2. over loopback HTTP/1.1: each variant served by `axum::serve` on 127.0.0.1, one keep-alive client
+//!    connection sending the session cookie, one request at a time (client and server share the bench's
+//!    single-threaded runtime; `memory_read` is also served on a two-worker runtime, as `benches/hooks.rs`
+//!    does). This is a latency measure: every wait (a store's round trip, a wake-up of sqlx's SQLite worker
+//!    thread) is paid in full;
+//! 3. over loopback HTTP/1.1 with 16 connections at once, each logged in to its own session (16 users):
+//!    requests per second as a busy server sees them, where the store works on several requests together.
 
 mod support;
 
@@ -55,6 +60,8 @@ struct Variant {
     router: Router,
     app: App,
     cookie: Option<HeaderValue>,
+    /// The app has sessions: each connection of the concurrent run logs in for its own.
+    has_sessions: bool,
 }
 
 /// The app as a service, finished with `with_state(())` as `axum::serve` does (otherwise axum applies the
@@ -99,8 +106,13 @@ async fn login(app: &App) -> HeaderValue {
     HeaderValue::from_str(&pair).unwrap_or_else(|e| panic!("cookie header: {e}"))
 }
 
+/// The session handler without the session: it formats the same number into the body, so the
+/// difference to `kit` is what sessions cost.
 fn plain() -> Router {
-    Router::new().route("/", get(|| async { "42" }))
+    Router::new().route(
+        "/",
+        get(|| async { std::hint::black_box(42_i64).to_string() }),
+    )
 }
 
 // ---- tower-sessions-kit -------------------------------------------------------------------------------
@@ -187,6 +199,7 @@ async fn variant(name: &'static str, router: Router, with_session: bool) -> Vari
         router,
         app,
         cookie,
+        has_sessions: with_session,
     }
 }
 
@@ -336,11 +349,13 @@ fn interleaved(
     }
     names
         .into_iter()
-        .zip(rates.into_iter().map(|mut v| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        }))
+        .zip(rates.into_iter().map(median))
         .collect()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// In-process interleaved rounds of each variant.
@@ -366,22 +381,74 @@ fn side_by_side_loopback(
     variants: &[Variant],
     per_round: usize,
 ) -> Vec<(&'static str, f64)> {
-    let mut conns = rt.block_on(async {
-        let mut conns = Vec::with_capacity(variants.len());
-        for variant in variants {
-            let addr = support::serve(variant.router.clone()).await;
-            let cookie = variant.cookie.as_ref().map(HeaderValue::as_bytes);
+    let mut conns: Vec<support::Conn> = rt
+        .block_on(connect(variants, 1))
+        .into_iter()
+        .flatten()
+        .collect();
+    let names = variants.iter().map(|v| v.name);
+    interleaved(rt, names, LOOPBACK_ROUNDS, per_round, async |i| {
+        std::hint::black_box(conns[i].get().await);
+    })
+}
+
+/// Serves each variant on loopback and opens `per_variant` keep-alive connections to it, each checked
+/// with one request. The first sends the variant's cookie; each further one logs in for a session of its
+/// own (different users), except on the plain handler, whose connections all send the same cookie.
+async fn connect(variants: &[Variant], per_variant: usize) -> Vec<Vec<support::Conn>> {
+    let mut all = Vec::with_capacity(variants.len());
+    for variant in variants {
+        let addr = support::serve(variant.router.clone()).await;
+        let mut conns = Vec::with_capacity(per_variant);
+        for n in 0..per_variant {
+            let cookie = if n > 0 && variant.has_sessions {
+                Some(login(&variant.app).await)
+            } else {
+                variant.cookie.clone()
+            };
+            let cookie = cookie.as_ref().map(HeaderValue::as_bytes);
             let mut conn = support::Conn::open(addr, "/", cookie).await;
             // The body tells a read session (`42`) from a missing one (`none`).
             assert_eq!(conn.get().await, b"42", "{} over loopback", variant.name);
             conns.push(conn);
         }
-        conns
-    });
-    let names = variants.iter().map(|v| v.name);
-    interleaved(rt, names, LOOPBACK_ROUNDS, per_round, async |i| {
-        std::hint::black_box(conns[i].get().await);
-    })
+        all.push(conns);
+    }
+    all
+}
+
+/// Connections of the concurrent loopback run, each with its own session (different users).
+const CONCURRENT_CONNECTIONS: usize = 16;
+
+/// Rounds of the concurrent loopback run, and how long each variant is driven in a round.
+const CONCURRENT_ROUNDS: usize = 5;
+const CONCURRENT_SLICE: Duration = Duration::from_millis(1000);
+
+/// Interleaved rounds of each variant served on loopback to [`CONCURRENT_CONNECTIONS`] connections at once,
+/// each one request at a time: requests per second as a busy server sees them (the store works on
+/// several sessions' requests together, as it does in production).
+fn side_by_side_concurrent(
+    rt: &tokio::runtime::Runtime,
+    variants: &[Variant],
+) -> Vec<(&'static str, f64)> {
+    let mut conns = rt.block_on(connect(variants, CONCURRENT_CONNECTIONS));
+    let mut rates: Vec<Vec<f64>> = vec![Vec::with_capacity(CONCURRENT_ROUNDS); variants.len()];
+    for _ in 0..CONCURRENT_ROUNDS {
+        for (i, rate) in rates.iter_mut().enumerate() {
+            let started = Instant::now();
+            let (back, done) = rt.block_on(support::keep_sending(
+                std::mem::take(&mut conns[i]),
+                started + CONCURRENT_SLICE,
+            ));
+            conns[i] = back;
+            rate.push(done as f64 / started.elapsed().as_secs_f64());
+        }
+    }
+    variants
+        .iter()
+        .map(|v| v.name)
+        .zip(rates.into_iter().map(median))
+        .collect()
 }
 
 fn report(
@@ -465,6 +532,16 @@ impl Group<'_> {
             self.targets,
         );
         self.over_loopback(rt, "");
+        let rates = side_by_side_concurrent(rt, self.variants);
+        report(
+            &format!(
+                "{}, loopback HTTP/1.1, {CONCURRENT_CONNECTIONS} connections with a session each",
+                self.name
+            ),
+            CONCURRENT_ROUNDS,
+            &rates,
+            self.targets,
+        );
     }
 
     fn over_loopback(&self, rt: &tokio::runtime::Runtime, runtime_note: &str) {

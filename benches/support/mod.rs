@@ -1,7 +1,11 @@
-//! The loopback HTTP/1.1 driver shared by the benches: an app served by `axum::serve` on 127.0.0.1 and one
-//! keep-alive client connection sending a fixed `GET`, one request at a time.
+//! The loopback HTTP/1.1 driver shared by the benches: an app served by `axum::serve` on 127.0.0.1 and
+//! keep-alive client connections sending a fixed `GET`, each one request at a time.
+
+// Each bench uses the part it needs.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use axum::Router;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,7 +45,7 @@ impl Conn {
         Self {
             stream,
             request,
-            buf: vec![0; 8192],
+            buf: vec![0; 64 * 1024],
         }
     }
 
@@ -72,6 +76,32 @@ impl Conn {
         let end = head + body;
         &self.buf[head..end]
     }
+}
+
+/// Sends requests on each connection, all at once, until `deadline` (each connection one request at a
+/// time); returns the connections and how many responses they read in all.
+pub async fn keep_sending(conns: Vec<Conn>, deadline: Instant) -> (Vec<Conn>, u64) {
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut conn| {
+            tokio::spawn(async move {
+                let mut done = 0_u64;
+                while Instant::now() < deadline {
+                    std::hint::black_box(conn.get().await);
+                    done += 1;
+                }
+                (conn, done)
+            })
+        })
+        .collect();
+    let mut conns = Vec::with_capacity(tasks.len());
+    let mut total = 0;
+    for task in tasks {
+        let (conn, done) = task.await.expect("client task");
+        conns.push(conn);
+        total += done;
+    }
+    (conns, total)
 }
 
 /// The length of the response head (through the blank line) and the body's `Content-Length`, once the
