@@ -9,8 +9,10 @@
 //!
 //! Groups (each variant answers `GET /` with the same bytes, `42`):
 //!
-//! - `memory_read`: reading an existing session — `plain` (the same handler without sessions: the limit), `kit` (`CacheStore`
-//!   on cache-core's memory backend), `tower_sessions` (its `MemoryStore`).
+//! - `memory_read`: reading an existing session — `plain` (the same handler without sessions: the limit),
+//!   `plain_layered` (`plain` behind a layer that does nothing, `tower::layer::util::Identity`: what axum
+//!   charges for any `Router::layer` before the middleware does anything), `kit` (`CacheStore` on
+//!   cache-core's memory backend), `tower_sessions` (its `MemoryStore`).
 //! - `sqlite_read` / `sqlite_write`: `DatabaseStore` on a SQLite file against `SqliteStore` from
 //!   tower-sessions-sqlx-store on another file of the same directory, opened as its README shows
 //!   (`SqlitePool::connect`, sqlx defaults). `write` inserts a new value into the session on every request.
@@ -211,6 +213,12 @@ async fn memory_group() -> Vec<Variant> {
     let store = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
     same_request_for_plain(vec![
         variant("plain", plain(), false).await,
+        variant(
+            "plain_layered",
+            plain().layer(tower::layer::util::Identity::new()),
+            false,
+        )
+        .await,
         variant("kit", kit::app(store, false), true).await,
         variant(
             "tower_sessions",
@@ -221,7 +229,7 @@ async fn memory_group() -> Vec<Variant> {
     ])
 }
 
-/// Gives the plain handler the same request as `kit` (its session cookie included): a browser sends the
+/// Gives the plain handlers the same request as `kit` (its session cookie included): a browser sends the
 /// cookie whether or not the app reads it, so the ratio measures the session layer, not the parsing of a
 /// longer request.
 fn same_request_for_plain(mut variants: Vec<Variant>) -> Vec<Variant> {
@@ -230,7 +238,7 @@ fn same_request_for_plain(mut variants: Vec<Variant>) -> Vec<Variant> {
         .find(|variant| variant.name == "kit")
         .and_then(|variant| variant.cookie.clone());
     for variant in &mut variants {
-        if variant.name == "plain" {
+        if variant.name.starts_with("plain") {
             variant.cookie = cookie.clone();
         }
     }
@@ -451,6 +459,9 @@ fn side_by_side_concurrent(
         .collect()
 }
 
+/// A ratio `report` prints without a target.
+const INFORMATION: f64 = 0.0;
+
 fn report(
     group: &str,
     rounds: usize,
@@ -469,6 +480,10 @@ fn report(
     }
     for (ours, theirs, target) in targets {
         let ratio = rate(ours) / rate(theirs);
+        if *target == INFORMATION {
+            println!("  {ours} / {theirs} = {ratio:.2}x");
+            continue;
+        }
         let verdict = if ratio >= *target { "met" } else { "NOT met" };
         println!("  {ours} / {theirs} = {ratio:.2}x (target >= {target:.2}x: {verdict})");
     }
@@ -560,7 +575,11 @@ fn memory(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let group = Group {
         name: "memory_read",
         variants: &memory,
-        targets: &[("kit", "plain", 0.95), ("kit", "tower_sessions", 1.0)],
+        targets: &[
+            ("kit", "plain", 0.95),
+            ("kit", "tower_sessions", 1.0),
+            ("kit", "plain_layered", INFORMATION),
+        ],
         per_round: 20_000,
         per_round_loopback: 1_000,
     };
