@@ -485,6 +485,7 @@ async fn keys_hide_the_reserved_expiry_key() {
 
 #[tokio::test]
 async fn a_store_failure_is_a_500_by_default_and_configurable() {
+    let (logs, _capture) = test_logs::capture_logs();
     let default = app(Arc::new(Failing));
     let reply = send(&default, "/set", None).await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -493,6 +494,9 @@ async fn a_store_failure_is_a_500_by_default_and_configurable() {
         !reply.body.contains("connection refused"),
         "no details to the client"
     );
+    // … but the details are in the error event.
+    let events = logs.lines_with(&["ERROR", "session store failed", "connection refused"]);
+    assert_eq!(events.len(), 1, "logs:\n{}", logs.text());
 
     let custom = app_with(Arc::new(Failing), |layer| layer.error_response(unavailable));
     // Failing while saving (create) …
@@ -507,6 +511,7 @@ async fn a_store_failure_is_a_500_by_default_and_configurable() {
 
 #[tokio::test]
 async fn corrupted_data_is_an_empty_session_not_an_error() {
+    let (logs, _capture) = test_logs::capture_logs();
     let (store, cache) = memory();
     let app = app(Arc::clone(&store));
     let key = key_of(&send(&app, "/set", None).await);
@@ -523,6 +528,8 @@ async fn corrupted_data_is_an_empty_session_not_an_error() {
     let reply = send(&app, "/read", Some(key.as_str())).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, "none");
+    let warnings = logs.lines_with(&["WARN", "session data corrupted: using an empty session"]);
+    assert_eq!(warnings.len(), 1, "logs:\n{}", logs.text());
     let write = send(&app, "/set", Some(key.as_str())).await;
     assert_eq!(write.status, StatusCode::OK);
     assert_eq!(stored_user(&store, &key).await, Some(42.into()));

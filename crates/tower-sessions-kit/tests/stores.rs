@@ -54,6 +54,7 @@ impl CacheBackend for Down {
 
 #[tokio::test]
 async fn a_cache_outage_does_not_fail_cached_db_sessions() {
+    let (logs, _capture) = test_logs::capture_logs();
     let database = DatabaseStore::connect("sqlite::memory:")
         .await
         .expect("sqlite");
@@ -76,6 +77,18 @@ async fn a_cache_outage_does_not_fail_cached_db_sessions() {
     // The database has it, whatever the cache did.
     let key = SessionKey::parse(&new_key).expect("key");
     assert!(database.exists(&key).await.expect("exists"));
+    // Each cache failure was an error event, not silence.
+    for what in [
+        "Error saving to cache",
+        "Error reading from cache",
+        "Error deleting from cache",
+    ] {
+        assert!(
+            !logs.lines_with(&["ERROR", what]).is_empty(),
+            "no {what:?} in logs:\n{}",
+            logs.text()
+        );
+    }
 }
 
 #[tokio::test]

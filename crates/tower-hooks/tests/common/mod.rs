@@ -1,7 +1,6 @@
 //! Shared test helpers: a middleware that records every hook it runs, a log capture, a request helper.
 #![allow(dead_code)]
 
-use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Body;
@@ -204,89 +203,8 @@ where
     (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
-/// Captured log output of one test.
-///
-/// Events go through one process-wide subscriber whose writer hands each line to the capture
-/// installed on the emitting thread (tests use the current-thread runtime, so the handler and every
-/// hook run there). A per-test `set_default` subscriber would be racy: tracing caches each
-/// callsite's interest process-wide, and a sibling test thread without a subscriber that reaches a
-/// callsite first caches it as "never", silencing it for the capturing test too.
-#[derive(Clone, Default)]
-pub struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&lock(&self.0)).into_owned()
-    }
-
-    /// The captured lines that contain every one of `needles`.
-    pub fn lines_with(&self, needles: &[&str]) -> Vec<String> {
-        self.text()
-            .lines()
-            .filter(|l| needles.iter().all(|n| l.contains(n)))
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-thread_local! {
-    /// The capture of the test running on this thread, if it asked for one.
-    static CAPTURE: std::cell::RefCell<Option<Logs>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Writes to the emitting thread's capture, or nowhere.
-pub struct LogWriter(Option<Arc<Mutex<Vec<u8>>>>);
-
-impl io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(sink) = &self.0 {
-            lock(sink).extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The process-wide subscriber's writer: routes by thread.
-struct ThreadCapture;
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThreadCapture {
-    type Writer = LogWriter;
-    fn make_writer(&'a self) -> Self::Writer {
-        LogWriter(CAPTURE.with(|c| c.borrow().as_ref().map(|logs| logs.0.clone())))
-    }
-}
-
-/// Ends a capture when dropped. Not `Send`: the capture belongs to the thread that started it.
-pub struct CaptureGuard(std::marker::PhantomData<*const ()>);
-
-impl Drop for CaptureGuard {
-    fn drop(&mut self) {
-        CAPTURE.with(|c| c.borrow_mut().take());
-    }
-}
-
-/// Captures DEBUG and above emitted on this thread until the guard is dropped.
-pub fn capture_logs() -> (Logs, CaptureGuard) {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        // Fails only if another subscriber is already global; then nothing would be captured and the
-        // tests that read logs say so.
-        let _ = tracing_subscriber::fmt()
-            .with_writer(ThreadCapture)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .without_time()
-            .try_init();
-    });
-    // A callsite first reached while no subscriber was global may still be cached as "never".
-    tracing::callsite::rebuild_interest_cache();
-    let logs = Logs::default();
-    CAPTURE.with(|c| *c.borrow_mut() = Some(logs.clone()));
-    (logs, CaptureGuard(std::marker::PhantomData))
-}
+#[allow(unused_imports)] // not every test binary reads logs
+pub use test_logs::{capture_logs, Logs};
 
 /// Silences the default panic message for tests that panic on purpose (keeps test output readable).
 pub fn quiet_panics() {
