@@ -94,6 +94,7 @@ pub mod expiry;
 mod future;
 pub mod key;
 mod layer;
+#[cfg(feature = "cache")]
 mod memo;
 pub mod record;
 mod respond;

@@ -32,7 +32,11 @@ const CREATE_ATTEMPTS: u32 = 10;
 /// another name, so the two never get mixed up.
 ///
 /// - `load`: one `SELECT` of the live row (`expire_date > now`), a prepared statement on a pooled
-///   connection.
+///   connection. On SQLite, loads that arrive while one is running are read together by one
+///   `SELECT … WHERE session_key IN (SELECT value FROM json_each(?))` as soon as it finishes: each
+///   statement is a hop to a worker thread, and under load those hops, not SQLite, are the cost. A load
+///   alone runs its own query at once, and a queued load is answered by a query that started after it
+///   arrived, so it never sees older data than its own query would have.
 /// - `create`: `INSERT`; a duplicate key is retried with a new key.
 /// - `save`: **one transaction** — SQLite `BEGIN IMMEDIATE` (the write lock up front), PostgreSQL and
 ///   MySQL `SELECT … FOR UPDATE` — reads the current data, applies this request's changes, and `UPDATE`s
@@ -61,7 +65,14 @@ struct Inner {
     dialect: Dialect,
     table: String,
     sql: Queries,
+    /// SQLite loads arriving while one runs, read together (see [`load_batch`](super::load_batch)).
+    #[cfg(feature = "sqlite")]
+    batch: super::load_batch::LoadBatch<RawRow>,
 }
+
+/// A live row as read: its data (or why it could not be read as text) and its expiry in Unix
+/// milliseconds (`None` when unreadable).
+type RawRow = (Result<String, String>, Option<i64>);
 
 #[derive(Debug, Clone)]
 enum Pool {
@@ -108,10 +119,14 @@ impl Dialect {
 #[derive(Debug)]
 struct Queries {
     load: String,
+    /// SQLite only: the live rows of a JSON array of keys (coalesced loads).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    load_many: String,
     insert: String,
     lock: String,
     update: String,
-    /// The optimistic save's write: only if the row still holds the data that was read.
+    /// The optimistic save's write (SQLite only): only if the row still holds the data that was read.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     update_if_unchanged: String,
     delete: String,
     exists: String,
@@ -160,6 +175,10 @@ impl Queries {
                 "SELECT session_data, expire_date FROM {t} WHERE session_key = {} AND expire_date > {}",
                 p(1),
                 p(2)
+            ),
+            load_many: format!(
+                "SELECT session_key, session_data, expire_date FROM {t} WHERE session_key IN \
+                 (SELECT value FROM json_each(?)) AND expire_date > ?"
             ),
             insert: format!(
                 "INSERT INTO {t} (session_key, session_data, expire_date) VALUES ({}, {}, {})",
@@ -246,6 +265,8 @@ impl DatabaseStoreBuilder {
                 dialect,
                 sql: Queries::new(dialect, &self.table),
                 table: self.table,
+                #[cfg(feature = "sqlite")]
+                batch: Default::default(),
             }),
         })
     }
@@ -406,7 +427,7 @@ impl DatabaseStore {
         unix_millis(SystemTime::now())
     }
 
-    fn decode_row(&self, row: Result<&str, &sqlx::Error>) -> Data {
+    fn decode_row(&self, row: Result<&str, impl std::fmt::Display>) -> Data {
         match row {
             Ok(text) => record::decode(self.dialect_name(), text.as_bytes()),
             Err(error) => {
@@ -457,35 +478,98 @@ macro_rules! save_in_transaction {
     }};
 }
 
+/// Columns `first` (data) and `first + 1` (expiry) of `row`.
+fn raw_row<R: Row>(row: &R, first: usize) -> RawRow
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    (
+        row.try_get::<String, _>(first)
+            .map_err(|error| error.to_string()),
+        row.try_get::<i64, _>(first + 1).ok(),
+    )
+}
+
+#[cfg(feature = "sqlite")]
+impl super::load_batch::BatchSource for DatabaseStore {
+    type Row = RawRow;
+
+    fn batch(&self) -> &super::load_batch::LoadBatch<RawRow> {
+        &self.inner.batch
+    }
+
+    async fn fetch_one(&self, key: &SessionKey) -> Result<Option<RawRow>, StoreError> {
+        self.fetch_row(key).await
+    }
+
+    async fn fetch_many(
+        &self,
+        keys: &[&str],
+    ) -> Result<std::collections::HashMap<String, RawRow>, StoreError> {
+        let pool = match &self.inner.pool {
+            Pool::Sqlite(pool) => pool,
+            #[allow(unreachable_patterns)]
+            _ => return Err(config_error("batched loads are for SQLite".to_owned())),
+        };
+        let keys =
+            serde_json::to_string(keys).map_err(|e| StoreError::backend(self.dialect_name(), e))?;
+        let rows = sqlx::query(&self.inner.sql.load_many)
+            .bind(keys)
+            .bind(Self::now_millis())
+            .fetch_all(pool)
+            .await
+            .map_err(|error| self.error(error))?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let key = row.try_get::<String, _>(0).ok()?;
+                Some((key, raw_row(row, 1)))
+            })
+            .collect())
+    }
+}
+
 impl DatabaseStore {
     /// The live row's data, expiry, and text as stored (when it could be read as text).
     pub(crate) async fn load_row(
         &self,
         key: &SessionKey,
     ) -> Result<Option<(Data, SystemTime, Option<Arc<str>>)>, StoreError> {
-        let now = Self::now_millis();
-        let sql = &self.inner.sql.load;
-        let row = on_pool!(self, pool => {
-            sqlx::query(sql)
-                .bind(key.as_str())
-                .bind(now)
-                .fetch_optional(pool)
-                .await
-                .map(|row| row.map(|row| (row.try_get::<String, _>(0), row.try_get::<i64, _>(1))))
-        })
-        .map_err(|error| self.error(error))?;
+        let row = match &self.inner.pool {
+            // Coalesced with the loads running at the same time.
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => super::load_batch::load(self, key).await?,
+            #[allow(unreachable_patterns)]
+            _ => self.fetch_row(key).await?,
+        };
         let Some((data, expires)) = row else {
             return Ok(None);
         };
         let snapshot = data.as_deref().ok().map(Arc::from);
         let data = self.decode_row(data.as_deref());
         let expires = expires
-            .ok()
             .and_then(|ms| u64::try_from(ms).ok())
             .map_or(SystemTime::now(), |ms| {
                 SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
             });
         Ok(Some((data, expires, snapshot)))
+    }
+
+    /// The live row under `key`, by one query.
+    async fn fetch_row(&self, key: &SessionKey) -> Result<Option<RawRow>, StoreError> {
+        let now = Self::now_millis();
+        let sql = &self.inner.sql.load;
+        on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(key.as_str())
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+                .map(|row| row.map(|row| raw_row(&row, 0)))
+        })
+        .map_err(|error| self.error(error))
     }
 
     /// The stored data (as read from the row) with this request's changes applied: the data, its text

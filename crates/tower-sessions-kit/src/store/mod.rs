@@ -23,6 +23,8 @@ pub use cache::CacheStore;
 
 #[cfg(feature = "sql")]
 mod database;
+#[cfg(feature = "sqlite")]
+mod load_batch;
 #[cfg(feature = "sql")]
 pub use database::{DatabaseStore, DatabaseStoreBuilder, DEFAULT_TABLE, MAX_TABLE_NAME};
 
