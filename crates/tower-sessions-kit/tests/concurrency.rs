@@ -1,6 +1,9 @@
 //! No lost updates: 50 concurrent requests on one session, each inserting its own key, through a real
 //! `Router`, leave all 50 keys in the store. SQLite and the memory cache always; PostgreSQL, MySQL and
 //! Redis when their `TEST_*_URL` is set (required with `TEST_REQUIRE_SERVERS=1`).
+//!
+//! And coalesced loads: sessions loaded while another load runs are read together (one query or one
+//! multi-get) and each still gets its own record, or none for an unknown or expired key.
 
 mod servers;
 mod support;
@@ -274,4 +277,115 @@ async fn cached_database_store() {
         Cache::new(MemoryBackend::new()),
     );
     fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+}
+
+// ---- coalesced loads ------------------------------------------------------------------------------
+
+/// 40 sessions, an expired one, an unknown key and one session twice, all loaded at once: each load gets
+/// its own record (or none), and the loads that arrived during the first were read together. Runs on
+/// the current-thread runtime, where the batch's log event is captured.
+async fn concurrent_loads_are_read_together(store: Arc<dyn SessionStore>) {
+    let (logs, _capture) = test_logs::capture_logs();
+    let mut expected = Vec::new();
+    for n in 0..40 {
+        let data = serde_json::json!({ "n": n })
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let key = store
+            .create(&data, std::time::Duration::from_secs(60))
+            .await
+            .expect("create");
+        expected.push((key, Some(n)));
+    }
+    let expired = store
+        .create(&Data::new(), std::time::Duration::ZERO)
+        .await
+        .expect("create");
+    expected.push((expired, None));
+    let unknown = SessionKey::parse("unknownkey0000000000000000000000").expect("key");
+    expected.push((unknown, None));
+    expected.push(expected[7].clone());
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+    let mut loads = tokio::task::JoinSet::new();
+    for (i, (key, _)) in expected.iter().enumerate() {
+        let (store, key) = (Arc::clone(&store), key.clone());
+        loads.spawn(async move { (i, store.load(&key).await) });
+    }
+    let mut seen = 0;
+    while let Some(joined) = loads.join_next().await {
+        let (i, loaded) = joined.expect("load task");
+        let loaded = loaded.expect("load");
+        let n = loaded
+            .as_ref()
+            .and_then(|loaded| loaded.data.get("n"))
+            .and_then(serde_json::Value::as_i64);
+        assert_eq!(n, expected[i].1, "session {i}");
+        assert_eq!(
+            loaded.is_some(),
+            expected[i].1.is_some(),
+            "session {i} found"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, expected.len());
+    assert!(
+        !logs
+            .lines_with(&["coalesced session loads read in one query"])
+            .is_empty(),
+        "no batch in logs:\n{}",
+        logs.text()
+    );
+    assert!(
+        logs.lines_with(&["coalesced session load failed"])
+            .is_empty(),
+        "logs:\n{}",
+        logs.text()
+    );
+}
+
+#[tokio::test]
+async fn sqlite_loads_are_coalesced() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+    let store = DatabaseStore::connect(url).await.expect("sqlite");
+    store.migrate().await.expect("migrate");
+    concurrent_loads_are_read_together(Arc::new(store)).await;
+}
+
+#[cfg(feature = "cache")]
+#[tokio::test]
+async fn file_cache_loads_are_coalesced() {
+    use cache_core::{backends::FileBackend, Cache};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = FileBackend::builder(dir.path().join("cache"))
+        .build()
+        .expect("file cache");
+    let store = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
+    concurrent_loads_are_read_together(Arc::new(store)).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_loads_are_coalesced() {
+    if let Some(store) = servers::redis_store("tsk-coalesce", 0) {
+        concurrent_loads_are_read_together(Arc::new(store)).await;
+    }
+}
+
+#[cfg(feature = "redis-cluster")]
+#[tokio::test]
+async fn redis_cluster_loads_are_coalesced() {
+    if let Some(store) = servers::redis_cluster_store("tsk-coalesce") {
+        concurrent_loads_are_read_together(Arc::new(store)).await;
+    }
+}
+
+#[cfg(feature = "memcached")]
+#[tokio::test]
+async fn memcached_loads_are_coalesced() {
+    if let Some(store) = servers::memcached_store("tsk-coalesce") {
+        concurrent_loads_are_read_together(Arc::new(store)).await;
+    }
 }

@@ -1,7 +1,6 @@
 //! Store-specific promises beyond the conformance suite: the cached-database store survives a cache
-//! outage, the file store cannot be made to touch a path outside its directory, cache sessions read
-//! without a lookup still see every write and expiry, and SQLite loads read together still each get
-//! their own session.
+//! outage, the file store cannot be made to touch a path outside its directory, and cache sessions read
+//! without a lookup still see every write and expiry.
 
 mod support;
 
@@ -228,61 +227,4 @@ async fn memory_cache_sessions_read_unchanged_still_see_writes_and_expiry() {
         "expired with nothing written in between"
     );
     assert_eq!(reader.load(&short).await.expect("load"), None);
-}
-
-#[tokio::test]
-async fn concurrent_sqlite_loads_are_read_together_and_each_gets_its_own_session() {
-    let (logs, _capture) = test_logs::capture_logs();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
-    let store = DatabaseStore::connect(url).await.expect("sqlite");
-    store.migrate().await.expect("migrate");
-    let mut expected = Vec::new();
-    for n in 0..40 {
-        let data = serde_json::json!({ "n": n })
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        let key = store
-            .create(&data, Duration::from_secs(60))
-            .await
-            .expect("create");
-        expected.push((key, Some(n)));
-    }
-    let expired = store
-        .create(&serde_json::Map::new(), Duration::ZERO)
-        .await
-        .expect("create");
-    expected.push((expired, None));
-    let unknown = SessionKey::parse("unknownkey0000000000000000000000").expect("key");
-    expected.push((unknown, None));
-    // The same session asked for twice at once.
-    expected.push(expected[7].clone());
-    tokio::time::sleep(Duration::from_millis(5)).await;
-
-    let mut loads = tokio::task::JoinSet::new();
-    for (i, (key, _)) in expected.iter().enumerate() {
-        let (store, key) = (store.clone(), key.clone());
-        loads.spawn(async move { (i, store.load(&key).await) });
-    }
-    let mut seen = 0;
-    while let Some(joined) = loads.join_next().await {
-        let (i, loaded) = joined.expect("load task");
-        let n = loaded
-            .expect("load")
-            .map(|loaded| loaded.data.get("n").and_then(serde_json::Value::as_i64));
-        assert_eq!(n.flatten(), expected[i].1, "session {i}");
-        assert_eq!(n.is_some(), expected[i].1.is_some(), "session {i} found");
-        seen += 1;
-    }
-    assert_eq!(seen, expected.len());
-    // The loads that arrived while the first ran were read in one query, not one by one.
-    let batches = logs.lines_with(&["coalesced session loads read in one query"]);
-    assert!(!batches.is_empty(), "logs:\n{}", logs.text());
-    assert!(
-        logs.lines_with(&["coalesced session load failed"])
-            .is_empty(),
-        "logs:\n{}",
-        logs.text()
-    );
 }

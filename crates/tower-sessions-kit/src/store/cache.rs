@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cache_core::{Cache, Error as CacheError, Expiry as CacheExpiry};
 
+use super::load_batch::{self, BatchSource, LoadBatch};
 use super::{create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError};
 use crate::expiry;
 use crate::key::SessionKey;
@@ -29,8 +30,12 @@ const SAVE_ATTEMPTS: u32 = 1_000;
 /// evicts them or restarts. Each session is one entry, `"{prefix}{key}"` under the cache's own key
 /// prefix and version, holding the session's JSON, with the session's expiry as its TTL.
 ///
-/// - `load`: one `get`. `create`: `add` (atomic: an existing key is never overwritten), retried with a new
-///   key on collision.
+/// - `load`: one `get`. Loads arriving while one is waiting for the cache are read together by one
+///   `get_many` when it returns (`MGET` on Redis, one multi-get per server on memcached, one `SELECT` on
+///   the database backend), which spares the cache server and the client a command per request under
+///   load; a load alone still makes its own `get` at once. (A backend of your own whose `get_many` is the
+///   default loop of `get`s answers such a batch one `get` at a time: override it.)
+///   `create`: `add` (atomic: an existing key is never overwritten), retried with a new key on collision.
 /// - Reads are cheap when the session has not changed: the store keeps the last decode of each session and
 ///   reuses it while the stored bytes are the same (no JSON decode). It keeps at most 1024 sessions, of at
 ///   most 4 KiB stored each (larger ones are decoded every time), shared by the store's clones. On the memory backend, a session read
@@ -59,6 +64,8 @@ pub struct CacheStore {
     warned_no_cas: Arc<AtomicBool>,
     /// Sessions read unchanged are decoded once ([`DecodedRecords`]).
     decoded: Arc<DecodedRecords>,
+    /// Loads arriving while one runs, read together with one `get_many`.
+    batch: Arc<LoadBatch<Bytes>>,
 }
 
 impl CacheStore {
@@ -77,6 +84,7 @@ impl CacheStore {
             made_head,
             warned_no_cas: Default::default(),
             decoded: Default::default(),
+            batch: Default::default(),
         }
     }
 
@@ -164,6 +172,40 @@ fn cache_expiry(data: &Data, cookie_age: Duration) -> Option<CacheExpiry> {
     (at > SystemTime::now()).then_some(CacheExpiry::At(at))
 }
 
+impl BatchSource for CacheStore {
+    type Row = Bytes;
+
+    fn batch(&self) -> &LoadBatch<Bytes> {
+        &self.batch
+    }
+
+    async fn fetch_one(&self, key: &SessionKey) -> Result<Option<Bytes>, StoreError> {
+        let made = self.made_key(key.as_str())?;
+        self.read(&made).await
+    }
+
+    async fn fetch_many(
+        &self,
+        keys: &[&str],
+    ) -> Result<std::collections::HashMap<String, Bytes>, StoreError> {
+        let made = keys
+            .iter()
+            .map(|key| self.made_key(key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let values = self
+            .cache
+            .backend()
+            .get_many(&made)
+            .await
+            .map_err(cache_error)?;
+        Ok(keys
+            .iter()
+            .zip(values)
+            .filter_map(|(key, value)| Some(((*key).to_owned(), value?)))
+            .collect())
+    }
+}
+
 #[async_trait]
 impl SessionStore for CacheStore {
     fn name(&self) -> &'static str {
@@ -208,9 +250,7 @@ impl SessionStore for CacheStore {
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
-        let made = self.made_key(key.as_str())?;
-        Ok(self
-            .read(&made)
+        Ok(load_batch::load(self, key)
             .await?
             .map(|stored| self.loaded(key, stored, None)))
     }

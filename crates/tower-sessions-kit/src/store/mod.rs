@@ -23,7 +23,7 @@ pub use cache::CacheStore;
 
 #[cfg(feature = "sql")]
 mod database;
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "cache"))]
 mod load_batch;
 #[cfg(feature = "sql")]
 pub use database::{DatabaseStore, DatabaseStoreBuilder, DEFAULT_TABLE, MAX_TABLE_NAME};
