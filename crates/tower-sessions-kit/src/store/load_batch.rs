@@ -149,13 +149,12 @@ struct Turn<S: BatchSource> {
 
 impl<S: BatchSource> Drop for Turn<S> {
     fn drop(&mut self) {
-        let spawn = matches!(self.on_drop, Handover::Spawn);
-        if matches!(self.on_drop, Handover::Done) {
-            return;
-        }
-        let runtime = spawn
-            .then(tokio::runtime::Handle::try_current)
-            .and_then(Result::ok);
+        let runtime = match self.on_drop {
+            Handover::Done => return,
+            // No runtime (dropped outside one): the waiters read alone.
+            Handover::Spawn => tokio::runtime::Handle::try_current().ok(),
+            Handover::Release => None,
+        };
         let waiting = {
             let mut state = self.source.batch().lock();
             let waiting = mem::take(&mut state.waiting);
@@ -198,7 +197,7 @@ async fn read_queue<S: BatchSource>(source: S, mut waiting: Vec<Waiter<S::Row>>)
 /// One query for `chunk`; each waiter gets its row. On an error the waiters are dropped (they read alone).
 async fn answer<S: BatchSource>(source: &S, chunk: Vec<Waiter<S::Row>>) {
     let keys: Vec<&str> = chunk.iter().map(|waiter| waiter.key.as_str()).collect();
-    let mut rows = match source.fetch_many(&keys).await {
+    let rows = match source.fetch_many(&keys).await {
         Ok(rows) => rows,
         Err(error) => {
             tracing::warn!(%error, sessions = keys.len(), "coalesced session load failed: each reads alone");
@@ -216,7 +215,6 @@ async fn answer<S: BatchSource>(source: &S, chunk: Vec<Waiter<S::Row>>) {
         // A waiter that went away does not need its answer.
         let _ = waiter.reply.send(row);
     }
-    rows.clear();
 }
 
 #[cfg(test)]
