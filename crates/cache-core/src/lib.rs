@@ -36,6 +36,7 @@
 //!   by Redis answers repeated reads from process memory), memcached through async-memcached with consistent hashing over several servers (feature
 //!   `memcached`; why that client: see the `backends::memcached` module) and dummy.
 //! - [`Caches`]: named aliases built from configuration or URLs (`memory://`, `file:///…`, `sqlite://…`, …).
+//! - [`sharing`]: how a request used its session, told to a page cache that runs inside the session layer.
 //! - `testing` (feature `testing`): the conformance suite every backend passes.
 //!
 //! # Errors
@@ -56,6 +57,7 @@ mod config;
 mod error;
 pub mod fragment;
 pub mod key;
+pub mod sharing;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timeout;

@@ -59,6 +59,9 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let cookie = find_cookie(request.headers(), &self.shared.config.cookie_name);
         let session = Session::new(Arc::clone(&self.shared), cookie);
+        // A page cache inside this layer sees the response before the `Vary: Cookie` and `Set-Cookie` added
+        // here: it reads how the session was used from this instead.
+        request.extensions_mut().insert(session.usage());
         request.extensions_mut().insert(session.clone());
         ResponseFuture::new(self.inner.call(request), session)
     }

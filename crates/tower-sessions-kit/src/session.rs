@@ -91,6 +91,18 @@ pub(crate) struct State {
     pub(crate) snapshot: Option<Arc<str>>,
 }
 
+/// What a page cache inside the layer learns about this request's session (see
+/// [`cache_core::sharing`]).
+impl cache_core::sharing::SessionFlags for Inner {
+    fn accessed(&self) -> bool {
+        self.accessed.load(Ordering::Acquire)
+    }
+
+    fn modified(&self) -> bool {
+        self.modified.load(Ordering::Acquire)
+    }
+}
+
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
@@ -128,6 +140,11 @@ impl Session {
                 }),
             }),
         }
+    }
+
+    /// This session's flags as the page cache reads them from the request's extensions.
+    pub(crate) fn usage(&self) -> cache_core::sharing::SessionUse {
+        cache_core::sharing::SessionUse::new(Arc::clone(&self.inner) as _)
     }
 
     pub(crate) fn shared(&self) -> &Shared {

@@ -56,7 +56,13 @@ pub(crate) const DEFAULT_HEADER_LIST_MEMO: Duration = Duration::from_secs(1);
 /// Where to put it: `Router::layer` wraps each route, after routing; wrapping the whole `Router` as a
 /// service (`layer.layer(router)`, or a `tower::ServiceBuilder` around it) puts the cache before routing,
 /// which is where Django's `FetchFromCacheMiddleware` sits, and makes hits cheaper still. Layers that add
-/// `Vary` (sessions, compression) go *inside* it, as in Django.
+/// `Vary` (compression, say) go *inside* it, as in Django.
+///
+/// Sessions are safe in either order: a session layer (tower-sessions-kit's `SessionLayer`) outside this
+/// one marks its response only after it has left here, so it also tells this layer, through a
+/// [`SessionUse`](cache_core::sharing::SessionUse) in the request's extensions, how the handler used the
+/// session. A page that read the session is stored with `Vary: Cookie` (served only to that session); one
+/// that changed it is not stored at all.
 ///
 /// What is stored, for how long, and how headers are patched is listed in the [crate docs](crate).
 #[derive(Clone)]

@@ -24,6 +24,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use cache_core::sharing::SessionUse;
 use cache_core::Expiry;
 use http::header::{
     HeaderMap, HeaderName, HeaderValue, AGE, CONNECTION, CONTENT_LENGTH, TE, TRAILER,
@@ -40,7 +41,7 @@ use super::status::Forward;
 use crate::body::{collect_limited, Collected, PageBody};
 use crate::coalesce::{Flights, Follower, Leader, Outcome, Published, Role};
 use crate::entry::{self, decode_page, unix_millis, HeaderList, StoredPage};
-use crate::headers::vary_header_names;
+use crate::headers::{patch_vary_headers, vary_header_names};
 use crate::key::{self, Hex};
 use crate::memo::{HeaderListMemo, Memoised};
 use crate::rules::{self, RequestFacts, Verdict};
@@ -889,6 +890,7 @@ where
     let method = request.method().clone();
     let facts = RequestFacts::of(request.headers());
     let request_headers = request.headers().clone();
+    let session_use = request.extensions().get::<SessionUse>().cloned();
     request.extensions_mut().insert(shared.invalidator.clone());
     // On an error the leader is dropped, and its followers elect another.
     let response = inner.call(request).await?;
@@ -898,6 +900,13 @@ where
             leader.publish(outcome);
         }
     };
+    // A session layer outside this one marks the response only after it left here: ask it directly.
+    if let Some(reason) = session_use.and_then(|usage| mark_session_use(&usage, &mut parts.headers))
+    {
+        publish(leader, Outcome::NotStored);
+        shared.mark(&mut parts.headers, forward, false, collapsed, Some(reason));
+        return Ok(Response::from_parts(parts, PageBody::inner(body)));
+    }
     let timeout = match rules::decide(
         facts,
         parts.status,
@@ -948,6 +957,19 @@ where
         (!ok).then_some("backend-error"),
     );
     Ok(Response::from_parts(parts, PageBody::full(body)))
+}
+
+/// What the session's use means for a response on its way to be stored: a session that was read makes the
+/// response vary on `Cookie` (added here, as the session layer outside would add it too late); one that was
+/// modified makes it one visitor's own, never stored (the reason is returned).
+fn mark_session_use(usage: &SessionUse, headers: &mut HeaderMap) -> Option<&'static str> {
+    if usage.modified() {
+        return Some("session-modified");
+    }
+    if usage.accessed() {
+        patch_vary_headers(headers, ["Cookie"]);
+    }
+    None
 }
 
 /// Learns the header list and stores it with the page (Django's `learn_cache_key` + `cache.set`).

@@ -1,0 +1,319 @@
+//! Cross-user safety of whole apps: the page cache, sessions and hooks stacked on one `Router` in every
+//! order users write them, served over a real socket to many visitors with their own cookie jars at once.
+//!
+//! Whatever the order, a page that read the session is served only to that session, a response that wrote
+//! the session is served only to its visitor, a `Set-Cookie` never reaches another visitor, and an
+//! `Authorization` response is not shared; while a page that uses no session is still cached for everybody
+//! (so the safety does not come from caching nothing). Runs on memory and SQLite session stores always, and
+//! on Redis (sessions and pages) when `TEST_REDIS_URL` is set.
+
+mod web;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::Path;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_django::cache::backends::MemoryBackend;
+use tower_django::cache::Cache;
+use tower_django::hooks::{async_trait, Exception, HooksLayer, Middleware, Response};
+use tower_django::page::CachePageLayer;
+use tower_django::sessions::store::{CacheStore, DatabaseStore};
+use tower_django::sessions::{Session, SessionError, SessionLayer, SessionStore};
+
+use web::{Browser, Server};
+
+/// Where the layers go, as users write them.
+#[derive(Debug, Clone, Copy)]
+enum Order {
+    /// `CachePageLayer` outermost, `SessionLayer` inside it (Django's recommended order).
+    PageOutside,
+    /// `SessionLayer` outermost, a router-wide `CachePageLayer` inside it.
+    SessionOutside,
+    /// A router-wide `SessionLayer`, `CachePageLayer` on each route (`get(h).layer(..)`).
+    PageOnRoute,
+    /// `CachePageLayer`, then `HooksLayer`, then `SessionLayer`.
+    PageHooksSession,
+    /// `SessionLayer`, then `HooksLayer`, then `CachePageLayer`.
+    SessionHooksPage,
+}
+
+const ORDERS: [Order; 5] = [
+    Order::PageOutside,
+    Order::SessionOutside,
+    Order::PageOnRoute,
+    Order::PageHooksSession,
+    Order::SessionHooksPage,
+];
+
+/// How many times each handler ran.
+#[derive(Default)]
+struct Renders {
+    public: AtomicUsize,
+}
+
+/// A hook that marks every response, so the hooks layer is really in the path.
+struct Stamp;
+
+#[async_trait]
+impl Middleware for Stamp {
+    async fn process_response(
+        &self,
+        _request: &http::request::Parts,
+        response: &mut Response,
+    ) -> Result<(), Exception> {
+        response
+            .headers_mut()
+            .insert("x-hooked", http::HeaderValue::from_static("1"));
+        Ok(())
+    }
+}
+
+async fn me(session: Session) -> Result<String, SessionError> {
+    let user: Option<String> = session.get("user").await?;
+    Ok(format!("user={}", user.as_deref().unwrap_or("anonymous")))
+}
+
+async fn count(session: Session) -> Result<String, SessionError> {
+    let count: u64 = session.get("count").await?.unwrap_or(0) + 1;
+    session.insert("count", &count).await?;
+    Ok(format!("count={count}"))
+}
+
+async fn login(session: Session, Path(name): Path<String>) -> Result<String, SessionError> {
+    session.cycle_key().await?;
+    session.insert("user", &name).await?;
+    Ok(format!("welcome {name}"))
+}
+
+async fn auth(headers: HeaderMap) -> String {
+    let token = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none");
+    format!("auth={token}")
+}
+
+fn app(order: Order, pages: Cache, store: Arc<dyn SessionStore>, renders: Arc<Renders>) -> Router {
+    let page_layer = CachePageLayer::new(pages).timeout(Duration::from_secs(300));
+    let sessions = SessionLayer::from_arc(store);
+    let hooks = HooksLayer::new().push(Stamp);
+    let public = {
+        let renders = Arc::clone(&renders);
+        move || async move {
+            let n = renders.public.fetch_add(1, Ordering::SeqCst) + 1;
+            format!("public render {n}")
+        }
+    };
+    let routes = |on_route: bool| {
+        let route = |method_router: axum::routing::MethodRouter| {
+            if on_route {
+                method_router.layer(page_layer.clone())
+            } else {
+                method_router
+            }
+        };
+        Router::new()
+            .route("/me", route(get(me)))
+            .route("/count", route(get(count)))
+            .route("/public", route(get(public.clone())))
+            .route("/auth", route(get(auth)))
+            .route("/login/{name}", post(login))
+    };
+    // `Router::layer` wraps what is there: the layer added last is the outermost.
+    match order {
+        Order::PageOutside => routes(false).layer(sessions).layer(page_layer),
+        Order::SessionOutside => routes(false).layer(page_layer).layer(sessions),
+        Order::PageOnRoute => routes(true).layer(sessions),
+        Order::PageHooksSession => routes(false).layer(sessions).layer(hooks).layer(page_layer),
+        Order::SessionHooksPage => routes(false).layer(page_layer).layer(hooks).layer(sessions),
+    }
+}
+
+/// One visitor's view of the run, checked as it goes.
+struct Visit {
+    browser: Browser,
+    user: Option<String>,
+    count: u64,
+}
+
+/// Which visitor each session key was ever given to: a key seen by two visitors is a leaked `Set-Cookie`.
+#[derive(Default)]
+struct KeyOwners(Mutex<HashMap<String, usize>>);
+
+impl KeyOwners {
+    fn record(&self, visitor: usize, browser: &Browser) {
+        let Some(key) = browser.cookie("sessionid") else {
+            return;
+        };
+        let mut owners = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let owner = *owners.entry(key.clone()).or_insert(visitor);
+        assert_eq!(
+            owner, visitor,
+            "session key {key} was set for visitor {owner} and again for visitor {visitor}"
+        );
+    }
+}
+
+const LOGGED_IN: usize = 8;
+const ANONYMOUS: usize = 4;
+const ROUNDS: usize = 6;
+
+/// Many visitors at once, in one order, on one store: every assertion of the module's doc.
+async fn check_order(order: Order, pages: Cache, store: Arc<dyn SessionStore>) {
+    let renders = Arc::new(Renders::default());
+    let server = Server::start(app(order, pages, Arc::clone(&store), Arc::clone(&renders))).await;
+    let owners = Arc::new(KeyOwners::default());
+    let mut tasks = Vec::new();
+    for visitor in 0..LOGGED_IN + ANONYMOUS {
+        let (base, owners) = (server.base(), Arc::clone(&owners));
+        tasks.push(tokio::spawn(async move {
+            let mut visit = Visit {
+                browser: Browser::new(base),
+                user: None,
+                count: 0,
+            };
+            if visitor < LOGGED_IN {
+                // A session before login, so login has a key to cycle.
+                bump(&mut visit, order).await;
+                let old_key = visit.browser.cookie("sessionid");
+                let name = format!("user-{visitor}");
+                let (status, body) = visit.browser.post(&format!("/login/{name}")).await;
+                assert_eq!((status, body.as_str()), (200, &*format!("welcome {name}")));
+                owners.record(visitor, &visit.browser);
+                assert_ne!(
+                    visit.browser.cookie("sessionid"),
+                    old_key,
+                    "{order:?}: login cycles the key"
+                );
+                // The old key is dead: a request still carrying it is anonymous.
+                if let Some(old_key) = old_key {
+                    let mut stale = Browser::new(visit.browser.base().to_owned());
+                    stale.set_cookie("sessionid", &old_key);
+                    let (_, body) = stale.get("/me").await;
+                    assert_eq!(
+                        body, "user=anonymous",
+                        "{order:?}: the cycled-out key still works"
+                    );
+                }
+                visit.user = Some(name);
+            }
+            for _ in 0..ROUNDS {
+                let (status, body) = visit.browser.get("/me").await;
+                let expected = format!("user={}", visit.user.as_deref().unwrap_or("anonymous"));
+                assert_eq!(
+                    (status, body.as_str()),
+                    (200, expected.as_str()),
+                    "{order:?}: visitor {visitor} was served another session's page"
+                );
+                bump(&mut visit, order).await;
+                owners.record(visitor, &visit.browser);
+                let token = format!("Bearer token-{visitor}");
+                let (status, body) = visit.browser.get_with("/auth", &token).await;
+                assert_eq!(
+                    (status, body),
+                    (200, format!("auth={token}")),
+                    "{order:?}: an Authorization response was shared"
+                );
+                let (status, body) = visit.browser.get("/public").await;
+                assert!(status == 200 && body.starts_with("public render"), "{body}");
+            }
+        }));
+    }
+    for task in tasks {
+        if let Err(error) = task.await {
+            std::panic::resume_unwind(error.into_panic());
+        }
+    }
+    // The cache still works for what may be shared: far fewer renders than requests.
+    let public_requests = (LOGGED_IN + ANONYMOUS) * ROUNDS;
+    let public_renders = renders.public.load(Ordering::SeqCst);
+    assert!(
+        public_renders <= public_requests / 4,
+        "{order:?}: /public rendered {public_renders} times for {public_requests} requests: not cached"
+    );
+    eprintln!("{order:?}: ok, /public rendered {public_renders}× for {public_requests} requests");
+}
+
+/// Writes the session and checks the counter is this visitor's own: a write response is never shared.
+async fn bump(visit: &mut Visit, order: Order) {
+    let (status, body) = visit.browser.get("/count").await;
+    visit.count += 1;
+    assert_eq!(
+        (status, body),
+        (200, format!("count={}", visit.count)),
+        "{order:?}: a session-writing response was served to another visitor"
+    );
+    assert!(
+        visit.browser.cookie("sessionid").is_some(),
+        "{order:?}: a write sets the session cookie"
+    );
+}
+
+fn memory_cache() -> Cache {
+    Cache::new(MemoryBackend::new())
+}
+
+#[tokio::test]
+async fn every_order_on_the_memory_store() {
+    for order in ORDERS {
+        let store: Arc<dyn SessionStore> = Arc::new(CacheStore::new(memory_cache()));
+        check_order(order, memory_cache(), store).await;
+    }
+}
+
+#[tokio::test]
+async fn every_order_on_the_sqlite_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (i, order) in ORDERS.into_iter().enumerate() {
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join(format!("s{i}.db")).display()
+        );
+        let store = DatabaseStore::connect(url).await.expect("sqlite store");
+        store.migrate().await.expect("session table");
+        check_order(order, memory_cache(), Arc::new(store)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_order_on_redis() {
+    let Some(url) = web::server_url("TEST_REDIS_URL") else {
+        return;
+    };
+    for (i, order) in ORDERS.into_iter().enumerate() {
+        let namespace = format!("xuser{}-{i}:", std::process::id());
+        let sessions = web::cache_from_url(&url, &format!("{namespace}s:")).await;
+        let pages = web::cache_from_url(&url, &format!("{namespace}p:")).await;
+        let store: Arc<dyn SessionStore> = Arc::new(CacheStore::new(sessions.clone()));
+        check_order(order, pages.clone(), store).await;
+        let _ = sessions.clear().await;
+        let _ = pages.clear().await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_chosen_session_id_is_never_adopted() {
+    for order in ORDERS {
+        let sessions = memory_cache();
+        let store = Arc::new(CacheStore::new(sessions));
+        let renders = Arc::new(Renders::default());
+        let server = Server::start(app(order, memory_cache(), store.clone(), renders)).await;
+        let chosen = "abcdefghijklmnopqrstuvwxyz012345";
+        let mut attacker = Browser::new(server.base());
+        attacker.set_cookie("sessionid", chosen);
+        let (status, body) = attacker.get("/count").await;
+        assert_eq!((status, body.as_str()), (200, "count=1"));
+        let given = attacker.cookie("sessionid").expect("a new key");
+        assert_ne!(given, chosen, "{order:?}: the chosen key was adopted");
+        let chosen_key = tower_django::sessions::SessionKey::parse(chosen).expect("well formed");
+        assert!(
+            !store.exists(&chosen_key).await.expect("store answers"),
+            "{order:?}: a record was created under the chosen key"
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! What the whole-app tests share: an app served on a loopback port, a browser-like client that keeps
+//! cookies, and the test servers' URLs.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::task::JoinHandle;
+use tower_django::cache::Cache;
+
+/// An app served with `axum::serve` on `127.0.0.1`, on a port of its own; stopped when dropped.
+pub struct Server {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn start(app: Router) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Server { addr, task }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A minimal browser: one keep-alive client, a cookie jar fed by `Set-Cookie` (a cookie deleted with
+/// `Max-Age=0` is forgotten).
+pub struct Browser {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    jar: HashMap<String, String>,
+}
+
+impl Browser {
+    pub fn new(base: String) -> Browser {
+        Browser {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            base,
+            jar: HashMap::new(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar.get(name).cloned()
+    }
+
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.jar.insert(name.to_owned(), value.to_owned());
+    }
+
+    pub async fn get(&mut self, path: &str) -> (u16, String) {
+        self.send(http::Method::GET, path, None).await
+    }
+
+    pub async fn get_with(&mut self, path: &str, authorization: &str) -> (u16, String) {
+        self.send(http::Method::GET, path, Some(authorization))
+            .await
+    }
+
+    pub async fn post(&mut self, path: &str) -> (u16, String) {
+        self.send(http::Method::POST, path, None).await
+    }
+
+    /// One request; the response's status and body (as text), after its cookies went into the jar.
+    pub async fn send(
+        &mut self,
+        method: http::Method,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> (u16, String) {
+        let response = self.request(method, path, authorization).await;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the whole body")
+            .to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// One request; the response with its body unread, after its cookies went into the jar.
+    pub async fn request(
+        &mut self,
+        method: http::Method,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> http::Response<hyper::body::Incoming> {
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if !self.jar.is_empty() {
+            let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            request = request.header(http::header::COOKIE, cookies.join("; "));
+        }
+        if let Some(authorization) = authorization {
+            request = request.header(http::header::AUTHORIZATION, authorization);
+        }
+        let request = request
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request");
+        let response = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            self.client.request(request),
+        )
+        .await
+        .expect("an answer within 60 s")
+        .expect("HTTP over TCP");
+        for value in response.headers().get_all(http::header::SET_COOKIE) {
+            self.keep(value.to_str().expect("an ASCII Set-Cookie"));
+        }
+        response
+    }
+
+    fn keep(&mut self, set_cookie: &str) {
+        let mut attributes = set_cookie.split(';').map(str::trim);
+        let Some((name, value)) = attributes.next().and_then(|pair| pair.split_once('=')) else {
+            panic!("malformed Set-Cookie: {set_cookie}");
+        };
+        let deleted = attributes.any(|a| a.eq_ignore_ascii_case("max-age=0"));
+        if deleted {
+            self.jar.remove(name);
+        } else {
+            self.jar.insert(name.to_owned(), value.to_owned());
+        }
+    }
+}
+
+/// The server URL in `variable`; `None` (said on stderr) when it is unset, a failure when
+/// `TEST_REQUIRE_SERVERS=1`.
+pub fn server_url(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("TEST_REQUIRE_SERVERS").as_deref() != Ok("1"),
+                "{variable} is not set and TEST_REQUIRE_SERVERS=1"
+            );
+            eprintln!("skipped: {variable} is not set");
+            None
+        }
+    }
+}
+
+/// A cache on the server at `url`, under its own Redis namespace.
+pub async fn cache_from_url(url: &str, namespace: &str) -> Cache {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Cache::from_url(&format!("{url}{separator}namespace={namespace}"))
+        .await
+        .expect("a cache on the test server")
+}
