@@ -252,6 +252,21 @@ pub trait CacheBackend: Send + Sync + 'static {
     }
 }
 
+/// How many keys one deadline covers in a multi-key operation (`get_many`, `set_many`, `delete_many`).
+///
+/// A server backend's deadline ([`socket_timeout`](crate::backends) and the SQL backend's operation timeout,
+/// 1 s by default) is for one key's worth of work. A call over many keys gets one deadline per started
+/// thousand keys: 1 to 1000 keys one deadline, 12 000 keys twelve. So a large batch on a busy server is
+/// not cut off half done, while a hung server is still noticed within a bounded time that grows with the
+/// work asked for, never a hang. Callers that want one bound for a whole batch split the batch.
+pub const KEYS_PER_DEADLINE: usize = 1000;
+
+/// The deadline of an operation over `keys` keys, when one key's is `deadline` (see [`KEYS_PER_DEADLINE`]).
+pub fn deadline_for_keys(deadline: Duration, keys: usize) -> Duration {
+    let started_thousands = keys.saturating_sub(1) / KEYS_PER_DEADLINE + 1;
+    deadline.saturating_mul(u32::try_from(started_thousands).unwrap_or(u32::MAX))
+}
+
 /// Parses a stored value as the decimal integer `incr` works on.
 ///
 /// Shared by the backends that implement `incr` themselves, so they agree on what "numeric" means.
@@ -269,4 +284,20 @@ pub fn checked_increment(key: &str, current: &[u8], delta: i64) -> Result<i64> {
         .ok_or_else(|| crate::Error::Overflow {
             key: key.to_owned(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_deadline_per_started_thousand_keys() {
+        let second = Duration::from_secs(1);
+        assert_eq!(deadline_for_keys(second, 0), second);
+        assert_eq!(deadline_for_keys(second, 1), second);
+        assert_eq!(deadline_for_keys(second, 1000), second);
+        assert_eq!(deadline_for_keys(second, 1001), 2 * second);
+        assert_eq!(deadline_for_keys(second, 12_000), 12 * second);
+        assert_eq!(deadline_for_keys(Duration::MAX, 5000), Duration::MAX);
+    }
 }

@@ -56,6 +56,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::backend::{checked_increment, CacheBackend, Expiry, KeyLimits};
+use crate::backend::deadline_for_keys;
 use crate::backends::pool::with_deadline;
 use crate::error::{Error, KeyProblem, Result};
 use crate::key::MEMCACHED_MAX_KEY_CHARS;
@@ -182,7 +183,18 @@ impl MemcachedBackend {
         operation: &'static str,
         future: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        with_deadline(NAME, operation, self.inner.timeout, future).await
+        self.deadline_for(operation, 1, future).await
+    }
+
+    /// [`deadline`](Self::deadline) for an operation over `keys` keys ([`deadline_for_keys`]).
+    async fn deadline_for<T>(
+        &self,
+        operation: &'static str,
+        keys: usize,
+        future: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let timeout = deadline_for_keys(self.inner.timeout, keys);
+        with_deadline(NAME, operation, timeout, future).await
     }
 
     fn too_large(&self, key: &str, size: usize) -> Error {
@@ -414,7 +426,7 @@ impl CacheBackend for MemcachedBackend {
         for key in keys {
             check_key(key)?;
         }
-        self.deadline("get_many", async {
+        self.deadline_for("get_many", keys.len(), async {
             let groups = self.by_server(keys.iter().map(String::as_str));
             let fetches = groups.iter().map(|(server, positions)| async move {
                 let batch: Vec<&str> = positions.iter().map(|&p| keys[p].as_str()).collect();
@@ -474,7 +486,7 @@ impl CacheBackend for MemcachedBackend {
         for (key, _) in &entries {
             check_key(key)?;
         }
-        self.deadline("set_many", async {
+        self.deadline_for("set_many", entries.len(), async {
             let limit = self.inner.max_value_size;
             let (fitting, too_large): (Vec<_>, Vec<_>) =
                 entries.iter().partition(|(_, value)| value.len() <= limit);
@@ -573,7 +585,8 @@ impl CacheBackend for MemcachedBackend {
         for key in keys {
             check_key(key)?;
         }
-        self.deadline("delete_many", self.delete_keys(keys)).await
+        self.deadline_for("delete_many", keys.len(), self.delete_keys(keys))
+            .await
     }
 
     async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {

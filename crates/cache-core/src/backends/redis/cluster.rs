@@ -11,6 +11,7 @@
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, Value};
 
+use crate::backend::deadline_for_keys;
 use crate::backends::pool::with_deadline;
 use crate::error::{Error, Result};
 
@@ -24,7 +25,8 @@ impl RedisBackend {
         commands: Vec<Cmd>,
         operation: &'static str,
     ) -> Result<Vec<String>> {
-        with_deadline(NAME, operation, self.inner.timeout, async {
+        let timeout = deadline_for_keys(self.inner.timeout, commands.len());
+        with_deadline(NAME, operation, timeout, async {
             let mut lease = self.share().await?;
             let Some(connection) = lease.cluster() else {
                 return Err(Error::backend(NAME, "not a cluster connection"));

@@ -73,6 +73,7 @@ use bytes::Bytes;
 use redis::{Cmd, Pipeline, RedisError, Value};
 
 use crate::backend::{CacheBackend, Expiry};
+use crate::backend::deadline_for_keys;
 use crate::backends::pool::{with_deadline, Health};
 use crate::error::{Error, Result};
 
@@ -256,7 +257,9 @@ impl RedisBackend {
                 .next()
                 .ok_or_else(|| Error::backend(NAME, "no reply to the command"));
         }
-        with_deadline(NAME, operation, self.inner.timeout, async {
+        // One argument per key at least, so a long `MGET`/`UNLINK` gets its multi-key deadline.
+        let timeout = deadline_for_keys(self.inner.timeout, cmd.args_iter().count().saturating_sub(1));
+        with_deadline(NAME, operation, timeout, async {
             let mut connection = self.share().await?;
             match cmd.query_async::<Value>(&mut connection).await {
                 Err(error) if retry == Retry::Safe && is_connection_error(&error) => {
@@ -290,7 +293,9 @@ impl RedisBackend {
             pipeline.cmd("PING");
         }
         let pipeline = &pipeline;
-        let mut replies = with_deadline(NAME, operation, self.inner.timeout, async {
+        // One command per key (`set_many`): the pipeline gets the deadline of as many keys.
+        let timeout = deadline_for_keys(self.inner.timeout, pipeline.len());
+        let mut replies = with_deadline(NAME, operation, timeout, async {
             let mut connection = self.share().await?;
             match pipeline.query_async::<Vec<Value>>(&mut connection).await {
                 Err(error) if retry == Retry::Safe && is_connection_error(&error) => {
@@ -459,7 +464,8 @@ impl CacheBackend for RedisBackend {
         }
         if let Some(cache) = &self.inner.client_cache {
             let read = self.get_many_tracked(cache, keys, "get_many");
-            return with_deadline(NAME, "get_many", self.inner.timeout, read).await;
+            let timeout = deadline_for_keys(self.inner.timeout, keys.len());
+            return with_deadline(NAME, "get_many", timeout, read).await;
         }
         let mut mget = redis::cmd("MGET");
         for key in keys {

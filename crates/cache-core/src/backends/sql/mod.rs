@@ -70,7 +70,8 @@
 //! # Failures
 //!
 //! - Every operation runs under the [operation timeout](DatabaseBackendBuilder::operation_timeout)
-//!   (default 1 s), waiting for a connection included; waiting for a connection alone is bounded by the
+//!   (default 1 s; multi-key operations one per started thousand keys, see
+//!   [`KEYS_PER_DEADLINE`](crate::backend::KEYS_PER_DEADLINE)), waiting for a connection included; waiting for a connection alone is bounded by the
 //!   [connect timeout](DatabaseBackendBuilder::connect_timeout) (default 1 s). Either way the result is an
 //!   [`Error::Backend`](crate::Error::Backend) (`io::ErrorKind::TimedOut` for the operation timeout), never
 //!   a hang.
@@ -114,7 +115,7 @@ pub use builder::DatabaseBackendBuilder;
 pub use conn::SqlPool;
 pub use dialect::Dialect;
 
-use crate::backend::{CacheBackend, Expiry, KeyLimits};
+use crate::backend::{deadline_for_keys, CacheBackend, Expiry, KeyLimits};
 use crate::error::Result;
 use conn::Conn;
 use cull::Culling;
@@ -151,13 +152,18 @@ impl std::fmt::Debug for DatabaseBackend {
     }
 }
 
-/// Runs `$body` (a future using `$conn`, a pooled [`Conn`]) under the operation timeout.
+/// Runs `$body` (a future using `$conn`, a pooled [`Conn`]) under the operation timeout; with `keys: n`, under
+/// the timeout of an operation over `n` keys ([`deadline_for_keys`]).
 macro_rules! timed {
-    ($self:ident, $operation:literal, |$conn:ident| $body:expr) => {{
-        let deadline = Instant::now() + $self.inner.operation_timeout;
-        let mut $conn = $self.acquire($operation, deadline).await?;
+    ($self:ident, $operation:literal, |$conn:ident| $body:expr) => {
+        timed!($self, $operation, keys: 1, |$conn| $body)
+    };
+    ($self:ident, $operation:literal, keys: $keys:expr, |$conn:ident| $body:expr) => {{
+        let timeout = deadline_for_keys($self.inner.operation_timeout, $keys);
+        let deadline = Instant::now() + timeout;
+        let mut $conn = $self.acquire($operation, deadline, timeout).await?;
         let outcome = tokio::time::timeout_at(deadline, $body).await;
-        $self.settle($operation, $conn, outcome)
+        $self.settle($operation, $conn, outcome, timeout)
     }};
 }
 
@@ -223,14 +229,15 @@ impl DatabaseBackend {
         &self.inner.pool
     }
 
-    async fn acquire(&self, operation: &'static str, deadline: Instant) -> Result<Conn> {
+    async fn acquire(
+        &self,
+        operation: &'static str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Conn> {
         match tokio::time::timeout_at(deadline, self.inner.pool.acquire()).await {
             Ok(conn) => conn,
-            Err(_) => Err(timeout_error(
-                self.inner.dialect,
-                operation,
-                self.inner.operation_timeout,
-            )),
+            Err(_) => Err(timeout_error(self.inner.dialect, operation, timeout)),
         }
     }
 
@@ -241,6 +248,7 @@ impl DatabaseBackend {
         operation: &'static str,
         conn: Conn,
         outcome: std::result::Result<Result<T>, Elapsed>,
+        timeout: Duration,
     ) -> Result<T> {
         match outcome {
             Ok(result) => {
@@ -249,11 +257,7 @@ impl DatabaseBackend {
             }
             Err(_) => {
                 drop(conn);
-                Err(timeout_error(
-                    self.inner.dialect,
-                    operation,
-                    self.inner.operation_timeout,
-                ))
+                Err(timeout_error(self.inner.dialect, operation, timeout))
             }
         }
     }
@@ -285,7 +289,7 @@ impl CacheBackend for DatabaseBackend {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        timed!(self, "get_many", |conn| ops::get_many(
+        timed!(self, "get_many", keys: keys.len(), |conn| ops::get_many(
             &mut conn,
             &self.inner.sql,
             keys
@@ -307,7 +311,7 @@ impl CacheBackend for DatabaseBackend {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        timed!(self, "set_many", |conn| ops::set_many(
+        timed!(self, "set_many", keys: entries.len(), |conn| ops::set_many(
             &mut conn,
             &self.inner.sql,
             &self.inner.culling,
@@ -340,7 +344,7 @@ impl CacheBackend for DatabaseBackend {
         if keys.is_empty() {
             return Ok(());
         }
-        timed!(self, "delete_many", |conn| ops::delete_many(
+        timed!(self, "delete_many", keys: keys.len(), |conn| ops::delete_many(
             &mut conn,
             &self.inner.sql,
             keys
