@@ -59,8 +59,10 @@
 //!   `detail` saying why a response was not stored;
 //! - **invalidation** of every variant of a URL's pages from handlers ([`PageInvalidator`], in the request
 //!   extensions of everything behind the layer);
-//! - **bounded buffering**: bodies are read up to [`max_body_size`](CachePageLayer::max_body_size) (1 MiB);
-//!   a larger or endless body streams through uncached, never held whole;
+//! - **streams pass through**: only a body of known size up to
+//!   [`max_body_size`](CachePageLayer::max_body_size) (1 MiB) is read in and stored; a larger one, and any
+//!   body of unknown size (server-sent events, long polling, a chunked download), goes to the client as
+//!   the handler produces it and is never stored, as Django never caches a streaming response;
 //! - **fails open**: a backend error or timeout ([`backend_timeout`](CachePageLayer::backend_timeout), 1 s),
 //!   or an undecodable entry, is logged and the request is served by the inner service; after a backend
 //!   failure the cache is bypassed for a second.

@@ -56,7 +56,9 @@ pub(crate) const DEFAULT_HEADER_LIST_MEMO: Duration = Duration::from_secs(1);
 /// Where to put it: `Router::layer` wraps each route, after routing; wrapping the whole `Router` as a
 /// service (`layer.layer(router)`, or a `tower::ServiceBuilder` around it) puts the cache before routing,
 /// which is where Django's `FetchFromCacheMiddleware` sits, and makes hits cheaper still. Layers that add
-/// `Vary` (sessions, compression) go *inside* it, as in Django.
+/// `Vary` (sessions, compression) go *inside* it, as in Django. Only bodies of known size are stored, so
+/// a layer inside it that turns bodies into streams (compression does) makes its responses pass through
+/// uncached.
 ///
 /// What is stored, for how long, and how headers are patched is listed in the [crate docs](crate).
 #[derive(Clone)]
@@ -166,8 +168,10 @@ impl CachePageLayer {
         self.configure(|c| c.policy.allow_set_cookie = allow)
     }
 
-    /// The largest body stored (default 1 MiB). A larger or longer body is streamed to the client as it
-    /// comes, holding at most this much in memory, and is not stored.
+    /// The largest body stored (default 1 MiB). Only a body of known size within this limit is read in
+    /// and stored; a larger one, and any body of unknown size (a stream: server-sent events, long polling,
+    /// a chunked download), is handed to the client frame by frame as the handler produces it, and is not
+    /// stored (`Cache-Status` detail `too-large` or `streaming`).
     pub fn max_body_size(self, bytes: usize) -> Self {
         self.configure(|c| c.max_body = bytes)
     }

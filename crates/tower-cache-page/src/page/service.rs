@@ -913,14 +913,14 @@ where
     };
     let body = match collect_limited(body, shared.config.max_body).await {
         Collected::Complete(body) => body,
-        Collected::PassThrough(body) => {
+        Collected::PassThrough(body, unstored) => {
             publish(leader, Outcome::NotStored);
             shared.mark(
                 &mut parts.headers,
                 forward,
                 false,
                 collapsed,
-                Some("too-large"),
+                Some(unstored.detail()),
             );
             return Ok(Response::from_parts(parts, body));
         }
