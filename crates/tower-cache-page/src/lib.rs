@@ -77,7 +77,8 @@
 //! that does not decode is a miss and a warning. The body is never copied on a hit.
 //!
 //! A hit reads the header list and then the page. Learnt lists are memoised in-process for a short time
-//! ([`header_list_memo`](CachePageLayer::header_list_memo), 1 s), so most hits read the backend once; the
+//! ([`header_list_memo`](CachePageLayer::header_list_memo), 1 s) and within a byte budget
+//! ([`memo_max_bytes`](CachePageLayer::memo_max_bytes), 16 MiB), so most hits read the backend once; the
 //! price is that an invalidation made by *another* process or layer takes effect here within that time
 //! (invalidations through this layer's [`PageInvalidator`] are immediate). On a backend that answers
 //! without I/O (the memory backend, or Redis with its client-side cache) a hit is answered inside

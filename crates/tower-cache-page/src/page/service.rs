@@ -205,7 +205,10 @@ impl Shared {
         flights: Arc<Flights>,
         cooldown_until_ms: Arc<AtomicU64>,
     ) -> Self {
-        let memo = Arc::new(HeaderListMemo::new(config.header_list_memo));
+        let memo = Arc::new(HeaderListMemo::new(
+            config.header_list_memo,
+            config.memo_max_bytes,
+        ));
         Shared {
             invalidator: PageInvalidator::new(&config, Arc::clone(&memo)),
             config,
@@ -259,6 +262,12 @@ impl Shared {
             Arc::clone(&self.flights),
             Arc::clone(&self.cooldown_until_ms),
         )
+    }
+
+    /// The bytes the header-list memo keeps alive.
+    #[cfg(test)]
+    pub(crate) fn memo_held_bytes(&self) -> usize {
+        self.memo.held_bytes()
     }
 
     fn prefix(&self) -> &str {
@@ -394,7 +403,8 @@ impl Shared {
         }
         match decode_page(blob.clone()) {
             Ok(page) => {
-                memoised.keep_decoded(blob, Arc::new(page.clone()), generation);
+                self.memo
+                    .keep_decoded(memoised, blob, Arc::new(page.clone()), generation);
                 self.freshness(page)
             }
             Err(corrupt) => {
