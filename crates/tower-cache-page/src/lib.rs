@@ -65,7 +65,8 @@
 //!   the handler produces it and is never stored, as Django never caches a streaming response;
 //! - **fails open**: a backend error or timeout ([`backend_timeout`](CachePageLayer::backend_timeout), 1 s),
 //!   or an undecodable entry, is logged and the request is served by the inner service; after a backend
-//!   failure the cache is bypassed for a second.
+//!   failure the cache is bypassed for a second, then one request at a time tries the backend again
+//!   while the others keep bypassing it (a circuit breaker), so a hung backend never holds up a crowd.
 //!
 //! Request extensions reach the inner service untouched, so axum's `Path`, `State` and `MatchedPath` work
 //! behind the layer. Client `Cache-Control: no-cache` requests are not honoured (as in Django).

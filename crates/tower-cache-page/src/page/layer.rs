@@ -140,7 +140,7 @@ impl CachePageLayer {
         }
     }
 
-    /// Changes a setting; the flights and the backend cooldown stay shared with the layer it came from.
+    /// Changes a setting; the flights and the backend's breaker stay shared with the layer it came from.
     fn configure(self, change: impl FnOnce(&mut Config)) -> Self {
         let mut config = self.shared.config.clone();
         change(&mut config);
@@ -200,6 +200,11 @@ impl CachePageLayer {
     /// How long one cache operation may take (default 1 s; `None`: no bound) before the request goes on
     /// without the cache, as when the backend fails. Bounding needs Tokio's timer, which is only used when
     /// an operation does not complete at once.
+    ///
+    /// A failure or timeout opens the layer's circuit breaker: for the next second every request is served
+    /// by the inner service without the cache; then a single request tries the backend while the others
+    /// keep bypassing it, and its success closes the breaker, its failure opens it again. Without a bound,
+    /// a hung backend holds that one request for as long as it hangs, and the cache stays bypassed.
     pub fn backend_timeout(self, timeout: Option<Duration>) -> Self {
         self.configure(|c| c.backend_timeout = timeout)
     }
