@@ -13,10 +13,10 @@
 //! its memo entry at once. A learnt list is put in the memo when stored, so a change of `Vary` is seen at
 //! once in the process that stored it.
 //!
-//! Size: the memo is bounded in bytes ([`CachePageLayer::memo_max_bytes`](crate::CachePageLayer::memo_max_bytes),
-//! 16 MiB by default), not in entries. A decoded page holds the very blob it came from, which on the
-//! memory backend is the buffer the backend stored: while the memo holds it, it stays alive after the
-//! backend evicted it. So the memo counts what its entries keep alive (blob lengths, key lengths and a
+//! Size: the memo is bounded in bytes, not in entries
+//! ([`CachePageLayer::memo_max_bytes`](crate::CachePageLayer::memo_max_bytes), 16 MiB by default). A
+//! decoded page holds the very blob it came from, which on the memory backend is the buffer the backend
+//! stored: while the memo holds it, it stays alive after the backend evicted it. So the memo counts what its entries keep alive (blob lengths, key lengths and a
 //! fixed allowance per entry and per decoded page), and when that goes over the budget it drops expired
 //! entries, then arbitrary ones, down to three quarters of the budget. The count is an atomic counter
 //! changed when an entry is made, gains or replaces its decoded page, and is dropped; a hit that finds its
