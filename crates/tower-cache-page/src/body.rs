@@ -1,10 +1,16 @@
 //! [`PageBody`]: the response body of the page cache and conditional-GET layers, and the bounded collect
-//! that decides whether a body is small enough to store.
+//! that decides whether a body is stored.
 //!
-//! A body is read frame by frame up to the limit. If it ends within the limit (and has no trailers) it is
-//! stored and answered from memory. If it goes over, or carries trailers, the frames read so far are
-//! answered first and the rest of the stream after them, without reading it all in: a 10 MB download holds
-//! at most the limit in memory, never the whole body.
+//! Only a body that declares its exact size (`size_hint().exact()`), and a size within the limit, is read
+//! in for storing. Any other body (a stream: server-sent events, long polling, a chunked download) is
+//! handed to the client at once, each frame as the handler produces it, and is never stored; Django never
+//! caches a streaming response either. Reading such a body first would hold back the response headers
+//! until it ends, which for an endless event stream is never.
+//!
+//! A body that declared a size within the limit is read frame by frame. If it ends within the limit (and
+//! has no trailers) it is stored and answered from memory. If it goes over after all, or carries
+//! trailers, the frames read so far are answered first and the rest of the stream after them: memory
+//! stays bounded by the limit whatever the body does.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -213,16 +219,39 @@ where
 pub(crate) enum Collected<B: Body> {
     /// The whole body, within the limit, without trailers.
     Complete(Bytes),
-    /// Not storable (too large, trailers, or a read error): the body to answer with, which replays what was
-    /// read and continues with the rest.
-    PassThrough(PageBody<B>),
+    /// Not storable: the body to answer with (which replays what was read, if anything, and continues
+    /// with the rest), and why it was not stored.
+    PassThrough(PageBody<B>, Unstored),
 }
 
-/// Reads `body` while it stays within `limit` bytes.
+/// Why a body was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unstored {
+    /// Its size is not known up front: a stream, handed on as it comes.
+    Streaming,
+    /// Larger than the limit (declared or found while reading), or with trailers or a read error.
+    TooLarge,
+}
+
+impl Unstored {
+    /// The `detail` of `Cache-Status`.
+    pub(crate) fn detail(self) -> &'static str {
+        match self {
+            Unstored::Streaming => "streaming",
+            Unstored::TooLarge => "too-large",
+        }
+    }
+}
+
+/// Reads `body` for storing when it declares an exact size within `limit` bytes, and while it stays
+/// within that limit; any other body is passed through unread.
 pub(crate) async fn collect_limited<B: Body>(body: B, limit: usize) -> Collected<B> {
-    // A body that says it is larger than the limit is not read at all.
-    if body.size_hint().lower() > limit as u64 {
-        return Collected::PassThrough(PageBody::inner(body));
+    match body.size_hint().exact() {
+        None => return Collected::PassThrough(PageBody::inner(body), Unstored::Streaming),
+        Some(size) if size > limit as u64 => {
+            return Collected::PassThrough(PageBody::inner(body), Unstored::TooLarge);
+        }
+        Some(_) => {}
     }
     let mut body = Box::pin(body);
     let mut frames: VecDeque<Frame<Bytes>> = VecDeque::new();
@@ -231,7 +260,10 @@ pub(crate) async fn collect_limited<B: Body>(body: B, limit: usize) -> Collected
         match body.frame().await {
             None => break,
             Some(Err(error)) => {
-                return Collected::PassThrough(PageBody::prefixed(frames, None, Some(error)));
+                return Collected::PassThrough(
+                    PageBody::prefixed(frames, None, Some(error)),
+                    Unstored::TooLarge,
+                );
             }
             Some(Ok(frame)) => {
                 let frame = frame.map_data(to_bytes);
@@ -240,21 +272,19 @@ pub(crate) async fn collect_limited<B: Body>(body: B, limit: usize) -> Collected
                         total = total.saturating_add(data.len());
                         frames.push_back(frame);
                         if total > limit {
-                            return Collected::PassThrough(PageBody::prefixed(
-                                frames,
-                                Some(body),
-                                None,
-                            ));
+                            return Collected::PassThrough(
+                                PageBody::prefixed(frames, Some(body), None),
+                                Unstored::TooLarge,
+                            );
                         }
                     }
                     None => {
                         // Trailers are not stored: answer with everything as read.
                         frames.push_back(frame);
-                        return Collected::PassThrough(PageBody::prefixed(
-                            frames,
-                            Some(body),
-                            None,
-                        ));
+                        return Collected::PassThrough(
+                            PageBody::prefixed(frames, Some(body), None),
+                            Unstored::TooLarge,
+                        );
                     }
                 }
             }
@@ -302,41 +332,136 @@ mod tests {
         pub(crate) use futures_util::stream::{iter, Stream};
     }
 
-    #[tokio::test]
-    async fn small_bodies_are_collected() {
-        match collect_limited(Full::new(Bytes::from_static(b"hello")), 10).await {
-            Collected::Complete(bytes) => assert_eq!(&bytes[..], b"hello"),
-            Collected::PassThrough(_) => panic!("expected a complete body"),
+    use futures_util::StreamExt;
+
+    /// Chunks from memory behind a declared exact size, which may be a lie.
+    struct Declared {
+        chunks: VecDeque<Bytes>,
+        size: u64,
+    }
+
+    impl Body for Declared {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(self.chunks.pop_front().map(|c| Ok(Frame::data(c))))
         }
-        match collect_limited(stream(3, 3), 10).await {
-            Collected::Complete(bytes) => assert_eq!(bytes.len(), 9),
-            Collected::PassThrough(_) => panic!("expected a complete body"),
+
+        fn size_hint(&self) -> SizeHint {
+            SizeHint::with_exact(self.size)
         }
     }
 
+    fn declared(chunks: usize, size: usize, declared: u64) -> Declared {
+        Declared {
+            chunks: (0..chunks)
+                .map(|i| Bytes::from(vec![u8::try_from(i % 251).unwrap_or(0); size]))
+                .collect(),
+            size: declared,
+        }
+    }
+
+    fn intact(bytes: &[u8], chunk: usize) -> bool {
+        bytes
+            .chunks(chunk)
+            .enumerate()
+            .all(|(i, c)| c.iter().all(|b| usize::from(*b) == i % 251))
+    }
+
     #[tokio::test]
-    async fn large_bodies_pass_through_intact() {
-        let Collected::PassThrough(body) = collect_limited(stream(100, 1000), 4096).await else {
+    async fn small_bodies_of_known_size_are_collected() {
+        match collect_limited(Full::new(Bytes::from_static(b"hello")), 10).await {
+            Collected::Complete(bytes) => assert_eq!(&bytes[..], b"hello"),
+            Collected::PassThrough(..) => panic!("expected a complete body"),
+        }
+        match collect_limited(declared(3, 3, 9), 10).await {
+            Collected::Complete(bytes) => assert_eq!(bytes.len(), 9),
+            Collected::PassThrough(..) => panic!("expected a complete body"),
+        }
+    }
+
+    /// A body of unknown size is never read for storing, however small: it may never end. (Until streams
+    /// were passed through, a short stream was collected and stored.)
+    #[tokio::test]
+    async fn streams_are_passed_through_unread() {
+        let Collected::PassThrough(body, why) = collect_limited(stream(3, 3), 10).await else {
+            panic!("a stream was collected");
+        };
+        assert_eq!(why, Unstored::Streaming);
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        assert_eq!(bytes.len(), 9);
+    }
+
+    /// An endless stream (one event, then nothing more for ever) is handed on at once, and its first
+    /// event can be read.
+    #[tokio::test]
+    async fn endless_streams_are_handed_on_at_once() {
+        let events = futures_util::stream::iter([Ok::<_, Infallible>(Frame::data(
+            Bytes::from_static(b"data: first\n\n"),
+        ))])
+        .chain(futures_util::stream::pending());
+        let collected = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            collect_limited(StreamBody::new(events), 1024 * 1024),
+        )
+        .await;
+        let Ok(Collected::PassThrough(mut body, Unstored::Streaming)) = collected else {
+            panic!("the endless stream was read, not handed on");
+        };
+        let first = body.frame().await.and_then(|f| f.ok()?.into_data().ok());
+        assert_eq!(first.as_deref(), Some(&b"data: first\n\n"[..]));
+    }
+
+    #[tokio::test]
+    async fn large_streams_pass_through_intact() {
+        let Collected::PassThrough(body, why) = collect_limited(stream(100, 1000), 4096).await
+        else {
             panic!("expected pass-through");
         };
+        assert_eq!(why, Unstored::Streaming);
         let bytes = body
             .collect()
             .await
             .map(|c| c.to_bytes())
             .unwrap_or_default();
         assert_eq!(bytes.len(), 100_000);
-        assert!(bytes
-            .chunks(1000)
-            .enumerate()
-            .all(|(i, c)| c.iter().all(|b| usize::from(*b) == i % 251)));
+        assert!(intact(&bytes, 1000));
+    }
+
+    /// A body that declares a small size but goes on past the limit is answered whole: what was read,
+    /// then the rest.
+    #[tokio::test]
+    async fn bodies_that_outgrow_their_declared_size_pass_through_intact() {
+        let Collected::PassThrough(body, why) =
+            collect_limited(declared(100, 1000, 10), 4096).await
+        else {
+            panic!("expected pass-through");
+        };
+        assert_eq!(why, Unstored::TooLarge);
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        assert_eq!(bytes.len(), 100_000);
+        assert!(intact(&bytes, 1000));
     }
 
     #[tokio::test]
     async fn declared_large_bodies_are_not_read() {
         let body = Full::new(Bytes::from(vec![0u8; 100]));
-        let Collected::PassThrough(body) = collect_limited(body, 10).await else {
+        let Collected::PassThrough(body, why) = collect_limited(body, 10).await else {
             panic!("expected pass-through");
         };
+        assert_eq!(why, Unstored::TooLarge);
         assert_eq!(body.size_hint().exact(), Some(100));
     }
 }

@@ -59,11 +59,14 @@
 //!   `detail` saying why a response was not stored;
 //! - **invalidation** of every variant of a URL's pages from handlers ([`PageInvalidator`], in the request
 //!   extensions of everything behind the layer);
-//! - **bounded buffering**: bodies are read up to [`max_body_size`](CachePageLayer::max_body_size) (1 MiB);
-//!   a larger or endless body streams through uncached, never held whole;
+//! - **streams pass through**: only a body of known size up to
+//!   [`max_body_size`](CachePageLayer::max_body_size) (1 MiB) is read in and stored; a larger one, and any
+//!   body of unknown size (server-sent events, long polling, a chunked download), goes to the client as
+//!   the handler produces it and is never stored, as Django never caches a streaming response;
 //! - **fails open**: a backend error or timeout ([`backend_timeout`](CachePageLayer::backend_timeout), 1 s),
 //!   or an undecodable entry, is logged and the request is served by the inner service; after a backend
-//!   failure the cache is bypassed for a second.
+//!   failure the cache is bypassed for a second, then one request at a time tries the backend again
+//!   while the others keep bypassing it (a circuit breaker), so a hung backend never holds up a crowd.
 //!
 //! Request extensions reach the inner service untouched, so axum's `Path`, `State` and `MatchedPath` work
 //! behind the layer. Client `Cache-Control: no-cache` requests are not honoured (as in Django).
@@ -75,7 +78,8 @@
 //! that does not decode is a miss and a warning. The body is never copied on a hit.
 //!
 //! A hit reads the header list and then the page. Learnt lists are memoised in-process for a short time
-//! ([`header_list_memo`](CachePageLayer::header_list_memo), 1 s), so most hits read the backend once; the
+//! ([`header_list_memo`](CachePageLayer::header_list_memo), 1 s) and within a byte budget
+//! ([`memo_max_bytes`](CachePageLayer::memo_max_bytes), 16 MiB), so most hits read the backend once; the
 //! price is that an invalidation made by *another* process or layer takes effect here within that time
 //! (invalidations through this layer's [`PageInvalidator`] are immediate). On a backend that answers
 //! without I/O (the memory backend, or Redis with its client-side cache) a hit is answered inside

@@ -12,8 +12,18 @@
 //! the old header list. Invalidations through this layer's [`PageInvalidator`](crate::PageInvalidator) drop
 //! its memo entry at once. A learnt list is put in the memo when stored, so a change of `Vary` is seen at
 //! once in the process that stored it.
+//!
+//! Size: the memo is bounded in bytes, not in entries
+//! ([`CachePageLayer::memo_max_bytes`](crate::CachePageLayer::memo_max_bytes), 16 MiB by default). A
+//! decoded page holds the very blob it came from, which on the memory backend is the buffer the backend
+//! stored: while the memo holds it, it stays alive after the backend evicted it. So the memo counts what its entries keep alive (blob lengths, key lengths and a
+//! fixed allowance per entry and per decoded page), and when that goes over the budget it drops expired
+//! entries, then arbitrary ones, down to three quarters of the budget. The count is an atomic counter
+//! changed when an entry is made, gains or replaces its decoded page, and is dropped; a hit that finds its
+//! decoded page changes nothing.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -22,8 +32,12 @@ use bytes::Bytes;
 use crate::entry::{HeaderList, StoredPage};
 use crate::key::Hex;
 
-/// The most URLs memoised; when full, the memo is emptied (a URL flood cannot grow it).
-const MAX_ENTRIES: usize = 10_000;
+/// What an entry is charged beyond its keys and blob: the map slot, the entry, its header list.
+const ENTRY_OVERHEAD: usize = 256;
+
+/// What a decoded page is charged beyond its blob (whose bytes its body and header values share): the
+/// page and its header map.
+const DECODED_OVERHEAD: usize = 512;
 
 /// A memoised header list of one URL.
 #[derive(Debug)]
@@ -36,6 +50,8 @@ pub(crate) struct Memoised {
     /// just before that blob was.
     decoded: RwLock<Option<Decoded>>,
     expires: Instant,
+    /// The bytes this entry keeps alive, counted in its memo's total until it is dropped.
+    charge: Charge,
 }
 
 /// A decoded page and where it came from.
@@ -44,6 +60,49 @@ struct Decoded {
     blob: Bytes,
     page: Arc<StoredPage>,
     generation: Option<u64>,
+}
+
+impl Decoded {
+    fn bytes(&self) -> usize {
+        self.blob.len().saturating_add(DECODED_OVERHEAD)
+    }
+}
+
+/// An entry's part of its memo's byte count; given back when the entry is dropped, wherever that happens
+/// (evicted from the map, or later by the last request that still held it).
+#[derive(Debug)]
+struct Charge {
+    total: Arc<AtomicUsize>,
+    bytes: AtomicUsize,
+}
+
+impl Charge {
+    fn new(total: &Arc<AtomicUsize>, bytes: usize) -> Self {
+        total.fetch_add(bytes, Ordering::Relaxed);
+        Charge {
+            total: Arc::clone(total),
+            bytes: AtomicUsize::new(bytes),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Charges `added` more and `removed` less (the entry's decoded page was replaced).
+    fn change(&self, added: usize, removed: usize) {
+        self.bytes.fetch_add(added, Ordering::Relaxed);
+        self.bytes.fetch_sub(removed, Ordering::Relaxed);
+        self.total.fetch_add(added, Ordering::Relaxed);
+        self.total.fetch_sub(removed, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.total
+            .fetch_sub(*self.bytes.get_mut(), Ordering::Relaxed);
+    }
 }
 
 impl Memoised {
@@ -67,36 +126,35 @@ impl Memoised {
         let held = decoded.as_ref()?;
         (held.generation == Some(generation)).then(|| Arc::clone(&held.page))
     }
-
-    /// Keeps a decoded page for [`Memoised::decoded`] and [`Memoised::unchanged`]; `generation` is the
-    /// backend's, read before `blob` was.
-    pub(crate) fn keep_decoded(&self, blob: Bytes, page: Arc<StoredPage>, generation: Option<u64>) {
-        let mut decoded = self.decoded.write().unwrap_or_else(PoisonError::into_inner);
-        *decoded = Some(Decoded {
-            blob,
-            page,
-            generation,
-        });
-    }
 }
 
-/// URL → header list, for a short time.
+/// URL → header list, for a short time, within a byte budget.
 #[derive(Debug)]
 pub(crate) struct HeaderListMemo {
     ttl: Duration,
+    max_bytes: usize,
+    /// The bytes kept alive by this memo's entries, in the map or still held by requests.
+    held: Arc<AtomicUsize>,
     map: RwLock<HashMap<Box<[u8]>, Arc<Memoised>>>,
 }
 
 impl HeaderListMemo {
-    pub(crate) fn new(ttl: Duration) -> Self {
+    pub(crate) fn new(ttl: Duration, max_bytes: usize) -> Self {
         HeaderListMemo {
             ttl,
+            max_bytes,
+            held: Arc::default(),
             map: RwLock::new(HashMap::new()),
         }
     }
 
     pub(crate) fn enabled(&self) -> bool {
         !self.ttl.is_zero()
+    }
+
+    /// The bytes its entries keep alive now (an estimate: blob and key lengths plus fixed allowances).
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
     }
 
     /// The live entry for a raw URL.
@@ -117,21 +175,89 @@ impl HeaderListMemo {
         list: HeaderList,
         get_key: Option<String>,
     ) -> Arc<Memoised> {
+        let names: usize = list.names.iter().map(|n| n.as_str().len()).sum();
+        let bytes = ENTRY_OVERHEAD
+            .saturating_add(url.len())
+            .saturating_add(get_key.as_ref().map_or(0, String::len))
+            .saturating_add(names);
         let entry = Arc::new(Memoised {
             url: digest,
             list,
             get_key,
             decoded: RwLock::new(None),
             expires: Instant::now() + self.ttl,
+            charge: Charge::new(&self.held, bytes),
         });
         if self.enabled() {
             let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-            if map.len() >= MAX_ENTRIES && !map.contains_key(url) {
-                map.clear();
-            }
+            // The entry replaced, if any, gives its bytes back as it is dropped here.
             map.insert(url.into(), Arc::clone(&entry));
+            self.shrink_if_over(&mut map);
         }
         entry
+    }
+
+    /// Keeps a decoded page in `entry` for [`Memoised::decoded`] and [`Memoised::unchanged`]; `generation`
+    /// is the backend's, read before `blob` was. A page larger than the whole budget is not kept.
+    pub(crate) fn keep_decoded(
+        &self,
+        entry: &Memoised,
+        blob: Bytes,
+        page: Arc<StoredPage>,
+        generation: Option<u64>,
+    ) {
+        let new = Decoded {
+            blob,
+            page,
+            generation,
+        };
+        if new.bytes() > self.max_bytes {
+            return;
+        }
+        let old = {
+            let mut decoded = entry
+                .decoded
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let old = decoded.replace(new);
+            let added = decoded.as_ref().map_or(0, Decoded::bytes);
+            entry
+                .charge
+                .change(added, old.as_ref().map_or(0, Decoded::bytes));
+            old
+        };
+        drop(old);
+        if self.held_bytes() > self.max_bytes {
+            let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+            self.shrink_if_over(&mut map);
+        }
+    }
+
+    /// Over the budget: drops the expired entries, then arbitrary ones (the map's order), down to three
+    /// quarters of the budget, so the next shrink is some way off. Counts the bytes of the entries
+    /// dropped rather than re-reading the total, as a request may still hold one for a moment.
+    fn shrink_if_over(&self, map: &mut HashMap<Box<[u8]>, Arc<Memoised>>) {
+        let held = self.held_bytes();
+        if held <= self.max_bytes {
+            return;
+        }
+        let target = self.max_bytes / 4 * 3;
+        let mut excess = held - target;
+        let now = Instant::now();
+        map.retain(|_, entry| {
+            let live = entry.expires > now;
+            if !live {
+                excess = excess.saturating_sub(entry.charge.bytes());
+            }
+            live
+        });
+        map.retain(|_, entry| {
+            if excess == 0 {
+                return true;
+            }
+            excess = excess.saturating_sub(entry.charge.bytes());
+            false
+        });
     }
 
     /// Forgets every URL with this digest (after an invalidation).
@@ -157,9 +283,21 @@ mod tests {
         }
     }
 
+    const BUDGET: usize = 64 * 1024;
+
+    fn page(body: Bytes) -> Arc<StoredPage> {
+        Arc::new(StoredPage {
+            stored_at: std::time::SystemTime::now(),
+            fresh_until: None,
+            status: http::StatusCode::OK,
+            headers: HeaderMap::new(),
+            body,
+        })
+    }
+
     #[test]
     fn entries_live_for_the_ttl() {
-        let memo = HeaderListMemo::new(Duration::from_millis(50));
+        let memo = HeaderListMemo::new(Duration::from_millis(50), BUDGET);
         memo.put(b"http://h/a", digest("http://h/a"), list(), None);
         assert!(memo.get(b"http://h/a").is_some());
         assert!(memo.get(b"http://h/b").is_none());
@@ -169,23 +307,85 @@ mod tests {
 
     #[test]
     fn disabled_memo_remembers_nothing() {
-        let memo = HeaderListMemo::new(Duration::ZERO);
+        let memo = HeaderListMemo::new(Duration::ZERO, BUDGET);
         let entry = memo.put(b"http://h/a", digest("http://h/a"), list(), None);
         assert_eq!(entry.list, list());
         assert!(memo.get(b"http://h/a").is_none());
+        drop(entry);
+        assert_eq!(memo.held_bytes(), 0);
     }
 
     #[test]
     fn forget_by_digest_and_bounded_size() {
-        let memo = HeaderListMemo::new(Duration::from_secs(60));
+        let memo = HeaderListMemo::new(Duration::from_secs(60), BUDGET);
         memo.put(b"http://h/a", digest("http://h/a"), list(), None);
         memo.forget(&digest("http://h/a"));
         assert!(memo.get(b"http://h/a").is_none());
-        for i in 0..=MAX_ENTRIES {
+        assert_eq!(
+            memo.held_bytes(),
+            0,
+            "a forgotten entry gives its bytes back"
+        );
+        for i in 0..=10_000 {
             let url = format!("http://h/{i}");
             memo.put(url.as_bytes(), digest(&url), list(), None);
+            assert!(memo.held_bytes() <= BUDGET, "{}", memo.held_bytes());
         }
         let len = memo.map.read().map(|m| m.len()).unwrap_or(usize::MAX);
-        assert!(len <= MAX_ENTRIES, "{len}");
+        assert!(len <= BUDGET / ENTRY_OVERHEAD, "{len}");
+        assert!(
+            memo.get(b"http://h/10000").is_some(),
+            "the newest entry is kept"
+        );
+    }
+
+    /// Decoded pages count with their blobs; over the budget, entries are dropped (the newest kept), and
+    /// a page larger than the whole budget is not kept at all.
+    #[test]
+    fn decoded_pages_count_against_the_budget() {
+        let memo = HeaderListMemo::new(Duration::from_secs(60), BUDGET);
+        for i in 0..100 {
+            let url = format!("http://h/{i}");
+            let entry = memo.put(url.as_bytes(), digest(&url), list(), None);
+            let blob = Bytes::from(vec![0u8; BUDGET / 10]);
+            memo.keep_decoded(&entry, blob.clone(), page(blob.clone()), Some(1));
+            assert!(entry.decoded(&blob).is_some());
+            drop(entry);
+            assert!(memo.held_bytes() <= BUDGET, "{}", memo.held_bytes());
+        }
+        assert!(
+            memo.held_bytes() > BUDGET / 2,
+            "the memo was emptied, not shrunk"
+        );
+        let newest = memo.get(b"http://h/99");
+        assert!(newest.is_some_and(|e| e.unchanged(Some(1)).is_some()));
+
+        let entry = memo.put(b"http://h/big", digest("http://h/big"), list(), None);
+        let before = memo.held_bytes();
+        let big = Bytes::from(vec![0u8; BUDGET + 1]);
+        memo.keep_decoded(&entry, big.clone(), page(big.clone()), Some(1));
+        assert!(
+            entry.decoded(&big).is_none(),
+            "a page over the budget was kept"
+        );
+        assert_eq!(memo.held_bytes(), before);
+    }
+
+    /// An entry dropped from the map while a request still holds it is counted until the request lets go.
+    #[test]
+    fn entries_held_elsewhere_count_until_dropped() {
+        let memo = HeaderListMemo::new(Duration::from_secs(60), BUDGET);
+        let entry = memo.put(b"http://h/a", digest("http://h/a"), list(), None);
+        let blob = Bytes::from(vec![0u8; 1000]);
+        memo.keep_decoded(&entry, blob.clone(), page(blob.clone()), Some(1));
+        let held = memo.held_bytes();
+        assert!(held >= 1000 + 10, "{held}");
+        // Replacing the decoded page does not count the old one twice.
+        memo.keep_decoded(&entry, blob.clone(), page(blob), Some(2));
+        assert_eq!(memo.held_bytes(), held);
+        memo.forget(&digest("http://h/a"));
+        assert_eq!(memo.held_bytes(), held);
+        drop(entry);
+        assert_eq!(memo.held_bytes(), 0);
     }
 }

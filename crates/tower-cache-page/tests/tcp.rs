@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use support::{memory_cache, Counter};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -180,10 +181,140 @@ async fn cached_pages_over_a_real_socket() {
         let stream = request(addr, "GET", "/stream", "").await;
         assert_eq!(stream.status, "HTTP/1.1 200 OK");
         assert_eq!(stream.body.len(), 40 * 64 * 1024);
+        // A body of unknown size is never read for storing, whatever its length.
         assert_eq!(
             stream.header("cache-status"),
-            Some("tcp; fwd=uri-miss; detail=too-large")
+            Some("tcp; fwd=uri-miss; detail=streaming")
         );
     }
     assert_eq!(counter.get(), 3, "the stream was stored");
+}
+
+/// The first event of an endless event stream, as a handler writes it by hand (no `Cache-Control`).
+const FIRST_EVENT: &[u8] = b"data: first\n\n";
+
+/// A response of server-sent events that sends one event and then stays open for ever, counted.
+fn endless_events(counter: &Counter) -> axum::routing::MethodRouter {
+    let c = counter.clone();
+    get(move || async move {
+        c.hit();
+        let events =
+            futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(FIRST_EVENT))])
+                .chain(futures_util::stream::pending());
+        (
+            [("content-type", "text/event-stream")],
+            Body::from_stream(events),
+        )
+    })
+}
+
+/// axum's own `Sse` response: one event, then open for ever.
+fn endless_sse(counter: &Counter) -> axum::routing::MethodRouter {
+    use axum::response::sse::{Event, Sse};
+    let c = counter.clone();
+    get(move || async move {
+        c.hit();
+        let events = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
+            Event::default().data("first"),
+        )])
+        .chain(futures_util::stream::pending());
+        Sse::new(events)
+    })
+}
+
+/// Requests `path` and reads until the first event has arrived (at most 10 s); returns the response head.
+async fn first_event(addr: SocketAddr, path: &str) -> Raw {
+    let mut stream = match TcpStream::connect(addr).await {
+        Ok(stream) => stream,
+        Err(error) => panic!("connect: {error}"),
+    };
+    let head = format!("GET {path} HTTP/1.1\r\nHost: testserver\r\n\r\n");
+    if let Err(error) = stream.write_all(head.as_bytes()).await {
+        panic!("write: {error}");
+    }
+    let mut raw = Vec::new();
+    let arrived = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        while !raw.windows(FIRST_EVENT.len()).any(|w| w == FIRST_EVENT) {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+        true
+    })
+    .await;
+    assert!(
+        matches!(arrived, Ok(true)),
+        "no first event from {path} within 10 s; got {:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    parse(&raw, true)
+}
+
+/// Endless event streams behind the page cache (wrapping the whole router, on every route, on one route)
+/// and behind the conditional-GET layer: the first event arrives, and the stream is not stored (its
+/// handler runs for every request). Fixed-size pages next to them are still stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_event_streams_pass_through_and_are_not_stored() {
+    use tower::Layer;
+    for setup in [
+        "router service",
+        "router layer",
+        "route layer",
+        "conditional get",
+    ] {
+        let Some(cache) = memory_cache("tcp-events") else {
+            return;
+        };
+        let layer = CachePageLayer::new(cache).cache_status("tcp");
+        let (events, sse, fixed) = (Counter::default(), Counter::default(), Counter::default());
+        let f = fixed.clone();
+        let page = get(move || async move { format!("fixed {}", f.hit()) });
+        let app = match setup {
+            "router service" => {
+                let routes = Router::new()
+                    .route("/events", endless_events(&events))
+                    .route("/sse", endless_sse(&sse))
+                    .route("/fixed", page);
+                Router::new().fallback_service(layer.layer(routes))
+            }
+            "router layer" => Router::new()
+                .route("/events", endless_events(&events))
+                .route("/sse", endless_sse(&sse))
+                .route("/fixed", page)
+                .layer(layer),
+            "route layer" => Router::new()
+                .route("/events", endless_events(&events).layer(layer.clone()))
+                .route("/sse", endless_sse(&sse).layer(layer.clone()))
+                .route("/fixed", page.layer(layer)),
+            _ => Router::new()
+                .route("/events", endless_events(&events))
+                .route("/sse", endless_sse(&sse))
+                .route("/fixed", page)
+                .layer(ConditionalGetLayer::new()),
+        };
+        let addr = serve(app).await;
+        for round in 1..=2 {
+            let response = first_event(addr, "/events").await;
+            assert_eq!(response.status, "HTTP/1.1 200 OK", "{setup}");
+            if setup != "conditional get" {
+                assert_eq!(
+                    response.header("cache-status"),
+                    Some("tcp; fwd=uri-miss; detail=streaming"),
+                    "{setup}"
+                );
+            }
+            assert_eq!(events.get(), round, "{setup}: the event stream was stored");
+            first_event(addr, "/sse").await;
+            assert_eq!(sse.get(), round, "{setup}: the axum Sse stream was stored");
+        }
+        // Stored by the page cache (the conditional-GET layer stores nothing, but it still answers).
+        let stored = setup != "conditional get";
+        for round in 1..=2 {
+            let response = request(addr, "GET", "/fixed", "").await;
+            let n = if stored { 1 } else { round };
+            assert_eq!(response.body, format!("fixed {n}").as_bytes(), "{setup}");
+        }
+    }
 }

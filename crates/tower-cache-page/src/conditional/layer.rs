@@ -14,7 +14,8 @@ pub(crate) const DEFAULT_MAX_ETAG_BODY: usize = 1024 * 1024;
 ///
 /// 1. unless `Cache-Control` has a `no-store` directive or the response has an `ETag`, an ETag is set to
 ///    the quoted MD5 of the body, for non-empty bodies of known size up to
-///    [`max_etag_body_size`](Self::max_etag_body_size) (a streaming body gets none);
+///    [`max_etag_body_size`](Self::max_etag_body_size); a body of unknown size (a stream: server-sent
+///    events, long polling) gets none and is handed on unread, frame by frame as it is produced;
 /// 2. for a 2xx response with an `ETag` or a parseable `Last-Modified`, RFC 9110 §13.2.2 in order:
 ///    `If-Match` fails (strong comparison; a weak ETag never matches; `*` matches any) → **412**;
 ///    `If-Unmodified-Since` (without `If-Match`) earlier than `Last-Modified`, or no `Last-Modified` →

@@ -29,6 +29,9 @@ pub(crate) const DEFAULT_COALESCE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long learnt header lists are memoised in-process by default.
 pub(crate) const DEFAULT_HEADER_LIST_MEMO: Duration = Duration::from_secs(1);
 
+/// How many bytes the header-list memo may keep alive by default: 16 MiB.
+pub(crate) const DEFAULT_MEMO_MAX_BYTES: usize = 16 * 1024 * 1024;
+
 /// Caches whole responses in a [`Cache`]: Django's `cache_page` on one route, its site-wide
 /// `UpdateCacheMiddleware` + `FetchFromCacheMiddleware` pair on a whole app.
 ///
@@ -56,7 +59,9 @@ pub(crate) const DEFAULT_HEADER_LIST_MEMO: Duration = Duration::from_secs(1);
 /// Where to put it: `Router::layer` wraps each route, after routing; wrapping the whole `Router` as a
 /// service (`layer.layer(router)`, or a `tower::ServiceBuilder` around it) puts the cache before routing,
 /// which is where Django's `FetchFromCacheMiddleware` sits, and makes hits cheaper still. Layers that add
-/// `Vary` (compression, say) go *inside* it, as in Django.
+/// `Vary` (compression, say) go *inside* it, as in Django. Only bodies of known size are stored, so a
+/// layer inside it that turns bodies into streams (compression does) makes its responses pass through
+/// uncached.
 ///
 /// Sessions are safe in either order: a session layer (tower-sessions-kit's `SessionLayer`) outside this
 /// one marks its response only after it has left here, so it also tells this layer, through a
@@ -86,6 +91,7 @@ pub(crate) struct Config {
     pub(crate) backend_timeout: Option<Duration>,
     pub(crate) coalesce_timeout: Duration,
     pub(crate) header_list_memo: Duration,
+    pub(crate) memo_max_bytes: usize,
 }
 
 impl std::fmt::Debug for CachePageLayer {
@@ -103,6 +109,7 @@ impl std::fmt::Debug for CachePageLayer {
             .field("backend_timeout", &c.backend_timeout)
             .field("coalesce_timeout", &c.coalesce_timeout)
             .field("header_list_memo", &c.header_list_memo)
+            .field("memo_max_bytes", &c.memo_max_bytes)
             .finish()
     }
 }
@@ -111,7 +118,7 @@ impl CachePageLayer {
     /// A page cache in `cache` with Django's defaults: no page timeout (the response's `max-age`, else
     /// 600 s), empty key prefix, cookies never stored, bodies up to 1 MiB, no stale serving, no
     /// `Cache-Status`, cache operations bounded to 1 s, coalesced requests waiting up to 10 s, header lists
-    /// memoised for 1 s.
+    /// memoised for 1 s within 16 MiB.
     pub fn new(cache: Cache) -> Self {
         let config = Config {
             keys: KeyMaker::for_cache(&cache),
@@ -128,6 +135,7 @@ impl CachePageLayer {
             backend_timeout: Some(DEFAULT_BACKEND_TIMEOUT),
             coalesce_timeout: DEFAULT_COALESCE_TIMEOUT,
             header_list_memo: DEFAULT_HEADER_LIST_MEMO,
+            memo_max_bytes: DEFAULT_MEMO_MAX_BYTES,
         };
         CachePageLayer {
             shared: Arc::new(Shared::new(
@@ -138,7 +146,7 @@ impl CachePageLayer {
         }
     }
 
-    /// Changes a setting; the flights and the backend cooldown stay shared with the layer it came from.
+    /// Changes a setting; the flights and the backend's breaker stay shared with the layer it came from.
     fn configure(self, change: impl FnOnce(&mut Config)) -> Self {
         let mut config = self.shared.config.clone();
         change(&mut config);
@@ -172,8 +180,10 @@ impl CachePageLayer {
         self.configure(|c| c.policy.allow_set_cookie = allow)
     }
 
-    /// The largest body stored (default 1 MiB). A larger or longer body is streamed to the client as it
-    /// comes, holding at most this much in memory, and is not stored.
+    /// The largest body stored (default 1 MiB). Only a body of known size within this limit is read in
+    /// and stored; a larger one, and any body of unknown size (a stream: server-sent events, long polling,
+    /// a chunked download), is handed to the client frame by frame as the handler produces it, and is not
+    /// stored (`Cache-Status` detail `too-large` or `streaming`).
     pub fn max_body_size(self, bytes: usize) -> Self {
         self.configure(|c| c.max_body = bytes)
     }
@@ -196,6 +206,11 @@ impl CachePageLayer {
     /// How long one cache operation may take (default 1 s; `None`: no bound) before the request goes on
     /// without the cache, as when the backend fails. Bounding needs Tokio's timer, which is only used when
     /// an operation does not complete at once.
+    ///
+    /// A failure or timeout opens the layer's circuit breaker: for the next second every request is served
+    /// by the inner service without the cache; then a single request tries the backend while the others
+    /// keep bypassing it, and its success closes the breaker, its failure opens it again. Without a bound,
+    /// a hung backend holds that one request for as long as it hangs, and the cache stays bypassed.
     pub fn backend_timeout(self, timeout: Option<Duration>) -> Self {
         self.configure(|c| c.backend_timeout = timeout)
     }
@@ -214,6 +229,17 @@ impl CachePageLayer {
         self.configure(|c| c.header_list_memo = ttl)
     }
 
+    /// How many bytes the header-list memo may keep alive (default 16 MiB). Next to a URL's header list
+    /// the memo keeps its last decoded page, with the stored blob it came from; on the memory backend
+    /// that blob is the backend's own buffer, which stays alive while the memo holds it, even after the
+    /// backend evicted it. The memo counts those bytes (blob and key lengths, plus a small fixed
+    /// allowance per entry) and, when over this budget, drops expired entries and then arbitrary ones, so
+    /// a flood of distinct URLs cannot grow the process beyond it. A page larger than the budget is never
+    /// kept decoded (it is decoded on each hit instead).
+    pub fn memo_max_bytes(self, bytes: usize) -> Self {
+        self.configure(|c| c.memo_max_bytes = bytes)
+    }
+
     /// A handle to drop this layer's pages of a URL; also given to every handler behind the layer as a
     /// request extension (`Extension<PageInvalidator>` in axum).
     pub fn invalidator(&self) -> PageInvalidator {
@@ -226,5 +252,56 @@ impl<S> Layer<S> for CachePageLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         CachePage::new(inner, Arc::clone(&self.shared))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use cache_core::backends::MemoryBackend;
+    use http::{Request, Response};
+    use http_body_util::{BodyExt, Empty, Full};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Distinct URLs, each storing a page near the body limit and hit once (which memoises the decoded
+    /// page), through a memory backend bounded to 4 MiB: the memo keeps at most its budget alive. Before
+    /// it was bounded in bytes it held every page of the flood (up to 10 000 of them).
+    #[tokio::test]
+    async fn the_memo_stays_within_its_byte_budget_under_a_url_flood() {
+        const PAGE: usize = 60 * 1024;
+        const BUDGET: usize = 1024 * 1024;
+        const URLS: usize = 1_500;
+        let Ok(backend) = MemoryBackend::builder().max_bytes(4 * 1024 * 1024).build() else {
+            panic!("memory backend");
+        };
+        let layer = CachePageLayer::new(Cache::new(backend))
+            .max_body_size(64 * 1024)
+            .memo_max_bytes(BUDGET);
+        let page = Bytes::from(vec![b'x'; PAGE]);
+        let service = layer.layer(tower::service_fn(move |_: Request<Empty<Bytes>>| {
+            let page = page.clone();
+            async move { Ok::<_, Infallible>(Response::new(Full::new(page))) }
+        }));
+        let mut most = 0;
+        for i in 0..URLS {
+            for _ in 0..2 {
+                let request = Request::get(format!("http://testserver/?q={i}"))
+                    .body(Empty::new())
+                    .unwrap_or_default();
+                let Ok(response) = service.clone().oneshot(request).await;
+                let body = response.into_body().collect().await.map(|c| c.to_bytes());
+                assert_eq!(body.map(|b| b.len()).ok(), Some(PAGE));
+            }
+            most = most.max(layer.shared.memo_held_bytes());
+        }
+        assert!(most <= BUDGET, "the memo kept {most} bytes alive");
+        assert!(
+            most > BUDGET / 2,
+            "the memo was not used ({most} bytes): the test proves nothing"
+        );
     }
 }

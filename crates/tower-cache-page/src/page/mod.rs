@@ -4,8 +4,10 @@
 //! - `service.rs`: the service and the algorithm (fetch, coalesce, update);
 //! - `future.rs`: its response future;
 //! - `status.rs`: the optional `Cache-Status` header (RFC 9211);
-//! - `invalidate.rs`: [`PageInvalidator`], to drop a URL's pages from a handler.
+//! - `invalidate.rs`: [`PageInvalidator`], to drop a URL's pages from a handler;
+//! - `breaker.rs`: the circuit breaker that keeps a failing backend out of the way.
 
+mod breaker;
 mod future;
 mod invalidate;
 mod layer;

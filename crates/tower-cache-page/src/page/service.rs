@@ -13,12 +13,12 @@
 //! the header list is learnt (keeping its generation when unchanged) and stored with the page.
 //!
 //! Any cache failure (error, timeout, undecodable entry) fails open: it is logged, and the request is
-//! served by the inner service without the cache. After a backend error or timeout the layer bypasses the
-//! cache for [`COOLDOWN`], so an outage costs at most one slow request per second instead of one per
-//! request.
+//! served by the inner service without the cache. Every backend operation asks the layer's [`Breaker`]
+//! first: after a backend error or timeout the cache is bypassed for [`COOLDOWN`](super::breaker::COOLDOWN),
+//! then one request at a time probes the backend while the others keep bypassing, so an outage costs at
+//! most one slow request per second instead of one per request.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -34,21 +34,19 @@ use http::{Method, Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
+use super::breaker::{Admission, Breaker, Probe};
 use super::future::ResponseFuture;
 use super::invalidate::PageInvalidator;
 use super::layer::Config;
 use super::status::Forward;
 use crate::body::{collect_limited, Collected, PageBody};
 use crate::coalesce::{Flights, Follower, Leader, Outcome, Published, Role};
-use crate::entry::{self, decode_page, unix_millis, HeaderList, StoredPage};
+use crate::entry::{self, decode_page, HeaderList, StoredPage};
 use crate::headers::{patch_vary_headers, vary_header_names};
 use crate::key::{self, Hex};
 use crate::memo::{HeaderListMemo, Memoised};
 use crate::rules::{self, RequestFacts, Verdict};
 use crate::CACHE_STATUS;
-
-/// How long the cache is bypassed after a backend error or timeout.
-pub(crate) const COOLDOWN: Duration = Duration::from_secs(1);
 
 /// How often a follower whose leader gave up tries to rejoin before going on alone.
 const REJOIN_ATTEMPTS: usize = 3;
@@ -175,8 +173,8 @@ pub(crate) struct Shared {
     flights: Arc<Flights>,
     pub(crate) invalidator: PageInvalidator,
     memo: Arc<HeaderListMemo>,
-    /// Unix milliseconds until which the cache is bypassed after a backend failure (0: not bypassed).
-    cooldown_until_ms: Arc<AtomicU64>,
+    /// Whether the backend may be asked, after failures.
+    breaker: Arc<Breaker>,
 }
 
 /// The URL a request is for: its canonical bytes (the memo's key) and their digest (the keys' part).
@@ -201,18 +199,17 @@ enum Lookup {
 }
 
 impl Shared {
-    pub(crate) fn new(
-        config: Config,
-        flights: Arc<Flights>,
-        cooldown_until_ms: Arc<AtomicU64>,
-    ) -> Self {
-        let memo = Arc::new(HeaderListMemo::new(config.header_list_memo));
+    pub(crate) fn new(config: Config, flights: Arc<Flights>, breaker: Arc<Breaker>) -> Self {
+        let memo = Arc::new(HeaderListMemo::new(
+            config.header_list_memo,
+            config.memo_max_bytes,
+        ));
         Shared {
             invalidator: PageInvalidator::new(&config, Arc::clone(&memo)),
             config,
             flights,
             memo,
-            cooldown_until_ms,
+            breaker,
         }
     }
 
@@ -253,13 +250,15 @@ impl Shared {
         self.memo.put(&target.raw, target.url, list, get_key)
     }
 
-    /// The same flights and cooldown with other settings.
+    /// The same flights and breaker with other settings.
     pub(crate) fn reconfigured(&self, config: Config) -> Self {
-        Shared::new(
-            config,
-            Arc::clone(&self.flights),
-            Arc::clone(&self.cooldown_until_ms),
-        )
+        Shared::new(config, Arc::clone(&self.flights), Arc::clone(&self.breaker))
+    }
+
+    /// The bytes the header-list memo keeps alive.
+    #[cfg(test)]
+    pub(crate) fn memo_held_bytes(&self) -> usize {
+        self.memo.held_bytes()
     }
 
     fn prefix(&self) -> &str {
@@ -267,22 +266,33 @@ impl Shared {
     }
 
     fn cooling_down(&self) -> bool {
-        let until = self.cooldown_until_ms.load(Ordering::Relaxed);
-        until != 0 && unix_millis(SystemTime::now()) < until
+        self.breaker.bypassing()
     }
 
     fn trip(&self) {
-        let until = unix_millis(SystemTime::now()).saturating_add(COOLDOWN.as_millis() as u64);
-        self.cooldown_until_ms.store(until, Ordering::Relaxed);
+        self.breaker.failed();
     }
 
-    /// Awaits a backend operation within the backend timeout; failures are logged and trip the cooldown.
+    /// Asks the breaker for one backend operation: `Err` when the cache is to be bypassed, else the probe
+    /// to report on when this operation is the one trying a failed backend again.
+    fn admit(&self) -> Result<Option<Probe<'_>>, Failed> {
+        match self.breaker.admit() {
+            Admission::Go => Ok(None),
+            Admission::Probe(probe) => Ok(Some(probe)),
+            Admission::Refused => Err(Failed),
+        }
+    }
+
+    /// Awaits a backend operation within the backend timeout; failures are logged and trip the breaker.
+    /// `probe` is this operation's, when it tries a failed backend again: its success closes the breaker,
+    /// anything else (failure, timeout, cancellation) re-opens it.
     ///
     /// The operation is polled once first: the memory backend answers at once, so no timer is armed for
     /// it. Only an operation still pending is wrapped in a timeout, kept in this future's own state (the
     /// fetch is boxed once already, so a network backend's hit allocates nothing more for its timer).
     async fn bounded<T>(
         &self,
+        probe: Option<Probe<'_>>,
         mut op: BackendFuture<'_, T>,
         what: &'static str,
         key: &str,
@@ -306,31 +316,42 @@ impl Shared {
                 },
             },
         };
-        result.map_err(|error| {
-            tracing::warn!(
-                operation = what,
-                key,
-                %error,
-                "page cache backend failed; serving without the cache"
-            );
-            if error.is_backend() {
-                self.trip();
+        match result {
+            Ok(value) => {
+                answered(probe);
+                Ok(value)
             }
-            Failed
-        })
+            Err(error) => {
+                tracing::warn!(
+                    operation = what,
+                    key,
+                    %error,
+                    "page cache backend failed; serving without the cache"
+                );
+                if error.is_backend() {
+                    self.trip();
+                } else {
+                    // The backend answered (the request was at fault): it is reachable.
+                    answered(probe);
+                }
+                Err(Failed)
+            }
+        }
     }
 
     /// Reads a made key; synchronously when the backend can (the memory backend), without a future.
     async fn get(&self, made_key: &str, what: &'static str) -> Result<Option<Bytes>, Failed> {
+        let probe = self.admit()?;
         let backend = self.config.cache.backend();
-        match backend.get_now(made_key) {
-            Some(Ok(value)) => Ok(value),
-            Some(Err(error)) => {
-                self.bounded(Box::pin(std::future::ready(Err(error))), what, made_key)
-                    .await
+        let op = match backend.get_now(made_key) {
+            Some(Ok(value)) => {
+                answered(probe);
+                return Ok(value);
             }
-            None => self.bounded(backend.get(made_key), what, made_key).await,
-        }
+            Some(Err(error)) => Box::pin(std::future::ready(Err(error))),
+            None => backend.get(made_key),
+        };
+        self.bounded(probe, op, what, made_key).await
     }
 
     /// Writes a made key for `ttl` (never zero here: zero timeouts are not stored).
@@ -341,12 +362,13 @@ impl Shared {
         ttl: Duration,
         what: &'static str,
     ) -> Result<(), Failed> {
+        let probe = self.admit()?;
         let op = self
             .config
             .cache
             .backend()
             .set(made_key, value, Expiry::after(ttl));
-        self.bounded(op, what, made_key).await
+        self.bounded(probe, op, what, made_key).await
     }
 
     async fn header_list(&self, header_key: &str) -> Result<Option<HeaderList>, Failed> {
@@ -395,7 +417,8 @@ impl Shared {
         }
         match decode_page(blob.clone()) {
             Ok(page) => {
-                memoised.keep_decoded(blob, Arc::new(page.clone()), generation);
+                self.memo
+                    .keep_decoded(memoised, blob, Arc::new(page.clone()), generation);
                 self.freshness(page)
             }
             Err(corrupt) => {
@@ -420,8 +443,9 @@ impl Shared {
         }
     }
 
-    /// A synchronous read for the hit path: `None` when the backend cannot answer without I/O; a failure
-    /// is logged (and trips the cooldown) and also gives `None`, leaving the decision to the async path.
+    /// A synchronous read for the hit path, while the breaker is closed: `None` when the backend cannot
+    /// answer without I/O; a failure is logged (and trips the breaker) and also gives `None`, leaving the
+    /// decision to the async path.
     fn get_now(&self, made_key: &str) -> Option<Option<Bytes>> {
         match self.config.cache.backend().get_now(made_key)? {
             Ok(value) => Some(value),
@@ -438,7 +462,8 @@ impl Shared {
     /// The fetch phase for backends that answer at once (see [`Now`]).
     #[inline]
     fn try_now<ReqB, B: Body>(&self, request: &Request<ReqB>) -> Now<B> {
-        if self.cooling_down() {
+        // Unless closed, the async path decides: it bypasses the cache, or makes this request the probe.
+        if !self.breaker.is_closed() {
             return Now::Unknown;
         }
         let head = request.method() == Method::HEAD;
@@ -545,6 +570,13 @@ impl Shared {
                 status.forwarded(forward, stored, collapsed, detail),
             );
         }
+    }
+}
+
+/// The backend answered an operation: when it was the probe, the breaker closes.
+fn answered(probe: Option<Probe<'_>>) {
+    if let Some(probe) = probe {
+        probe.succeeded();
     }
 }
 
@@ -922,14 +954,14 @@ where
     };
     let body = match collect_limited(body, shared.config.max_body).await {
         Collected::Complete(body) => body,
-        Collected::PassThrough(body) => {
+        Collected::PassThrough(body, unstored) => {
             publish(leader, Outcome::NotStored);
             shared.mark(
                 &mut parts.headers,
                 forward,
                 false,
                 collapsed,
-                Some("too-large"),
+                Some(unstored.detail()),
             );
             return Ok(Response::from_parts(parts, body));
         }
