@@ -317,3 +317,23 @@ async fn a_client_chosen_session_id_is_never_adopted() {
         );
     }
 }
+
+/// Session keys come from the OS's random source: a million of them never repeat (32 characters of
+/// `[a-z0-9]` carry 165 bits; a repeat here would mean a broken generator, not bad luck).
+#[test]
+fn a_million_session_keys_never_repeat() {
+    let mut seen = std::collections::HashSet::with_capacity(1_000_000);
+    for _ in 0..1_000_000 {
+        let key = tower_django::sessions::SessionKey::generate().expect("the OS random source");
+        assert!(
+            tower_django::sessions::key::is_well_formed(key.as_str()),
+            "{}",
+            key.as_str()
+        );
+        assert!(
+            seen.insert(key.as_str().to_owned()),
+            "repeated: {}",
+            key.as_str()
+        );
+    }
+}

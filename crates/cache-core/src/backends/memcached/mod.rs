@@ -55,8 +55,8 @@ use async_memcached::{AsciiProtocol, ErrorKind, MetaProtocol, Status};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::backend::{checked_increment, CacheBackend, Expiry, KeyLimits};
 use crate::backend::deadline_for_keys;
+use crate::backend::{checked_increment, CacheBackend, Expiry, KeyLimits};
 use crate::backends::pool::with_deadline;
 use crate::error::{Error, KeyProblem, Result};
 use crate::key::MEMCACHED_MAX_KEY_CHARS;

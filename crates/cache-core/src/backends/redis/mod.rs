@@ -72,8 +72,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use redis::{Cmd, Pipeline, RedisError, Value};
 
-use crate::backend::{CacheBackend, Expiry};
 use crate::backend::deadline_for_keys;
+use crate::backend::{CacheBackend, Expiry};
 use crate::backends::pool::{with_deadline, Health};
 use crate::error::{Error, Result};
 
@@ -258,7 +258,10 @@ impl RedisBackend {
                 .ok_or_else(|| Error::backend(NAME, "no reply to the command"));
         }
         // One argument per key at least, so a long `MGET`/`UNLINK` gets its multi-key deadline.
-        let timeout = deadline_for_keys(self.inner.timeout, cmd.args_iter().count().saturating_sub(1));
+        let timeout = deadline_for_keys(
+            self.inner.timeout,
+            cmd.args_iter().count().saturating_sub(1),
+        );
         with_deadline(NAME, operation, timeout, async {
             let mut connection = self.share().await?;
             match cmd.query_async::<Value>(&mut connection).await {
