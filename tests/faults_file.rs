@@ -7,10 +7,11 @@
 //!
 //! - [`directories_removed`]: deleted with everything in them; the test then recreates the session
 //!   directory (the file store, like Django's, never creates it) and checks that the cache backend
-//!   recreated its own;
-//! - [`directories_replaced_by_files`]: moved aside, a regular file of the same name put in their place
-//!   (every open and create below it fails with `ENOTDIR`), then moved back. Running as root, `chmod`
-//!   cannot make a directory unwritable; this needs no privilege;
+//!   recreated its own. The sessions are gone with their files: a request that loaded its session just
+//!   before may answer Django's 400 (session deleted meanwhile), and each browser then starts anew;
+//! - [`directories_replaced_by_files`]: a regular file of the same name in each one's place (every open
+//!   and create below it fails with `ENOTDIR`), then the directories back, each swap atomic (see
+//!   [`Dirs`]). Running as root, `chmod` cannot make a directory unwritable; this needs no privilege;
 //! - [`directories_read_only`]: bind-mounted read-only onto themselves (`mount --bind`, then
 //!   `mount -o remount,bind,ro`), then unmounted: reads work, writes fail with `EROFS`. Needs root and a
 //!   `mount` that works; skipped (with a message on stderr) otherwise.
@@ -22,6 +23,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use tempfile::TempDir;
@@ -30,10 +32,17 @@ use tower_django::cache::backends::FileBackend;
 use tower_django::cache::Cache;
 use tower_django::sessions::store::FileStore;
 
-use support::process::{run, running_as_root};
+use support::process::{run, running_as_root, try_run};
 use support::scenario::{self, Expect, Fault, Sessions};
 
-/// The session directory and the cache directory, side by side in a temporary directory.
+/// How many times a read-only remount is tried while the app has files open for writing.
+const REMOUNT_ATTEMPTS: u32 = 200;
+
+/// The session directory and the cache directory, side by side, reached through a symbolic link:
+/// `<tmp>/live -> real`, the app using `<tmp>/live/sessions` and `<tmp>/live/cache`. Pointing the link
+/// elsewhere swaps both at once: a rename over a symbolic link is atomic, so no request ever finds neither
+/// the directory nor what replaced it (a moment with no entry at all reads as an unknown session, and the
+/// browser would get a new one).
 struct Dirs {
     root: TempDir,
 }
@@ -43,27 +52,44 @@ impl Dirs {
         let dirs = Dirs {
             root: tempfile::tempdir().expect("a temporary directory"),
         };
-        std::fs::create_dir(dirs.sessions()).expect("the session directory");
+        std::fs::create_dir_all(dirs.root.path().join(REAL).join("sessions"))
+            .expect("the session directory");
+        std::os::unix::fs::symlink(REAL, dirs.root.path().join(LIVE)).expect("the link");
         dirs
     }
 
     fn sessions(&self) -> PathBuf {
-        self.root.path().join("sessions")
+        self.root.path().join(LIVE).join("sessions")
     }
 
     fn cache(&self) -> PathBuf {
-        self.root.path().join("cache")
+        self.root.path().join(LIVE).join("cache")
     }
 
     fn both(&self) -> [PathBuf; 2] {
         [self.sessions(), self.cache()]
     }
+
+    /// Points the link at `target`, a directory beside it, atomically.
+    async fn point_to(&self, target: &str) {
+        let next = self.root.path().join("live.next");
+        tokio::fs::symlink(target, &next)
+            .await
+            .expect("the next link");
+        tokio::fs::rename(&next, self.root.path().join(LIVE))
+            .await
+            .expect("swap the link");
+    }
 }
 
-/// Where a directory waits while a file stands in its place.
-fn aside(dir: &Path) -> PathBuf {
-    dir.with_extension("aside")
-}
+/// Where the link points normally: the real directories.
+const REAL: &str = "real";
+
+/// The link the app's paths go through.
+const LIVE: &str = "live";
+
+/// Where the link points while regular files stand in place of the directories.
+const FILES: &str = "files";
 
 /// Deletes `dir` and everything in it, at once: renamed away first, so no request sees it half-emptied
 /// (a request between two unlinks of `rm -r` would find its session gone but still be able to create one).
@@ -94,28 +120,26 @@ impl Fault for Removed<'_> {
     }
 }
 
-/// Both directories moved aside, a regular file in each one's place.
+/// Both directories replaced by regular files of the same names (the link pointed at a directory
+/// holding those files), then back.
 struct ReplacedByFiles<'a>(&'a Dirs);
 
 impl Fault for ReplacedByFiles<'_> {
     async fn inject(&mut self) {
-        for dir in self.0.both() {
-            tokio::fs::rename(&dir, aside(&dir))
-                .await
-                .expect("move the directory aside");
-            tokio::fs::write(&dir, "not a directory")
+        let files = self.0.root.path().join(FILES);
+        tokio::fs::create_dir_all(&files)
+            .await
+            .expect("a directory for the files");
+        for name in ["sessions", "cache"] {
+            tokio::fs::write(files.join(name), "not a directory")
                 .await
                 .expect("a file in the directory's place");
         }
+        self.0.point_to(FILES).await;
     }
 
     async fn repair(&mut self) {
-        for dir in self.0.both() {
-            tokio::fs::remove_file(&dir).await.expect("remove the file");
-            tokio::fs::rename(aside(&dir), &dir)
-                .await
-                .expect("move the directory back");
-        }
+        self.0.point_to(REAL).await;
     }
 }
 
@@ -162,14 +186,19 @@ impl Fault for ReadOnly<'_> {
             )
             .await;
             self.mounted.push(dir.clone());
-            run(
-                "mount -o remount,bind,ro",
-                Command::new("mount")
-                    .args(["-o", "remount,bind,ro"])
-                    .arg(&dir)
-                    .arg(&dir),
-            )
-            .await;
+            // The remount fails (EBUSY) while the app holds a file open for writing through the new
+            // mount; those writes take milliseconds, so try again.
+            let remount = || {
+                let mut command = Command::new("mount");
+                command.args(["-o", "remount,bind,ro"]).arg(&dir).arg(&dir);
+                command
+            };
+            let mut attempts = 0;
+            while let Err(failure) = try_run("mount -o remount,bind,ro", &mut remount()).await {
+                attempts += 1;
+                assert!(attempts < REMOUNT_ATTEMPTS, "{failure}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
     }
 

@@ -31,11 +31,12 @@ const START_LIMIT: Duration = Duration::from_secs(20);
 
 /// A `memcached` of this test.
 struct Memcached {
+    /// Declared first so it is dropped (the server killed) before its log's directory is removed.
+    process: Option<ServerProcess>,
     program: PathBuf,
     port: u16,
     /// Holds the server's log.
     dir: TempDir,
-    process: Option<ServerProcess>,
 }
 
 impl Memcached {

@@ -31,11 +31,12 @@ const START_LIMIT: Duration = Duration::from_secs(20);
 
 /// A `redis-server` of this test, persisting to its own directory.
 struct Redis {
+    /// Declared first so it is dropped (the server killed) before its directory is removed.
+    process: Option<ServerProcess>,
     server: PathBuf,
     cli: PathBuf,
     port: u16,
     dir: TempDir,
-    process: Option<ServerProcess>,
 }
 
 impl Redis {

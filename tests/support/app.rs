@@ -8,8 +8,6 @@
 //!   depends only on the page cache, which must fail open.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Path;
@@ -32,8 +30,6 @@ const COUNTER: &str = "counter";
 pub struct App {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// How many times a page handler ran (misses and bypasses, not hits).
-    pub page_renders: Arc<AtomicUsize>,
     server: JoinHandle<()>,
 }
 
@@ -50,21 +46,11 @@ pub async fn serve(
     cache: Cache,
     error_status: Option<StatusCode>,
 ) -> App {
-    let page_renders = Arc::new(AtomicUsize::new(0));
-    let renders = Arc::clone(&page_renders);
-    let pages = Router::new()
-        .route(
-            "/page/{n}",
-            get(move |Path(n): Path<u32>| {
-                renders.fetch_add(1, Ordering::Relaxed);
-                async move { format!("page {n}") }
-            }),
-        )
-        .layer(
-            CachePageLayer::new(cache)
-                .timeout(Duration::from_secs(60))
-                .cache_status(CACHE_NAME),
-        );
+    let pages = Router::new().route("/page/{n}", get(page)).layer(
+        CachePageLayer::new(cache)
+            .timeout(Duration::from_secs(60))
+            .cache_status(CACHE_NAME),
+    );
     let mut sessions = SessionLayer::new(store);
     if let Some(status) = error_status {
         sessions =
@@ -83,11 +69,11 @@ pub async fn serve(
     let server = tokio::spawn(async move {
         axum::serve(listener, app).await.expect("the app's server");
     });
-    App {
-        addr,
-        page_renders,
-        server,
-    }
+    App { addr, server }
+}
+
+async fn page(Path(n): Path<u32>) -> String {
+    format!("page {n}")
 }
 
 async fn count(session: Session) -> Result<String, SessionError> {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
+use super::app::CACHE_NAME;
 use super::browser::{Browser, NoReply};
 
 /// How many different cached pages the clients cycle through.
@@ -35,6 +36,15 @@ impl Phase {
             _ => Phase::After,
         }
     }
+
+    /// The phase a request met, from the phases when it started and when it ended.
+    fn met(started: Phase, ended: Phase) -> Phase {
+        match (started, ended) {
+            (Phase::Before, Phase::Before) => Phase::Before,
+            (Phase::After, _) => Phase::After,
+            _ => Phase::Down,
+        }
+    }
 }
 
 /// Which route a request asked for.
@@ -51,7 +61,9 @@ pub enum Route {
 pub struct Record {
     /// The route asked for.
     pub route: Route,
-    /// The fault's phase when the request started.
+    /// The fault's phase the request met: [`Phase::Before`] or [`Phase::After`] when it started and
+    /// ended there, [`Phase::Down`] when any part of it fell in the outage (a request that started just
+    /// before the fault and failed because of it belongs to the fault).
     pub phase: Phase,
     /// When it started.
     pub started: Instant,
@@ -182,17 +194,21 @@ impl Client {
     }
 
     async fn request(&mut self, route: Route, path: &str) {
-        let phase = Phase::from_u8(self.phase.load(Ordering::SeqCst));
+        let started_in = Phase::from_u8(self.phase.load(Ordering::SeqCst));
         let started = Instant::now();
         let reply = self.browser.get(path).await;
         let latency = started.elapsed();
+        let phase = Phase::met(
+            started_in,
+            Phase::from_u8(self.phase.load(Ordering::SeqCst)),
+        );
         let (outcome, counter, hit) = match reply {
             Ok(reply) => {
                 let counter = (route == Route::Count && reply.status == 200)
                     .then(|| reply.body.trim().parse().expect("/count answers a number"));
                 let hit = reply
                     .cache_status
-                    .is_some_and(|status| status.ends_with("; hit"));
+                    .is_some_and(|status| status == format!("{CACHE_NAME}; hit"));
                 (Ok(reply.status), counter, hit)
             }
             Err(failure) => (Err(failure), None, false),

@@ -6,4 +6,5 @@ pub mod app;
 pub mod browser;
 pub mod load;
 pub mod process;
+pub mod report;
 pub mod scenario;

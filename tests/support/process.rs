@@ -140,21 +140,29 @@ impl Drop for ServerProcess {
 /// Runs a helper command to completion and returns its stdout; panics with its output when it fails or
 /// takes longer than [`COMMAND_LIMIT`]. Asynchronous, so the app and its clients keep running meanwhile.
 pub async fn run(what: &str, command: &mut Command) -> String {
+    try_run(what, command)
+        .await
+        .unwrap_or_else(|failure| panic!("{failure}"))
+}
+
+/// Like [`run`], returning a failure (in words, with the command's output) instead of panicking.
+pub async fn try_run(what: &str, command: &mut Command) -> Result<String, String> {
     let output = tokio::time::timeout(
         COMMAND_LIMIT,
         command.stdin(Stdio::null()).kill_on_drop(true).output(),
     )
     .await
-    .unwrap_or_else(|_| panic!("`{what}` took longer than {COMMAND_LIMIT:?}"))
-    .unwrap_or_else(|error| panic!("cannot run `{what}`: {error}"));
-    assert!(
-        output.status.success(),
-        "`{what}` failed ({}): {}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    .map_err(|_| format!("`{what}` took longer than {COMMAND_LIMIT:?}"))?
+    .map_err(|error| format!("cannot run `{what}`: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`{what}` failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Whether a server on `127.0.0.1:port` answers `request` with a reply starting with `expected` (within
