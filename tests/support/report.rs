@@ -104,13 +104,16 @@ impl Tally {
 
 impl fmt::Display for Tally {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:>5} requests:", self.requests)?;
-        for (status, n) in &self.statuses {
-            write!(f, " {n}×{status}")?;
-        }
+        let statuses: Vec<String> = self
+            .statuses
+            .iter()
+            .map(|(status, n)| format!("{n}×{status}"))
+            .collect();
         write!(
             f,
-            "; non-2xx {}, timeouts {}, transport errors {}, hits {}, worst {:.3} s",
+            "{:>5} requests ({}); non-2xx {}, timeouts {}, transport errors {}, hits {}, worst {:.3} s",
+            self.requests,
+            statuses.join(" "),
             self.non_2xx(),
             self.timeouts,
             self.transport,
