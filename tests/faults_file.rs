@@ -204,7 +204,13 @@ impl Fault for ReadOnly<'_> {
 
     async fn repair(&mut self) {
         while let Some(dir) = self.mounted.pop() {
-            run("umount", Command::new("umount").arg(&dir)).await;
+            // Lazy: the app keeps reading files there, which a plain umount refuses (EBUSY); detached,
+            // new opens reach the directory underneath at once.
+            run(
+                "umount --lazy",
+                Command::new("umount").arg("--lazy").arg(&dir),
+            )
+            .await;
         }
     }
 }
@@ -213,7 +219,10 @@ impl Drop for ReadOnly<'_> {
     fn drop(&mut self) {
         // A failed test must not leave mounts behind (nor a temporary directory it cannot remove).
         for dir in self.mounted.drain(..) {
-            let _ = std::process::Command::new("umount").arg(&dir).status();
+            let _ = std::process::Command::new("umount")
+                .arg("--lazy")
+                .arg(&dir)
+                .status();
         }
     }
 }
