@@ -416,15 +416,18 @@ fn cookie_headers_through_the_session_layer() {
 
 // ---- caching headers through the page and conditional layers ------------------------------------------
 
+/// A header as sent or answered: a name and raw value bytes.
+type Header = (HeaderName, Vec<u8>);
+
 /// What the route answers for one request.
 #[derive(Debug, Clone)]
 struct Script {
     status: u16,
-    headers: Vec<(HeaderName, Vec<u8>)>,
+    headers: Vec<Header>,
 }
 
 /// Response headers that drive caching, with hostile values: odd case and spacing, junk, non-UTF-8.
-fn response_header() -> impl Strategy<Value = (HeaderName, Vec<u8>)> {
+fn response_header() -> impl Strategy<Value = Header> {
     let cache_control = prop_oneof![
         Just(b"PRIVATE".to_vec()),
         Just(b"No-Store".to_vec()),
@@ -476,7 +479,7 @@ fn script() -> impl Strategy<Value = Script> {
 }
 
 /// Request headers that drive caching and conditional GET, with hostile values.
-fn request_header() -> impl Strategy<Value = (HeaderName, Vec<u8>)> {
+fn request_header() -> impl Strategy<Value = Header> {
     let name = prop_oneof![
         Just(HeaderName::from_static("cache-control")),
         Just(HeaderName::from_static("if-none-match")),
@@ -559,7 +562,7 @@ fn scripted_app(script: Arc<Mutex<Script>>, page_outside: bool) -> Router {
 
 async fn one_header_case(
     page_outside: bool,
-    exchanges: &[(Script, Vec<(HeaderName, Vec<u8>)>)],
+    exchanges: &[(Script, Vec<Header>)],
 ) -> Result<(), TestCaseError> {
     let current = Arc::new(Mutex::new(Script {
         status: 200,
