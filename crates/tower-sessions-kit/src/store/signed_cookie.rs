@@ -39,7 +39,6 @@ pub const DEFAULT_MAX_SIZE: usize = 3_800;
 ///   payload, so a value signed with the same [`Key`] for anything else — a `cookie` crate signed cookie,
 ///   another application's token — never verifies as a session, and no split of one input into purpose
 ///   and payload can be read as another.
-///
 /// - **Key rotation**: the first key signs; every key verifies ([`fallback_keys`](Self::fallback_keys),
 ///   Django's `SECRET_KEY_FALLBACKS`). A cookie verified by a fallback key is re-issued with the first key
 ///   on that response.
