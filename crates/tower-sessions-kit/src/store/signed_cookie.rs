@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use cookie::{Cookie, CookieJar, Key};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 use super::{Loaded, SaveRequest, Saved, SessionStore, StoreError};
 use crate::expiry::{self, unix_millis};
@@ -17,17 +19,26 @@ use crate::record::Data;
 const NAME: &str = "signed_cookie";
 
 /// What the signature is bound to (Django's salt): a value signed for another purpose with the same key
-/// does not verify here.
+/// does not verify here. Encrypted cookies bind it as the AEAD's associated data.
 const PURPOSE: &str = "tower_sessions_kit.signed_cookies";
+
+/// Separates the payload from its signature in a signed (not encrypted) value: `<payload>.<signature>`,
+/// both base64url without padding (which never contains a `.`).
+const SIGNATURE_SEPARATOR: char = '.';
 
 /// The default limit on the cookie value: browsers keep about 4096 bytes per cookie, name and attributes
 /// included.
 pub const DEFAULT_MAX_SIZE: usize = 3_800;
 
 /// Sessions with no server storage: the cookie's value **is** the session (`expiry` and data as JSON,
-/// base64url, signed with HMAC-SHA256 — or, with [`encrypted`](SignedCookieStore::encrypted), encrypted
-/// and authenticated with AES-256-GCM — by the `cookie` crate).
+/// base64url, signed with HMAC-SHA256 bound to this store's purpose — or, with
+/// [`encrypted`](SignedCookieStore::encrypted), encrypted and authenticated with AES-256-GCM by the `cookie`
+/// crate).
 ///
+/// - **Bound to its purpose**: the signed input is the purpose (Django's salt), length-prefixed, then the
+///   payload, so a value signed with the same [`Key`] for anything else — a `cookie` crate signed cookie,
+///   another application's token — never verifies as a session, and no split of one input into purpose
+///   and payload can be read as another.
 /// - **Key rotation**: the first key signs; every key verifies ([`fallback_keys`](Self::fallback_keys),
 ///   Django's `SECRET_KEY_FALLBACKS`). A cookie verified by a fallback key is re-issued with the first key
 ///   on that response.
@@ -107,17 +118,19 @@ impl SignedCookieStore {
         let json =
             serde_json::to_vec(&payload).map_err(|error| StoreError::backend(NAME, error))?;
         let encoded = URL_SAFE_NO_PAD.encode(json);
-        let mut jar = CookieJar::new();
         let key = &self.keys[0];
-        if self.encrypted {
+        let value = if self.encrypted {
+            let mut jar = CookieJar::new();
             jar.private_mut(key).add(Cookie::new(PURPOSE, encoded));
+            jar.get(PURPOSE)
+                .map(|cookie| cookie.value().to_owned())
+                .unwrap_or_default()
         } else {
-            jar.signed_mut(key).add(Cookie::new(PURPOSE, encoded));
-        }
-        let value = jar
-            .get(PURPOSE)
-            .map(|cookie| cookie.value().to_owned())
-            .unwrap_or_default();
+            let mac = sign(key, PURPOSE, &encoded)
+                .ok_or_else(|| StoreError::backend(NAME, "the signing key was refused"))?;
+            let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+            format!("{encoded}{SIGNATURE_SEPARATOR}{signature}")
+        };
         if value.len() > self.max_size {
             return Err(StoreError::TooLarge {
                 store: NAME,
@@ -134,14 +147,15 @@ impl SignedCookieStore {
     fn open(&self, value: &str) -> Option<(Payload, bool)> {
         let jar = CookieJar::new();
         for (index, key) in self.keys.iter().enumerate() {
-            let cookie = Cookie::new(PURPOSE, value.to_owned());
             let opened = if self.encrypted {
-                jar.private(key).decrypt(cookie)
+                jar.private(key)
+                    .decrypt(Cookie::new(PURPOSE, value.to_owned()))
+                    .map(|cookie| cookie.value().to_owned())
             } else {
-                jar.signed(key).verify(cookie)
+                verify(key, PURPOSE, value).map(str::to_owned)
             };
             if let Some(opened) = opened {
-                let json = URL_SAFE_NO_PAD.decode(opened.value()).ok()?;
+                let json = URL_SAFE_NO_PAD.decode(opened).ok()?;
                 let payload: Payload = match serde_json::from_slice(&json) {
                     Ok(payload) => payload,
                     Err(error) => {
@@ -154,6 +168,29 @@ impl SignedCookieStore {
         }
         None
     }
+}
+
+/// The HMAC-SHA256, under `key`'s signing half, of `purpose` and `payload`, with the purpose's length
+/// first (8 bytes, big-endian): each input names exactly one (purpose, payload) pair, so a signature made
+/// for one purpose never verifies for another, however the bytes are split.
+/// `None` only if HMAC refused the key, which it never does (it takes keys of any length).
+fn sign(key: &Key, purpose: &str, payload: &str) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.signing()).ok()?;
+    mac.update(&(purpose.len() as u64).to_be_bytes());
+    mac.update(purpose.as_bytes());
+    mac.update(payload.as_bytes());
+    Some(mac)
+}
+
+/// The payload of a `<payload>.<signature>` value when the signature is `key`'s for `purpose` (compared in
+/// constant time); `None` otherwise.
+fn verify<'a>(key: &Key, purpose: &str, value: &'a str) -> Option<&'a str> {
+    let (payload, signature) = value.rsplit_once(SIGNATURE_SEPARATOR)?;
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    sign(key, purpose, payload)?
+        .verify_slice(&signature)
+        .ok()
+        .map(|()| payload)
 }
 
 #[async_trait]
@@ -202,5 +239,54 @@ impl SessionStore for SignedCookieStore {
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
         Ok(self.open(key.as_str()).is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signature(key: &Key, purpose: &str, payload: &str) -> Vec<u8> {
+        sign(key, purpose, payload)
+            .map(|mac| mac.finalize().into_bytes().to_vec())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn purpose_and_payload_splits_never_share_a_signature() {
+        let key = Key::generate();
+        let joined = "tower_sessions_kit.signed_cookieseyJlIjo";
+        let mut seen = std::collections::HashSet::new();
+        for split in 0..=joined.len() {
+            let (purpose, payload) = joined.split_at(split);
+            assert!(
+                seen.insert(signature(&key, purpose, payload)),
+                "the split at {split} shares a signature with another"
+            );
+            let value = format!(
+                "{payload}.{}",
+                URL_SAFE_NO_PAD.encode(signature(&key, purpose, payload))
+            );
+            assert_eq!(verify(&key, purpose, &value), Some(payload));
+            if split > 0 {
+                let (other_purpose, other_payload) = joined.split_at(split - 1);
+                let shifted = format!("{other_payload}.{}", value.rsplit('.').next().unwrap_or(""));
+                assert_eq!(verify(&key, other_purpose, &shifted), None, "split {split}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_signature_is_bound_to_its_key_and_purpose() {
+        let key = Key::generate();
+        let value = format!(
+            "payload.{}",
+            URL_SAFE_NO_PAD.encode(signature(&key, PURPOSE, "payload"))
+        );
+        assert_eq!(verify(&key, PURPOSE, &value), Some("payload"));
+        assert_eq!(verify(&key, "another purpose", &value), None);
+        assert_eq!(verify(&Key::generate(), PURPOSE, &value), None);
+        assert_eq!(verify(&key, PURPOSE, "payload"), None, "no signature");
+        assert_eq!(verify(&key, PURPOSE, "payload."), None, "empty signature");
     }
 }

@@ -86,7 +86,9 @@ impl DatabaseBackendBuilder {
     /// The cache table (default `cache_table`, Django's `LOCATION`). Any name the database accepts as one
     /// identifier: it is always quoted, so spaces and quotes are fine; it is not schema-qualified (a `.` is
     /// part of the name — choose the schema or database in the URL). PostgreSQL takes up to 55 bytes (the
-    /// index name adds `_expires` within its 63), MySQL 64 characters not ending with a space.
+    /// index name adds `_expires` within its 63), MySQL 64 characters not ending with a space, and SQLite
+    /// refuses names starting with `sqlite_` (any case). A name the database would refuse is an
+    /// [`Error::Config`] when the backend is built.
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
         self

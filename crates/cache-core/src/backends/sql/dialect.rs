@@ -21,6 +21,9 @@ pub enum Dialect {
     MySql,
 }
 
+/// The prefix SQLite refuses in the names of tables and indexes it did not make.
+const SQLITE_RESERVED_PREFIX: &str = "sqlite_";
+
 impl Dialect {
     /// The backend name used in logs and errors: `"sqlite"`, `"postgres"` or `"mysql"`.
     pub fn name(self) -> &'static str {
@@ -85,6 +88,16 @@ impl Dialect {
             Some("contains a NUL character")
         } else {
             match self {
+                // SQLite reserves these for its own tables and indexes, whatever the case.
+                Dialect::Sqlite
+                    if table
+                        .get(..SQLITE_RESERVED_PREFIX.len())
+                        .is_some_and(|start| {
+                            start.eq_ignore_ascii_case(SQLITE_RESERVED_PREFIX)
+                        }) =>
+                {
+                    Some("starts with `sqlite_`, which is reserved for SQLite's own tables")
+                }
                 Dialect::Sqlite => None,
                 // PostgreSQL silently truncates identifiers to 63 bytes; the index is named
                 // `<table>_expires`, and two truncated index names could collide.
@@ -385,6 +398,8 @@ mod tests {
             (Dialect::Postgres, &"x".repeat(56)),
             (Dialect::MySql, &"x".repeat(65)),
             (Dialect::MySql, "trailing "),
+            (Dialect::Sqlite, "sqlite_cache"),
+            (Dialect::Sqlite, "SQLite_"),
         ] {
             assert!(
                 matches!(dialect.validate_table(name), Err(Error::Config(_))),
@@ -392,6 +407,9 @@ mod tests {
             );
         }
         assert!(Dialect::MySql.validate_table("a \"b\" `c`").is_ok());
+        assert!(Dialect::Sqlite.validate_table("my_sqlite_cache").is_ok());
+        assert!(Dialect::Sqlite.validate_table("sqlite").is_ok());
+        assert!(Dialect::Postgres.validate_table("sqlite_cache").is_ok());
         assert!(Dialect::Postgres.validate_table(&"x".repeat(55)).is_ok());
     }
 }
