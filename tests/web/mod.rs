@@ -44,12 +44,15 @@ impl Drop for Server {
     }
 }
 
+/// A cookie jar: name → value.
+pub type Jar = HashMap<String, String>;
+
 /// A minimal browser: one keep-alive client, a cookie jar fed by `Set-Cookie` (a cookie deleted with
 /// `Max-Age=0` is forgotten).
 pub struct Browser {
     client: Client<HttpConnector, Full<Bytes>>,
     base: String,
-    jar: HashMap<String, String>,
+    jar: Jar,
 }
 
 impl Browser {
@@ -111,6 +114,76 @@ impl Browser {
         path: &str,
         authorization: Option<&str>,
     ) -> http::Response<hyper::body::Incoming> {
+        let request = self.build(method, path, authorization);
+        let response = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            self.client.request(request),
+        )
+        .await
+        .expect("an answer within 60 s")
+        .expect("HTTP over TCP");
+        self.keep_all(response.headers());
+        response
+    }
+
+    /// Like [`Browser::request`], but a connection error or no response head within `deadline` is an
+    /// `Err` describing it instead of a panic, so a load test can count failures and go on.
+    pub async fn try_request(
+        &mut self,
+        method: http::Method,
+        path: &str,
+        deadline: std::time::Duration,
+    ) -> Result<http::Response<hyper::body::Incoming>, String> {
+        let request = self.build(method.clone(), path, None);
+        let response = match tokio::time::timeout(deadline, self.client.request(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => return Err(format!("{method} {path}: {error}")),
+            Err(_) => {
+                return Err(format!(
+                    "{method} {path}: no response head within {deadline:?}"
+                ))
+            }
+        };
+        self.keep_all(response.headers());
+        Ok(response)
+    }
+
+    /// Like [`Browser::try_request`], reading the whole body too (within the same `deadline`): status,
+    /// headers and body.
+    pub async fn try_send(
+        &mut self,
+        method: http::Method,
+        path: &str,
+        deadline: std::time::Duration,
+    ) -> Result<(u16, http::HeaderMap, Bytes), String> {
+        let started = tokio::time::Instant::now();
+        let response = self.try_request(method.clone(), path, deadline).await?;
+        let (head, body) = response.into_parts();
+        let left = deadline.saturating_sub(started.elapsed());
+        let body = match tokio::time::timeout(left, body.collect()).await {
+            Ok(Ok(body)) => body.to_bytes(),
+            Ok(Err(error)) => return Err(format!("{method} {path}: body: {error}")),
+            Err(_) => {
+                return Err(format!(
+                    "{method} {path}: no whole body within {deadline:?}"
+                ))
+            }
+        };
+        Ok((head.status.as_u16(), head.headers, body))
+    }
+
+    /// Exchanges this browser's cookie jar with `jar`: one connection pool plays many visitors in turn.
+    pub fn swap_jar(&mut self, jar: &mut Jar) {
+        std::mem::swap(&mut self.jar, jar);
+    }
+
+    /// The request, with the jar's cookies and the `Authorization` given.
+    fn build(
+        &self,
+        method: http::Method,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> http::Request<Full<Bytes>> {
         let mut request = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -121,20 +194,16 @@ impl Browser {
         if let Some(authorization) = authorization {
             request = request.header(http::header::AUTHORIZATION, authorization);
         }
-        let request = request
+        request
             .body(Full::new(Bytes::new()))
-            .expect("a valid request");
-        let response = tokio::time::timeout(
-            std::time::Duration::from_secs(60),
-            self.client.request(request),
-        )
-        .await
-        .expect("an answer within 60 s")
-        .expect("HTTP over TCP");
-        for value in response.headers().get_all(http::header::SET_COOKIE) {
+            .expect("a valid request")
+    }
+
+    /// Puts a response's cookies into the jar.
+    fn keep_all(&mut self, headers: &http::HeaderMap) {
+        for value in headers.get_all(http::header::SET_COOKIE) {
             self.keep(value.to_str().expect("an ASCII Set-Cookie"));
         }
-        response
     }
 
     fn keep(&mut self, set_cookie: &str) {
