@@ -2,7 +2,10 @@
 //!
 //! - Bounded both by entry count and by total bytes. moka bounds one "weight", so each entry weighs
 //!   `max(1, ceil(size × max_entries / max_bytes))` against a capacity of `max_entries`: a full cache of small
-//!   entries stops at `max_entries`, a cache of large ones at about `max_bytes`.
+//!   entries stops at `max_entries`, a cache of large ones at about `max_bytes`. The bounds hold whenever no
+//!   write is under way: a `set` inserts first and evicts before it returns, so while writers run at once
+//!   each may hold its one new entry above the bound until its call returns (at most one entry per
+//!   concurrent writer, and never more than `max_bytes` each).
 //! - Least-recently-used eviction (moka's LRU policy), so, as in Django, a `set` is always admitted and the
 //!   oldest entries make room. moka evicts one entry at a time rather than Django's "cull a third", which
 //!   keeps the cache fuller; `cull_frequency` does not apply here.
@@ -217,7 +220,8 @@ impl MemoryBackend {
         self.store.cache.entry_count()
     }
 
-    /// The bytes held (keys plus values), after pending evictions have been applied.
+    /// The bytes held (keys plus values), after pending evictions have been applied. Read while other
+    /// tasks write, the sum is taken over a moving store and may count an entry and the one it replaced.
     pub fn weighted_size(&self) -> u64 {
         self.store.cache.run_pending_tasks();
         self.store
@@ -233,8 +237,9 @@ impl MemoryBackend {
         self.store.cache.get(key)
     }
 
-    /// moka applies evictions in batches; applying them on every write keeps the bounds exact, as Django's
-    /// cull-on-set does, at a cost paid by writers, never by readers.
+    /// moka applies evictions in batches; applying them on every write brings the store back within its
+    /// bounds before the write returns, as Django's cull-on-set does, at a cost paid by writers, never by
+    /// readers.
     fn enforce_bounds(&self) {
         self.store.cache.run_pending_tasks();
     }
