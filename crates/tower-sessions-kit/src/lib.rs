@@ -87,11 +87,14 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 
+mod breaker;
 mod cleanup;
 mod config;
+mod deadline;
 mod error;
 pub mod expiry;
 mod future;
+mod guard;
 pub mod key;
 mod layer;
 #[cfg(feature = "cache")]
