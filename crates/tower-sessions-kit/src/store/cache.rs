@@ -50,6 +50,11 @@ const SAVE_ATTEMPTS: u32 = 1_000;
 ///   read again. Two requests writing different keys both keep their writes; writing the same key, the
 ///   last save wins. A backend without `compare_and_set` (your own, say) gets read-merge-`set`, where a
 ///   concurrent save between the read and the set is lost; a warning says so once.
+/// - **Retried saves are idempotent.** A swap whose reply was lost (a dropped connection, a backend
+///   timeout) may have happened: the save reads the entry again, once, and when it finds exactly what it
+///   was writing — its own write, or the same changes made by another request — it is done, without a
+///   second write; otherwise it merges and swaps as usual. Applying a request's changes to an entry that
+///   already has them changes nothing, so the same holds for a client retrying after an error.
 /// - **Deadline.** Each operation — a load with its wait for coalesced loads, a save with all its reads
 ///   and swaps, a create with its collision retries — is bounded by **one** [deadline](Self::with_deadline)
 ///   (default 1 s, as cache-core's `socket_timeout`), not one per backend call: [`StoreError::TimedOut`]
@@ -358,10 +363,22 @@ impl CacheStore {
     ) -> Result<Saved, StoreError> {
         let made = self.made_key(key.as_str())?;
         let backend = self.cache.backend();
+        // What the last swap tried to write when it may have happened after all (its reply was lost) or
+        // lost to another save: finding it in the entry means the changes are in.
+        let mut attempted: Option<(Bytes, Data)> = None;
+        let mut reread_after_lost_reply = false;
         for _ in 0..SAVE_ATTEMPTS {
             let Some(current) = self.read(&made).await? else {
                 return Err(StoreError::Gone);
             };
+            if let Some((value, data)) = attempted.take() {
+                if value == current {
+                    return Ok(Saved {
+                        new_key: None,
+                        merged: Some(data),
+                    });
+                }
+            }
             let mut data = record::decode(NAME, &current);
             request.changes.apply_to(&mut data);
             let value = Bytes::from(record::encode(&data));
@@ -383,7 +400,15 @@ impl CacheStore {
                         merged: Some(data),
                     })
                 }
-                Ok(false) => continue,
+                Ok(false) => attempted = Some((value, data)),
+                Err(CacheError::Backend { .. }) if !reread_after_lost_reply => {
+                    tracing::debug!(
+                        backend = backend.name(),
+                        "session swap without a reply: reading the entry to see whether it happened"
+                    );
+                    reread_after_lost_reply = true;
+                    attempted = Some((value, data));
+                }
                 Err(CacheError::Unsupported { .. }) => {
                     if !self.warned_no_cas.swap(true, Ordering::Relaxed) {
                         tracing::warn!(
