@@ -10,6 +10,7 @@ use tower_layer::Layer;
 
 use crate::config::{is_attribute_value, is_token, Config, SameSite};
 use crate::error::SessionError;
+use crate::guard::Guard;
 use crate::service::SessionService;
 use crate::session::Shared;
 use crate::store::SessionStore;
@@ -21,6 +22,11 @@ use crate::store::SessionStore;
 /// `SameSite=Lax`, **not `Secure`** (turn [`secure`](SessionLayer::secure) on in production, behind
 /// HTTPS), saved only when modified, not a browser-close cookie. Store failures answer 500 unless
 /// [`error_response`](SessionLayer::error_response) says otherwise.
+///
+/// **Outages.** Each request phase that calls the store (a load, the save) waits for it at most the
+/// store's [`deadline`](SessionStore::deadline) (1 s by default) in total, and a store that timed out or
+/// failed is not called again for a [cooldown](SessionLayer::failure_cooldown): requests meanwhile get
+/// the error response at once. Deadlines need Tokio's timer (`#[tokio::main]` and `axum::serve` have it).
 ///
 /// Builder methods given an invalid value (a cookie name that is not a token, a path or domain with `;`)
 /// keep the previous value and log a warning, so a typo cannot produce a broken `Set-Cookie` header.
@@ -51,6 +57,7 @@ impl SessionLayer {
     pub fn from_arc(store: Arc<dyn SessionStore>) -> Self {
         SessionLayer {
             shared: Arc::new(Shared {
+                guard: Guard::new(&*store),
                 store,
                 config: Config::default(),
             }),
@@ -137,6 +144,20 @@ impl SessionLayer {
         respond: impl Fn(&SessionError) -> Response<Body> + Send + Sync + 'static,
     ) -> Self {
         self.config().error_responder = Arc::new(respond);
+        self
+    }
+
+    /// How long requests fail fast after the store timed out or failed with a backend error (default 1 s).
+    ///
+    /// Without it, every request during an outage would wait the store's whole
+    /// [deadline](SessionStore::deadline) before failing, piling up connections and tasks. With it, the
+    /// requests of the cooldown get the [error response](SessionLayer::error_response) at once
+    /// ([`StoreError::Unavailable`](crate::StoreError::Unavailable)); then one request at a time tries
+    /// the store while the others keep failing fast, and the first that gets an answer resumes normal
+    /// service. `Duration::ZERO` turns this off: every request tries the store.
+    pub fn failure_cooldown(mut self, cooldown: Duration) -> Self {
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.guard = shared.guard.with_cooldown(cooldown);
         self
     }
 

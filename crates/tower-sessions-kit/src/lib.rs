@@ -61,6 +61,31 @@
 //!   error is the [configured error response](SessionLayer::error_response) (500 by default) and a
 //!   `tracing` error event, never a panic.
 //!
+//! # Deadlines and outages
+//!
+//! - **One deadline per request phase.** Each phase of a request that calls the store — loading the
+//!   session, saving it at the end (with the load it may need first), `flush`, `cycle_key` — waits for the
+//!   store at most its [deadline](SessionStore::deadline) **in total**, however many backend calls it
+//!   makes (a load queued behind [coalesced loads](store::CacheStore), a save's reads and swaps). The
+//!   default is 1 s, as cache-core's `socket_timeout`; set it with
+//!   [`DatabaseStoreBuilder::deadline`](store::DatabaseStoreBuilder::deadline),
+//!   [`CacheStore::with_deadline`](store::CacheStore::with_deadline), … Past it the request gets the error
+//!   response ([`StoreError::TimedOut`]) and a `tracing` error event: a server that stops answering never
+//!   holds requests. The database and cache stores also bound each of their own operations by it, and a SQL
+//!   connection whose statement was abandoned is closed, not reused. Deadlines use Tokio's timer.
+//! - **Failing fast.** After the store timed out or failed with a backend error, the layer does not call it
+//!   for a [cooldown](SessionLayer::failure_cooldown) (1 s): requests get the error response at once
+//!   ([`StoreError::Unavailable`]). Then one request at a time tries the store while the others keep failing
+//!   fast, and the first answer resumes normal service. A request that passes a working store pays one
+//!   atomic load for this.
+//! - **Timed-out writes may still happen.** A save abandoned at its deadline may have reached the server,
+//!   which applies it when it resumes, while the client was answered with an error. This is harmless by
+//!   design: a save applies the request's *changes* (keys set or removed, a clear), and applying them to a
+//!   record that already has them gives the same record, so a retry by the client, or the late write,
+//!   changes nothing more. The compare-and-swap save of [`store::CacheStore`] goes further: a swap whose
+//!   reply was lost is checked by reading the entry again, and found applied it is a success, not an error.
+//!   A new session whose `create` timed out may leave an unused record, which expires like any other.
+//!
 //! # Stores and features
 //!
 //! | store | feature |
@@ -87,11 +112,14 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 
+mod breaker;
 mod cleanup;
 mod config;
+mod deadline;
 mod error;
 pub mod expiry;
 mod future;
+mod guard;
 pub mod key;
 mod layer;
 #[cfg(feature = "cache")]

@@ -20,8 +20,9 @@ use http::{HeaderValue, Response};
 
 use crate::error::{interrupted_response, FailedResponse, SessionError};
 use crate::expiry;
+use crate::guard::Phase;
 use crate::record::Changes;
-use crate::session::{is_empty, load_into, Session, State};
+use crate::session::{is_empty, load_within, Session, State};
 use crate::store::{SaveRequest, StoreError};
 
 /// What the synchronous part decided.
@@ -61,7 +62,7 @@ pub(crate) fn decide(session: &Session, state: &State, response: &mut Response<B
 }
 
 /// Step 3 with the store: load if needed (`save_every_request` on an untouched session), save or create,
-/// set the cookie.
+/// set the cookie. The store calls are one [`Phase`]: one deadline for all of them.
 pub(crate) async fn finish_with_save(
     session: Session,
     mut response: Response<Body>,
@@ -72,7 +73,8 @@ pub(crate) async fn finish_with_save(
     if let Decision::Done = decide(&session, &state, &mut response) {
         return response;
     }
-    if let Err(error) = load_into(shared, &mut state).await {
+    let mut phase = Phase::default();
+    if let Err(error) = load_within(shared, &mut state, &mut phase).await {
         return store_failure(&session, error);
     }
     if is_empty(&state) {
@@ -83,12 +85,9 @@ pub(crate) async fn finish_with_save(
         return response;
     }
     let data = state.data.take().unwrap_or_default();
+    let create = || shared.store.create(&data, config.cookie_age);
     let outcome = match state.key.clone() {
-        None => shared
-            .store
-            .create(&data, config.cookie_age)
-            .await
-            .map(|key| (key, None)),
+        None => shared.call(&mut phase, create).await.map(|key| (key, None)),
         Some(key) => {
             let request = SaveRequest {
                 changes: &state.changes,
@@ -96,7 +95,10 @@ pub(crate) async fn finish_with_save(
                 cookie_age: config.cookie_age,
                 snapshot: state.snapshot.as_deref(),
             };
-            match shared.store.save(&key, request).await {
+            match shared
+                .call(&mut phase, || shared.store.save(&key, request))
+                .await
+            {
                 Ok(saved) => Ok((saved.new_key.unwrap_or(key), saved.merged)),
                 Err(StoreError::Gone) if state.verified => {
                     tracing::info!(
@@ -112,11 +114,9 @@ pub(crate) async fn finish_with_save(
                 }
                 // Never read from the store (cleared without loading) and gone: the cookie was stale.
                 // The data goes to a new key, never to the one the client chose.
-                Err(StoreError::Gone) => shared
-                    .store
-                    .create(&data, config.cookie_age)
-                    .await
-                    .map(|key| (key, None)),
+                Err(StoreError::Gone) => {
+                    shared.call(&mut phase, create).await.map(|key| (key, None))
+                }
                 Err(error) => Err(error),
             }
         }

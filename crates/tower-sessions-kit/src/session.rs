@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::config::Config;
 use crate::error::SessionError;
 use crate::expiry::{self, Expiry, EXPIRY_KEY};
+use crate::guard::{Guard, Phase};
 use crate::key::SessionKey;
 use crate::record::{Changes, Data};
 use crate::store::SessionStore;
@@ -26,10 +27,11 @@ pub const TEST_COOKIE_KEY: &str = "testcookie";
 /// Django's `TEST_COOKIE_VALUE`.
 pub const TEST_COOKIE_VALUE: &str = "worked";
 
-/// What every request of one layer shares: the store and the settings.
+/// What every request of one layer shares: the store, how it is called, and the settings.
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) guard: Guard,
     pub(crate) config: Config,
 }
 
@@ -417,7 +419,10 @@ impl Session {
         if let Some(key) = state.key.take() {
             state.verified = false;
             state.snapshot = None;
-            self.inner.shared.store.delete(&key).await?;
+            let shared = &self.inner.shared;
+            shared
+                .call(&mut Phase::default(), || shared.store.delete(&key))
+                .await?;
         }
         Ok(())
     }
@@ -428,7 +433,12 @@ impl Session {
         let mut state = self.loaded().await?;
         let shared = &self.inner.shared;
         let data = state.data.clone().unwrap_or_default();
-        let new_key = shared.store.create(&data, shared.config.cookie_age).await?;
+        let mut phase = Phase::default();
+        let new_key = shared
+            .call(&mut phase, || {
+                shared.store.create(&data, shared.config.cookie_age)
+            })
+            .await?;
         let old_key = state.key.replace(new_key);
         state.changes = Changes::new();
         // The snapshot was the old key's record.
@@ -436,7 +446,9 @@ impl Session {
         state.verified = true;
         self.mark_modified();
         if let Some(old_key) = old_key {
-            shared.store.delete(&old_key).await?;
+            shared
+                .call(&mut phase, || shared.store.delete(&old_key))
+                .await?;
         }
         Ok(())
     }
@@ -540,6 +552,15 @@ pub(crate) fn is_empty(state: &State) -> bool {
 /// Reads the record on first use. An unknown or expired key is forgotten (the session becomes new), never
 /// stored under.
 pub(crate) async fn load_into(shared: &Shared, state: &mut State) -> Result<(), SessionError> {
+    load_within(shared, state, &mut Phase::default()).await
+}
+
+/// [`load_into`] as one of the calls of `phase`.
+pub(crate) async fn load_within(
+    shared: &Shared,
+    state: &mut State,
+    phase: &mut Phase,
+) -> Result<(), SessionError> {
     if state.data.is_some() {
         return Ok(());
     }
@@ -547,10 +568,7 @@ pub(crate) async fn load_into(shared: &Shared, state: &mut State) -> Result<(), 
         state.data = Some(Arc::default());
         return Ok(());
     };
-    let loaded = match shared.store.load_now(key) {
-        Some(loaded) => loaded?,
-        None => shared.store.load(key).await?,
-    };
+    let loaded = shared.load(key, phase).await?;
     match loaded {
         Some(loaded) => {
             state.data = Some(loaded.data);

@@ -44,6 +44,38 @@ impl FaultProxy {
         })
     }
 
+    /// Starts a proxy in front of the server `url` names, `scheme://[user[:password]@]host[:port][/…][?…]`
+    /// (`default_port` when it names none), and returns it with the same URL pointing at the proxy: the
+    /// way to put a `TEST_*_URL` server behind a proxy.
+    pub async fn in_front_of(url: &str, default_port: u16) -> io::Result<(Self, String)> {
+        let invalid =
+            |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {url}"));
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| invalid("a server URL needs a scheme"))?;
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let (userinfo, host) = match authority.rfind('@') {
+            Some(at) => authority.split_at(at + 1),
+            None => ("", authority),
+        };
+        let has_port = host
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+        let host = if has_port {
+            host.to_owned()
+        } else {
+            format!("{host}:{default_port}")
+        };
+        let upstream = tokio::net::lookup_host(&host)
+            .await?
+            .next()
+            .ok_or_else(|| invalid("the server's host has no address"))?;
+        let proxy = FaultProxy::start(upstream).await?;
+        let through = format!("{scheme}://{userinfo}{}{tail}", proxy.addr());
+        Ok((proxy, through))
+    }
+
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -101,5 +133,44 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, mut mode: watch::Rec
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn in_front_of_keeps_the_url_but_the_address() {
+        let upstream = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = upstream.local_addr().expect("addr").port();
+        let url = format!("postgres://user:secret@127.0.0.1:{port}/db?sslmode=disable");
+        let (proxy, through) = FaultProxy::in_front_of(&url, 5432).await.expect("proxy");
+        assert_eq!(
+            through,
+            format!("postgres://user:secret@{}/db?sslmode=disable", proxy.addr())
+        );
+
+        // Bytes go through to the server the URL named.
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = upstream.accept().await.expect("accept");
+            let mut buf = [0; 4];
+            socket.read_exact(&mut buf).await.expect("read");
+            socket.write_all(&buf).await.expect("echo");
+        });
+        let mut client = TcpStream::connect(proxy.addr()).await.expect("connect");
+        client.write_all(b"ping").await.expect("write");
+        let mut buf = [0; 4];
+        client.read_exact(&mut buf).await.expect("read");
+        assert_eq!(&buf, b"ping");
+        server.await.expect("server");
+
+        // No port: the default one; no path or user.
+        let (proxy, through) = FaultProxy::in_front_of("redis://127.0.0.1", port)
+            .await
+            .expect("proxy");
+        assert_eq!(through, format!("redis://{}", proxy.addr()));
+        assert!(FaultProxy::in_front_of("127.0.0.1:1", 1).await.is_err());
     }
 }

@@ -9,7 +9,10 @@ use bytes::Bytes;
 use cache_core::{Cache, Error as CacheError, Expiry as CacheExpiry};
 
 use super::load_batch::{self, BatchSource, LoadBatch};
-use super::{create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError};
+use super::{
+    create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError, DEFAULT_DEADLINE,
+};
+use crate::deadline::{within, Deadline};
 use crate::expiry;
 use crate::key::SessionKey;
 use crate::memo::{DecodedRecords, Unchanged};
@@ -47,6 +50,17 @@ const SAVE_ATTEMPTS: u32 = 1_000;
 ///   read again. Two requests writing different keys both keep their writes; writing the same key, the
 ///   last save wins. A backend without `compare_and_set` (your own, say) gets read-merge-`set`, where a
 ///   concurrent save between the read and the set is lost; a warning says so once.
+/// - **Retried saves are idempotent.** A swap whose reply was lost (a dropped connection, a backend
+///   timeout) may have happened: the save reads the entry again, once, and when it finds exactly what it
+///   was writing — its own write, or the same changes made by another request — it is done, without a
+///   second write; otherwise it merges and swaps as usual. Applying a request's changes to an entry that
+///   already has them changes nothing, so the same holds for a client retrying after an error.
+/// - **Deadline.** Each operation — a load with its wait for coalesced loads, a save with all its reads
+///   and swaps, a create with its collision retries — is bounded by **one** [deadline](Self::with_deadline)
+///   (default 1 s, as cache-core's `socket_timeout`), not one per backend call: [`StoreError::TimedOut`]
+///   past it. A write abandoned at the deadline may still be applied by a server that received it and
+///   resumes (Redis runs a command it has read even after the client gave up): the request was answered
+///   with an error, and its changes may be in the session anyway.
 /// - An entry missing at save time means the session was deleted (logout) or evicted: the save fails with
 ///   [`StoreError::Gone`], as in Django.
 /// - Unlike Django, a cache error on `load` is an error (the layer's error response), not an empty session:
@@ -66,6 +80,8 @@ pub struct CacheStore {
     decoded: Arc<DecodedRecords>,
     /// Loads arriving while one runs, read together with one `get_many`.
     batch: Arc<LoadBatch<Bytes>>,
+    /// The bound of every operation.
+    deadline: Duration,
 }
 
 impl CacheStore {
@@ -85,7 +101,30 @@ impl CacheStore {
             warned_no_cas: Default::default(),
             decoded: Default::default(),
             batch: Default::default(),
+            deadline: DEFAULT_DEADLINE,
         }
+    }
+
+    /// Bounds every operation — all the backend calls it makes — by `deadline` (default
+    /// [`DEFAULT_DEADLINE`], 1 s). It is also the store's [`SessionStore::deadline`], which the layer holds
+    /// each request phase to. Keep it at least the backend's own timeout (cache-core's `socket_timeout`),
+    /// or a slow call is abandoned before the backend gives up on it. A zero deadline is ignored with a
+    /// warning (it would fail every call that has to wait); `Duration::MAX` means none.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        if deadline.is_zero() {
+            tracing::warn!("a zero session store deadline is ignored");
+        } else {
+            self.deadline = deadline;
+        }
+        self
+    }
+
+    /// `operation`, abandoned with [`StoreError::TimedOut`] at the deadline.
+    async fn bounded<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        within(NAME, Deadline::after(self.deadline), operation).await
     }
 
     /// The cache sessions are kept in.
@@ -212,6 +251,11 @@ impl SessionStore for CacheStore {
         NAME
     }
 
+    /// The [deadline](CacheStore::with_deadline).
+    fn deadline(&self) -> Option<Duration> {
+        Some(self.deadline)
+    }
+
     /// On an in-process backend that counts its writes (the memory backend), a session read before and
     /// nothing written to the cache since is answered without a lookup; otherwise one synchronous read.
     fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
@@ -249,8 +293,11 @@ impl SessionStore for CacheStore {
         )
     }
 
+    /// One deadline in all: a load waiting for coalesced loads is released at its own deadline, and one
+    /// whose batch failed reads alone within what is left of it.
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
-        Ok(load_batch::load(self, key)
+        Ok(self
+            .bounded(load_batch::load(self, key))
             .await?
             .map(|stored| self.loaded(key, stored, None)))
     }
@@ -258,7 +305,7 @@ impl SessionStore for CacheStore {
     async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
         let value = Bytes::from(record::encode(data));
         let expiry = cache_expiry(data, cookie_age).unwrap_or(CacheExpiry::At(SystemTime::now()));
-        create_with_retries(NAME, CREATE_ATTEMPTS, |key| {
+        let create = create_with_retries(NAME, CREATE_ATTEMPTS, |key| {
             let value = value.clone();
             async move {
                 let made = self.made_key(key.as_str())?;
@@ -268,17 +315,70 @@ impl SessionStore for CacheStore {
                     .await
                     .map_err(cache_error)
             }
-        })
-        .await
+        });
+        self.bounded(create).await
     }
 
     async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
+        self.bounded(self.merge_and_swap(key, request)).await
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        let made = self.made_key(key.as_str())?;
+        self.decoded.forget(key);
+        let delete = async {
+            self.cache
+                .backend()
+                .delete(&made)
+                .await
+                .map(drop)
+                .map_err(cache_error)
+        };
+        self.bounded(delete).await
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let made = self.made_key(key.as_str())?;
+        let exists = async {
+            self.cache
+                .backend()
+                .has_key(&made)
+                .await
+                .map_err(cache_error)
+        };
+        self.bounded(exists).await
+    }
+
+    async fn clear_expired(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+impl CacheStore {
+    /// `save` without its deadline: read, merge, swap, until the swap succeeds.
+    async fn merge_and_swap(
+        &self,
+        key: &SessionKey,
+        request: SaveRequest<'_>,
+    ) -> Result<Saved, StoreError> {
         let made = self.made_key(key.as_str())?;
         let backend = self.cache.backend();
+        // What the last swap tried to write when it may have happened after all (its reply was lost) or
+        // lost to another save: finding it in the entry means the changes are in.
+        let mut attempted: Option<(Bytes, Data)> = None;
+        let mut reread_after_lost_reply = false;
         for _ in 0..SAVE_ATTEMPTS {
             let Some(current) = self.read(&made).await? else {
                 return Err(StoreError::Gone);
             };
+            if let Some((value, data)) = attempted.take() {
+                if value == current {
+                    return Ok(Saved {
+                        new_key: None,
+                        merged: Some(data),
+                    });
+                }
+            }
             let mut data = record::decode(NAME, &current);
             request.changes.apply_to(&mut data);
             let value = Bytes::from(record::encode(&data));
@@ -300,7 +400,15 @@ impl SessionStore for CacheStore {
                         merged: Some(data),
                     })
                 }
-                Ok(false) => continue,
+                Ok(false) => attempted = Some((value, data)),
+                Err(CacheError::Backend { .. }) if !reread_after_lost_reply => {
+                    tracing::debug!(
+                        backend = backend.name(),
+                        "session swap without a reply: reading the entry to see whether it happened"
+                    );
+                    reread_after_lost_reply = true;
+                    attempted = Some((value, data));
+                }
                 Err(CacheError::Unsupported { .. }) => {
                     if !self.warned_no_cas.swap(true, Ordering::Relaxed) {
                         tracing::warn!(
@@ -325,29 +433,5 @@ impl SessionStore for CacheStore {
             store: NAME,
             attempts: SAVE_ATTEMPTS,
         })
-    }
-
-    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
-        let made = self.made_key(key.as_str())?;
-        self.decoded.forget(key);
-        self.cache
-            .backend()
-            .delete(&made)
-            .await
-            .map(drop)
-            .map_err(cache_error)
-    }
-
-    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        let made = self.made_key(key.as_str())?;
-        self.cache
-            .backend()
-            .has_key(&made)
-            .await
-            .map_err(cache_error)
-    }
-
-    async fn clear_expired(&self) -> Result<u64, StoreError> {
-        Ok(0)
     }
 }

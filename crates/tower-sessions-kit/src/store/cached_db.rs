@@ -1,14 +1,19 @@
 //! [`CachedDatabaseStore`]: a [`DatabaseStore`] with a write-through cache in front (Django's `cached_db`).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use cache_core::{Cache, Expiry as CacheExpiry};
+use tokio::time::Instant;
 
 use super::database::BeforeCommit;
-use super::{DatabaseStore, Loaded, SaveRequest, Saved, SessionStore, StoreError};
+use super::{
+    DatabaseStore, Loaded, SaveRequest, Saved, SessionStore, StoreError, DEFAULT_DEADLINE,
+};
+use crate::deadline::{within, Deadline};
 use crate::expiry;
 use crate::key::SessionKey;
 use crate::memo::DecodedRecords;
@@ -31,10 +36,17 @@ pub(crate) const DEFAULT_PREFIX: &str = "tower_sessions_kit.cached_db:";
 /// - `delete`: the database, then the cache.
 /// - **Any cache failure is logged** (`tracing` error "Error saving to cache", as Django logs it) **and
 ///   ignored**: the request is served from the database.
+/// - **Deadlines.** The database calls are bounded by the [`DatabaseStore`]'s deadline, and the cache calls
+///   of one operation together by the [cache deadline](Self::cache_deadline) (default 1 s): a cache that
+///   hangs costs each operation at most that, then is skipped like a failing one. The store's
+///   [deadline](SessionStore::deadline), which the layer holds each request phase to, is the sum. As with
+///   [`DatabaseStore`], a save that timed out after its commit reached the database is applied there.
 #[derive(Debug, Clone)]
 pub struct CachedDatabaseStore {
     database: DatabaseStore,
     cache: Cache,
+    /// How long the cache calls of one operation may take together.
+    cache_deadline: Duration,
     prefix: String,
     /// Sessions read unchanged from the cache are decoded once ([`DecodedRecords`]).
     decoded: Arc<DecodedRecords>,
@@ -46,6 +58,7 @@ impl CachedDatabaseStore {
         CachedDatabaseStore {
             database,
             cache,
+            cache_deadline: DEFAULT_DEADLINE,
             prefix: DEFAULT_PREFIX.to_owned(),
             decoded: Default::default(),
         }
@@ -54,6 +67,19 @@ impl CachedDatabaseStore {
     /// Names cache entries `"{prefix}{key}"`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// How long the cache calls of one operation may take together (default [`DEFAULT_DEADLINE`], 1 s):
+    /// past it the cache is skipped for the rest of the operation, logged as a cache failure, and the
+    /// database answers alone. A zero deadline is ignored with a warning (it would skip every cache call
+    /// that has to wait); `Duration::MAX` means none.
+    pub fn cache_deadline(mut self, deadline: Duration) -> Self {
+        if deadline.is_zero() {
+            tracing::warn!("a zero cache deadline is ignored");
+        } else {
+            self.cache_deadline = deadline;
+        }
         self
     }
 
@@ -82,19 +108,50 @@ impl CachedDatabaseStore {
         )
     }
 
+    /// The cache time of one operation.
+    fn budget(&self) -> CacheBudget {
+        CacheBudget {
+            left: self.cache_deadline,
+        }
+    }
+
+    /// `call` on the cache within what is left of `budget`; `None`, with a `tracing` error
+    /// (`failure`), when it fails or runs out of time.
+    async fn cache_call<T>(
+        &self,
+        budget: &mut CacheBudget,
+        failure: &'static str,
+        call: impl Future<Output = cache_core::Result<T>>,
+    ) -> Option<T> {
+        let started = Instant::now();
+        let call = async { call.await.map_err(|error| StoreError::backend(NAME, error)) };
+        let result = within(NAME, Deadline::after(budget.left), call).await;
+        budget.left = budget.left.saturating_sub(started.elapsed());
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                tracing::error!(cache = self.cache.backend().name(), %error, "{failure}");
+                None
+            }
+        }
+    }
+
     async fn cache_write(
         &self,
+        budget: &mut CacheBudget,
         key: &SessionKey,
         data: &Data,
         cookie_age: Duration,
         only_add: bool,
     ) {
         let at = expiry::date(data, SystemTime::now(), cookie_age);
-        self.cache_write_until(key, data, at, only_add).await;
+        self.cache_write_until(budget, key, data, at, only_add)
+            .await;
     }
 
     async fn cache_write_until(
         &self,
+        budget: &mut CacheBudget,
         key: &SessionKey,
         data: &Data,
         at: SystemTime,
@@ -106,25 +163,31 @@ impl CachedDatabaseStore {
         let made = self.made_key(key);
         let value = Bytes::from(record::encode(data));
         let backend = self.cache.backend();
-        let result = if only_add {
-            backend
-                .add(&made, value, CacheExpiry::At(at))
-                .await
-                .map(drop)
-        } else {
-            backend.set(&made, value, CacheExpiry::At(at)).await
+        let write = async {
+            if only_add {
+                backend
+                    .add(&made, value, CacheExpiry::At(at))
+                    .await
+                    .map(drop)
+            } else {
+                backend.set(&made, value, CacheExpiry::At(at)).await
+            }
         };
-        if let Err(error) = result {
-            tracing::error!(cache = backend.name(), %error, "Error saving to cache");
-        }
+        self.cache_call(budget, "Error saving to cache", write)
+            .await;
     }
 
-    async fn cache_delete(&self, key: &SessionKey) {
+    async fn cache_delete(&self, budget: &mut CacheBudget, key: &SessionKey) {
         let made = self.made_key(key);
-        if let Err(error) = self.cache.backend().delete(&made).await {
-            tracing::error!(cache = self.cache.backend().name(), %error, "Error deleting from cache");
-        }
+        let delete = self.cache.backend().delete(&made);
+        self.cache_call(budget, "Error deleting from cache", delete)
+            .await;
     }
+}
+
+/// What is left of the time the cache calls of one operation may take together.
+struct CacheBudget {
+    left: Duration,
 }
 
 struct WriteThrough<'a> {
@@ -136,9 +199,14 @@ struct WriteThrough<'a> {
 #[async_trait]
 impl BeforeCommit for WriteThrough<'_> {
     async fn before_commit(&self, data: &Data) {
+        let mut budget = self.store.budget();
         self.store
-            .cache_write(self.key, data, self.cookie_age, false)
+            .cache_write(&mut budget, self.key, data, self.cookie_age, false)
             .await;
+    }
+
+    fn budget(&self) -> Duration {
+        self.store.cache_deadline
     }
 }
 
@@ -146,6 +214,13 @@ impl BeforeCommit for WriteThrough<'_> {
 impl SessionStore for CachedDatabaseStore {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    /// The database's deadline plus the [cache deadline](Self::cache_deadline).
+    fn deadline(&self) -> Option<Duration> {
+        self.database
+            .deadline()
+            .map(|database| database.saturating_add(self.cache_deadline))
     }
 
     /// Answers cache hits of an in-process cache; everything else goes through [`load`](Self::load).
@@ -159,28 +234,34 @@ impl SessionStore for CachedDatabaseStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
         let made = self.made_key(key);
         let backend = self.cache.backend();
+        let mut budget = self.budget();
         let cached = match backend.get_now(&made) {
-            Some(result) => result,
-            None => backend.get(&made).await,
-        };
-        match cached {
-            Ok(Some(stored)) => return Ok(Some(self.cached(key, stored))),
-            Ok(None) => {}
-            Err(error) => {
+            Some(Ok(cached)) => cached,
+            Some(Err(error)) => {
                 tracing::error!(cache = backend.name(), %error, "Error reading from cache");
+                None
             }
+            None => self
+                .cache_call(&mut budget, "Error reading from cache", backend.get(&made))
+                .await
+                .flatten(),
+        };
+        if let Some(stored) = cached {
+            return Ok(Some(self.cached(key, stored)));
         }
         let Some((data, expires, _)) = self.database.load_row(key).await? else {
             return Ok(None);
         };
         // For the record's remaining life, and never over a newer write-through.
-        self.cache_write_until(key, &data, expires, true).await;
+        self.cache_write_until(&mut budget, key, &data, expires, true)
+            .await;
         Ok(Some(Loaded::new(data)))
     }
 
     async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
         let key = self.database.create(data, cookie_age).await?;
-        self.cache_write(&key, data, cookie_age, false).await;
+        self.cache_write(&mut self.budget(), &key, data, cookie_age, false)
+            .await;
         Ok(key)
     }
 
@@ -192,7 +273,7 @@ impl SessionStore for CachedDatabaseStore {
         };
         let saved = self.database.save_hooked(key, request, Some(&hook)).await;
         if matches!(saved, Err(StoreError::Gone)) {
-            self.cache_delete(key).await;
+            self.cache_delete(&mut self.budget(), key).await;
         }
         saved
     }
@@ -200,17 +281,18 @@ impl SessionStore for CachedDatabaseStore {
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
         self.decoded.forget(key);
         self.database.delete(key).await?;
-        self.cache_delete(key).await;
+        self.cache_delete(&mut self.budget(), key).await;
         Ok(())
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        match self.cache.backend().has_key(&self.made_key(key)).await {
-            Ok(true) => return Ok(true),
-            Ok(false) => {}
-            Err(error) => {
-                tracing::error!(cache = self.cache.backend().name(), %error, "Error reading from cache");
-            }
+        let made = self.made_key(key);
+        let cached = self.cache.backend().has_key(&made);
+        let cached = self
+            .cache_call(&mut self.budget(), "Error reading from cache", cached)
+            .await;
+        if cached == Some(true) {
+            return Ok(true);
         }
         self.database.exists(key).await
     }

@@ -8,7 +8,11 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::{create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError};
+use super::checkout::Checkout;
+use super::{
+    create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError, DEFAULT_DEADLINE,
+};
+use crate::deadline::{within, Deadline};
 use crate::expiry::{self, unix_millis};
 use crate::key::SessionKey;
 use crate::record::{self, Data};
@@ -18,6 +22,10 @@ pub const DEFAULT_TABLE: &str = "tower_sessions_kit_session";
 
 /// Collisions of 165-bit random keys do not happen; a few retries cover a broken RNG being noticed.
 const CREATE_ATTEMPTS: u32 = 10;
+
+/// The bound of `migrate` and `clear_expired` when the deadline is shorter: they are not request work, and
+/// DDL waiting for a lock, or the cleanup of a large table, legitimately takes longer than a request may.
+pub const MAINTENANCE_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Sessions in one SQL table, created by [`migrate`](DatabaseStore::migrate):
 ///
@@ -49,11 +57,22 @@ const CREATE_ATTEMPTS: u32 = 10;
 ///   the current record, nothing lost.
 /// - `clear_expired`: `DELETE … WHERE expire_date < now`.
 ///
+/// **Deadline.** Every operation — waiting for a pooled connection included — is bounded by the
+/// [deadline](DatabaseStoreBuilder::deadline) (default [`DEFAULT_DEADLINE`], 1 s, as cache-core's
+/// database cache): past it the operation is abandoned with [`StoreError::TimedOut`], never a hang, even
+/// against a server that stopped answering. `migrate` and `clear_expired`, which are not request work, get
+/// at least [`MAINTENANCE_DEADLINE`]. A PostgreSQL or MySQL connection whose statement was abandoned is
+/// closed rather than returned to the pool (it may be stuck mid-protocol), so the server rolls back what
+/// it had not committed. A save abandoned after its `COMMIT` reached the server is still applied by the
+/// server, though the request was answered with an error; since a save applies this request's changes
+/// (see [`SessionStore::save`]), the client's retry gives the same record.
+///
 /// SQLite: file databases use WAL with `synchronous=NORMAL` (readers never wait for writers; durable
 /// across process crashes, the last commits may be lost on power loss — the usual choice for a web app), a
-/// busy timeout of the acquire timeout, and connections that are not pinged before each use (a local file
-/// cannot drop the connection). `sqlite::memory:` keeps a single connection for its lifetime. PostgreSQL
-/// and MySQL pools check idle connections before use, so the store recovers after a server restart.
+/// busy timeout of the acquire timeout or the deadline if shorter, and connections that are not pinged
+/// before each use (a local file cannot drop the connection). `sqlite::memory:` keeps a single connection
+/// for its lifetime. PostgreSQL and MySQL pools check idle connections before use, so the store recovers
+/// after a server restart.
 #[derive(Debug, Clone)]
 pub struct DatabaseStore {
     inner: Arc<Inner>,
@@ -65,6 +84,8 @@ struct Inner {
     dialect: Dialect,
     table: String,
     sql: Queries,
+    /// The bound of every operation.
+    deadline: Duration,
     /// SQLite loads arriving while one runs, read together (see [`load_batch`](super::load_batch)).
     #[cfg(feature = "sqlite")]
     batch: super::load_batch::LoadBatch<RawRow>,
@@ -224,6 +245,7 @@ pub struct DatabaseStoreBuilder {
     table: String,
     max_connections: u32,
     acquire_timeout: Duration,
+    deadline: Duration,
 }
 
 impl DatabaseStoreBuilder {
@@ -241,9 +263,19 @@ impl DatabaseStoreBuilder {
         self
     }
 
-    /// How long an operation waits for a connection, and SQLite for a locked database (default 5 s).
+    /// How long an operation waits for a connection, and SQLite for a locked database (default 5 s; the
+    /// [deadline](Self::deadline) bounds both too).
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The deadline of every operation, from asking the pool for a connection to the last reply (default
+    /// [`DEFAULT_DEADLINE`], 1 s): past it the operation fails with [`StoreError::TimedOut`]. It is also
+    /// the store's [`SessionStore::deadline`], which the layer holds each request phase to.
+    /// `Duration::MAX` means none; zero is refused by [`connect`](Self::connect).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
         self
     }
 
@@ -257,6 +289,11 @@ impl DatabaseStoreBuilder {
                 self.table
             )));
         }
+        if self.deadline.is_zero() {
+            return Err(config_error(
+                "the session store deadline must be positive".to_owned(),
+            ));
+        }
         let dialect = Dialect::of_url(&self.url)?;
         let pool = self.pool(dialect)?;
         Ok(DatabaseStore {
@@ -264,6 +301,7 @@ impl DatabaseStoreBuilder {
                 pool,
                 dialect,
                 sql: Queries::new(dialect, &self.table),
+                deadline: self.deadline,
                 table: self.table,
                 #[cfg(feature = "sqlite")]
                 batch: Default::default(),
@@ -284,7 +322,7 @@ impl DatabaseStoreBuilder {
                 let mut options = SqliteConnectOptions::from_str(&self.url)
                     .map_err(bad_url)?
                     .create_if_missing(true)
-                    .busy_timeout(self.acquire_timeout)
+                    .busy_timeout(self.acquire_timeout.min(self.deadline))
                     .synchronous(SqliteSynchronous::Normal)
                     .pragma("temp_store", "memory");
                 let mut pool = SqlitePoolOptions::new()
@@ -364,6 +402,20 @@ macro_rules! on_pool {
     };
 }
 
+/// Runs `$body` (which may `.await`) with `$conn` a [`Checkout`] of whichever pool the store has: the
+/// connection goes back to the pool when the body ran to its end, and is closed if it was abandoned.
+macro_rules! with_conn {
+    ($store:expr, $conn:ident => $body:expr) => {
+        on_pool!($store, pool => async {
+            let mut $conn = Checkout::acquire(pool).await?;
+            let result = $body;
+            $conn.finish();
+            result
+        }
+        .await)
+    };
+}
+
 impl DatabaseStore {
     /// Settings for a store on `url`: `sqlite://path/sessions.db`, `sqlite::memory:`,
     /// `postgres://user@host/db`, `mysql://user@host/db` (or `mariadb://`).
@@ -373,6 +425,7 @@ impl DatabaseStore {
             table: DEFAULT_TABLE.to_owned(),
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
+            deadline: DEFAULT_DEADLINE,
         }
     }
 
@@ -381,13 +434,18 @@ impl DatabaseStore {
         DatabaseStore::builder(url).connect().await
     }
 
-    /// Creates the table and its index if they are missing (idempotent; Django's `migrate`).
+    /// Creates the table and its index if they are missing (idempotent; Django's `migrate`). Bounded by
+    /// the deadline, or [`MAINTENANCE_DEADLINE`] if that is longer.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        for statement in &self.inner.sql.migrate {
-            on_pool!(self, pool => sqlx::query(statement).execute(pool).await.map(drop))
-                .map_err(|error| self.error(error))?;
-        }
-        Ok(())
+        let migrate = async {
+            for statement in &self.inner.sql.migrate {
+                with_conn!(self, conn => sqlx::query(statement).execute(&mut *conn).await.map(drop))
+                    .map_err(|error| self.error(error))?;
+            }
+            Ok(())
+        };
+        self.bounded(self.inner.deadline.max(MAINTENANCE_DEADLINE), migrate)
+            .await
     }
 
     /// The table sessions are kept in.
@@ -402,6 +460,15 @@ impl DatabaseStore {
 
     fn dialect_name(&self) -> &'static str {
         self.inner.dialect.name()
+    }
+
+    /// `operation`, abandoned with [`StoreError::TimedOut`] after `limit`.
+    async fn bounded<T>(
+        &self,
+        limit: Duration,
+        operation: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        within(self.dialect_name(), Deadline::after(limit), operation).await
     }
 
     fn error(&self, error: sqlx::Error) -> StoreError {
@@ -444,6 +511,10 @@ impl DatabaseStore {
 #[async_trait]
 pub(crate) trait BeforeCommit: Send + Sync {
     async fn before_commit(&self, data: &Data);
+
+    /// The most time `before_commit` takes: the save's deadline is extended by it, so the hook cannot
+    /// use up the database's time.
+    fn budget(&self) -> Duration;
 }
 
 /// The body of `save` inside an open transaction `$tx`, shared by every database.
@@ -475,6 +546,24 @@ macro_rules! save_in_transaction {
             new_key: None,
             merged: Some(data),
         })
+    }};
+}
+
+/// `save` on a PostgreSQL or MySQL pool `$pool`: the transaction on a [`Checkout`], so that a save
+/// abandoned at its deadline closes its connection (and the server rolls the transaction back).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+macro_rules! save_on_server {
+    ($self:ident, $pool:ident, $key:ident, $request:ident, $hook:ident) => {{
+        let mut conn = Checkout::acquire($pool).await.map_err(|e| $self.error(e))?;
+        let saved = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn)
+                .await
+                .map_err(|e| $self.error(e))?;
+            save_in_transaction!($self, tx, $key, $request, $hook)
+        }
+        .await;
+        conn.finish();
+        saved
     }};
 }
 
@@ -532,18 +621,22 @@ impl super::load_batch::BatchSource for DatabaseStore {
 }
 
 impl DatabaseStore {
-    /// The live row's data, expiry, and text as stored (when it could be read as text).
+    /// The live row's data, expiry, and text as stored (when it could be read as text). One deadline in
+    /// all, a wait for coalesced loads included.
     pub(crate) async fn load_row(
         &self,
         key: &SessionKey,
     ) -> Result<Option<(Data, SystemTime, Option<Arc<str>>)>, StoreError> {
-        let row = match &self.inner.pool {
-            // Coalesced with the loads running at the same time.
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(_) => super::load_batch::load(self, key).await?,
-            #[allow(unreachable_patterns)]
-            _ => self.fetch_row(key).await?,
+        let read = async {
+            match &self.inner.pool {
+                // Coalesced with the loads running at the same time.
+                #[cfg(feature = "sqlite")]
+                Pool::Sqlite(_) => super::load_batch::load(self, key).await,
+                #[allow(unreachable_patterns)]
+                _ => self.fetch_row(key).await,
+            }
         };
+        let row = self.bounded(self.inner.deadline, read).await?;
         let Some((data, expires)) = row else {
             return Ok(None);
         };
@@ -561,11 +654,11 @@ impl DatabaseStore {
     async fn fetch_row(&self, key: &SessionKey) -> Result<Option<RawRow>, StoreError> {
         let now = Self::now_millis();
         let sql = &self.inner.sql.load;
-        on_pool!(self, pool => {
+        with_conn!(self, conn => {
             sqlx::query(sql)
                 .bind(key.as_str())
                 .bind(now)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await
                 .map(|row| row.map(|row| raw_row(&row, 0)))
         })
@@ -628,8 +721,22 @@ impl DatabaseStore {
         }))
     }
 
-    /// `save`, running `hook` before the commit.
+    /// `save`, running `hook` before the commit: bounded by the deadline plus the hook's budget.
     pub(crate) async fn save_hooked(
+        &self,
+        key: &SessionKey,
+        request: SaveRequest<'_>,
+        hook: Option<&dyn BeforeCommit>,
+    ) -> Result<Saved, StoreError> {
+        let limit = self
+            .inner
+            .deadline
+            .saturating_add(hook.map_or(Duration::ZERO, |hook| hook.budget()));
+        self.bounded(limit, self.save_unbounded(key, request, hook))
+            .await
+    }
+
+    async fn save_unbounded(
         &self,
         key: &SessionKey,
         request: SaveRequest<'_>,
@@ -651,15 +758,9 @@ impl DatabaseStore {
                 save_in_transaction!(self, tx, key, request, hook)
             }
             #[cfg(feature = "postgres")]
-            Pool::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(|e| self.error(e))?;
-                save_in_transaction!(self, tx, key, request, hook)
-            }
+            Pool::Postgres(pool) => save_on_server!(self, pool, key, request, hook),
             #[cfg(feature = "mysql")]
-            Pool::MySql(pool) => {
-                let mut tx = pool.begin().await.map_err(|e| self.error(e))?;
-                save_in_transaction!(self, tx, key, request, hook)
-            }
+            Pool::MySql(pool) => save_on_server!(self, pool, key, request, hook),
         }
     }
 }
@@ -668,6 +769,11 @@ impl DatabaseStore {
 impl SessionStore for DatabaseStore {
     fn name(&self) -> &'static str {
         self.dialect_name()
+    }
+
+    /// The [deadline](DatabaseStoreBuilder::deadline).
+    fn deadline(&self) -> Option<Duration> {
+        Some(self.inner.deadline)
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
@@ -681,15 +787,15 @@ impl SessionStore for DatabaseStore {
         let text = String::from_utf8(record::encode(data)).unwrap_or_else(|_| "{}".to_owned());
         let expires = unix_millis(expiry::date(data, SystemTime::now(), cookie_age));
         let sql = &self.inner.sql.insert;
-        create_with_retries(self.dialect_name(), CREATE_ATTEMPTS, |key| {
+        let create = create_with_retries(self.dialect_name(), CREATE_ATTEMPTS, |key| {
             let text = text.clone();
             async move {
-                let result = on_pool!(self, pool => {
+                let result = with_conn!(self, conn => {
                     sqlx::query(sql)
                         .bind(key.as_str())
                         .bind(text)
                         .bind(expires)
-                        .execute(pool)
+                        .execute(&mut *conn)
                         .await
                         .map(drop)
                 });
@@ -699,8 +805,8 @@ impl SessionStore for DatabaseStore {
                     Err(error) => Err(self.error(error)),
                 }
             }
-        })
-        .await
+        });
+        self.bounded(self.inner.deadline, create).await
     }
 
     async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
@@ -709,21 +815,32 @@ impl SessionStore for DatabaseStore {
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
         let sql = &self.inner.sql.delete;
-        on_pool!(self, pool => sqlx::query(sql).bind(key.as_str()).execute(pool).await.map(drop))
-            .map_err(|error| self.error(error))
+        let delete = async {
+            with_conn!(self, conn => sqlx::query(sql).bind(key.as_str()).execute(&mut *conn).await.map(drop))
+                .map_err(|error| self.error(error))
+        };
+        self.bounded(self.inner.deadline, delete).await
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
         let sql = &self.inner.sql.exists;
-        on_pool!(self, pool => sqlx::query(sql).bind(key.as_str()).fetch_optional(pool).await.map(|row| row.is_some()))
-            .map_err(|error| self.error(error))
+        let exists = async {
+            with_conn!(self, conn => sqlx::query(sql).bind(key.as_str()).fetch_optional(&mut *conn).await.map(|row| row.is_some()))
+                .map_err(|error| self.error(error))
+        };
+        self.bounded(self.inner.deadline, exists).await
     }
 
+    /// Bounded by the deadline, or [`MAINTENANCE_DEADLINE`] if that is longer.
     async fn clear_expired(&self) -> Result<u64, StoreError> {
         let now = Self::now_millis();
         let sql = &self.inner.sql.clear_expired;
-        on_pool!(self, pool => sqlx::query(sql).bind(now).execute(pool).await.map(|done| done.rows_affected()))
-            .map_err(|error| self.error(error))
+        let clear = async {
+            with_conn!(self, conn => sqlx::query(sql).bind(now).execute(&mut *conn).await.map(|done| done.rows_affected()))
+                .map_err(|error| self.error(error))
+        };
+        self.bounded(self.inner.deadline.max(MAINTENANCE_DEADLINE), clear)
+            .await
     }
 }
 

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError};
+use super::{
+    create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError, DEFAULT_DEADLINE,
+};
 use crate::expiry::{self, unix_millis};
 use crate::key::{is_well_formed, SessionKey};
 use crate::record::Data;
@@ -35,9 +37,15 @@ const CREATE_ATTEMPTS: u32 = 10;
 ///   [`CacheStore`](super::CacheStore) on memory/Redis where that matters. Likewise a session deleted
 ///   between the existence check and the rename can be re-created by that save.
 /// - `clear_expired` reads every session file and deletes the expired ones.
+/// - **Deadline.** The layer holds each request phase to the store's [deadline](Self::with_deadline)
+///   (default 1 s), so a file system that hangs (a network mount) fails requests instead of blocking
+///   them. The file operations themselves run on Tokio's blocking threads and finish on their own: a save
+///   abandoned at the deadline may still be renamed into place, or leave its temporary file
+///   (`.<prefix>tmp-…`) behind.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     inner: Arc<Inner>,
+    deadline: Duration,
 }
 
 #[derive(Debug)]
@@ -88,7 +96,20 @@ impl FileStore {
         }
         Ok(FileStore {
             inner: Arc::new(Inner { dir, prefix }),
+            deadline: DEFAULT_DEADLINE,
         })
+    }
+
+    /// The store's [`SessionStore::deadline`] (default [`DEFAULT_DEADLINE`], 1 s), which the layer holds
+    /// each request phase to. A zero deadline is ignored with a warning (it would fail every call that
+    /// has to wait); `Duration::MAX` means none.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        if deadline.is_zero() {
+            tracing::warn!("a zero session store deadline is ignored");
+        } else {
+            self.deadline = deadline;
+        }
+        self
     }
 
     /// The directory sessions are kept in.
@@ -166,6 +187,11 @@ fn record_for(data: &Data, cookie_age: Duration) -> FileRecord {
 impl SessionStore for FileStore {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    /// The [deadline](FileStore::with_deadline).
+    fn deadline(&self) -> Option<Duration> {
+        Some(self.deadline)
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {

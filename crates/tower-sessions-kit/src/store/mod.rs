@@ -22,11 +22,15 @@ mod cache;
 pub use cache::CacheStore;
 
 #[cfg(feature = "sql")]
+mod checkout;
+#[cfg(feature = "sql")]
 mod database;
 #[cfg(any(feature = "sqlite", feature = "cache"))]
 mod load_batch;
 #[cfg(feature = "sql")]
-pub use database::{DatabaseStore, DatabaseStoreBuilder, DEFAULT_TABLE, MAX_TABLE_NAME};
+pub use database::{
+    DatabaseStore, DatabaseStoreBuilder, DEFAULT_TABLE, MAINTENANCE_DEADLINE, MAX_TABLE_NAME,
+};
 
 #[cfg(all(feature = "cache", feature = "sql"))]
 mod cached_db;
@@ -42,6 +46,10 @@ pub use file::FileStore;
 mod signed_cookie;
 #[cfg(feature = "signed-cookie")]
 pub use signed_cookie::{SignedCookieStore, DEFAULT_MAX_SIZE};
+
+/// The default [deadline](SessionStore::deadline) of a store: 1 s, as cache-core's `socket_timeout` and
+/// database `operation_timeout`.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(1);
 
 /// A boxed error from a store's driver (SQL, cache, I/O, …).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -105,6 +113,30 @@ pub enum StoreError {
         /// The operation asked for.
         operation: &'static str,
     },
+
+    /// The store did not answer within its [deadline](SessionStore::deadline): the call was abandoned.
+    /// A write abandoned this way may still be applied if the server received it (see
+    /// [`SessionStore::save`]).
+    #[error("the {store} session store did not answer within {after:?}")]
+    TimedOut {
+        /// Which store.
+        store: &'static str,
+        /// The deadline it missed.
+        after: Duration,
+    },
+
+    /// The store was not called: it timed out or failed a moment ago, and the layer fails requests at once
+    /// until a request finds it answering again
+    /// ([`SessionLayer::failure_cooldown`](crate::SessionLayer::failure_cooldown)).
+    #[error(
+        "the {store} session store is failing ({cause}); not calling it until it answers again"
+    )]
+    Unavailable {
+        /// Which store.
+        store: &'static str,
+        /// The error that made the layer stop calling it.
+        cause: Arc<str>,
+    },
 }
 
 impl StoreError {
@@ -114,6 +146,15 @@ impl StoreError {
             store,
             source: source.into(),
         }
+    }
+
+    /// Whether the store itself is in trouble (a backend error or a timeout), as opposed to an answer such
+    /// as [`StoreError::Gone`]: what makes the layer stop calling it for a cooldown.
+    pub(crate) fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Backend { .. } | StoreError::TimedOut { .. }
+        )
     }
 }
 
@@ -207,10 +248,29 @@ pub trait SessionStore: Send + Sync + 'static {
         None
     }
 
+    /// How long one request phase may wait for this store. The layer holds every phase that calls the
+    /// store — a load; the save at the end of a request (with the load it may need first); a `flush`; a
+    /// `cycle_key` — to this **in total**, however many calls the phase makes, and answers its error
+    /// response ([`StoreError::TimedOut`]) instead of waiting longer. `None`: no deadline.
+    ///
+    /// The default is [`DEFAULT_DEADLINE`] (1 s), so a store of your own is bounded too. The built-in
+    /// stores return the deadline they were configured with — the database and cache stores also bound
+    /// each of their own operations by it, for callers that use them directly — and the signed-cookie
+    /// store, which does no I/O, `None`.
+    fn deadline(&self) -> Option<Duration> {
+        Some(DEFAULT_DEADLINE)
+    }
+
     /// Stores `data` under a new key and returns the key.
     async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError>;
 
     /// Updates the record under `key`; [`StoreError::Gone`] when there is none.
+    ///
+    /// **A save that timed out may still be applied**: the server may have received it before the
+    /// deadline and apply it when it resumes, while the request was answered with an error. The merging
+    /// stores make that harmless: a save applies [`SaveRequest::changes`] (keys set or removed, a clear),
+    /// and applying the same changes to a record that already has them gives the same record, so the
+    /// client's retry, or a late arrival of the abandoned write, changes nothing more.
     async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError>;
 
     /// Removes the record under `key` (nothing when there is none).

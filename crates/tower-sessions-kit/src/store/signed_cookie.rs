@@ -199,6 +199,11 @@ impl SessionStore for SignedCookieStore {
         NAME
     }
 
+    /// `None`: the data travels in the cookie, there is nothing to wait for.
+    fn deadline(&self) -> Option<Duration> {
+        None
+    }
+
     fn accepts_key(&self, candidate: &str) -> bool {
         candidate.len() >= MIN_KEY_LENGTH && is_cookie_safe(candidate)
     }

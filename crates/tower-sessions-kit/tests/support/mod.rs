@@ -396,6 +396,9 @@ impl SessionStore for Counting {
     fn accepts_key(&self, candidate: &str) -> bool {
         self.inner.accepts_key(candidate)
     }
+    fn deadline(&self) -> Option<Duration> {
+        self.inner.deadline()
+    }
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
         self.count();
         self.inner.load(key).await

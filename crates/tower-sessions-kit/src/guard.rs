@@ -1,0 +1,99 @@
+//! How the layer calls its store: every call passes the [`Breaker`], and the calls of one request phase
+//! ([`Phase`]) share one deadline, the store's [`SessionStore::deadline`](crate::SessionStore::deadline).
+//! One place for every store, so no store can make a request wait longer than its deadline, and a failing
+//! store is not waited for by every request.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::breaker::{Breaker, DEFAULT_COOLDOWN};
+use crate::deadline::{within, Deadline};
+use crate::key::SessionKey;
+use crate::session::Shared;
+use crate::store::{Loaded, SessionStore, StoreError};
+
+/// The breaker and deadline of one layer's store.
+#[derive(Debug, Clone)]
+pub(crate) struct Guard {
+    /// Shared by the layer's clones: they call the same store.
+    breaker: Arc<Breaker>,
+    /// The store's deadline, read once.
+    deadline: Option<Duration>,
+}
+
+impl Guard {
+    pub(crate) fn new(store: &dyn SessionStore) -> Self {
+        Guard {
+            breaker: Arc::new(Breaker::new(DEFAULT_COOLDOWN)),
+            deadline: store.deadline(),
+        }
+    }
+
+    /// The same guard with a new breaker of `cooldown`.
+    pub(crate) fn with_cooldown(&self, cooldown: Duration) -> Self {
+        Guard {
+            breaker: Arc::new(Breaker::new(cooldown)),
+            deadline: self.deadline,
+        }
+    }
+}
+
+/// The store calls of one request phase: a load; the save at the end of the request, with the load it may
+/// need first and the create that may follow; a `flush`; a `cycle_key`. Its deadline starts at its first
+/// call and holds for all of them.
+#[derive(Debug, Default)]
+pub(crate) struct Phase {
+    started: bool,
+    deadline: Option<Deadline>,
+}
+
+impl Phase {
+    fn deadline(&mut self, limit: Option<Duration>) -> Option<Deadline> {
+        if !self.started {
+            self.started = true;
+            self.deadline = limit.and_then(Deadline::after);
+        }
+        self.deadline
+    }
+}
+
+impl Shared {
+    /// `call` (a call of the store) as part of `phase`: refused at once while the breaker is open, cut at
+    /// the phase's deadline, and its outcome told to the breaker.
+    pub(crate) async fn call<T, Fut>(
+        &self,
+        phase: &mut Phase,
+        call: impl FnOnce() -> Fut,
+    ) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let name = self.store.name();
+        let permit = self.guard.breaker.admit(name)?;
+        let deadline = phase.deadline(self.guard.deadline);
+        let result = within(name, deadline, call()).await;
+        permit.settle(&result);
+        result
+    }
+
+    /// The record under `key`, as part of `phase`: answered by [`SessionStore::load_now`] when the store
+    /// can (no deadline needed), else by `load` under the phase's deadline; through the breaker either way.
+    pub(crate) async fn load(
+        &self,
+        key: &SessionKey,
+        phase: &mut Phase,
+    ) -> Result<Option<Loaded>, StoreError> {
+        let name = self.store.name();
+        let permit = self.guard.breaker.admit(name)?;
+        let loaded = match self.store.load_now(key) {
+            Some(loaded) => loaded,
+            None => {
+                let deadline = phase.deadline(self.guard.deadline);
+                within(name, deadline, self.store.load(key)).await
+            }
+        };
+        permit.settle(&loaded);
+        loaded
+    }
+}
