@@ -291,7 +291,6 @@ fn sqlite_session_tables_and_data_round_trip() {
 /// SQLite refuses tables named `sqlite_…` (any case): the builder should say so, as it does for every
 /// other name it cannot use, instead of `migrate` failing with "object name reserved for internal use".
 #[tokio::test]
-#[ignore = "DatabaseStoreBuilder accepts sqlite_-prefixed table names; migrate then fails"]
 async fn sqlite_reserved_table_names_are_a_builder_error() {
     for table in ["sqlite_sessions", "SQLITE_x", "Sqlite_"] {
         let built = DatabaseStore::builder("sqlite::memory:")

@@ -251,7 +251,8 @@ pub struct DatabaseStoreBuilder {
 impl DatabaseStoreBuilder {
     /// The table name (default [`DEFAULT_TABLE`]): letters, digits and `_`, not starting with a digit, at
     /// most [`MAX_TABLE_NAME`] characters (so that its index, `<table>_expire_date`, is a valid identifier
-    /// on every database: PostgreSQL would silently truncate a longer one, MySQL refuses it).
+    /// on every database: PostgreSQL would silently truncate a longer one, MySQL refuses it), and not starting
+    /// with `sqlite_` in any case (SQLite reserves those names).
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
         self
@@ -381,9 +382,15 @@ impl DatabaseStoreBuilder {
 /// index is named `<table>_expire_date` (12 more).
 pub const MAX_TABLE_NAME: usize = 63 - "_expire_date".len();
 
+/// A plain identifier of at most [`MAX_TABLE_NAME`] bytes, not starting with `sqlite_` (any case): SQLite
+/// reserves those names, and refusing them everywhere keeps a table name valid on every database.
 fn valid_table_name(name: &str) -> bool {
+    let reserved = name
+        .get(..7)
+        .is_some_and(|start| start.eq_ignore_ascii_case("sqlite_"));
     let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+    !reserved
+        && matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && name.len() <= MAX_TABLE_NAME
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
