@@ -134,15 +134,22 @@ impl Browser {
         path: &str,
         deadline: std::time::Duration,
     ) -> Result<http::Response<hyper::body::Incoming>, String> {
-        let request = self.build(method.clone(), path, None);
+        let request = self.build(method, path, None);
+        self.try_exchange(request, deadline).await
+    }
+
+    /// Sends `request` (built by [`Browser::build`], perhaps given a body since); a connection error or no
+    /// response head within `deadline` is an `Err` describing it. The response's cookies go into the jar.
+    async fn try_exchange(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+        deadline: std::time::Duration,
+    ) -> Result<http::Response<hyper::body::Incoming>, String> {
+        let what = describe(&request);
         let response = match tokio::time::timeout(deadline, self.client.request(request)).await {
             Ok(Ok(response)) => response,
-            Ok(Err(error)) => return Err(format!("{method} {path}: {error}")),
-            Err(_) => {
-                return Err(format!(
-                    "{method} {path}: no response head within {deadline:?}"
-                ))
-            }
+            Ok(Err(error)) => return Err(format!("{what}: {error}")),
+            Err(_) => return Err(format!("{what}: no response head within {deadline:?}")),
         };
         self.keep_all(response.headers());
         Ok(response)
@@ -156,18 +163,43 @@ impl Browser {
         path: &str,
         deadline: std::time::Duration,
     ) -> Result<(u16, http::HeaderMap, Bytes), String> {
+        let request = self.build(method, path, None);
+        self.try_read(request, deadline).await
+    }
+
+    /// Submits an HTML form the way a browser does: `POST path` with the `fields` as an
+    /// `application/x-www-form-urlencoded` body. Status, headers and the whole body, as
+    /// [`Browser::try_send`] (a redirect is not followed).
+    pub async fn try_submit(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        deadline: std::time::Duration,
+    ) -> Result<(u16, http::HeaderMap, Bytes), String> {
+        let mut request = self.build(http::Method::POST, path, None);
+        request.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        *request.body_mut() = Full::new(Bytes::from(form_urlencoded(fields)));
+        self.try_read(request, deadline).await
+    }
+
+    /// Sends `request` and reads the whole response within `deadline`: status, headers and body.
+    async fn try_read(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+        deadline: std::time::Duration,
+    ) -> Result<(u16, http::HeaderMap, Bytes), String> {
+        let what = describe(&request);
         let started = tokio::time::Instant::now();
-        let response = self.try_request(method.clone(), path, deadline).await?;
+        let response = self.try_exchange(request, deadline).await?;
         let (head, body) = response.into_parts();
         let left = deadline.saturating_sub(started.elapsed());
         let body = match tokio::time::timeout(left, body.collect()).await {
             Ok(Ok(body)) => body.to_bytes(),
-            Ok(Err(error)) => return Err(format!("{method} {path}: body: {error}")),
-            Err(_) => {
-                return Err(format!(
-                    "{method} {path}: no whole body within {deadline:?}"
-                ))
-            }
+            Ok(Err(error)) => return Err(format!("{what}: body: {error}")),
+            Err(_) => return Err(format!("{what}: no whole body within {deadline:?}")),
         };
         Ok((head.status.as_u16(), head.headers, body))
     }
@@ -218,6 +250,41 @@ impl Browser {
             self.jar.insert(name.to_owned(), value.to_owned());
         }
     }
+}
+
+/// `METHOD /path?query`, for error messages.
+fn describe(request: &http::Request<Full<Bytes>>) -> String {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |target| target.as_str());
+    format!("{} {target}", request.method())
+}
+
+/// `fields` as an `application/x-www-form-urlencoded` body: `name=value` pairs joined by `&`, every byte
+/// but `A-Z a-z 0-9 * - . _` percent-encoded and spaces as `+` (the HTML form encoding).
+pub fn form_urlencoded(fields: &[(&str, &str)]) -> String {
+    fn encode(text: &str, out: &mut String) {
+        for byte in text.bytes() {
+            match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                    out.push(char::from(byte))
+                }
+                b' ' => out.push('+'),
+                _ => out.push_str(&format!("%{byte:02X}")),
+            }
+        }
+    }
+    let mut body = String::new();
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            body.push('&');
+        }
+        encode(name, &mut body);
+        body.push('=');
+        encode(value, &mut body);
+    }
+    body
 }
 
 /// The server URL in `variable`; `None` (said on stderr) when it is unset, a failure when
