@@ -39,3 +39,15 @@ pub use tower_cache_page as page;
 /// Django's sessions as a Tower layer (the `tower-sessions-kit` crate).
 #[cfg(feature = "sessions")]
 pub use tower_sessions_kit as sessions;
+
+/// The README's code, compiled and run as doctests so that it never drifts from the crates.
+#[cfg(all(
+    doctest,
+    feature = "page",
+    feature = "sessions",
+    feature = "hooks-minijinja",
+    feature = "memory",
+    feature = "sqlite"
+))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -150,6 +150,10 @@ pub use exception::{BoxError, Exception, ExceptionKind};
 pub use future::ResponseFuture;
 pub use layer::HooksLayer;
 pub use middleware::{Middleware, MiddlewareNotUsed, Request};
+/// The MiniJinja crate `MiniJinjaRenderer` renders with, so applications build its `Environment` with the
+/// same version.
+#[cfg(feature = "minijinja")]
+pub use minijinja;
 #[cfg(feature = "minijinja")]
 pub use render::MiniJinjaRenderer;
 pub use render::{RenderError, Renderer};
