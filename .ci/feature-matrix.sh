@@ -100,9 +100,6 @@ fi
 # Features that are shared machinery, only meant to be enabled through others, and that do not build alone
 # (`crate:feature`, with why). Each is still checked through the features that enable it.
 internal_features=(
-    # `DatabaseStore` with no SQL dialect: its pool enum is empty (non-exhaustive matches, unreachable
-    # code). Enabled through `sqlite`, `postgres` and `mysql`.
-    "tower-sessions-kit:sql"
 )
 
 if [[ $part == all || $part == crates ]]; then

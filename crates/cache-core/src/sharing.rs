@@ -14,12 +14,13 @@
 //!
 //! The type lives here, in the crate both layers already depend on, so neither layer depends on the other.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
 /// What a session layer reports about one request's session; implemented by the session's per-request
 /// state, so a [`SessionUse`] is one reference-count increment away from it.
-pub trait SessionFlags: Send + Sync + 'static {
+pub trait SessionFlags: Any + Send + Sync {
     /// The session's data was read or written in this request (Django's `accessed`): the response may
     /// depend on which visitor asked, so it varies on `Cookie`.
     fn accessed(&self) -> bool;
@@ -49,6 +50,7 @@ pub trait SessionFlags: Send + Sync + 'static {
 /// assert!(!session_use.accessed());
 /// flags.accessed.store(true, Ordering::Release);
 /// assert!(session_use.accessed());
+/// assert!(Arc::ptr_eq(&session_use.downcast::<Flags>().unwrap(), &flags));
 /// ```
 #[derive(Clone)]
 pub struct SessionUse(Arc<dyn SessionFlags>);
@@ -67,6 +69,14 @@ impl SessionUse {
     /// See [`SessionFlags::modified`].
     pub fn modified(&self) -> bool {
         self.0.modified()
+    }
+
+    /// The session layer's own per-request state, when it is of type `T`: a session layer keeps only this
+    /// value in the request's extensions and finds its state again through it, so a request carries one
+    /// extension for its session, not two.
+    pub fn downcast<T: SessionFlags>(&self) -> Option<Arc<T>> {
+        let any: Arc<dyn Any + Send + Sync> = Arc::clone(&self.0) as _;
+        any.downcast::<T>().ok()
     }
 }
 

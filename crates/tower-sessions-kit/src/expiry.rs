@@ -105,7 +105,13 @@ pub(crate) fn at_browser_close(data: &Data, default: bool) -> bool {
 
 /// Unix milliseconds of an instant (the stores' expiry column), clamped to the `i64` range.
 #[cfg_attr(
-    not(any(feature = "sql", feature = "file", feature = "signed-cookie")),
+    not(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "file",
+        feature = "signed-cookie"
+    )),
     allow(dead_code)
 )]
 pub(crate) fn unix_millis(at: SystemTime) -> i64 {

@@ -59,10 +59,10 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let cookie = find_cookie(request.headers(), &self.shared.config.cookie_name);
         let session = Session::new(Arc::clone(&self.shared), cookie);
-        // A page cache inside this layer sees the response before the `Vary: Cookie` and `Set-Cookie` added
-        // here: it reads how the session was used from this instead.
+        // The session travels as a `SessionUse`, which the `Session` extractor turns back into the session:
+        // a page cache inside this layer sees the response before the `Vary: Cookie` and `Set-Cookie` added
+        // here, and reads how the session was used from it instead. One extension, not two.
         request.extensions_mut().insert(session.usage());
-        request.extensions_mut().insert(session.clone());
         ResponseFuture::new(self.inner.call(request), session)
     }
 }

@@ -37,8 +37,9 @@ pub(crate) struct Shared {
 
 /// The session of the current request: Django's `request.session`.
 ///
-/// Put in the request's extensions by [`SessionLayer`](crate::SessionLayer) and taken by handlers as an
-/// extractor. Cheap to clone (one `Arc`); clones are the same session.
+/// Made for each request by [`SessionLayer`](crate::SessionLayer) and taken by handlers as an extractor
+/// (the request's extensions hold it as a [`cache_core::sharing::SessionUse`], which also tells a page cache
+/// inside the layer how the session was used). Cheap to clone (one `Arc`); clones are the same session.
 ///
 /// **Lazy**: nothing is read from the store until a method needs the data, so requests that never use the
 /// session cost no store access. Methods that touch the data are `async` for that reason and return
@@ -590,8 +591,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<Session>()
-            .cloned()
+            .get::<cache_core::sharing::SessionUse>()
+            .and_then(cache_core::sharing::SessionUse::downcast::<Inner>)
+            .map(|inner| Session { inner })
             .ok_or(SessionError::MissingLayer)
     }
 }

@@ -21,20 +21,26 @@ mod cache;
 #[cfg(feature = "cache")]
 pub use cache::CacheStore;
 
-#[cfg(feature = "sql")]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod checkout;
-#[cfg(feature = "sql")]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod database;
 #[cfg(any(feature = "sqlite", feature = "cache"))]
 mod load_batch;
-#[cfg(feature = "sql")]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use database::{
     DatabaseStore, DatabaseStoreBuilder, DEFAULT_TABLE, MAINTENANCE_DEADLINE, MAX_TABLE_NAME,
 };
 
-#[cfg(all(feature = "cache", feature = "sql"))]
+#[cfg(all(
+    feature = "cache",
+    any(feature = "sqlite", feature = "postgres", feature = "mysql")
+))]
 mod cached_db;
-#[cfg(all(feature = "cache", feature = "sql"))]
+#[cfg(all(
+    feature = "cache",
+    any(feature = "sqlite", feature = "postgres", feature = "mysql")
+))]
 pub use cached_db::CachedDatabaseStore;
 
 #[cfg(feature = "file")]
@@ -292,7 +298,13 @@ pub trait SessionStore: Send + Sync + 'static {
 /// Retries `make` with fresh keys until it stores (`Ok(true)`), up to `attempts` times: the shared
 /// collision loop of `create`.
 #[cfg_attr(
-    not(any(feature = "sql", feature = "file", feature = "cache")),
+    not(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "file",
+        feature = "cache"
+    )),
     allow(dead_code)
 )]
 pub(crate) async fn create_with_retries<F, Fut>(
