@@ -170,20 +170,45 @@ async fn click(client: &Client, locator: Locator<'_>) -> Result<(), String> {
         .map_err(|error| format!("click {locator:?}: {error}"))
 }
 
-/// The page shown is `path` (WebDriver's click waits for the navigation it starts).
+/// The page shown is, or soon becomes, `path`.
 async fn expect_path(client: &Client, path: &str) -> Result<(), String> {
-    let url = client
-        .current_url()
-        .await
-        .map_err(|error| format!("current URL: {error}"))?;
-    if url.path() != path {
-        return Err(format!("on {url}, expected {path}"));
-    }
-    Ok(())
+    eventually(|| async move {
+        let url = client
+            .current_url()
+            .await
+            .map_err(|error| format!("current URL: {error}"))?;
+        if url.path() != path {
+            return Err(format!("on {url}, expected {path}"));
+        }
+        Ok(())
+    })
+    .await
 }
 
-/// The post page shows `visits` and `user` (nobody: the login form).
+/// Checks `check` until it passes or [`WAIT`] runs out. After a click the browser may still show the page
+/// it is leaving for a moment (a form's POST answered by a 303 to the same path looks just like it), and
+/// elements of a page being replaced go stale; neither is a failure until the wait is over.
+async fn eventually<F, Fut>(mut check: F) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match check().await {
+            Ok(()) => return Ok(()),
+            Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// The post page shows, or soon shows, `visits` and `user` (nobody: the login form).
 async fn expect_visitor(client: &Client, visits: u64, user: Option<&str>) -> Result<(), String> {
+    eventually(|| shows_visitor(client, visits, user)).await
+}
+
+async fn shows_visitor(client: &Client, visits: u64, user: Option<&str>) -> Result<(), String> {
     let shown = find(client, Locator::Id("visits"))
         .await?
         .text()

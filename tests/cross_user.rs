@@ -20,12 +20,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use tower_django::cache::backends::MemoryBackend;
 use tower_django::cache::Cache;
-use tower_django::hooks::{async_trait, Exception, HooksLayer, Middleware, Response};
+use tower_django::hooks::HooksLayer;
 use tower_django::page::CachePageLayer;
 use tower_django::sessions::store::{CacheStore, DatabaseStore};
 use tower_django::sessions::{Session, SessionError, SessionLayer, SessionStore};
 
-use web::{Browser, Server};
+use web::{Browser, Server, Stamp};
 
 /// Where the layers go, as users write them.
 #[derive(Debug, Clone, Copy)]
@@ -54,23 +54,6 @@ const ORDERS: [Order; 5] = [
 #[derive(Default)]
 struct Renders {
     public: AtomicUsize,
-}
-
-/// A hook that marks every response, so the hooks layer is really in the path.
-struct Stamp;
-
-#[async_trait]
-impl Middleware for Stamp {
-    async fn process_response(
-        &self,
-        _request: &http::request::Parts,
-        response: &mut Response,
-    ) -> Result<(), Exception> {
-        response
-            .headers_mut()
-            .insert("x-hooked", http::HeaderValue::from_static("1"));
-        Ok(())
-    }
 }
 
 async fn me(session: Session) -> Result<String, SessionError> {

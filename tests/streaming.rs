@@ -25,12 +25,12 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use tower_django::cache::backends::MemoryBackend;
 use tower_django::cache::Cache;
-use tower_django::hooks::{async_trait, Exception, HooksLayer, Middleware, Response};
+use tower_django::hooks::HooksLayer;
 use tower_django::page::{CachePageLayer, ConditionalGetLayer};
 use tower_django::sessions::store::CacheStore;
 use tower_django::sessions::{Session, SessionError, SessionLayer};
 
-use web::{Browser, Server};
+use web::{Browser, Server, Stamp};
 
 /// How long the client waits for a response head, and then for an event: far beyond what a stream that
 /// is passed through needs, and short enough that a stream held back fails the test in reasonable time.
@@ -97,23 +97,6 @@ struct Runs {
     session_events: AtomicUsize,
     session_writes: AtomicUsize,
     fixed: AtomicUsize,
-}
-
-/// Marks every response, so the hooks layer is seen to be in the path.
-struct Stamp;
-
-#[async_trait]
-impl Middleware for Stamp {
-    async fn process_response(
-        &self,
-        _request: &http::request::Parts,
-        response: &mut Response,
-    ) -> Result<(), Exception> {
-        response
-            .headers_mut()
-            .insert("x-hooked", http::HeaderValue::from_static("1"));
-        Ok(())
-    }
 }
 
 /// One event, then the stream stays open for ever; written by hand, so without axum's

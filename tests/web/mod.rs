@@ -310,3 +310,20 @@ pub async fn cache_from_url(url: &str, namespace: &str) -> Cache {
         .await
         .expect("a cache on the test server")
 }
+
+/// A hook that marks every response with `x-hooked: 1`, so a test sees the hooks layer is in the path.
+pub struct Stamp;
+
+#[tower_django::hooks::async_trait]
+impl tower_django::hooks::Middleware for Stamp {
+    async fn process_response(
+        &self,
+        _request: &http::request::Parts,
+        response: &mut tower_django::hooks::Response,
+    ) -> Result<(), tower_django::hooks::Exception> {
+        response
+            .headers_mut()
+            .insert("x-hooked", http::HeaderValue::from_static("1"));
+        Ok(())
+    }
+}
