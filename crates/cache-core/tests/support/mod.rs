@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test file uses part of this module
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,6 +23,14 @@ impl Program {
         match self {
             Program::Redis => "redis-server",
             Program::Memcached => "memcached",
+        }
+    }
+
+    /// A request the server answers at once, and the start of its reply.
+    fn probe(self) -> (&'static [u8], &'static [u8]) {
+        match self {
+            Program::Redis => (b"PING\r\n", b"+PONG"),
+            Program::Memcached => (b"version\r\n", b"VERSION"),
         }
     }
 }
@@ -52,13 +61,18 @@ impl TestServer {
             ));
             return None;
         }
-        let mut server = TestServer {
-            program,
-            port: free_port(),
-            child: None,
-        };
-        server.spawn();
-        Some(server)
+        // A port free a moment ago may be taken before the server binds it: try another.
+        for _ in 0..3 {
+            let mut server = TestServer {
+                program,
+                port: free_port(),
+                child: None,
+            };
+            if server.try_spawn().is_ok() {
+                return Some(server);
+            }
+        }
+        panic!("{} did not start on any of three ports", program.binary());
     }
 
     pub fn port(&self) -> u16 {
@@ -88,6 +102,18 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
+        if let Err(why) = self.try_spawn() {
+            panic!(
+                "{} did not start on port {}: {why}",
+                self.program.binary(),
+                self.port
+            );
+        }
+    }
+
+    /// Starts the server and waits until it answers its protocol: a bare TCP connect is not proof, since a
+    /// connection to an unused port of the ephemeral range can connect to itself.
+    fn try_spawn(&mut self) -> Result<(), String> {
         let port = self.port.to_string();
         let mut command = Command::new(self.program.binary());
         match self.program {
@@ -121,15 +147,20 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.binary()));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !accepts(self.addr()) {
-            assert!(
-                Instant::now() < deadline,
-                "{} did not start on port {}",
-                self.program.binary(),
-                self.port
-            );
+        let (request, reply) = self.program.probe();
+        while !answers(self.addr(), request, reply) {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return Err(format!("it exited ({status})"));
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err("it did not answer within 10 s".to_owned());
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
     }
 }
 
@@ -148,6 +179,19 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("a free loopback port")
+}
+
+/// Whether a server at `addr` answers `request` with a reply starting with `expected`.
+fn answers(addr: SocketAddr, request: &[u8], expected: &[u8]) -> bool {
+    let exchange = || -> std::io::Result<bool> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
+        stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+        stream.write_all(request)?;
+        let mut reply = vec![0; expected.len()];
+        stream.read_exact(&mut reply)?;
+        Ok(reply == expected)
+    };
+    exchange().unwrap_or(false)
 }
 
 fn accepts(addr: SocketAddr) -> bool {
