@@ -128,7 +128,7 @@ fn get_many(c: &mut Criterion) {
     group.bench_function("cache_core", |b| {
         b.to_async(&rt).iter(|| async {
             // Raw bytes through the backend: the typed get_many would add JSON decoding of 100 KB.
-            black_box(cache.backend().get_many(black_box(&backend_keys)).await)
+            black_box(cache.raw().get_many(black_box(&backend_keys)).await)
         })
     });
     group.finish();

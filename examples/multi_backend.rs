@@ -32,7 +32,7 @@ async fn main() -> Result<(), BoxError> {
         let cache = caches.get(alias)?;
         println!(
             "  {alias:<9} {:<7} key prefix {:?}, version {}, default timeout {:?}",
-            cache.backend().name(),
+            cache.backend_name(),
             cache.key_prefix(),
             cache.default_version(),
             cache.default_timeout(),

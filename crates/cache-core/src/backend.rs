@@ -141,30 +141,9 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// The value under `key`, or `None` when it is missing or expired.
     async fn get(&self, key: &str) -> Result<Option<Bytes>>;
 
-    /// `get` without a future, for backends that can answer without I/O (the memory backend): `None` means
-    /// "not available synchronously, call `get`". The `Cache` tries this first on reads, which saves the
-    /// future's allocation on the hottest path of an in-process cache. Must agree with `get`.
-    fn get_now(&self, key: &str) -> Option<Result<Option<Bytes>>> {
-        let _ = key;
-        None
-    }
-
-    /// [`get_now`](CacheBackend::get_now) with the entry's expiry, for callers that keep what they derive
-    /// from a value while the [`generation`](CacheBackend::generation) is unchanged: they must stop using it
-    /// at the expiry. `None` when not available synchronously (the default). Must agree with `get`.
-    fn get_now_with_expiry(&self, key: &str) -> Option<Result<Option<(Bytes, Expiry)>>> {
-        let _ = key;
-        None
-    }
-
-    /// A number that changes whenever a value of this backend is written, replaced or deleted through it
-    /// (`set`, `add`, `delete`, `touch`, `incr`, `compare_and_set`, `clear`), or `None` when the backend
-    /// cannot tell (a server other clients write to). A caller that read a value at generation `g` and sees
-    /// `g` again knows nothing has replaced or removed it since, so it may reuse what it derived from that
-    /// value (the page cache reuses a decoded page) without reading it again. The value may still have
-    /// expired (the caller checks its own expiry) or been evicted for room, which makes it gone, never
-    /// wrong. Read the generation **before** reading the value.
-    fn generation(&self) -> Option<u64> {
+    /// The reads this backend answers without I/O, if any (see [`ImmediateReads`]). Optional: a backend
+    /// that always does I/O leaves the default, and callers await [`get`](CacheBackend::get).
+    fn immediate(&self) -> Option<&dyn ImmediateReads> {
         None
     }
 
@@ -249,6 +228,36 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// Releases connections or handles. The cache may still be used afterwards (backends reconnect).
     async fn close(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// Reads a backend can answer without I/O: an in-process store (the memory backend) or a client-side cache
+/// (the Redis backend's tracked reads). The one optional capability of a [`CacheBackend`], offered through
+/// [`CacheBackend::immediate`]; callers reach it through [`RawCache`](crate::RawCache).
+///
+/// Every answer must agree with the backend's `get`.
+pub trait ImmediateReads: Send + Sync {
+    /// `get` without a future: `None` means "not available synchronously, call `get`". Tried first on
+    /// reads, which saves the future's allocation on the hottest path of an in-process cache.
+    fn get_now(&self, key: &str) -> Option<Result<Option<Bytes>>>;
+
+    /// [`get_now`](ImmediateReads::get_now) with the entry's expiry, for callers that keep what they derive
+    /// from a value while the [`generation`](ImmediateReads::generation) is unchanged: they must stop using
+    /// it at the expiry. `None` when not available synchronously (the default).
+    fn get_now_with_expiry(&self, key: &str) -> Option<Result<Option<(Bytes, Expiry)>>> {
+        let _ = key;
+        None
+    }
+
+    /// A number that changes whenever a value of this backend is written, replaced or deleted through it
+    /// (`set`, `add`, `delete`, `touch`, `incr`, `compare_and_set`, `clear`), or `None` when the backend
+    /// cannot tell (a server other clients write to). A caller that read a value at generation `g` and sees
+    /// `g` again knows nothing has replaced or removed it since, so it may reuse what it derived from that
+    /// value (the page cache reuses a decoded page) without reading it again. The value may still have
+    /// expired (the caller checks its own expiry) or been evicted for room, which makes it gone, never
+    /// wrong. Read the generation **before** reading the value.
+    fn generation(&self) -> Option<u64> {
+        None
     }
 }
 

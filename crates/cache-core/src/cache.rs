@@ -14,6 +14,7 @@ use crate::call::{ops, Call, CallOptions};
 use crate::codec;
 use crate::error::Result;
 use crate::key::{default_key_function, validate_key, KeyFunction};
+use crate::raw::RawCache;
 use crate::timeout::Timeout;
 
 /// Django's default timeout: 300 seconds.
@@ -168,9 +169,25 @@ impl Cache {
         }
     }
 
-    /// The backend behind this cache.
-    pub fn backend(&self) -> &dyn CacheBackend {
+    /// The backend behind this cache; outside this crate, [`Cache::raw`] is the way down.
+    pub(crate) fn backend(&self) -> &dyn CacheBackend {
         self.inner.backend.as_ref()
+    }
+
+    /// The low-level lane: made keys, bytes, compare-and-set and the in-process reads, for layers built on
+    /// a cache. See [`RawCache`].
+    pub fn raw(&self) -> RawCache<'_> {
+        RawCache::new(self)
+    }
+
+    /// The backend's short name, for logs and errors (`"memory"`, `"redis"`, …).
+    pub fn backend_name(&self) -> &'static str {
+        self.inner.backend.name()
+    }
+
+    /// Whether keys are made by Django's default key function (`prefix:version:key`).
+    pub(crate) fn has_default_key_function(&self) -> bool {
+        self.inner.key_function.is_none()
     }
 
     /// The key prefix.
@@ -206,10 +223,7 @@ impl Cache {
 
     /// Reads raw bytes under a made key, synchronously where the backend can.
     pub(crate) async fn read(&self, made_key: &str) -> Result<Option<Bytes>> {
-        match self.inner.backend.get_now(made_key) {
-            Some(result) => result,
-            None => self.inner.backend.get(made_key).await,
-        }
+        self.raw().get(made_key).await
     }
 
     /// Makes and validates the key.

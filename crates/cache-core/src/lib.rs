@@ -57,18 +57,20 @@ mod config;
 mod error;
 pub mod fragment;
 pub mod key;
+mod raw;
 pub mod sharing;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timeout;
 mod url;
 
-pub use backend::{CacheBackend, Expiry, KeyLimits};
+pub use backend::{CacheBackend, Expiry, ImmediateReads, KeyLimits};
 pub use cache::{Cache, CacheBuilder, DEFAULT_TIMEOUT, DEFAULT_VERSION};
 pub use caches::{supported_schemes, Caches, DEFAULT_ALIAS};
 pub use call::Call;
 pub use config::{BackendOptions, CacheConfig, CachesConfig};
 pub use error::{BoxError, Error, KeyProblem, Result};
 pub use fragment::FragmentCache;
+pub use raw::{KeyMaker, RawCache};
 pub use timeout::Timeout;
 pub use url::{redact, CacheUrl};

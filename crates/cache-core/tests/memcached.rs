@@ -407,7 +407,7 @@ async fn urls_carry_the_options() {
     .await
     .expect("valid");
     assert_eq!(cache.key_prefix(), prefix);
-    assert_eq!(cache.backend().name(), "memcached");
+    assert_eq!(cache.backend_name(), "memcached");
     cache.set("k", "v").await.expect("set");
     assert_eq!(
         cache.get::<String>("k").await.expect("get").as_deref(),

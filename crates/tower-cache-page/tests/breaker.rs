@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use cache_core::{Cache, CacheBackend, Expiry};
+use cache_core::{Cache, CacheBackend, Expiry, ImmediateReads};
 use support::{fetch, header, req, Counter};
 use tower_cache_page::CachePageLayer;
 
@@ -76,14 +76,8 @@ impl<B: CacheBackend> CacheBackend for Switchable<B> {
         self.call(self.inner.get(key)).await
     }
 
-    /// Answers at once when the inner backend can and nothing hangs, so the layer's synchronous hit path
-    /// is used too; while hanging, only the (hanging) `get` is offered.
-    fn get_now(&self, key: &str) -> Option<cache_core::Result<Option<Bytes>>> {
-        if self.hang.load(Ordering::SeqCst) {
-            return None;
-        }
-        let _in_flight = self.calls.enter();
-        self.inner.get_now(key)
+    fn immediate(&self) -> Option<&dyn ImmediateReads> {
+        Some(self)
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> cache_core::Result<()> {
@@ -112,6 +106,18 @@ impl<B: CacheBackend> CacheBackend for Switchable<B> {
 
     async fn clear(&self) -> cache_core::Result<()> {
         self.call(self.inner.clear()).await
+    }
+}
+
+/// Answers at once when the inner backend can and nothing hangs, so the layer's synchronous hit path is
+/// used too; while hanging, only the (hanging) `get` is offered.
+impl<B: CacheBackend> ImmediateReads for Switchable<B> {
+    fn get_now(&self, key: &str) -> Option<cache_core::Result<Option<Bytes>>> {
+        if self.hang.load(Ordering::SeqCst) {
+            return None;
+        }
+        let _in_flight = self.calls.enter();
+        self.inner.immediate()?.get_now(key)
     }
 }
 

@@ -517,7 +517,7 @@ async fn corrupted_data_is_an_empty_session_not_an_error() {
     let key = key_of(&send(&app, "/set", None).await);
     let made = cache.make_key(&format!("tower_sessions_kit.cache:{}", key.as_str()), None);
     cache
-        .backend()
+        .raw()
         .set(
             &made,
             bytes::Bytes::from_static(b"\x80\x04garbage{"),

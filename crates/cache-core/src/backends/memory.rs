@@ -25,7 +25,7 @@ use bytes::Bytes;
 use moka::ops::compute::{CompResult, Op};
 use moka::policy::EvictionPolicy;
 
-use crate::backend::{checked_increment, CacheBackend, Expiry as EntryExpiry};
+use crate::backend::{checked_increment, CacheBackend, Expiry as EntryExpiry, ImmediateReads};
 use crate::error::{Error, Result};
 
 /// Django's `MAX_ENTRIES` default.
@@ -51,7 +51,7 @@ impl Entry {
 /// of this length: hashing was about a third of a read.
 type MokaCache = moka::sync::Cache<String, Entry, ahash::RandomState>;
 
-/// A store: the moka cache and its write generation (see [`CacheBackend::generation`]). Named backends share
+/// A store: the moka cache and its write generation (see [`ImmediateReads::generation`]). Named backends share
 /// one.
 struct Store {
     cache: MokaCache,
@@ -273,12 +273,8 @@ impl CacheBackend for MemoryBackend {
         Ok(self.live(key).map(|entry| entry.value))
     }
 
-    fn get_now(&self, key: &str) -> Option<Result<Option<Bytes>>> {
-        Some(Ok(self.live(key).map(|entry| entry.value)))
-    }
-
-    fn get_now_with_expiry(&self, key: &str) -> Option<Result<Option<(Bytes, EntryExpiry)>>> {
-        Some(Ok(self.live(key).map(|entry| (entry.value, entry.expiry))))
+    fn immediate(&self) -> Option<&dyn ImmediateReads> {
+        Some(self)
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: EntryExpiry) -> Result<()> {
@@ -402,6 +398,17 @@ impl CacheBackend for MemoryBackend {
         self.store.wrote();
         self.store.cache.run_pending_tasks();
         Ok(())
+    }
+}
+
+/// Every read of an in-process store is immediate, and every write moves the generation.
+impl ImmediateReads for MemoryBackend {
+    fn get_now(&self, key: &str) -> Option<Result<Option<Bytes>>> {
+        Some(Ok(self.live(key).map(|entry| entry.value)))
+    }
+
+    fn get_now_with_expiry(&self, key: &str) -> Option<Result<Option<(Bytes, EntryExpiry)>>> {
+        Some(Ok(self.live(key).map(|entry| (entry.value, entry.expiry))))
     }
 
     fn generation(&self) -> Option<u64> {

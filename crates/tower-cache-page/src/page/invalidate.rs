@@ -128,7 +128,7 @@ impl PageInvalidator {
     async fn drop_url(&self, url: &key::Hex) -> Result<bool, InvalidateError> {
         self.memo.forget(url);
         let header_key = key::header_list_key(&self.keys, &self.key_prefix, url);
-        let delete = self.cache.backend().delete(&header_key);
+        let delete = self.cache.raw().delete(&header_key);
         let removed = match self.backend_timeout {
             Some(limit) => tokio::time::timeout(limit, delete)
                 .await

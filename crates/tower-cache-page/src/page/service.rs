@@ -187,10 +187,6 @@ struct Target {
 #[derive(Debug)]
 struct Failed;
 
-/// What the backend's (object-safe, boxed) async methods return.
-type BackendFuture<'a, T> =
-    std::pin::Pin<Box<dyn Future<Output = cache_core::Result<T>> + Send + 'a>>;
-
 /// What a page lookup found.
 enum Lookup {
     Fresh(StoredPage, SystemTime),
@@ -293,10 +289,11 @@ impl Shared {
     async fn bounded<T>(
         &self,
         probe: Option<Probe<'_>>,
-        mut op: BackendFuture<'_, T>,
+        op: impl Future<Output = cache_core::Result<T>>,
         what: &'static str,
         key: &str,
     ) -> Result<T, Failed> {
+        let mut op = std::pin::pin!(op);
         let result = match std::future::poll_fn(|cx| Poll::Ready(op.as_mut().poll(cx))).await {
             Poll::Ready(result) => result,
             Poll::Pending => match self.config.backend_timeout {
@@ -342,16 +339,18 @@ impl Shared {
     /// Reads a made key; synchronously when the backend can (the memory backend), without a future.
     async fn get(&self, made_key: &str, what: &'static str) -> Result<Option<Bytes>, Failed> {
         let probe = self.admit()?;
-        let backend = self.config.cache.backend();
-        let op = match backend.get_now(made_key) {
+        let raw = self.config.cache.raw();
+        match raw.get_now(made_key) {
             Some(Ok(value)) => {
                 answered(probe);
-                return Ok(value);
+                Ok(value)
             }
-            Some(Err(error)) => Box::pin(std::future::ready(Err(error))),
-            None => backend.get(made_key),
-        };
-        self.bounded(probe, op, what, made_key).await
+            Some(Err(error)) => {
+                let failed = std::future::ready(Err(error));
+                self.bounded(probe, failed, what, made_key).await
+            }
+            None => self.bounded(probe, raw.get(made_key), what, made_key).await,
+        }
     }
 
     /// Writes a made key for `ttl` (never zero here: zero timeouts are not stored).
@@ -366,7 +365,7 @@ impl Shared {
         let op = self
             .config
             .cache
-            .backend()
+            .raw()
             .set(made_key, value, Expiry::after(ttl));
         self.bounded(probe, op, what, made_key).await
     }
@@ -447,7 +446,7 @@ impl Shared {
     /// answer without I/O; a failure is logged (and trips the breaker) and also gives `None`, leaving the
     /// decision to the async path.
     fn get_now(&self, made_key: &str) -> Option<Option<Bytes>> {
-        match self.config.cache.backend().get_now(made_key)? {
+        match self.config.cache.raw().get_now(made_key)? {
             Ok(value) => Some(value),
             Err(error) => {
                 tracing::warn!(key = made_key, %error, "page cache backend failed; serving without the cache");
@@ -505,7 +504,7 @@ impl Shared {
             // decoded, the page is still the stored one and the read is skipped.
             let memoised_get = memoised.get_key.is_some() && method == Method::GET;
             let generation = if memoised_get {
-                self.config.cache.backend().generation()
+                self.config.cache.raw().generation()
             } else {
                 None
             };

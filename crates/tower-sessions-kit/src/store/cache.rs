@@ -146,7 +146,7 @@ impl CacheStore {
         name.push_str(&self.prefix);
         name.push_str(key);
         let made = self.cache.make_key(&name, None);
-        let limits = self.cache.backend().key_limits();
+        let limits = self.cache.raw().key_limits();
         let max = limits.max_chars.unwrap_or(usize::MAX);
         if let Some(reason) = cache_core::key::key_problem(&made, max) {
             let fatal = matches!(reason, cache_core::KeyProblem::TooLong { .. })
@@ -167,7 +167,7 @@ impl CacheStore {
     }
 
     async fn read(&self, made: &str) -> Result<Option<Bytes>, StoreError> {
-        let backend = self.cache.backend();
+        let backend = self.cache.raw();
         let read = match backend.get_now(made) {
             Some(result) => result,
             None => backend.get(made).await,
@@ -191,7 +191,7 @@ fn concatenating_head(cache: &Cache, prefix: &str) -> Option<String> {
         }
     }
     let longest = format!("{head}{}", "z".repeat(crate::key::MAX_KEY_LENGTH));
-    let limits = cache.backend().key_limits();
+    let limits = cache.raw().key_limits();
     let max = limits
         .max_chars
         .unwrap_or(usize::MAX)
@@ -233,7 +233,7 @@ impl BatchSource for CacheStore {
             .collect::<Result<Vec<_>, _>>()?;
         let values = self
             .cache
-            .backend()
+            .raw()
             .get_many(&made)
             .await
             .map_err(cache_error)?;
@@ -259,7 +259,7 @@ impl SessionStore for CacheStore {
     /// On an in-process backend that counts its writes (the memory backend), a session read before and
     /// nothing written to the cache since is answered without a lookup; otherwise one synchronous read.
     fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
-        let backend = self.cache.backend();
+        let backend = self.cache.raw();
         let generation = backend.generation();
         if let Some(data) =
             generation.and_then(|generation| self.decoded.unchanged(key, generation))
@@ -310,7 +310,7 @@ impl SessionStore for CacheStore {
             async move {
                 let made = self.made_key(key.as_str())?;
                 self.cache
-                    .backend()
+                    .raw()
                     .add(&made, value, expiry)
                     .await
                     .map_err(cache_error)
@@ -328,7 +328,7 @@ impl SessionStore for CacheStore {
         self.decoded.forget(key);
         let delete = async {
             self.cache
-                .backend()
+                .raw()
                 .delete(&made)
                 .await
                 .map(drop)
@@ -339,13 +339,7 @@ impl SessionStore for CacheStore {
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
         let made = self.made_key(key.as_str())?;
-        let exists = async {
-            self.cache
-                .backend()
-                .has_key(&made)
-                .await
-                .map_err(cache_error)
-        };
+        let exists = async { self.cache.raw().has_key(&made).await.map_err(cache_error) };
         self.bounded(exists).await
     }
 
@@ -362,7 +356,7 @@ impl CacheStore {
         request: SaveRequest<'_>,
     ) -> Result<Saved, StoreError> {
         let made = self.made_key(key.as_str())?;
-        let backend = self.cache.backend();
+        let backend = self.cache.raw();
         // What the last swap tried to write when it may have happened after all (its reply was lost) or
         // lost to another save: finding it in the entry means the changes are in.
         let mut attempted: Option<(Bytes, Data)> = None;
@@ -403,7 +397,7 @@ impl CacheStore {
                 Ok(false) => attempted = Some((value, data)),
                 Err(CacheError::Backend { .. }) if !reread_after_lost_reply => {
                     tracing::debug!(
-                        backend = backend.name(),
+                        backend = backend.backend_name(),
                         "session swap without a reply: reading the entry to see whether it happened"
                     );
                     reread_after_lost_reply = true;
@@ -412,7 +406,7 @@ impl CacheStore {
                 Err(CacheError::Unsupported { .. }) => {
                     if !self.warned_no_cas.swap(true, Ordering::Relaxed) {
                         tracing::warn!(
-                            backend = backend.name(),
+                            backend = backend.backend_name(),
                             "cache backend has no compare_and_set: concurrent session saves may lose \
                              each other's changes"
                         );

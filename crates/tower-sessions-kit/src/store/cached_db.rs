@@ -130,7 +130,7 @@ impl CachedDatabaseStore {
         match result {
             Ok(value) => Some(value),
             Err(error) => {
-                tracing::error!(cache = self.cache.backend().name(), %error, "{failure}");
+                tracing::error!(cache = self.cache.backend_name(), %error, "{failure}");
                 None
             }
         }
@@ -162,7 +162,7 @@ impl CachedDatabaseStore {
         }
         let made = self.made_key(key);
         let value = Bytes::from(record::encode(data));
-        let backend = self.cache.backend();
+        let backend = self.cache.raw();
         let write = async {
             if only_add {
                 backend
@@ -179,7 +179,7 @@ impl CachedDatabaseStore {
 
     async fn cache_delete(&self, budget: &mut CacheBudget, key: &SessionKey) {
         let made = self.made_key(key);
-        let delete = self.cache.backend().delete(&made);
+        let delete = self.cache.raw().delete(&made);
         self.cache_call(budget, "Error deleting from cache", delete)
             .await;
     }
@@ -225,7 +225,7 @@ impl SessionStore for CachedDatabaseStore {
 
     /// Answers cache hits of an in-process cache; everything else goes through [`load`](Self::load).
     fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
-        match self.cache.backend().get_now(&self.made_key(key))? {
+        match self.cache.raw().get_now(&self.made_key(key))? {
             Ok(Some(stored)) => Some(Ok(Some(self.cached(key, stored)))),
             Ok(None) | Err(_) => None,
         }
@@ -233,12 +233,12 @@ impl SessionStore for CachedDatabaseStore {
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
         let made = self.made_key(key);
-        let backend = self.cache.backend();
+        let backend = self.cache.raw();
         let mut budget = self.budget();
         let cached = match backend.get_now(&made) {
             Some(Ok(cached)) => cached,
             Some(Err(error)) => {
-                tracing::error!(cache = backend.name(), %error, "Error reading from cache");
+                tracing::error!(cache = backend.backend_name(), %error, "Error reading from cache");
                 None
             }
             None => self
@@ -287,7 +287,7 @@ impl SessionStore for CachedDatabaseStore {
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
         let made = self.made_key(key);
-        let cached = self.cache.backend().has_key(&made);
+        let cached = self.cache.raw().has_key(&made);
         let cached = self
             .cache_call(&mut self.budget(), "Error reading from cache", cached)
             .await;

@@ -73,7 +73,7 @@ use bytes::Bytes;
 use redis::{Cmd, Pipeline, RedisError, Value};
 
 use crate::backend::deadline_for_keys;
-use crate::backend::{CacheBackend, Expiry};
+use crate::backend::{CacheBackend, Expiry, ImmediateReads};
 use crate::backends::pool::{with_deadline, Health};
 use crate::error::{Error, Result};
 
@@ -438,14 +438,24 @@ impl RedisBackend {
     }
 }
 
+/// With the client-side cache on, a tracked key still valid in it is answered without a round trip.
+impl ImmediateReads for RedisBackend {
+    fn get_now(&self, key: &str) -> Option<Result<Option<Bytes>>> {
+        self.inner.client_cache.as_ref()?.lookup(key).map(Ok)
+    }
+}
+
 #[async_trait]
 impl CacheBackend for RedisBackend {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    fn get_now(&self, key: &str) -> Option<Result<Option<Bytes>>> {
-        self.inner.client_cache.as_ref()?.lookup(key).map(Ok)
+    fn immediate(&self) -> Option<&dyn ImmediateReads> {
+        self.inner
+            .client_cache
+            .as_ref()
+            .map(|_| self as &dyn ImmediateReads)
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
