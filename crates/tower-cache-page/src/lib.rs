@@ -105,16 +105,11 @@
 
 mod body;
 mod cache_control;
-mod coalesce;
 mod conditional;
-mod entry;
 mod headers;
-mod key;
-mod memo;
 mod never_cache;
-mod page;
+pub mod page;
 mod patch_future;
-mod rules;
 mod set_cache_control;
 mod vary;
 
@@ -128,14 +123,15 @@ pub use headers::{
     patch_response_headers, patch_vary_headers,
 };
 pub use never_cache::{NeverCache, NeverCacheLayer};
-pub use page::{CachePage, CachePageLayer, InvalidateError, PageInvalidator};
+pub use page::invalidate::{InvalidateError, PageInvalidator};
+pub use page::layer::CachePageLayer;
+pub use page::service::CachePageService;
 pub use set_cache_control::{CacheControlLayer, SetCacheControl};
 pub use vary::{VaryOnHeaders, VaryOnHeadersLayer};
 
 /// Response futures of the layers.
 pub mod future {
     pub use crate::conditional::ResponseFuture as ConditionalGetFuture;
-    pub use crate::page::ResponseFuture as CachePageFuture;
     pub use crate::patch_future::PatchHeadersFuture;
 }
 

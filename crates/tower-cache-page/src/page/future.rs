@@ -1,4 +1,4 @@
-//! The response future of [`CachePage`](super::CachePage).
+//! The response future of [`CachePageService`](crate::CachePageService).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +15,7 @@ use crate::CACHE_STATUS;
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 pin_project! {
-    /// Response future of [`CachePage`](super::CachePage).
+    /// Response future of [`CachePageService`](crate::CachePageService).
     ///
     /// Three shapes, so the common cases allocate nothing:
     ///

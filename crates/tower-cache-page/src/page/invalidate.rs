@@ -6,9 +6,9 @@ use std::time::Duration;
 use cache_core::Cache;
 use http::{HeaderMap, Uri};
 
-use super::layer::Config;
-use crate::key::{self, KeyMaker};
-use crate::memo::HeaderListMemo;
+use super::config::Config;
+use super::key::{self, Keys};
+use super::memo::HeaderListMemo;
 
 /// Drops the pages a [`CachePageLayer`](crate::CachePageLayer) stored for a URL, e.g. after a handler
 /// changed what the URL shows.
@@ -43,7 +43,7 @@ use crate::memo::HeaderListMemo;
 #[derive(Clone)]
 pub struct PageInvalidator {
     cache: Cache,
-    keys: KeyMaker,
+    keys: Keys,
     memo: Arc<HeaderListMemo>,
     key_prefix: Arc<str>,
     backend_timeout: Option<Duration>,
@@ -127,7 +127,7 @@ impl PageInvalidator {
 
     async fn drop_url(&self, url: &key::Hex) -> Result<bool, InvalidateError> {
         self.memo.forget(url);
-        let header_key = key::header_list_key(&self.keys, &self.key_prefix, url);
+        let header_key = self.keys.header_list(url)?;
         let delete = self.cache.raw().delete(&header_key);
         let removed = match self.backend_timeout {
             Some(limit) => tokio::time::timeout(limit, delete)

@@ -6,31 +6,12 @@ use std::time::Duration;
 use cache_core::Cache;
 use tower_layer::Layer;
 
+use super::coalesce::Flights;
+use super::config::Config;
 use super::invalidate::PageInvalidator;
-use super::service::{CachePage, Shared};
+use super::service::CachePageService;
+use super::shared::Shared;
 use super::status::CacheStatus;
-use crate::coalesce::Flights;
-use crate::key::KeyMaker;
-use crate::rules::Policy;
-
-/// Django's `CACHE_MIDDLEWARE_SECONDS`: the timeout when neither the layer nor the response sets one.
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// The largest body stored by default: 1 MiB (memcached's item limit).
-pub(crate) const DEFAULT_MAX_BODY: usize = 1024 * 1024;
-
-/// How long a cache operation may take by default before the request goes on without the cache.
-pub(crate) const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// How long a request waits by default for a concurrent request's response before asking the inner
-/// service itself.
-pub(crate) const DEFAULT_COALESCE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long learnt header lists are memoised in-process by default.
-pub(crate) const DEFAULT_HEADER_LIST_MEMO: Duration = Duration::from_secs(1);
-
-/// How many bytes the header-list memo may keep alive by default: 16 MiB.
-pub(crate) const DEFAULT_MEMO_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// Caches whole responses in a [`Cache`]: Django's `cache_page` on one route, its site-wide
 /// `UpdateCacheMiddleware` + `FetchFromCacheMiddleware` pair on a whole app.
@@ -78,22 +59,6 @@ pub struct CachePageLayer {
     pub(crate) shared: Arc<Shared>,
 }
 
-/// The settings the service reads; one copy per service, shared by its clones.
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) cache: Cache,
-    pub(crate) keys: KeyMaker,
-    pub(crate) key_prefix: Arc<str>,
-    pub(crate) policy: Policy,
-    pub(crate) max_body: usize,
-    pub(crate) stale_while_revalidate: Option<Duration>,
-    pub(crate) cache_status: Option<CacheStatus>,
-    pub(crate) backend_timeout: Option<Duration>,
-    pub(crate) coalesce_timeout: Duration,
-    pub(crate) header_list_memo: Duration,
-    pub(crate) memo_max_bytes: usize,
-}
-
 impl std::fmt::Debug for CachePageLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = &self.shared.config;
@@ -120,23 +85,7 @@ impl CachePageLayer {
     /// `Cache-Status`, cache operations bounded to 1 s, coalesced requests waiting up to 10 s, header lists
     /// memoised for 1 s within 16 MiB.
     pub fn new(cache: Cache) -> Self {
-        let config = Config {
-            keys: KeyMaker::for_cache(&cache),
-            cache,
-            key_prefix: Arc::from(""),
-            policy: Policy {
-                page_timeout: None,
-                default_timeout: DEFAULT_TIMEOUT,
-                allow_set_cookie: false,
-            },
-            max_body: DEFAULT_MAX_BODY,
-            stale_while_revalidate: None,
-            cache_status: None,
-            backend_timeout: Some(DEFAULT_BACKEND_TIMEOUT),
-            coalesce_timeout: DEFAULT_COALESCE_TIMEOUT,
-            header_list_memo: DEFAULT_HEADER_LIST_MEMO,
-            memo_max_bytes: DEFAULT_MEMO_MAX_BYTES,
-        };
+        let config = Config::new(cache);
         CachePageLayer {
             shared: Arc::new(Shared::new(
                 config,
@@ -170,7 +119,7 @@ impl CachePageLayer {
     /// The page-key prefix (`cache_page(key_prefix=…)`, `CACHE_MIDDLEWARE_KEY_PREFIX`); separate from the
     /// cache's own key prefix, and both apply. Layers with the same prefix on the same cache share pages.
     pub fn key_prefix(self, prefix: impl Into<String>) -> Self {
-        self.configure(|c| c.key_prefix = Arc::from(prefix.into()))
+        self.configure(|c| c.set_key_prefix(prefix.into()))
     }
 
     /// Store responses that set cookies (default: never), replaying their `Set-Cookie` headers on hits, as
@@ -248,10 +197,10 @@ impl CachePageLayer {
 }
 
 impl<S> Layer<S> for CachePageLayer {
-    type Service = CachePage<S>;
+    type Service = CachePageService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CachePage::new(inner, Arc::clone(&self.shared))
+        CachePageService::new(inner, Arc::clone(&self.shared))
     }
 }
 

@@ -1,20 +1,38 @@
-//! [`CachePageLayer`]: Django's `cache_page` and its site-wide cache middleware as one Tower layer.
+//! The response future of [`CachePageService`](crate::CachePageService), in [`future`]; the page cache
+//! itself ([`CachePageLayer`](crate::CachePageLayer): Django's `cache_page` and its site-wide cache
+//! middleware as one Tower layer) is exported at the crate root.
 //!
-//! - `layer.rs`: the layer and its settings (builder methods);
-//! - `service.rs`: the service and the algorithm (fetch, coalesce, update);
-//! - `future.rs`: its response future;
-//! - `status.rs`: the optional `Cache-Status` header (RFC 9211);
-//! - `invalidate.rs`: [`PageInvalidator`], to drop a URL's pages from a handler;
-//! - `breaker.rs`: the circuit breaker that keeps a failing backend out of the way.
+//! Inside, in the order a request meets them:
+//!
+//! - `layer.rs`: the layer and its builder methods; `config.rs`: the settings they set, which the service
+//!   and the invalidator read; `shared.rs`: one layer's state;
+//! - `service.rs`: the service, which sends each request on its way;
+//! - `fetch.rs`: the request phase as a step machine without I/O (keys, memo, HEAD, stale pages), and
+//!   `drive.rs`, its two drivers (in-process inside `call`, and asynchronous); `hit.rs`: the answer from a
+//!   stored page;
+//! - `flight.rs`: misses and stale refreshes through request coalescing (`coalesce.rs`);
+//! - `update.rs`: the response phase (session use, the `rules.rs`, the body); `store.rs`: the writes;
+//! - `guard.rs`: every backend operation, past the circuit breaker (`breaker.rs`) and the backend timeout;
+//! - `key.rs`, `entry.rs`, `memo.rs`: keys, the stored format, the in-process memo of header lists;
+//! - `status.rs`: the optional `Cache-Status` header; `invalidate.rs`: [`PageInvalidator`](crate::PageInvalidator).
 
 mod breaker;
-mod future;
-mod invalidate;
-mod layer;
-mod service;
+mod coalesce;
+mod config;
+mod drive;
+mod entry;
+mod fetch;
+mod flight;
+pub mod future;
+mod guard;
+mod hit;
+pub(crate) mod invalidate;
+mod key;
+pub(crate) mod layer;
+mod memo;
+mod rules;
+pub(crate) mod service;
+mod shared;
 mod status;
-
-pub use future::ResponseFuture;
-pub use invalidate::{InvalidateError, PageInvalidator};
-pub use layer::CachePageLayer;
-pub use service::CachePage;
+mod store;
+mod update;

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::entry::{HeaderList, StoredPage};
-use crate::key::Hex;
+use super::entry::{HeaderList, StoredPage};
+use super::key::Hex;
 
 /// What an entry is charged beyond its keys and blob: the map slot, the entry, its header list.
 const ENTRY_OVERHEAD: usize = 256;
@@ -273,7 +273,7 @@ mod tests {
     use http::HeaderMap;
 
     fn digest(url: &str) -> Hex {
-        crate::key::request_url(&url.parse().unwrap_or_default(), &HeaderMap::new())
+        crate::page::key::request_url(&url.parse().unwrap_or_default(), &HeaderMap::new())
     }
 
     fn list() -> HeaderList {

@@ -12,11 +12,10 @@
 //!   choice of values can collide with another variant's. The generation comes from the header-list entry:
 //!   invalidating a URL deletes that entry, so every stored variant becomes unreachable at once.
 //!
-//! These keys then go through the [`Cache`]'s own key function (its prefix and version): [`KeyMaker`] builds
-//! the made key in one allocation when that function is the default `prefix:version:key`, and calls it
-//! otherwise, so the backend sees exactly what `Cache::make_key` gives.
+//! These keys then go through the [`Cache`]'s own key function (its prefix and version) by way of
+//! [`Keys`], so the backend sees exactly what `Cache::make_key` gives.
 
-use cache_core::Cache;
+use cache_core::{Cache, KeyMaker};
 use http::header::{HeaderMap, HeaderName, HOST};
 use http::{Method, Uri};
 use md5::{Digest, Md5};
@@ -175,87 +174,79 @@ pub(crate) fn variant(names: &[HeaderName], headers: &HeaderMap) -> Hex {
     Hex::of(&md5.finalize())
 }
 
-/// Makes the keys the backend sees, exactly as [`Cache::make_key`] does for the cache's default version.
-#[derive(Clone)]
-pub(crate) enum KeyMaker {
-    /// The key function only prepends this (the default `prefix:version:`): keys are built in place.
-    Prefix(std::sync::Arc<str>),
-    /// A custom key function: called for every key.
-    Custom(Cache),
+/// Makes the keys the backend sees, through the cache's own key lane ([`cache_core::RawCache::key_maker`]):
+/// one maker per kind of name, each under `cache_header.{prefix}.` or `cache_page.{prefix}.`, so the made
+/// key is exactly what [`Cache::make_key`] gives for the whole name, and is validated like every other.
+#[derive(Clone, Debug)]
+pub(crate) struct Keys {
+    header: KeyMaker,
+    page: KeyMaker,
 }
 
-impl KeyMaker {
-    pub(crate) fn for_cache(cache: &Cache) -> Self {
-        let prefix = cache.make_key("", None);
-        let probes = ["cache_page.p.GET.0123456789abcdef", "cache_header..x"];
-        if probes
-            .iter()
-            .all(|probe| cache.make_key(probe, None).strip_prefix(prefix.as_str()) == Some(*probe))
-        {
-            KeyMaker::Prefix(prefix.into())
-        } else {
-            KeyMaker::Custom(cache.clone())
+impl Keys {
+    /// The makers for a layer with key prefix `prefix` on `cache`.
+    pub(crate) fn new(cache: &Cache, prefix: &str) -> Self {
+        let raw = cache.raw();
+        Keys {
+            header: raw.key_maker(&format!("cache_header.{prefix}.")),
+            page: raw.key_maker(&format!("cache_page.{prefix}.")),
         }
     }
 
-    fn start(&self, capacity: usize) -> String {
-        match self {
-            KeyMaker::Prefix(prefix) => {
-                let mut key = String::with_capacity(prefix.len() + capacity);
-                key.push_str(prefix);
-                key
+    /// The made key of the learnt header list of a URL.
+    pub(crate) fn header_list(&self, url: &Hex) -> cache_core::Result<String> {
+        self.header.make(url.as_str())
+    }
+
+    /// The made key of one stored page: `{METHOD}.{url}.{variant}.{generation in hex}` under the page
+    /// prefix. The name is assembled on the stack, so the made key is the only allocation.
+    pub(crate) fn page(
+        &self,
+        method: &Method,
+        url: &Hex,
+        variant: &Hex,
+        generation: u64,
+    ) -> cache_core::Result<String> {
+        let mut digits = [0u8; 16];
+        let generation = hex_u64(&mut digits, generation);
+        let parts: [&[u8]; 7] = [
+            method.as_str().as_bytes(),
+            b".",
+            url.as_str().as_bytes(),
+            b".",
+            variant.as_str().as_bytes(),
+            b".",
+            generation,
+        ];
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut name = [0u8; PAGE_NAME];
+        if len <= PAGE_NAME {
+            let mut at = 0;
+            for part in parts {
+                name[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
             }
-            KeyMaker::Custom(_) => String::with_capacity(capacity),
+            // Every part is ASCII (a method token, hex digits, dots).
+            if let Ok(name) = std::str::from_utf8(&name[..len]) {
+                return self.page.make(name);
+            }
         }
-    }
-
-    fn finish(&self, key: String) -> String {
-        match self {
-            KeyMaker::Prefix(_) => key,
-            KeyMaker::Custom(cache) => cache.make_key(&key, None),
-        }
+        self.page.make(&String::from_utf8_lossy(&parts.concat()))
     }
 }
 
-/// The made key of the learnt header list of a URL.
-pub(crate) fn header_list_key(maker: &KeyMaker, prefix: &str, url: &Hex) -> String {
-    let mut key = maker.start(14 + prefix.len() + 32);
-    key.push_str("cache_header.");
-    key.push_str(prefix);
-    key.push('.');
-    key.push_str(url.as_str());
-    maker.finish(key)
-}
+/// Page names of GET and HEAD (the only methods stored) are at most 4 + 3 + 64 + 16 bytes.
+const PAGE_NAME: usize = 96;
 
-/// The made key of one stored page.
-pub(crate) fn page_key(
-    maker: &KeyMaker,
-    prefix: &str,
-    method: &Method,
-    url: &Hex,
-    variant: &Hex,
-    generation: u64,
-) -> String {
-    let mut key = maker.start(12 + prefix.len() + 6 + 66 + 17);
-    key.push_str("cache_page.");
-    key.push_str(prefix);
-    key.push('.');
-    key.push_str(method.as_str());
-    key.push('.');
-    key.push_str(url.as_str());
-    key.push('.');
-    key.push_str(variant.as_str());
-    key.push('.');
-    push_hex(&mut key, generation);
-    maker.finish(key)
-}
-
-fn push_hex(out: &mut String, value: u64) {
+/// `value` in lower-case hex without leading zeros (`0` for zero), written into `out`.
+fn hex_u64(out: &mut [u8; 16], value: u64) -> &[u8] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digits = (64 - value.leading_zeros()).div_ceil(4).max(1);
-    for i in (0..digits).rev() {
-        out.push(char::from(DIGITS[((value >> (i * 4)) & 0xf) as usize]));
+    let digits = (64 - value.leading_zeros()).div_ceil(4).max(1) as usize;
+    for (i, slot) in out[..digits].iter_mut().enumerate() {
+        let shift = (digits - 1 - i) * 4;
+        *slot = DIGITS[((value >> shift) & 0xf) as usize];
     }
+    &out[..digits]
 }
 
 #[cfg(test)]
@@ -342,20 +333,21 @@ mod tests {
             .key_prefix("site")
             .version(3)
             .build();
-        let maker = KeyMaker::for_cache(&cache);
-        assert!(matches!(maker, KeyMaker::Prefix(_)));
+        let keys = Keys::new(&cache, "p");
+        let page = |generation| {
+            keys.page(&Method::GET, &u, &v, generation)
+                .unwrap_or_default()
+        };
         assert_eq!(
-            header_list_key(&maker, "p", &u),
+            keys.header_list(&u).unwrap_or_default(),
             format!("site:3:cache_header.p.{u:?}")
         );
         assert_eq!(
-            page_key(&maker, "p", &Method::GET, &u, &v, 255),
+            page(255),
             format!("site:3:cache_page.p.GET.{u:?}.{EMPTY_DIGEST}.ff")
         );
-        assert!(page_key(&maker, "p", &Method::GET, &u, &v, 0).ends_with(".0"));
-        assert!(
-            page_key(&maker, "p", &Method::GET, &u, &v, u64::MAX).ends_with(".ffffffffffffffff")
-        );
+        assert!(page(0).ends_with(".0"));
+        assert!(page(u64::MAX).ends_with(".ffffffffffffffff"));
     }
 
     #[test]
@@ -363,9 +355,8 @@ mod tests {
         let cache = Cache::builder(cache_core::backends::DummyBackend::new())
             .key_function(|key, prefix, version| format!("{}/{prefix}/{version}", key.len()))
             .build();
-        let maker = KeyMaker::for_cache(&cache);
-        assert!(matches!(maker, KeyMaker::Custom(_)));
+        let keys = Keys::new(&cache, "");
         let u = url("/", Some("h"));
-        assert_eq!(header_list_key(&maker, "", &u), "46//1");
+        assert_eq!(keys.header_list(&u).unwrap_or_default(), "46//1");
     }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::entry::HeaderList;
+use super::entry::HeaderList;
 
 /// What a leader found out.
 #[derive(Debug, Clone)]

@@ -1,0 +1,76 @@
+//! The settings of a [`CachePageLayer`](crate::CachePageLayer), read by the layer, its services and its
+//! [`PageInvalidator`](crate::PageInvalidator): kept apart from all three so none of them imports another.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::Cache;
+
+use super::key::Keys;
+use super::rules::Policy;
+use super::status::CacheStatus;
+
+/// Django's `CACHE_MIDDLEWARE_SECONDS`: the timeout when neither the layer nor the response sets one.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The largest body stored by default: 1 MiB (memcached's item limit).
+pub(crate) const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// How long a cache operation may take by default before the request goes on without the cache.
+pub(crate) const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a request waits by default for a concurrent request's response before asking the inner
+/// service itself.
+pub(crate) const DEFAULT_COALESCE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long learnt header lists are memoised in-process by default.
+pub(crate) const DEFAULT_HEADER_LIST_MEMO: Duration = Duration::from_secs(1);
+
+/// How many bytes the header-list memo may keep alive by default: 16 MiB.
+pub(crate) const DEFAULT_MEMO_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// The settings the service reads; one copy per service, shared by its clones.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) cache: Cache,
+    /// Made from `cache` and `key_prefix`; remade whenever either changes.
+    pub(crate) keys: Keys,
+    pub(crate) key_prefix: Arc<str>,
+    pub(crate) policy: Policy,
+    pub(crate) max_body: usize,
+    pub(crate) stale_while_revalidate: Option<Duration>,
+    pub(crate) cache_status: Option<CacheStatus>,
+    pub(crate) backend_timeout: Option<Duration>,
+    pub(crate) coalesce_timeout: Duration,
+    pub(crate) header_list_memo: Duration,
+    pub(crate) memo_max_bytes: usize,
+}
+
+impl Config {
+    /// Django's defaults on `cache` (see [`CachePageLayer::new`](crate::CachePageLayer::new)).
+    pub(crate) fn new(cache: Cache) -> Self {
+        Config {
+            keys: Keys::new(&cache, ""),
+            cache,
+            key_prefix: Arc::from(""),
+            policy: Policy {
+                page_timeout: None,
+                default_timeout: DEFAULT_TIMEOUT,
+                allow_set_cookie: false,
+            },
+            max_body: DEFAULT_MAX_BODY,
+            stale_while_revalidate: None,
+            cache_status: None,
+            backend_timeout: Some(DEFAULT_BACKEND_TIMEOUT),
+            coalesce_timeout: DEFAULT_COALESCE_TIMEOUT,
+            header_list_memo: DEFAULT_HEADER_LIST_MEMO,
+            memo_max_bytes: DEFAULT_MEMO_MAX_BYTES,
+        }
+    }
+
+    /// Sets the page-key prefix, and the key makers with it.
+    pub(crate) fn set_key_prefix(&mut self, prefix: String) {
+        self.keys = Keys::new(&self.cache, &prefix);
+        self.key_prefix = Arc::from(prefix);
+    }
+}

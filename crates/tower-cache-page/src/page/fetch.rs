@@ -1,0 +1,338 @@
+//! [`Fetch`]: the request phase (Django's `FetchFromCacheMiddleware`) as one step machine that does no I/O.
+//!
+//! It asks for reads and is resumed with what each read returned:
+//!
+//! ```text
+//! start ─ memoised list ──────────────────────────────┐
+//!   └──── Read(header list key) ─ none ─> Miss (uri-miss)
+//!                      └ list ─ memoise ─────────────-┤
+//!                                                     v
+//!     Read(GET page key)    (skipped when the backend counts writes and none happened since the memo
+//!         │                  decoded the page)
+//!         ├ fresh ─> Hit           ├ stale, in the window ─> Hit (GET: with a refresh to start)
+//!         └ none, expired, undecodable ─ HEAD ─> Read(HEAD page key) ─> the same outcomes
+//!                                    └── GET ──> Miss
+//! ```
+//!
+//! HEAD is answered from the GET entry (without its body), else from a HEAD entry. The URL's learnt header
+//! list, and for a URL that varies on nothing its GET page key and last decoded page, come from the
+//! [memo](super::memo) when it has them; that, the generation shortcut and stale-while-revalidate live here
+//! only.
+//!
+//! Two drivers run it (`drive.rs`): a synchronous one inside `Service::call`, answering reads in-process,
+//! and an asynchronous one, awaiting reads through the breaker and the backend timeout.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::HeaderMap;
+use http::{Method, Request, Uri};
+
+use super::entry::{decode_page, HeaderList, StoredPage};
+use super::guard::Read;
+use super::hit::Hit;
+use super::key;
+use super::memo::Memoised;
+use super::shared::{Shared, Target};
+use super::status::Forward;
+
+/// The request phase of one GET or HEAD request; see the [module docs](self).
+pub(crate) struct Fetch<'a> {
+    shared: &'a Shared,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    head: bool,
+    state: State,
+}
+
+/// Where the machine waits.
+enum State {
+    /// For the URL's header list.
+    HeaderList { target: Target, key: String },
+    /// For a page under the list: the GET one (`get`), else the HEAD one. `key` is `None` for the
+    /// memoised GET key; `generation` is the backend's, read before the page.
+    Page {
+        memoised: Arc<Memoised>,
+        get: bool,
+        key: Option<String>,
+        generation: Option<u64>,
+    },
+    /// Finished.
+    Done,
+}
+
+/// What the machine wants next.
+// The hit is the common outcome and stays on the stack: boxing it would allocate on every hit.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Step<'a> {
+    /// The value under this made key; resume with [`Fetch::resume`].
+    Read { key: &'a str, what: &'static str },
+    /// The outcome.
+    Done(Found),
+}
+
+/// The outcome of the request phase.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Found {
+    /// A page to answer with.
+    Hit(Hit),
+    /// Nothing to answer with: the inner service must be asked.
+    Miss(Miss),
+    /// A key could not be made, or a read failed: serve without the cache.
+    Failed,
+}
+
+/// A stale page to refresh: what the inner service's response is stored for.
+pub(crate) struct Refresh {
+    pub(crate) target: Target,
+    pub(crate) page_key: String,
+}
+
+/// A miss: the request's target, the URL's header list when one was learnt, and why it was forwarded.
+pub(crate) struct Miss {
+    pub(crate) target: Target,
+    pub(crate) list: Option<Arc<Memoised>>,
+    pub(crate) forward: Forward,
+}
+
+/// What a page read found.
+enum Judged {
+    Fresh(StoredPage, SystemTime),
+    Stale(StoredPage, SystemTime, Duration),
+    Gone,
+}
+
+impl<'a> Fetch<'a> {
+    /// The machine for a GET or HEAD request.
+    #[inline]
+    pub(crate) fn new<B>(shared: &'a Shared, request: &'a Request<B>) -> Self {
+        Fetch {
+            shared,
+            uri: request.uri(),
+            headers: request.headers(),
+            head: request.method() == Method::HEAD,
+            state: State::Done,
+        }
+    }
+
+    /// The first step.
+    #[inline]
+    pub(crate) fn start(&mut self) -> Step<'_> {
+        // On the stack when short: a memoised URL (every hit) allocates nothing for it.
+        let raw = key::request_url_buf(self.uri, self.headers);
+        if let Some(memoised) = self.shared.memo.get(raw.as_slice()) {
+            return self.page(memoised, true);
+        }
+        let target = Target {
+            url: key::digest(raw.as_slice()),
+            raw: raw.into_vec(),
+        };
+        match self.shared.header_key(&target.url) {
+            Ok(key) => {
+                self.state = State::HeaderList { target, key };
+                self.pending()
+            }
+            Err(_) => Step::Done(Found::Failed),
+        }
+    }
+
+    /// The next step, given what the last read returned.
+    #[inline]
+    pub(crate) fn resume(&mut self, read: Read) -> Step<'_> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::HeaderList { target, key } => {
+                match read.blob.and_then(|blob| header_list(&key, blob)) {
+                    None => Step::Done(Found::Miss(Miss {
+                        target,
+                        list: None,
+                        forward: Forward::UriMiss,
+                    })),
+                    Some(list) => {
+                        let memoised = self.shared.remember(&target, list);
+                        self.page(memoised, true)
+                    }
+                }
+            }
+            State::Page {
+                memoised,
+                get,
+                key,
+                generation,
+            } => {
+                let judged = match read.blob {
+                    None => Judged::Gone,
+                    Some(blob) => {
+                        let made = key.as_deref().or(memoised.get_key.as_deref());
+                        let made = made.unwrap_or_default();
+                        // Only an in-process backend can hand out the buffer the memo decoded.
+                        if key.is_none() && read.in_process {
+                            self.judge_memoised(&memoised, made, blob, generation)
+                        } else {
+                            self.judge(made, blob)
+                        }
+                    }
+                };
+                self.found(memoised, get, key, judged)
+            }
+            State::Done => Step::Done(Found::Failed),
+        }
+    }
+
+    /// The read the machine waits for.
+    fn pending(&self) -> Step<'_> {
+        match &self.state {
+            State::HeaderList { key, .. } => Step::Read {
+                key,
+                what: "get header list",
+            },
+            State::Page { memoised, key, .. } => {
+                match key.as_deref().or(memoised.get_key.as_deref()) {
+                    Some(key) => Step::Read {
+                        key,
+                        what: "get page",
+                    },
+                    None => Step::Done(Found::Failed),
+                }
+            }
+            State::Done => Step::Done(Found::Failed),
+        }
+    }
+
+    /// Looks up the GET (`get`) or HEAD page under a URL's list.
+    #[inline]
+    fn page(&mut self, memoised: Arc<Memoised>, get: bool) -> Step<'_> {
+        let key = if get && memoised.get_key.is_some() {
+            None
+        } else {
+            let method = if get { Method::GET } else { Method::HEAD };
+            let made = self
+                .shared
+                .page_key(&method, &memoised.url, &memoised.list, self.headers);
+            match made {
+                Ok(made) => Some(made),
+                Err(_) => return Step::Done(Found::Failed),
+            }
+        };
+        // The memoised GET page: when the backend counts its writes and none happened since the page was
+        // decoded, the page is still the stored one and the read is skipped.
+        let generation = match key {
+            None => self.shared.config.cache.raw().generation(),
+            Some(_) => None,
+        };
+        if let Some(page) = memoised.unchanged(generation) {
+            let judged = self.freshness(StoredPage::clone(&page));
+            return self.found(memoised, get, key, judged);
+        }
+        self.state = State::Page {
+            memoised,
+            get,
+            key,
+            generation,
+        };
+        self.pending()
+    }
+
+    /// The outcome of a page lookup, or the HEAD lookup after a GET one for a HEAD request.
+    #[inline]
+    fn found(
+        &mut self,
+        memoised: Arc<Memoised>,
+        get: bool,
+        key: Option<String>,
+        judged: Judged,
+    ) -> Step<'_> {
+        let status = self.shared.config.cache_status.as_ref();
+        let (page, now, status, stale) = match judged {
+            Judged::Fresh(page, now) => (page, now, status.map(|s| s.hit()), false),
+            Judged::Stale(page, now, past) => {
+                (page, now, status.map(|s| s.stale(past.as_secs())), true)
+            }
+            Judged::Gone if self.head && get => return self.page(memoised, false),
+            Judged::Gone => {
+                return Step::Done(Found::Miss(Miss {
+                    target: Target::of(self.uri, self.headers, memoised.url),
+                    list: Some(memoised),
+                    forward: Forward::Miss,
+                }));
+            }
+        };
+        let refresh = (stale && !self.head).then(|| Refresh {
+            target: Target::of(self.uri, self.headers, memoised.url),
+            page_key: key.or_else(|| memoised.get_key.clone()).unwrap_or_default(),
+        });
+        Step::Done(Found::Hit(Hit {
+            page,
+            now,
+            head: self.head,
+            status,
+            refresh,
+        }))
+    }
+
+    /// Decodes an entry and tells fresh from stale.
+    fn judge(&self, page_key: &str, blob: Bytes) -> Judged {
+        match decode_page(blob) {
+            Ok(page) => self.freshness(page),
+            Err(corrupt) => {
+                tracing::warn!(key = page_key, reason = %corrupt, "page cache: undecodable page, treated as a miss");
+                Judged::Gone
+            }
+        }
+    }
+
+    /// Like [`Fetch::judge`], reusing the memo's decoded copy of the very same blob, and keeping what it
+    /// decodes there; `generation` is the backend's, read before `blob` was.
+    #[inline]
+    fn judge_memoised(
+        &self,
+        memoised: &Memoised,
+        page_key: &str,
+        blob: Bytes,
+        generation: Option<u64>,
+    ) -> Judged {
+        if let Some(page) = memoised.decoded(&blob) {
+            return self.freshness(StoredPage::clone(&page));
+        }
+        match decode_page(blob.clone()) {
+            Ok(page) => {
+                let decoded = Arc::new(page.clone());
+                self.shared
+                    .memo
+                    .keep_decoded(memoised, blob, decoded, generation);
+                self.freshness(page)
+            }
+            Err(corrupt) => {
+                tracing::warn!(key = page_key, reason = %corrupt, "page cache: undecodable page, treated as a miss");
+                Judged::Gone
+            }
+        }
+    }
+
+    /// Fresh, stale within the stale-while-revalidate window, or gone.
+    #[inline]
+    fn freshness(&self, page: StoredPage) -> Judged {
+        let now = SystemTime::now();
+        match page.fresh_until {
+            Some(until) if until <= now => {
+                let past = now.duration_since(until).unwrap_or_default();
+                match self.shared.config.stale_while_revalidate {
+                    Some(window) if past < window => Judged::Stale(page, now, past),
+                    _ => Judged::Gone,
+                }
+            }
+            _ => Judged::Fresh(page, now),
+        }
+    }
+}
+
+/// Decodes a URL's header list; an undecodable one is logged and treated as none.
+pub(crate) fn header_list(key: &str, blob: Bytes) -> Option<HeaderList> {
+    match HeaderList::decode(blob) {
+        Ok(list) => Some(list),
+        Err(corrupt) => {
+            tracing::warn!(key, reason = %corrupt, "page cache: undecodable header list, treated as a miss");
+            None
+        }
+    }
+}

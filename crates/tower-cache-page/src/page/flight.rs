@@ -1,0 +1,148 @@
+//! Misses and refreshes through the key's flight ([`coalesce`](super::coalesce)): one request per key asks
+//! the inner service, the others wait for its outcome and answer with the stored entry when their own key
+//! matches it, else ask the inner service themselves. A stale page is refreshed the same way, in the
+//! background.
+
+use std::sync::Arc;
+
+use http::{Method, Request, Response};
+use http_body::Body;
+
+use super::coalesce::{Follower, Outcome, Published, Role};
+use super::entry::decode_page;
+use super::fetch::{Miss, Refresh};
+use super::hit::Hit;
+use super::key::Hex;
+use super::shared::{SendBody, SendService, Shared};
+use super::status::Forward;
+use super::update::update;
+use crate::body::PageBody;
+
+/// How often a follower whose leader gave up tries to rejoin before going on alone.
+const REJOIN_ATTEMPTS: usize = 3;
+
+/// What a follower got from waiting.
+enum Waited {
+    Outcome(Outcome),
+    Abandoned,
+    TimedOut,
+}
+
+async fn wait(shared: &Shared, follower: Follower) -> Waited {
+    match tokio::time::timeout(shared.config.coalesce_timeout, follower.wait()).await {
+        Ok(Some(outcome)) => Waited::Outcome(outcome),
+        Ok(None) => Waited::Abandoned,
+        Err(_) => Waited::TimedOut,
+    }
+}
+
+/// A miss: one request per key asks the inner service, the others wait for it.
+pub(crate) async fn miss<S, ReqB, ResB>(
+    shared: Arc<Shared>,
+    inner: S,
+    request: Request<ReqB>,
+    miss: Miss,
+) -> Result<Response<PageBody<ResB>>, S::Error>
+where
+    S: SendService<ReqB, ResB>,
+    ReqB: Send + 'static,
+    ResB: SendBody,
+{
+    let Miss {
+        target,
+        list,
+        forward,
+    } = miss;
+    let flight = match &list {
+        Some(memoised) => shared.page_key(
+            request.method(),
+            &target.url,
+            &memoised.list,
+            request.headers(),
+        ),
+        None => shared
+            .header_key(&target.url)
+            .map(|key| format!("{key} {}", request.method())),
+    };
+    // Without a key there is nothing to store, nor to wait for.
+    let Ok(flight) = flight else {
+        return update(shared, inner, request, target, None, forward, false).await;
+    };
+    for _ in 0..REJOIN_ATTEMPTS {
+        let follower = match shared.flights.join(flight.clone()) {
+            Role::Leader(leader) => {
+                return update(shared, inner, request, target, Some(leader), forward, false).await;
+            }
+            Role::Follower(follower) => follower,
+        };
+        match wait(&shared, follower).await {
+            Waited::Outcome(Outcome::Stored(published)) => {
+                if let Some(response) =
+                    from_published(&shared, &published, &request, &target.url, forward)
+                {
+                    return Ok(response);
+                }
+                break;
+            }
+            Waited::Outcome(Outcome::NotStored) | Waited::TimedOut => break,
+            Waited::Abandoned => continue,
+        }
+    }
+    update(shared, inner, request, target, None, forward, true).await
+}
+
+/// Answers a follower with its leader's stored entry, when the follower's own key is the same page.
+fn from_published<ReqB, ResB: Body>(
+    shared: &Shared,
+    published: &Published,
+    request: &Request<ReqB>,
+    url: &Hex,
+    forward: Forward,
+) -> Option<Response<PageBody<ResB>>> {
+    let mine = shared.page_key(
+        request.method(),
+        url,
+        &published.header_list,
+        request.headers(),
+    );
+    if mine.ok()? != published.page_key {
+        return None;
+    }
+    let page = decode_page(published.entry.clone()).ok()?;
+    let status = shared.forwarded(forward, false, true, None);
+    let head = request.method() == Method::HEAD;
+    Some(Hit::published(page, head, status).into_response())
+}
+
+/// Starts a background refresh of a stale page, unless one is under way.
+pub(crate) fn revalidate<S, ReqB, ResB>(
+    shared: &Arc<Shared>,
+    inner: S,
+    request: Request<ReqB>,
+    refresh: Refresh,
+) where
+    S: SendService<ReqB, ResB>,
+    ReqB: Send + 'static,
+    ResB: SendBody,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::debug!("page cache: no Tokio runtime to refresh a stale page in");
+        return;
+    };
+    let Refresh { target, page_key } = refresh;
+    if let Role::Leader(leader) = shared.flights.join(page_key) {
+        let shared = Arc::clone(shared);
+        runtime.spawn(async move {
+            let _ = update(
+                shared,
+                inner,
+                request,
+                target,
+                Some(leader),
+                Forward::Miss,
+                false,
+            )
+            .await;
+        });
+    }
+}
