@@ -22,8 +22,8 @@ use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The body of a response that went through [`CachePage`](crate::CachePage) or
-    /// [`ConditionalGet`](crate::ConditionalGet): a cached or collected body from memory, the inner body
+    /// The body of a response that went through [`CachePageService`](crate::CachePageService) or
+    /// [`ConditionalGetService`](crate::ConditionalGetService): a cached or collected body from memory, the inner body
     /// untouched, or the frames already read followed by the rest of the inner body.
     pub struct PageBody<B>
     where

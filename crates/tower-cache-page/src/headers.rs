@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL, EXPIRES, VARY};
 
-use crate::cache_control::{self, CacheDirectives};
+use crate::cache_control::directives::{self, CacheDirectives};
 
-pub use crate::cache_control::get_max_age;
+pub use crate::cache_control::directives::get_max_age;
 
 /// Merges `directives` into the `Cache-Control` header (Django's `patch_cache_control`):
 ///
@@ -32,8 +32,8 @@ pub use crate::cache_control::get_max_age;
 /// assert_eq!(headers[CACHE_CONTROL], "max-age=60, public");
 /// ```
 pub fn patch_cache_control(headers: &mut HeaderMap, directives: &CacheDirectives) {
-    let merged = cache_control::merge(cache_control::parse(headers), &directives.directives);
-    match cache_control::render(&merged) {
+    let merged = directives::merge(directives::parse(headers), &directives.directives);
+    match directives::render(&merged) {
         Some(value) => {
             headers.insert(CACHE_CONTROL, value);
         }
@@ -92,8 +92,8 @@ where
     I: IntoIterator<Item = N>,
     N: AsRef<str>,
 {
-    let existing = cache_control::joined(headers, &VARY).unwrap_or_default();
-    let mut elements: Vec<String> = cache_control::split_list(&existing)
+    let existing = directives::joined(headers, &VARY).unwrap_or_default();
+    let mut elements: Vec<String> = directives::split_list(&existing)
         .map(str::to_owned)
         .collect();
     for name in names {

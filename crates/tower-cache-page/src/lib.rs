@@ -84,7 +84,7 @@
 //! (invalidations through this layer's [`PageInvalidator`] are immediate). On a backend that answers
 //! without I/O (the memory backend, or Redis with its client-side cache) a hit is answered inside
 //! `Service::call`, with no boxed future; on one that counts its writes
-//! ([`CacheBackend::generation`](cache_core::CacheBackend::generation): the memory backend) a memoised
+//! ([`RawCache::generation`](cache_core::RawCache::generation): the memory backend) a memoised
 //! page is served without reading the backend until something is written.
 //!
 //! # Fragments ([`FragmentCache`])
@@ -101,39 +101,34 @@
 //! [`http::HeaderMap`].
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod body;
-mod cache_control;
-mod conditional;
+pub mod cache_control;
+pub mod conditional;
 mod headers;
-mod never_cache;
 pub mod page;
-mod patch_future;
-mod set_cache_control;
-mod vary;
 
 pub use body::PageBody;
-pub use cache_control::CacheDirectives;
+pub use cache_control::control::CacheControlLayer;
+pub use cache_control::directives::CacheDirectives;
+pub use cache_control::never_cache::NeverCacheLayer;
+pub use cache_control::service::{
+    CacheControlService, NeverCacheService, PatchHeadersService, VaryOnHeadersService,
+};
+pub use cache_control::vary::VaryOnHeadersLayer;
 pub use cache_core::fragment::make_fragment_key;
 pub use cache_core::FragmentCache;
-pub use conditional::{ConditionalGet, ConditionalGetLayer};
+pub use conditional::layer::ConditionalGetLayer;
+pub use conditional::service::ConditionalGetService;
 pub use headers::{
     add_never_cache_headers, get_max_age, has_vary_header, patch_cache_control,
     patch_response_headers, patch_vary_headers,
 };
-pub use never_cache::{NeverCache, NeverCacheLayer};
 pub use page::invalidate::{InvalidateError, PageInvalidator};
 pub use page::layer::CachePageLayer;
 pub use page::service::CachePageService;
-pub use set_cache_control::{CacheControlLayer, SetCacheControl};
-pub use vary::{VaryOnHeaders, VaryOnHeadersLayer};
-
-/// Response futures of the layers.
-pub mod future {
-    pub use crate::conditional::ResponseFuture as ConditionalGetFuture;
-    pub use crate::patch_future::PatchHeadersFuture;
-}
 
 /// The `Cache-Status` header name (RFC 9211).
 pub const CACHE_STATUS: http::HeaderName = http::HeaderName::from_static("cache-status");

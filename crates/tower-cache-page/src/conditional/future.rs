@@ -1,4 +1,4 @@
-//! The response future of [`ConditionalGet`](super::ConditionalGet).
+//! The response future of [`ConditionalGetService`](crate::ConditionalGetService).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,12 +12,12 @@ use http_body_util::combinators::Collect;
 use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 
-use super::{body_etag, not_modified, precondition_failed, Conditions, Decision};
+use super::preconditions::{body_etag, not_modified, precondition_failed, Conditions, Decision};
 use crate::body::PageBody;
 use crate::headers::parse_http_date;
 
 pin_project! {
-    /// Response future of [`ConditionalGet`](super::ConditionalGet): the inner future, then (when an ETag
+    /// Response future of [`ConditionalGetService`](crate::ConditionalGetService): the inner future, then (when an ETag
     /// must be computed) the collection of the body, then the precondition check.
     pub struct ResponseFuture<F, B>
     where

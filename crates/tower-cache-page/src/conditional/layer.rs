@@ -2,7 +2,7 @@
 
 use tower_layer::Layer;
 
-use super::service::ConditionalGet;
+use super::service::ConditionalGetService;
 
 /// The largest body an ETag is computed for by default.
 pub(crate) const DEFAULT_MAX_ETAG_BODY: usize = 1024 * 1024;
@@ -62,9 +62,9 @@ impl ConditionalGetLayer {
 }
 
 impl<S> Layer<S> for ConditionalGetLayer {
-    type Service = ConditionalGet<S>;
+    type Service = ConditionalGetService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ConditionalGet::new(inner, self.max_etag_body)
+        ConditionalGetService::new(inner, self.max_etag_body)
     }
 }

@@ -1,4 +1,4 @@
-//! [`ConditionalGet`]: the service.
+//! [`ConditionalGetService`]: the service.
 
 use std::task::{Context, Poll};
 
@@ -7,19 +7,19 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::Conditions;
+use super::preconditions::Conditions;
 use crate::body::PageBody;
 
-/// The service made by [`ConditionalGetLayer`](super::ConditionalGetLayer); see there.
+/// The service made by [`ConditionalGetLayer`](crate::ConditionalGetLayer); see there.
 #[derive(Debug, Clone)]
-pub struct ConditionalGet<S> {
+pub struct ConditionalGetService<S> {
     inner: S,
     max_etag_body: usize,
 }
 
-impl<S> ConditionalGet<S> {
+impl<S> ConditionalGetService<S> {
     pub(crate) fn new(inner: S, max_etag_body: usize) -> Self {
-        ConditionalGet {
+        ConditionalGetService {
             inner,
             max_etag_body,
         }
@@ -30,13 +30,18 @@ impl<S> ConditionalGet<S> {
         &self.inner
     }
 
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
     /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
         self.inner
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for ConditionalGet<S>
+impl<S, ReqB, ResB> Service<Request<ReqB>> for ConditionalGetService<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     ResB: Body,

@@ -118,7 +118,7 @@ impl Memoised {
     }
 
     /// The decoded page, without reading the backend, when the backend's
-    /// [`generation`](cache_core::CacheBackend::generation) is still the one read before its blob was: no
+    /// [`generation`](cache_core::RawCache::generation) is still the one read before its blob was: no
     /// write has replaced or removed it since (it may have expired, which the caller checks on the page).
     pub(crate) fn unchanged(&self, generation: Option<u64>) -> Option<Arc<StoredPage>> {
         let generation = generation?;

@@ -1,13 +1,10 @@
 //! [`VaryOnHeadersLayer`]: Django's `@vary_on_headers(...)` and `@vary_on_cookie`.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use http::{Request, Response};
 use tower_layer::Layer;
-use tower_service::Service;
 
-use crate::patch_future::{Patch, PatchHeadersFuture};
+use super::service::{Patch, VaryOnHeadersService};
 
 /// Adds request header names to every response's `Vary` header by the rules of
 /// [`patch_vary_headers`](crate::patch_vary_headers). Put it inside a
@@ -47,49 +44,10 @@ impl VaryOnHeadersLayer {
 }
 
 impl<S> Layer<S> for VaryOnHeadersLayer {
-    type Service = VaryOnHeaders<S>;
+    type Service = VaryOnHeadersService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        VaryOnHeaders {
-            inner,
-            names: Arc::clone(&self.names),
-        }
-    }
-}
-
-/// The service made by [`VaryOnHeadersLayer`].
-#[derive(Debug, Clone)]
-pub struct VaryOnHeaders<S> {
-    inner: S,
-    names: Arc<[String]>,
-}
-
-impl<S> VaryOnHeaders<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S, ReqB, ResB> Service<Request<ReqB>> for VaryOnHeaders<S>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-{
-    type Response = Response<ResB>;
-    type Error = S::Error;
-    type Future = PatchHeadersFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
         let patch = Patch::Vary(Arc::clone(&self.names));
-        PatchHeadersFuture::new(self.inner.call(request), patch)
+        VaryOnHeadersService::new(inner, patch)
     }
 }

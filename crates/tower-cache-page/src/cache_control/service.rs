@@ -1,0 +1,92 @@
+//! [`PatchHeadersService`]: the one service behind the three header layers.
+//!
+//! [`NeverCacheLayer`](crate::NeverCacheLayer), [`CacheControlLayer`](crate::CacheControlLayer) and
+//! [`VaryOnHeadersLayer`](crate::VaryOnHeadersLayer) differ only in the patch they make to a response's
+//! headers, so they share one service holding that patch (a private enum), and one response future. The
+//! names [`NeverCacheService`], [`CacheControlService`] and [`VaryOnHeadersService`] are aliases of it:
+//! a generic service over a patch trait would add a public trait and three public patch types for no gain,
+//! as the patch is only matched once per response.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, Request, Response};
+use tower_service::Service;
+
+use super::directives::CacheDirectives;
+use super::future::ResponseFuture;
+use crate::headers::{add_never_cache_headers, patch_cache_control, patch_vary_headers};
+
+/// The header change a layer makes.
+#[derive(Debug, Clone)]
+pub(crate) enum Patch {
+    NeverCache,
+    CacheControl(Arc<CacheDirectives>),
+    Vary(Arc<[String]>),
+}
+
+impl Patch {
+    pub(crate) fn apply(&self, headers: &mut HeaderMap) {
+        match self {
+            Patch::NeverCache => add_never_cache_headers(headers),
+            Patch::CacheControl(directives) => patch_cache_control(headers, directives),
+            Patch::Vary(names) => patch_vary_headers(headers, names.iter()),
+        }
+    }
+}
+
+/// The service made by the header layers: the inner service, then the layer's patch on every response's
+/// headers. See [`NeverCacheLayer`](crate::NeverCacheLayer), [`CacheControlLayer`](crate::CacheControlLayer)
+/// and [`VaryOnHeadersLayer`](crate::VaryOnHeadersLayer).
+#[derive(Debug, Clone)]
+pub struct PatchHeadersService<S> {
+    inner: S,
+    patch: Patch,
+}
+
+/// The service made by [`NeverCacheLayer`](crate::NeverCacheLayer).
+pub type NeverCacheService<S> = PatchHeadersService<S>;
+
+/// The service made by [`CacheControlLayer`](crate::CacheControlLayer).
+pub type CacheControlService<S> = PatchHeadersService<S>;
+
+/// The service made by [`VaryOnHeadersLayer`](crate::VaryOnHeadersLayer).
+pub type VaryOnHeadersService<S> = PatchHeadersService<S>;
+
+impl<S> PatchHeadersService<S> {
+    pub(crate) fn new(inner: S, patch: Patch) -> Self {
+        PatchHeadersService { inner, patch }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for PatchHeadersService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        ResponseFuture::new(self.inner.call(request), self.patch.clone())
+    }
+}
