@@ -27,7 +27,7 @@ use axum::{Extension, Router};
 use support::{ensure, BoxError, Client};
 use tower_django::cache::backends::MemoryBackend;
 use tower_django::cache::Cache;
-use tower_django::page::{CachePageLayer, NeverCacheLayer, PageInvalidator};
+use tower_django::page::{CachePageLayer, InvalidSetting, NeverCacheLayer, PageInvalidator};
 
 /// How many times any page was rendered: a cached answer repeats the number it was rendered with.
 static RENDERS: AtomicU64 = AtomicU64::new(0);
@@ -69,7 +69,7 @@ async fn publish(Extension(pages): Extension<PageInvalidator>, headers: HeaderMa
     }
 }
 
-fn app(cache: Cache) -> Router {
+fn app(cache: Cache) -> Result<Router, InvalidSetting> {
     // The site cache (Django: CACHE_MIDDLEWARE_SECONDS = 60) over every route of this router. A route that
     // must never be cached says so with `NeverCacheLayer` (Django's `@never_cache`): the site cache then
     // passes it through. POSTs are never cached (`Cache-Status: site; fwd=method`).
@@ -80,7 +80,7 @@ fn app(cache: Cache) -> Router {
         .layer(
             CachePageLayer::new(cache.clone())
                 .timeout(Duration::from_secs(60))
-                .cache_status("site"),
+                .cache_status("site")?,
         );
 
     // `@cache_page(10)` on one view, and a route with no page cache at all.
@@ -90,12 +90,12 @@ fn app(cache: Cache) -> Router {
             get(report).layer(
                 CachePageLayer::new(cache)
                     .timeout(Duration::from_secs(10))
-                    .cache_status("view"),
+                    .cache_status("view")?,
             ),
         )
         .route("/live", get(live));
 
-    site.merge(views)
+    Ok(site.merge(views))
 }
 
 async fn smoke(client: Client) -> Result<(), BoxError> {
@@ -144,7 +144,7 @@ async fn main() -> Result<(), BoxError> {
     support::init_tracing();
     let cache = Cache::new(MemoryBackend::new());
     support::serve(
-        app(cache),
+        app(cache)?,
         &[
             "curl -i http://{addr}/report",
             "curl -i http://{addr}/",

@@ -552,7 +552,9 @@ fn scripted_app(script: Arc<Mutex<Script>>, page_outside: bool) -> Router {
             }
         }),
     );
-    let page = CachePageLayer::new(Cache::new(MemoryBackend::new())).cache_status("t");
+    let page = CachePageLayer::new(Cache::new(MemoryBackend::new()))
+        .cache_status("t")
+        .expect("a valid cache status name");
     if page_outside {
         route.layer(ConditionalGetLayer::new()).layer(page)
     } else {
@@ -681,7 +683,8 @@ async fn one_oversized_case(
     let app = route.layer(
         CachePageLayer::new(Cache::new(MemoryBackend::new()))
             .max_body_size(BODY_LIMIT)
-            .cache_status("t"),
+            .cache_status("t")
+            .expect("a valid cache status name"),
     );
     let path = format!("/{}?q={}", "p".repeat(path_len), "q".repeat(path_len));
     let request = || {

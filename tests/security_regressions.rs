@@ -101,6 +101,7 @@ fn page_cache(cache: Cache) -> CachePageLayer {
     CachePageLayer::new(cache)
         .timeout(Duration::from_secs(300))
         .cache_status("t")
+        .expect("a valid cache status name")
 }
 
 /// A route answering with the given `Vary` and `Cache-Control` (either may be empty for none), counting
@@ -305,8 +306,11 @@ async fn cache_control_directives_are_matched_without_regard_to_case() {
         "Public, max-age=60, No-Store",
     ] {
         let calls = Arc::new(AtomicUsize::new(0));
-        let app = echo_route("", cache_control, Arc::clone(&calls))
-            .layer(CachePageLayer::new(memory_cache()).cache_status("t"));
+        let app = echo_route("", cache_control, Arc::clone(&calls)).layer(
+            CachePageLayer::new(memory_cache())
+                .cache_status("t")
+                .expect("a valid cache status name"),
+        );
         let first = send(&app, "/", &[]).await;
         assert!(
             !first.stored(),

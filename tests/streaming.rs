@@ -141,7 +141,8 @@ async fn counter(session: Session) -> Result<String, SessionError> {
 fn app(setup: &Setup, runs: &Arc<Runs>) -> Router {
     let page = CachePageLayer::new(Cache::new(MemoryBackend::new()))
         .timeout(Duration::from_secs(300))
-        .cache_status("test");
+        .cache_status("test")
+        .expect("a valid cache status name");
     let route = |method_router: MethodRouter| {
         if setup.page_on_route {
             method_router.layer(page.clone())

@@ -62,7 +62,8 @@ pub fn router(backends: &Backends) -> Router {
     // Django's `@cache_page(30)` on the home page, with RFC 9211 `Cache-Status` on.
     let page_cache = CachePageLayer::new(backends.cache.clone())
         .timeout(PAGE_TTL)
-        .cache_status(CACHE_STATUS_NAME);
+        .cache_status(CACHE_STATUS_NAME)
+        .expect("CACHE_STATUS_NAME is a constant that can appear in a header");
     // Django's session settings: `sessionid`, HttpOnly, SameSite=Lax, two weeks. Behind HTTPS add
     // `.secure(true)`. A store that fails gets the same friendly error page as the rest of the app.
     let sessions = SessionLayer::from_arc(backends.sessions.clone())

@@ -49,7 +49,8 @@ pub async fn serve(
     let pages = Router::new().route("/page/{n}", get(page)).layer(
         CachePageLayer::new(cache)
             .timeout(Duration::from_secs(60))
-            .cache_status(CACHE_NAME),
+            .cache_status(CACHE_NAME)
+            .expect("a valid cache status name"),
     );
     let mut sessions = SessionLayer::new(store);
     if let Some(status) = error_status {

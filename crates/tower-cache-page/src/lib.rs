@@ -9,20 +9,21 @@
 //! use tower::ServiceExt;
 //! use tower_cache_page::{CachePageLayer, ConditionalGetLayer};
 //!
-//! # async fn demo() {
+//! # async fn demo() -> Result<(), tower_cache_page::InvalidSetting> {
 //! let cache = Cache::new(MemoryBackend::new());
 //! let app = Router::new()
 //!     .route("/", get(|| async { "<h1>Hello</h1>" }))
 //!     .layer(ConditionalGetLayer::new())
-//!     .layer(CachePageLayer::new(cache).timeout(Duration::from_secs(60)).cache_status("app"));
+//!     .layer(CachePageLayer::new(cache).timeout(Duration::from_secs(60)).cache_status("app")?);
 //!
 //! let first = app.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
 //! assert_eq!(first.headers()["cache-status"], "app; fwd=uri-miss; stored");
 //! let second = app.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
 //! assert_eq!(second.headers()["cache-status"], "app; hit");
 //! assert_eq!(second.headers()["cache-control"], "max-age=60");
+//! # Ok(())
 //! # }
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo());
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
 //! ```
 //!
 //! # The page cache ([`CachePageLayer`])
@@ -109,6 +110,7 @@ pub mod cache_control;
 pub mod conditional;
 mod headers;
 pub mod page;
+mod setting;
 
 pub use body::PageBody;
 pub use cache_control::control::CacheControlLayer;
@@ -129,6 +131,7 @@ pub use headers::{
 pub use page::invalidate::{InvalidateError, PageInvalidator};
 pub use page::layer::CachePageLayer;
 pub use page::service::CachePageService;
+pub use setting::InvalidSetting;
 
 /// The `Cache-Status` header name (RFC 9211).
 pub const CACHE_STATUS: http::HeaderName = http::HeaderName::from_static("cache-status");

@@ -131,7 +131,9 @@ async fn an_erroring_backend_fails_open() {
     let counter = Counter::default();
     let app = app(
         &counter,
-        CachePageLayer::new(Cache::new(backend)).cache_status("t"),
+        CachePageLayer::new(Cache::new(backend))
+            .cache_status("t")
+            .expect("a valid cache status name"),
     );
     for n in 1..=3 {
         let (response, body) = fetch(&app, req("/page")).await;

@@ -145,7 +145,8 @@ async fn one_probe_at_a_time(calls: &Calls, hang: impl Fn(bool), layer: CachePag
         &counter,
         layer
             .backend_timeout(Some(Duration::from_millis(200)))
-            .cache_status("t"),
+            .cache_status("t")
+            .expect("a valid cache status name"),
     );
     let (response, _) = fetch(&app, req("/page")).await;
     assert_eq!(

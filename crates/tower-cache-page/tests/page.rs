@@ -298,7 +298,7 @@ mod checks {
                         .unwrap_or("none");
                     format!("hello in {lang}")
                 })
-                .layer(VaryOnHeadersLayer::new(["Accept-Language"])),
+                .layer(VaryOnHeadersLayer::new(["Accept-Language"]).expect("valid header names")),
             )
             .layer(CachePageLayer::new(cache));
         let lang = |l: &str| req("/page").header("accept-language", l);
@@ -515,7 +515,8 @@ mod checks {
             .layer(
                 CachePageLayer::new(cache)
                     .max_body_size(1024 * 1024)
-                    .cache_status("t"),
+                    .cache_status("t")
+                    .expect("a valid cache status name"),
             );
         for round in 1..=2 {
             let (response, body) = fetch(&app, req("/big")).await;
@@ -758,7 +759,8 @@ mod checks {
         let layer = CachePageLayer::new(cache)
             .timeout(Duration::from_secs(1))
             .stale_while_revalidate(Duration::from_secs(30))
-            .cache_status("t");
+            .cache_status("t")
+            .expect("a valid cache status name");
         let app = counted(&counter, layer);
         assert_eq!(fetch(&app, req("/page")).await.1, "body 1");
         tokio::time::sleep(Duration::from_millis(1_200)).await;
@@ -786,7 +788,12 @@ mod checks {
 
     pub async fn cache_status_values(cache: Cache) {
         let counter = Counter::default();
-        let app = counted(&counter, CachePageLayer::new(cache).cache_status("edge"));
+        let app = counted(
+            &counter,
+            CachePageLayer::new(cache)
+                .cache_status("edge")
+                .expect("a valid cache status name"),
+        );
         let status = |r: &axum::http::Response<()>| header(r, "cache-status").to_owned();
         assert_eq!(
             status(&fetch(&app, req("/page")).await.0),

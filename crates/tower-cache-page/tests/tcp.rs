@@ -138,7 +138,11 @@ async fn cached_pages_over_a_real_socket() {
             }),
         )
         .layer(ConditionalGetLayer::new())
-        .layer(CachePageLayer::new(cache).cache_status("tcp"));
+        .layer(
+            CachePageLayer::new(cache)
+                .cache_status("tcp")
+                .expect("a valid cache status name"),
+        );
     let addr = serve(app).await;
 
     let first = request(addr, "GET", "/page", "").await;
@@ -267,7 +271,9 @@ async fn endless_event_streams_pass_through_and_are_not_stored() {
         let Some(cache) = memory_cache("tcp-events") else {
             return;
         };
-        let layer = CachePageLayer::new(cache).cache_status("tcp");
+        let layer = CachePageLayer::new(cache)
+            .cache_status("tcp")
+            .expect("a valid cache status name");
         let (events, sse, fixed) = (Counter::default(), Counter::default(), Counter::default());
         let f = fixed.clone();
         let page = get(move || async move { format!("fixed {}", f.hit()) });

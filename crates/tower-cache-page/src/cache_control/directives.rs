@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL};
 
+use crate::setting::{is_quoted_string, is_token, InvalidSetting};
+
 /// The value of one directive: bare (`public`) or with a value (`max-age=60`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum DirectiveValue {
@@ -91,8 +93,9 @@ pub fn get_max_age(headers: &HeaderMap) -> Option<i64> {
 /// let directives = CacheDirectives::new()
 ///     .public()
 ///     .max_age(Duration::from_secs(3600))
-///     .directive("stale-if-error", Some("60"));
+///     .directive("stale-if-error", Some("60"))?;
 /// # let _ = directives;
+/// # Ok::<(), tower_cache_page::InvalidSetting>(())
 /// ```
 ///
 /// The merge rules are [`patch_cache_control`](crate::patch_cache_control)'s.
@@ -110,54 +113,91 @@ impl CacheDirectives {
 
     /// Any directive: `value` `None` for a bare one (`immutable`), `Some(v)` for `name=v`. The name is
     /// lower-cased; `_` becomes `-` as with Django's keyword arguments.
-    pub fn directive(mut self, name: &str, value: Option<&str>) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting`] when the name is not an HTTP token, or the value neither a token (`60`) nor a
+    /// quoted string (`"Set-Cookie"`): such a directive would make the whole header unusable.
+    pub fn directive(self, name: &str, value: Option<&str>) -> Result<Self, InvalidSetting> {
         let name = name.trim().to_ascii_lowercase().replace('_', "-");
+        if !is_token(&name) {
+            return Err(InvalidSetting::new(
+                "directive name",
+                &name,
+                "not an HTTP token",
+            ));
+        }
+        if let Some(value) = value.filter(|v| !is_token(v) && !is_quoted_string(v)) {
+            return Err(InvalidSetting::new(
+                "directive value",
+                value,
+                "neither a token nor a quoted string",
+            ));
+        }
+        Ok(self.push(&name, value))
+    }
+
+    /// Adds a directive known to be valid (a name and value of this crate's own).
+    fn push(mut self, name: &str, value: Option<&str>) -> Self {
         let value = value.map_or(DirectiveValue::Bare, |v| {
             DirectiveValue::Value(v.to_owned())
         });
-        self.directives.push(Directive { name, value });
+        self.directives.push(Directive {
+            name: name.to_owned(),
+            value,
+        });
         self
     }
 
     /// `public` (removes an existing `private`).
     pub fn public(self) -> Self {
-        self.directive("public", None)
+        self.push("public", None)
     }
 
     /// `private` (removes an existing `public`).
     pub fn private(self) -> Self {
-        self.directive("private", None)
+        self.push("private", None)
     }
 
     /// Bare `no-cache`; it wins over field-named ones.
     pub fn no_cache(self) -> Self {
-        self.directive("no-cache", None)
+        self.push("no-cache", None)
     }
 
     /// `no-cache="field"`: accumulates with other field names.
-    pub fn no_cache_field(self, field: &str) -> Self {
-        let quoted = format!("\"{field}\"");
-        self.directive("no-cache", Some(&quoted))
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting`] when `field` is not a header name.
+    pub fn no_cache_field(self, field: &str) -> Result<Self, InvalidSetting> {
+        if !is_token(field) {
+            return Err(InvalidSetting::new(
+                "header name",
+                field,
+                "not an HTTP token",
+            ));
+        }
+        Ok(self.push("no-cache", Some(&format!("\"{field}\""))))
     }
 
     /// `no-store`.
     pub fn no_store(self) -> Self {
-        self.directive("no-store", None)
+        self.push("no-store", None)
     }
 
     /// `must-revalidate`.
     pub fn must_revalidate(self) -> Self {
-        self.directive("must-revalidate", None)
+        self.push("must-revalidate", None)
     }
 
     /// `max-age` in whole seconds; merged with an existing one by taking the smaller.
     pub fn max_age(self, age: Duration) -> Self {
-        self.directive("max-age", Some(&age.as_secs().to_string()))
+        self.push("max-age", Some(&age.as_secs().to_string()))
     }
 
     /// `s-maxage` in whole seconds.
     pub fn s_maxage(self, age: Duration) -> Self {
-        self.directive("s-maxage", Some(&age.as_secs().to_string()))
+        self.push("s-maxage", Some(&age.as_secs().to_string()))
     }
 
     /// Whether no directive was added.
@@ -322,13 +362,20 @@ mod tests {
             "max-age=5, private"
         );
         assert_eq!(
-            merged("", CacheDirectives::new().no_cache_field("Set-Cookie")),
+            merged(
+                "",
+                CacheDirectives::new()
+                    .no_cache_field("Set-Cookie")
+                    .unwrap_or_default()
+            ),
             "no-cache=\"Set-Cookie\""
         );
         assert_eq!(
             merged(
                 "no-cache=\"Set-Cookie\"",
-                CacheDirectives::new().no_cache_field("foo")
+                CacheDirectives::new()
+                    .no_cache_field("foo")
+                    .unwrap_or_default()
             ),
             "no-cache=\"Set-Cookie\", no-cache=\"foo\""
         );
@@ -339,17 +386,45 @@ mod tests {
         assert_eq!(
             merged(
                 "no-cache",
-                CacheDirectives::new().no_cache_field("Set-Cookie")
+                CacheDirectives::new()
+                    .no_cache_field("Set-Cookie")
+                    .unwrap_or_default()
             ),
             "no-cache"
         );
         assert_eq!(
             merged(
                 "",
-                CacheDirectives::new().directive("stale_while_revalidate", Some("30"))
+                CacheDirectives::new()
+                    .directive("stale_while_revalidate", Some("30"))
+                    .unwrap_or_default()
             ),
             "stale-while-revalidate=30"
         );
+    }
+
+    #[test]
+    fn directives_a_header_cannot_carry_are_refused() {
+        let refused = |d: Result<CacheDirectives, InvalidSetting>| d.err().map(|e| e.setting());
+        let new = CacheDirectives::new;
+        assert_eq!(
+            refused(new().directive("a b", None)),
+            Some("directive name")
+        );
+        assert_eq!(refused(new().directive("", None)), Some("directive name"));
+        assert_eq!(
+            refused(new().directive("x", Some("1, y"))),
+            Some("directive value")
+        );
+        assert_eq!(
+            refused(new().directive("x", Some("a\nb"))),
+            Some("directive value")
+        );
+        assert_eq!(
+            refused(new().no_cache_field("Set Cookie")),
+            Some("header name")
+        );
+        assert_eq!(refused(new().directive("x", Some("\"a, b\""))), None);
     }
 
     #[test]

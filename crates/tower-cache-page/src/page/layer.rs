@@ -12,6 +12,7 @@ use super::invalidate::PageInvalidator;
 use super::service::CachePageService;
 use super::shared::Shared;
 use super::status::CacheStatus;
+use crate::InvalidSetting;
 
 /// Caches whole responses in a [`Cache`]: Django's `cache_page` on one route, its site-wide
 /// `UpdateCacheMiddleware` + `FetchFromCacheMiddleware` pair on a whole app.
@@ -105,7 +106,8 @@ impl CachePageLayer {
     }
 
     /// The page timeout (`cache_page(timeout)`): how long every stored response lives, whatever its own
-    /// `max-age` says. `Duration::ZERO` patches the headers and stores nothing.
+    /// `max-age` says. `max-age` is sent in whole seconds, so a timeout under one second is treated as
+    /// `Duration::ZERO`: the headers are patched and nothing is stored.
     pub fn timeout(self, timeout: Duration) -> Self {
         self.configure(|c| c.policy.page_timeout = Some(timeout))
     }
@@ -140,16 +142,21 @@ impl CachePageLayer {
     /// Serve stale pages while one request refreshes them in the background (RFC 5861
     /// `stale-while-revalidate`): a page stays in the cache for this long past its timeout, and a GET
     /// that finds it stale gets it at once (with its age) while the inner service is asked, once, for a
-    /// fresh one. Needs a Tokio runtime (the refresh is spawned).
+    /// fresh one. Needs a Tokio runtime (the refresh is spawned). `Duration::ZERO` turns it off, as it is
+    /// by default.
     pub fn stale_while_revalidate(self, window: Duration) -> Self {
         self.configure(|c| c.stale_while_revalidate = (!window.is_zero()).then_some(window))
     }
 
     /// Adds a `Cache-Status` header (RFC 9211) naming this cache as `name` to every response that goes
-    /// through the layer; see the [crate docs](crate) for its values. A name that cannot appear in a
-    /// header turns the header off.
-    pub fn cache_status(self, name: impl AsRef<str>) -> Self {
-        self.configure(|c| c.cache_status = CacheStatus::new(name.as_ref()))
+    /// through the layer; see the [crate docs](crate) for its values.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting`] when `name` cannot appear in a header (a control character, a line break).
+    pub fn cache_status(self, name: impl AsRef<str>) -> Result<Self, InvalidSetting> {
+        let status = CacheStatus::new(name.as_ref())?;
+        Ok(self.configure(|c| c.cache_status = Some(status)))
     }
 
     /// How long one cache operation may take (default 1 s; `None`: no bound) before the request goes on

@@ -1,5 +1,5 @@
 //! The `Cache-Status` response header (RFC 9211), when enabled with
-//! [`CachePageLayer::cache_status`](super::CachePageLayer::cache_status).
+//! [`CachePageLayer::cache_status`](crate::CachePageLayer::cache_status).
 //!
 //! | what happened                                | value                                         |
 //! |----------------------------------------------|-----------------------------------------------|
@@ -13,6 +13,8 @@
 //! | the cache backend failed                     | `name; fwd=miss; detail=backend-error`        |
 
 use http::HeaderValue;
+
+use crate::setting::InvalidSetting;
 
 /// Why the inner service was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,12 +41,14 @@ pub(crate) struct CacheStatus {
 }
 
 impl CacheStatus {
-    /// `None` when `name` cannot appear in a header (then no header is sent).
-    pub(crate) fn new(name: &str) -> Option<Self> {
+    /// The header for cache `name` (trimmed); an error when the name cannot appear in a header.
+    pub(crate) fn new(name: &str) -> Result<Self, InvalidSetting> {
+        let refused =
+            |_| InvalidSetting::new("cache status name", name, "cannot appear in a header");
         let name = name.trim();
-        let hit = HeaderValue::from_str(&format!("{name}; hit")).ok()?;
-        let method = HeaderValue::from_str(&format!("{name}; fwd=method")).ok()?;
-        Some(CacheStatus {
+        let hit = HeaderValue::from_str(&format!("{name}; hit")).map_err(refused)?;
+        let method = HeaderValue::from_str(&format!("{name}; fwd=method")).map_err(refused)?;
+        Ok(CacheStatus {
             name: name.to_owned(),
             hit,
             method,
