@@ -365,6 +365,23 @@ mod tests {
         }
     }
 
+    /// Why `body` was not stored under `limit`, and all it then gave the client.
+    async fn passed_through<B>(body: B, limit: usize) -> (Unstored, Bytes)
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::fmt::Debug,
+    {
+        let Collected::PassThrough(body, why) = collect_limited(body, limit).await else {
+            panic!("expected pass-through");
+        };
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        (why, bytes)
+    }
+
     fn intact(bytes: &[u8], chunk: usize) -> bool {
         bytes
             .chunks(chunk)
@@ -422,16 +439,8 @@ mod tests {
 
     #[tokio::test]
     async fn large_streams_pass_through_intact() {
-        let Collected::PassThrough(body, why) = collect_limited(stream(100, 1000), 4096).await
-        else {
-            panic!("expected pass-through");
-        };
+        let (why, bytes) = passed_through(stream(100, 1000), 4096).await;
         assert_eq!(why, Unstored::Streaming);
-        let bytes = body
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
         assert_eq!(bytes.len(), 100_000);
         assert!(intact(&bytes, 1000));
     }
@@ -440,17 +449,8 @@ mod tests {
     /// then the rest.
     #[tokio::test]
     async fn bodies_that_outgrow_their_declared_size_pass_through_intact() {
-        let Collected::PassThrough(body, why) =
-            collect_limited(declared(100, 1000, 10), 4096).await
-        else {
-            panic!("expected pass-through");
-        };
+        let (why, bytes) = passed_through(declared(100, 1000, 10), 4096).await;
         assert_eq!(why, Unstored::TooLarge);
-        let bytes = body
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
         assert_eq!(bytes.len(), 100_000);
         assert!(intact(&bytes, 1000));
     }

@@ -105,6 +105,27 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// `get_ref`, `get_mut` and `into_inner` for a service holding its inner service `S` in `inner`: the
+/// accessors every Tower service offers, written once for the crate's three services.
+macro_rules! inner_accessors {
+    () => {
+        /// The inner service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The inner service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// Unwraps the inner service.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}
+
 mod body;
 pub mod cache_control;
 pub mod conditional;

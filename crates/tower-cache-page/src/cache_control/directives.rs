@@ -332,75 +332,40 @@ mod tests {
 
     #[test]
     fn django_patch_cache_control_vectors() {
-        // Cases from Django's tests/cache/tests.py::test_patch_cache_control.
+        // Cases from Django's tests/cache/tests.py::test_patch_cache_control: (existing header, directives
+        // merged in, result).
         let secs = Duration::from_secs;
-        assert_eq!(merged("", CacheDirectives::new().no_cache()), "no-cache");
-        assert_eq!(merged("", CacheDirectives::new().no_store()), "no-store");
-        assert_eq!(
-            merged("", CacheDirectives::new().max_age(secs(10))),
-            "max-age=10"
-        );
-        assert_eq!(
-            merged("foo=bar", CacheDirectives::new().max_age(secs(10))),
-            "foo=bar, max-age=10"
-        );
-        assert_eq!(
-            merged("max-age=1", CacheDirectives::new().max_age(secs(10))),
-            "max-age=1"
-        );
-        assert_eq!(
-            merged("max-age=100", CacheDirectives::new().max_age(secs(10))),
-            "max-age=10"
-        );
-        assert_eq!(merged("private", CacheDirectives::new().public()), "public");
-        assert_eq!(
-            merged("public", CacheDirectives::new().private()),
-            "private"
-        );
-        assert_eq!(
-            merged("Public, max-age=5", CacheDirectives::new().private()),
-            "max-age=5, private"
-        );
-        assert_eq!(
-            merged(
-                "",
-                CacheDirectives::new()
-                    .no_cache_field("Set-Cookie")
-                    .unwrap_or_default()
-            ),
-            "no-cache=\"Set-Cookie\""
-        );
-        assert_eq!(
-            merged(
+        let new = CacheDirectives::new;
+        let field = |name| new().no_cache_field(name).unwrap_or_default();
+        let vectors = [
+            ("", new().no_cache(), "no-cache"),
+            ("", new().no_store(), "no-store"),
+            ("", new().max_age(secs(10)), "max-age=10"),
+            ("foo=bar", new().max_age(secs(10)), "foo=bar, max-age=10"),
+            ("max-age=1", new().max_age(secs(10)), "max-age=1"),
+            ("max-age=100", new().max_age(secs(10)), "max-age=10"),
+            ("private", new().public(), "public"),
+            ("public", new().private(), "private"),
+            ("Public, max-age=5", new().private(), "max-age=5, private"),
+            ("", field("Set-Cookie"), "no-cache=\"Set-Cookie\""),
+            (
                 "no-cache=\"Set-Cookie\"",
-                CacheDirectives::new()
-                    .no_cache_field("foo")
-                    .unwrap_or_default()
+                field("foo"),
+                "no-cache=\"Set-Cookie\", no-cache=\"foo\"",
             ),
-            "no-cache=\"Set-Cookie\", no-cache=\"foo\""
-        );
-        assert_eq!(
-            merged("no-cache=\"Set-Cookie\"", CacheDirectives::new().no_cache()),
-            "no-cache"
-        );
-        assert_eq!(
-            merged(
-                "no-cache",
-                CacheDirectives::new()
-                    .no_cache_field("Set-Cookie")
-                    .unwrap_or_default()
-            ),
-            "no-cache"
-        );
-        assert_eq!(
-            merged(
+            ("no-cache=\"Set-Cookie\"", new().no_cache(), "no-cache"),
+            ("no-cache", field("Set-Cookie"), "no-cache"),
+            (
                 "",
-                CacheDirectives::new()
+                new()
                     .directive("stale_while_revalidate", Some("30"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                "stale-while-revalidate=30",
             ),
-            "stale-while-revalidate=30"
-        );
+        ];
+        for (existing, directives, expected) in vectors {
+            assert_eq!(merged(existing, directives), expected);
+        }
     }
 
     #[test]

@@ -58,20 +58,7 @@ impl<S> PatchHeadersService<S> {
         PatchHeadersService { inner, patch }
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_accessors!();
 }
 
 impl<S, ReqB, ResB> Service<Request<ReqB>> for PatchHeadersService<S>

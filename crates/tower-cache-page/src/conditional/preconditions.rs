@@ -193,43 +193,71 @@ mod tests {
         UNIX_EPOCH.checked_add(Duration::from_secs(1_297_532_324))
     }
 
+    /// Each case: the request's conditional header, the response's ETag, the decision, and why.
+    fn check(cases: &[(&str, &str, Option<&str>, Decision, &str)]) {
+        for &(name, value, etag, expected, why) in cases {
+            let c = conditions(&[(name, value)]);
+            assert_eq!(
+                c.evaluate(etag, None),
+                expected,
+                "{name}: {value} vs {etag:?}: {why}"
+            );
+        }
+    }
+
     #[test]
     fn if_none_match() {
-        let c = conditions(&[("if-none-match", ETAG_A)]);
-        assert_eq!(c.evaluate(Some(ETAG_A), None), Decision::NotModified);
-        assert_eq!(
-            c.evaluate(Some("W/\"aaa\""), None),
-            Decision::NotModified,
-            "weak comparison"
-        );
-        assert_eq!(c.evaluate(Some("\"bbb\""), None), Decision::Send);
-        assert_eq!(c.evaluate(None, None), Decision::Send);
-        let star = conditions(&[("if-none-match", "*")]);
-        assert_eq!(star.evaluate(Some("\"x\""), None), Decision::NotModified);
-        let list = conditions(&[("if-none-match", "\"x\", W/\"aaa\"")]);
-        assert_eq!(list.evaluate(Some(ETAG_A), None), Decision::NotModified);
+        let inm = "if-none-match";
+        check(&[
+            (inm, ETAG_A, Some(ETAG_A), Decision::NotModified, "same"),
+            (
+                inm,
+                ETAG_A,
+                Some("W/\"aaa\""),
+                Decision::NotModified,
+                "weak comparison",
+            ),
+            (inm, ETAG_A, Some("\"bbb\""), Decision::Send, "other"),
+            (inm, ETAG_A, None, Decision::Send, "no ETag"),
+            (inm, "*", Some("\"x\""), Decision::NotModified, "any"),
+            (
+                inm,
+                "\"x\", W/\"aaa\"",
+                Some(ETAG_A),
+                Decision::NotModified,
+                "in a list",
+            ),
+        ]);
     }
 
     #[test]
     fn if_match() {
-        let c = conditions(&[("if-match", ETAG_A)]);
-        assert_eq!(c.evaluate(Some(ETAG_A), None), Decision::Send);
-        assert_eq!(
-            c.evaluate(Some("\"bbb\""), None),
-            Decision::PreconditionFailed
-        );
-        assert_eq!(
-            c.evaluate(Some("W/\"aaa\""), None),
-            Decision::PreconditionFailed,
-            "weak never matches"
-        );
-        assert_eq!(
-            c.evaluate(None, None),
-            Decision::PreconditionFailed,
-            "no ETag: no match"
-        );
-        let star = conditions(&[("if-match", "*")]);
-        assert_eq!(star.evaluate(Some("W/\"x\""), None), Decision::Send);
+        let im = "if-match";
+        check(&[
+            (im, ETAG_A, Some(ETAG_A), Decision::Send, "same"),
+            (
+                im,
+                ETAG_A,
+                Some("\"bbb\""),
+                Decision::PreconditionFailed,
+                "other",
+            ),
+            (
+                im,
+                ETAG_A,
+                Some("W/\"aaa\""),
+                Decision::PreconditionFailed,
+                "weak never matches",
+            ),
+            (
+                im,
+                ETAG_A,
+                None,
+                Decision::PreconditionFailed,
+                "no ETag: no match",
+            ),
+            (im, "*", Some("W/\"x\""), Decision::Send, "any"),
+        ]);
     }
 
     #[test]

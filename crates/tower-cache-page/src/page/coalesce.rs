@@ -137,8 +137,8 @@ impl Follower {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn followers_get_the_leaders_outcome() {
+    /// A flight on `k`: its first request leads, its second follows.
+    fn leader_and_follower() -> (Arc<Flights>, Leader, Follower) {
         let flights = Arc::new(Flights::default());
         let Role::Leader(leader) = flights.join("k".into()) else {
             panic!("first is the leader");
@@ -146,6 +146,12 @@ mod tests {
         let Role::Follower(follower) = flights.join("k".into()) else {
             panic!("second follows");
         };
+        (flights, leader, follower)
+    }
+
+    #[tokio::test]
+    async fn followers_get_the_leaders_outcome() {
+        let (flights, leader, follower) = leader_and_follower();
         let waiting = tokio::spawn(follower.wait());
         assert!(flights.in_flight("k"));
         leader.publish(Outcome::NotStored);
@@ -158,13 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_leader_releases_followers() {
-        let flights = Arc::new(Flights::default());
-        let Role::Leader(leader) = flights.join("k".into()) else {
-            panic!("first is the leader");
-        };
-        let Role::Follower(follower) = flights.join("k".into()) else {
-            panic!("second follows");
-        };
+        let (flights, leader, follower) = leader_and_follower();
         let waiting = tokio::spawn(follower.wait());
         drop(leader);
         assert!(matches!(waiting.await, Ok(None)));
@@ -173,13 +173,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_outcome_published_before_waiting_is_seen() {
-        let flights = Arc::new(Flights::default());
-        let Role::Leader(leader) = flights.join("k".into()) else {
-            panic!("first is the leader");
-        };
-        let Role::Follower(follower) = flights.join("k".into()) else {
-            panic!("second follows");
-        };
+        let (_flights, leader, follower) = leader_and_follower();
         leader.publish(Outcome::NotStored);
         assert!(matches!(follower.wait().await, Some(Outcome::NotStored)));
     }

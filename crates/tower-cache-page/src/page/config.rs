@@ -30,7 +30,7 @@ pub(crate) const DEFAULT_HEADER_LIST_MEMO: Duration = Duration::from_secs(1);
 pub(crate) const DEFAULT_MEMO_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// The settings the service reads; one copy per service, shared by its clones.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) cache: Cache,
     /// Made from `cache` and `key_prefix`; remade whenever either changes.

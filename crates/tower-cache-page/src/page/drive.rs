@@ -12,7 +12,7 @@ use super::fetch::{Fetch, Found, Step};
 use super::flight::{miss, revalidate};
 use super::guard::{Failed, Read};
 use super::shared::{SendBody, SendService, Shared};
-use super::status::Forward;
+use super::status::{Forward, Forwarded};
 use crate::body::PageBody;
 
 /// Runs the request phase with in-process reads: `None` when a read needs I/O, failed, or the breaker is
@@ -92,12 +92,12 @@ where
 {
     request.extensions_mut().insert(shared.invalidator.clone());
     let mut response = inner.call(request).await?.map(PageBody::inner);
-    shared.mark(
-        response.headers_mut(),
-        Forward::Miss,
-        false,
-        false,
-        Some("backend-error"),
-    );
+    let how = Forwarded {
+        forward: Forward::Miss,
+        stored: false,
+        collapsed: false,
+        detail: Some("backend-error"),
+    };
+    shared.mark(response.headers_mut(), how);
     Ok(response)
 }

@@ -14,7 +14,7 @@ use super::fetch::{Miss, Refresh};
 use super::hit::Hit;
 use super::key::Hex;
 use super::shared::{SendBody, SendService, Shared};
-use super::status::Forward;
+use super::status::{Forward, Forwarded};
 use super::update::update;
 use crate::body::PageBody;
 
@@ -109,7 +109,17 @@ fn from_published<ReqB, ResB: Body>(
         return None;
     }
     let page = decode_page(published.entry.clone()).ok()?;
-    let status = shared.forwarded(forward, false, true, None);
+    let how = Forwarded {
+        forward,
+        stored: false,
+        collapsed: true,
+        detail: None,
+    };
+    let status = shared
+        .config
+        .cache_status
+        .as_ref()
+        .map(|s| s.forwarded(how));
     let head = request.method() == Method::HEAD;
     Some(Hit::published(page, head, status).into_response())
 }

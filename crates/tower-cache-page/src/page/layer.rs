@@ -62,20 +62,8 @@ pub struct CachePageLayer {
 
 impl std::fmt::Debug for CachePageLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let c = &self.shared.config;
-        f.debug_struct("CachePageLayer")
-            .field("cache", &c.cache)
-            .field("key_prefix", &c.key_prefix)
-            .field("timeout", &c.policy.page_timeout)
-            .field("default_timeout", &c.policy.default_timeout)
-            .field("allow_set_cookie", &c.policy.allow_set_cookie)
-            .field("max_body_size", &c.max_body)
-            .field("stale_while_revalidate", &c.stale_while_revalidate)
-            .field("cache_status", &c.cache_status.is_some())
-            .field("backend_timeout", &c.backend_timeout)
-            .field("coalesce_timeout", &c.coalesce_timeout)
-            .field("header_list_memo", &c.header_list_memo)
-            .field("memo_max_bytes", &c.memo_max_bytes)
+        f.debug_tuple("CachePageLayer")
+            .field(&self.shared.config)
             .finish()
     }
 }

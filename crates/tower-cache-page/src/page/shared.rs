@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use http::header::{HeaderMap, HeaderValue};
+use http::header::HeaderMap;
 use http::{Method, Request, Response};
 use http_body::Body;
 use tower_service::Service;
@@ -16,7 +16,7 @@ use super::guard::{Failed, Guard};
 use super::invalidate::PageInvalidator;
 use super::key::{self, Hex};
 use super::memo::{HeaderListMemo, Memoised};
-use super::status::Forward;
+use super::status::Forwarded;
 use crate::CACHE_STATUS;
 
 /// The settings and state of a layer, shared by every service it makes and their clones.
@@ -107,29 +107,10 @@ impl Shared {
             .put(&target.raw, target.url, list, get_key.flatten())
     }
 
-    /// `Cache-Status` for a response the inner service gave, when the header is enabled.
-    pub(crate) fn forwarded(
-        &self,
-        forward: Forward,
-        stored: bool,
-        collapsed: bool,
-        detail: Option<&str>,
-    ) -> Option<HeaderValue> {
-        let status = self.config.cache_status.as_ref()?;
-        Some(status.forwarded(forward, stored, collapsed, detail))
-    }
-
-    /// Sets `Cache-Status` when it is enabled.
-    pub(crate) fn mark(
-        &self,
-        headers: &mut HeaderMap,
-        forward: Forward,
-        stored: bool,
-        collapsed: bool,
-        detail: Option<&str>,
-    ) {
-        if let Some(status) = self.forwarded(forward, stored, collapsed, detail) {
-            headers.insert(CACHE_STATUS, status);
+    /// Sets `Cache-Status` on a response the inner service gave, when the header is enabled.
+    pub(crate) fn mark(&self, headers: &mut HeaderMap, how: Forwarded<'_>) {
+        if let Some(status) = &self.config.cache_status {
+            headers.insert(CACHE_STATUS, status.forwarded(how));
         }
     }
 }

@@ -32,6 +32,18 @@ impl Forward {
     }
 }
 
+/// How a request the inner service answered went, as the header tells it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Forwarded<'a> {
+    pub(crate) forward: Forward,
+    /// The response was stored.
+    pub(crate) stored: bool,
+    /// The request waited for a concurrent one first.
+    pub(crate) collapsed: bool,
+    /// Why it was not stored.
+    pub(crate) detail: Option<&'a str>,
+}
+
 /// Precomputed pieces of the header for one cache name.
 #[derive(Debug, Clone)]
 pub(crate) struct CacheStatus {
@@ -67,21 +79,15 @@ impl CacheStatus {
         self.render(&format!("{}; hit; ttl=-{seconds_past}", self.name))
     }
 
-    pub(crate) fn forwarded(
-        &self,
-        forward: Forward,
-        stored: bool,
-        collapsed: bool,
-        detail: Option<&str>,
-    ) -> HeaderValue {
-        let mut value = format!("{}; fwd={}", self.name, forward.as_str());
-        if stored {
+    pub(crate) fn forwarded(&self, how: Forwarded<'_>) -> HeaderValue {
+        let mut value = format!("{}; fwd={}", self.name, how.forward.as_str());
+        if how.stored {
             value.push_str("; stored");
         }
-        if collapsed {
+        if how.collapsed {
             value.push_str("; collapsed");
         }
-        if let Some(detail) = detail {
+        if let Some(detail) = how.detail {
             value.push_str("; detail=");
             value.push_str(detail);
         }

@@ -13,7 +13,7 @@ use tower_service::Service;
 use super::coalesce::{Leader, Outcome};
 use super::rules::{self, RequestFacts, Verdict};
 use super::shared::{Shared, Target};
-use super::status::Forward;
+use super::status::{Forward, Forwarded};
 use super::store::{store, Storing};
 use crate::body::{collect_limited, Collected, PageBody};
 use crate::headers::patch_vary_headers;
@@ -46,11 +46,17 @@ where
             leader.publish(outcome);
         }
     };
+    let not_stored = |detail| Forwarded {
+        forward,
+        stored: false,
+        collapsed,
+        detail: Some(detail),
+    };
     // A session layer outside this one marks the response only after it left here: ask it directly.
     if let Some(reason) = session_use.and_then(|usage| mark_session_use(&usage, &mut parts.headers))
     {
         publish(leader, Outcome::NotStored);
-        shared.mark(&mut parts.headers, forward, false, collapsed, Some(reason));
+        shared.mark(&mut parts.headers, not_stored(reason));
         return Ok(Response::from_parts(parts, PageBody::inner(body)));
     }
     let timeout = match rules::decide(
@@ -62,7 +68,7 @@ where
         Verdict::Store(timeout) => timeout,
         Verdict::Unchanged(reason) | Verdict::PatchedOnly(reason) => {
             publish(leader, Outcome::NotStored);
-            shared.mark(&mut parts.headers, forward, false, collapsed, Some(reason));
+            shared.mark(&mut parts.headers, not_stored(reason));
             return Ok(Response::from_parts(parts, PageBody::inner(body)));
         }
     };
@@ -70,13 +76,7 @@ where
         Collected::Complete(body) => body,
         Collected::PassThrough(body, unstored) => {
             publish(leader, Outcome::NotStored);
-            shared.mark(
-                &mut parts.headers,
-                forward,
-                false,
-                collapsed,
-                Some(unstored.detail()),
-            );
+            shared.mark(&mut parts.headers, not_stored(unstored.detail()));
             return Ok(Response::from_parts(parts, body));
         }
     };
@@ -94,13 +94,13 @@ where
         Ok(published) => publish(leader, Outcome::Stored(Arc::new(published))),
         Err(_) => publish(leader, Outcome::NotStored),
     }
-    shared.mark(
-        &mut parts.headers,
+    let how = Forwarded {
         forward,
-        ok,
+        stored: ok,
         collapsed,
-        (!ok).then_some("backend-error"),
-    );
+        detail: (!ok).then_some("backend-error"),
+    };
+    shared.mark(&mut parts.headers, how);
     Ok(Response::from_parts(parts, PageBody::full(body)))
 }
 
