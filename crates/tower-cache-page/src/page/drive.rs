@@ -18,7 +18,7 @@ use crate::body::PageBody;
 /// Runs the request phase with in-process reads: `None` when a read needs I/O, failed, or the breaker is
 /// not closed (the asynchronous driver then decides: it bypasses the cache, or makes this request the
 /// probe of a failed backend).
-#[inline]
+#[inline(always)]
 pub(crate) fn fetch_now<B>(shared: &Shared, request: &Request<B>) -> Option<Found> {
     if !shared.guard.is_closed() {
         return None;
@@ -68,9 +68,9 @@ where
         }
     };
     match found {
-        Found::Hit(mut hit) => {
-            if let Some(refresh) = hit.refresh.take() {
-                revalidate(&shared, inner, request, refresh);
+        Found::Hit(hit, refresh) => {
+            if let Some(refresh) = refresh {
+                revalidate(&shared, inner, request, *refresh);
             }
             Ok(hit.into_response())
         }

@@ -75,8 +75,8 @@ pub(crate) enum Step<'a> {
 /// The outcome of the request phase.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Found {
-    /// A page to answer with.
-    Hit(Hit),
+    /// A page to answer with; for a stale GET, with the refresh to start in the background.
+    Hit(Hit, Option<Box<Refresh>>),
     /// Nothing to answer with: the inner service must be asked.
     Miss(Miss),
     /// A key could not be made, or a read failed: serve without the cache.
@@ -98,8 +98,8 @@ pub(crate) struct Miss {
 
 /// What a page read found.
 enum Judged {
-    Fresh(StoredPage, SystemTime),
-    Stale(StoredPage, SystemTime, Duration),
+    Fresh(Arc<StoredPage>, SystemTime),
+    Stale(Arc<StoredPage>, SystemTime, Duration),
     Gone,
 }
 
@@ -221,7 +221,7 @@ impl<'a> Fetch<'a> {
             Some(_) => None,
         };
         if let Some(page) = memoised.unchanged(generation) {
-            let judged = self.freshness(StoredPage::clone(&page));
+            let judged = self.freshness(page);
             return self.found(memoised, get, key, judged);
         }
         self.state = State::Page {
@@ -257,23 +257,25 @@ impl<'a> Fetch<'a> {
                 }));
             }
         };
-        let refresh = (stale && !self.head).then(|| Refresh {
-            target: Target::of(self.uri, self.headers, memoised.url),
-            page_key: key.or_else(|| memoised.get_key.clone()).unwrap_or_default(),
+        let refresh = (stale && !self.head).then(|| {
+            Box::new(Refresh {
+                target: Target::of(self.uri, self.headers, memoised.url),
+                page_key: key.or_else(|| memoised.get_key.clone()).unwrap_or_default(),
+            })
         });
-        Step::Done(Found::Hit(Hit {
+        let hit = Hit {
             page,
             now,
             head: self.head,
             status,
-            refresh,
-        }))
+        };
+        Step::Done(Found::Hit(hit, refresh))
     }
 
     /// Decodes an entry and tells fresh from stale.
     fn judge(&self, page_key: &str, blob: Bytes) -> Judged {
         match decode_page(blob) {
-            Ok(page) => self.freshness(page),
+            Ok(page) => self.freshness(Arc::new(page)),
             Err(corrupt) => {
                 tracing::warn!(key = page_key, reason = %corrupt, "page cache: undecodable page, treated as a miss");
                 Judged::Gone
@@ -292,14 +294,13 @@ impl<'a> Fetch<'a> {
         generation: Option<u64>,
     ) -> Judged {
         if let Some(page) = memoised.decoded(&blob) {
-            return self.freshness(StoredPage::clone(&page));
+            return self.freshness(page);
         }
         match decode_page(blob.clone()) {
             Ok(page) => {
-                let decoded = Arc::new(page.clone());
-                self.shared
-                    .memo
-                    .keep_decoded(memoised, blob, decoded, generation);
+                let page = Arc::new(page);
+                let memo = &self.shared.memo;
+                memo.keep_decoded(memoised, blob, Arc::clone(&page), generation);
                 self.freshness(page)
             }
             Err(corrupt) => {
@@ -311,7 +312,7 @@ impl<'a> Fetch<'a> {
 
     /// Fresh, stale within the stale-while-revalidate window, or gone.
     #[inline]
-    fn freshness(&self, page: StoredPage) -> Judged {
+    fn freshness(&self, page: Arc<StoredPage>) -> Judged {
         let now = SystemTime::now();
         match page.fresh_until {
             Some(until) if until <= now => {

@@ -1,5 +1,6 @@
 //! [`Hit`]: a stored page on its way to the client.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::header::{HeaderValue, AGE, CONTENT_LENGTH};
@@ -7,43 +8,42 @@ use http::Response;
 use http_body::Body;
 
 use super::entry::StoredPage;
-use super::fetch::Refresh;
 use crate::body::PageBody;
 use crate::CACHE_STATUS;
 
 /// A stored page to answer with.
 pub(crate) struct Hit {
-    pub(crate) page: StoredPage,
+    /// Shared with the memo when it keeps the page decoded; taken over when it is this hit's alone.
+    pub(crate) page: Arc<StoredPage>,
     pub(crate) now: SystemTime,
     pub(crate) head: bool,
     pub(crate) status: Option<HeaderValue>,
-    /// For a stale GET: the refresh to start in the background.
-    pub(crate) refresh: Option<Refresh>,
 }
 
 impl Hit {
     /// A page a concurrent request stored just now.
     pub(crate) fn published(page: StoredPage, head: bool, status: Option<HeaderValue>) -> Self {
         Hit {
-            page,
+            page: Arc::new(page),
             now: SystemTime::now(),
             head,
             status,
-            refresh: None,
         }
     }
 
     /// The response: the stored status and headers, `Age`, `Cache-Status`; HEAD gets no body but the
     /// length. The body is the stored blob's bytes, not a copy.
-    #[inline]
+    // Inlined into its callers: the hit is then built where it is consumed, not copied to a call.
+    #[inline(always)]
     pub(crate) fn into_response<B: Body>(self) -> Response<PageBody<B>> {
+        let page = Arc::try_unwrap(self.page).unwrap_or_else(|shared| StoredPage::clone(&shared));
         let StoredPage {
             stored_at,
             status: code,
             mut headers,
             body,
             ..
-        } = self.page;
+        } = page;
         let age = self
             .now
             .duration_since(stored_at)

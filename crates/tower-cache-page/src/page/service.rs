@@ -82,10 +82,10 @@ where
             return ResponseFuture::passthrough(self.inner.call(request), status);
         }
         match fetch_now(&self.shared, &request) {
-            Some(Found::Hit(mut hit)) => {
-                if let Some(refresh) = hit.refresh.take() {
+            Some(Found::Hit(hit, refresh)) => {
+                if let Some(refresh) = refresh {
                     let inner = self.take_ready();
-                    revalidate(&self.shared, inner, request, refresh);
+                    revalidate(&self.shared, inner, request, *refresh);
                 }
                 ResponseFuture::ready(hit.into_response())
             }
