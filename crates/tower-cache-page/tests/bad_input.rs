@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use cache_core::{Cache, CacheBackend, Error, Expiry};
-use support::{fetch, header, memory_cache, req, Counter};
+use support::{fetch, header, memory_cache, req, responds, served_app as app, Counter, Switchable};
 
 use tower_cache_page::CachePageLayer;
 
@@ -107,16 +106,6 @@ impl CacheBackend for FaultyBackend {
     }
 }
 
-fn app(counter: &Counter, layer: CachePageLayer) -> Router {
-    let c = counter.clone();
-    Router::new()
-        .route(
-            "/{*path}",
-            get(move || async move { format!("served {}", c.hit()) }),
-        )
-        .layer(layer)
-}
-
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("tower_cache_page=debug")
@@ -198,62 +187,15 @@ async fn garbage_entries_are_misses() {
     }
 }
 
-/// The memory backend, with page entries truncated on read while `corrupt` is set.
-struct Corrupting {
-    inner: cache_core::backends::MemoryBackend,
-    corrupt: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl CacheBackend for Corrupting {
-    fn name(&self) -> &'static str {
-        "corrupting"
-    }
-
-    async fn get(&self, key: &str) -> cache_core::Result<Option<Bytes>> {
-        let value = self.inner.get(key).await?;
-        if self.corrupt.load(Ordering::SeqCst) && key.contains("cache_page.") {
-            return Ok(value.map(|v| v.slice(..v.len().saturating_sub(1))));
-        }
-        Ok(value)
-    }
-
-    async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> cache_core::Result<()> {
-        self.inner.set(key, value, expiry).await
-    }
-
-    async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> cache_core::Result<bool> {
-        self.inner.add(key, value, expiry).await
-    }
-
-    async fn delete(&self, key: &str) -> cache_core::Result<bool> {
-        self.inner.delete(key).await
-    }
-
-    async fn touch(&self, key: &str, expiry: Expiry) -> cache_core::Result<bool> {
-        self.inner.touch(key, expiry).await
-    }
-
-    async fn incr(&self, key: &str, delta: i64) -> cache_core::Result<i64> {
-        self.inner.incr(key, delta).await
-    }
-
-    async fn has_key(&self, key: &str) -> cache_core::Result<bool> {
-        self.inner.has_key(key).await
-    }
-
-    async fn clear(&self) -> cache_core::Result<()> {
-        self.inner.clear().await
-    }
-}
-
 #[tokio::test]
 async fn a_corrupt_page_entry_is_a_miss_and_is_replaced() {
     init_tracing();
     let corrupt = Arc::new(AtomicBool::new(false));
-    let backend = Corrupting {
+    let backend = Switchable {
         inner: cache_core::backends::MemoryBackend::new(),
+        hang: Arc::default(),
         corrupt: Arc::clone(&corrupt),
+        calls: Arc::default(),
     };
     let counter = Counter::default();
     let app = app(&counter, CachePageLayer::new(Cache::new(backend)));
@@ -280,22 +222,18 @@ async fn absurd_headers_and_huge_urls_are_served() {
         return;
     };
     let counter = Counter::default();
-    let c = counter.clone();
+    // Echo the absurd request headers back as response headers.
+    let echo = |n, headers: HeaderMap| {
+        let mut response_headers = HeaderMap::new();
+        for name in ["vary", "cache-control", "expires"] {
+            if let Some(value) = headers.get(format!("x-echo-{name}")) {
+                response_headers.insert(name, value.clone());
+            }
+        }
+        (response_headers, format!("served {n}"))
+    };
     let app = Router::new()
-        .route(
-            "/{*path}",
-            get(move |headers: HeaderMap| async move {
-                let n = c.hit();
-                let mut response_headers = HeaderMap::new();
-                // Echo the absurd request headers back as response headers.
-                for name in ["vary", "cache-control", "expires"] {
-                    if let Some(value) = headers.get(format!("x-echo-{name}")) {
-                        response_headers.insert(name, value.clone());
-                    }
-                }
-                (response_headers, format!("served {n}"))
-            }),
-        )
+        .route("/{*path}", responds(&counter, echo))
         .layer(CachePageLayer::new(cache));
 
     let huge_query = "q=".to_owned() + &"a".repeat(60_000);

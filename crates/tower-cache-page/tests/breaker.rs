@@ -4,135 +4,17 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
-use bytes::Bytes;
-use cache_core::{Cache, CacheBackend, Expiry, ImmediateReads};
-use support::{fetch, header, req, Counter};
+use cache_core::Cache;
+use support::{fetch, header, req, served_app as app, Calls, Counter, Switchable};
 use tower_cache_page::CachePageLayer;
-
-/// The backend calls under way, and the most ever under way at once.
-#[derive(Default)]
-struct Calls {
-    in_flight: AtomicUsize,
-    most: AtomicUsize,
-    started: AtomicUsize,
-}
-
-impl Calls {
-    fn enter(&self) -> InFlight<'_> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most.fetch_max(now, Ordering::SeqCst);
-        self.started.fetch_add(1, Ordering::SeqCst);
-        InFlight(self)
-    }
-
-    /// Starts counting afresh (with nothing in flight).
-    fn reset(&self) {
-        self.most.store(0, Ordering::SeqCst);
-        self.started.store(0, Ordering::SeqCst);
-    }
-}
-
-/// One call under way; dropped when it returns or is abandoned (a timeout drops its future).
-struct InFlight<'a>(&'a Calls);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Wraps a backend: counts its calls, and hangs every call for ever while `hang` is set.
-struct Switchable<B> {
-    inner: B,
-    hang: Arc<AtomicBool>,
-    calls: Arc<Calls>,
-}
-
-impl<B> Switchable<B> {
-    async fn call<T>(&self, op: impl std::future::Future<Output = T>) -> T {
-        let _in_flight = self.calls.enter();
-        if self.hang.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        op.await
-    }
-}
-
-#[async_trait]
-impl<B: CacheBackend> CacheBackend for Switchable<B> {
-    fn name(&self) -> &'static str {
-        "switchable"
-    }
-
-    async fn get(&self, key: &str) -> cache_core::Result<Option<Bytes>> {
-        self.call(self.inner.get(key)).await
-    }
-
-    fn immediate(&self) -> Option<&dyn ImmediateReads> {
-        Some(self)
-    }
-
-    async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> cache_core::Result<()> {
-        self.call(self.inner.set(key, value, expiry)).await
-    }
-
-    async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> cache_core::Result<bool> {
-        self.call(self.inner.add(key, value, expiry)).await
-    }
-
-    async fn delete(&self, key: &str) -> cache_core::Result<bool> {
-        self.call(self.inner.delete(key)).await
-    }
-
-    async fn touch(&self, key: &str, expiry: Expiry) -> cache_core::Result<bool> {
-        self.call(self.inner.touch(key, expiry)).await
-    }
-
-    async fn incr(&self, key: &str, delta: i64) -> cache_core::Result<i64> {
-        self.call(self.inner.incr(key, delta)).await
-    }
-
-    async fn has_key(&self, key: &str) -> cache_core::Result<bool> {
-        self.call(self.inner.has_key(key)).await
-    }
-
-    async fn clear(&self) -> cache_core::Result<()> {
-        self.call(self.inner.clear()).await
-    }
-}
-
-/// Answers at once when the inner backend can and nothing hangs, so the layer's synchronous hit path is
-/// used too; while hanging, only the (hanging) `get` is offered.
-impl<B: CacheBackend> ImmediateReads for Switchable<B> {
-    fn get_now(&self, key: &str) -> Option<cache_core::Result<Option<Bytes>>> {
-        if self.hang.load(Ordering::SeqCst) {
-            return None;
-        }
-        let _in_flight = self.calls.enter();
-        self.inner.immediate()?.get_now(key)
-    }
-}
 
 /// The layer's cooldown after a backend failure.
 const COOLDOWN: Duration = Duration::from_secs(1);
-
-fn app(counter: &Counter, layer: CachePageLayer) -> Router {
-    let c = counter.clone();
-    Router::new()
-        .route(
-            "/{*path}",
-            get(move || async move { format!("served {}", c.hit()) }),
-        )
-        .layer(layer)
-}
 
 /// With the backend hanging: one request meets the hang and opens the breaker; then 50 clients send
 /// requests for 3.5 cooldowns. Every request is served by the handler, and at most one backend call is
@@ -226,6 +108,7 @@ async fn a_hung_backend_is_probed_by_one_request_at_a_time() {
     let backend = Switchable {
         inner: cache_core::backends::MemoryBackend::new(),
         hang: Arc::clone(&hang),
+        corrupt: Arc::default(),
         calls: Arc::clone(&calls),
     };
     let layer = CachePageLayer::new(Cache::new(backend));
@@ -269,6 +152,7 @@ async fn a_blackholed_redis_is_probed_by_one_request_at_a_time() {
     let backend = Switchable {
         inner: redis,
         hang: Arc::default(),
+        corrupt: Arc::default(),
         calls: Arc::clone(&calls),
     };
     let cache = Cache::builder(backend).key_prefix(prefix).build();

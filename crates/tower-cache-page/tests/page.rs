@@ -14,16 +14,12 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use bytes::Bytes;
 use cache_core::Cache;
-use support::{fetch, header, req, Counter};
+use support::{fetch, header, req, responds, Counter};
 use tower_cache_page::{CachePageLayer, PageInvalidator, VaryOnHeadersLayer};
 
 /// A route at `/page` (and `/{*rest}`) whose handler counts its calls and answers `body {n}`, behind `layer`.
 fn counted(counter: &Counter, layer: CachePageLayer) -> Router {
-    let c = counter.clone();
-    let handler = move || {
-        let c = c.clone();
-        async move { format!("body {}", c.hit()) }
-    };
+    let handler = counter.answers("body");
     Router::new()
         .route("/page", get(handler.clone()))
         .route("/{*rest}", get(handler))
@@ -34,19 +30,17 @@ fn counted(counter: &Counter, layer: CachePageLayer) -> Router {
 fn responding<F, R>(counter: &Counter, layer: CachePageLayer, respond: F) -> Router
 where
     F: Fn(usize, HeaderMap) -> R + Clone + Send + Sync + 'static,
-    R: IntoResponse,
+    R: IntoResponse + Send + 'static,
 {
-    let c = counter.clone();
     Router::new()
-        .route(
-            "/page",
-            get(move |headers: HeaderMap| {
-                let c = c.clone();
-                let respond = respond.clone();
-                async move { respond(c.hit(), headers) }
-            }),
-        )
+        .route("/page", responds(counter, respond))
         .layer(layer)
+}
+
+/// The second of two GETs of `/page` through `app`.
+async fn second_get(app: &Router) -> (axum::http::Response<()>, Bytes) {
+    fetch(app, req("/page")).await;
+    fetch(app, req("/page")).await
 }
 
 macro_rules! page_suite {
@@ -134,12 +128,8 @@ mod checks {
 
     pub async fn post_is_not_stored(cache: Cache) {
         let counter = Counter::default();
-        let c = counter.clone();
         let app = Router::new()
-            .route(
-                "/page",
-                post(move || async move { format!("posted {}", c.hit()) }),
-            )
+            .route("/page", post(counter.answers("posted")))
             .layer(CachePageLayer::new(cache));
         let post = || axum::http::Request::post("/page").header("host", "testserver");
         let (_, a) = fetch(&app, post()).await;
@@ -187,8 +177,7 @@ mod checks {
                 CachePageLayer::new(cache.clone()).key_prefix(directive),
                 move |n, _| ([("cache-control", directive)], format!("v{n}")),
             );
-            fetch(&app, req("/page")).await;
-            let (second, body) = fetch(&app, req("/page")).await;
+            let (second, body) = second_get(&app).await;
             assert_eq!(body, "v2", "{directive}: stored");
             assert_eq!(
                 header(&second, "cache-control"),
@@ -207,8 +196,7 @@ mod checks {
                 CachePageLayer::new(cache.clone()).key_prefix(vary),
                 move |n, _| ([("vary", vary)], format!("v{n}")),
             );
-            fetch(&app, req("/page")).await;
-            let (_, body) = fetch(&app, req("/page")).await;
+            let (_, body) = second_get(&app).await;
             assert_eq!(body, "v2", "Vary: {vary} was stored");
         }
     }
@@ -221,8 +209,7 @@ mod checks {
             CachePageLayer::new(cache.clone()).key_prefix("deny"),
             cookie,
         );
-        fetch(&app, req("/page")).await;
-        let (second, body) = fetch(&app, req("/page")).await;
+        let (second, body) = second_get(&app).await;
         assert_eq!(body, "v2", "a Set-Cookie response was stored by default");
         assert_eq!(header(&second, "set-cookie"), "theme=dark; Path=/");
 
@@ -231,8 +218,7 @@ mod checks {
             .key_prefix("allow")
             .allow_set_cookie(true);
         let app = responding(&counter, layer, cookie);
-        fetch(&app, req("/page")).await;
-        let (second, body) = fetch(&app, req("/page")).await;
+        let (second, body) = second_get(&app).await;
         assert_eq!(
             (body.as_ref(), counter.get()),
             (&b"v1"[..], 1),
@@ -252,8 +238,7 @@ mod checks {
         let app = responding(&counter, layer, |n, _| {
             ([("set-cookie", "a=1"), ("vary", "Cookie")], format!("v{n}"))
         });
-        fetch(&app, req("/page")).await;
-        let (_, body) = fetch(&app, req("/page")).await;
+        let (_, body) = second_get(&app).await;
         assert_eq!(body, "v2");
     }
 
@@ -286,20 +271,17 @@ mod checks {
 
     pub async fn vary_keeps_languages_apart(cache: Cache) {
         let counter = Counter::default();
-        let c = counter.clone();
+        let hello = |_, headers: HeaderMap| {
+            let lang = headers
+                .get("accept-language")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none")
+                .to_owned();
+            format!("hello in {lang}")
+        };
+        let vary = VaryOnHeadersLayer::new(["Accept-Language"]).expect("valid header names");
         let app = Router::new()
-            .route(
-                "/page",
-                get(move |headers: HeaderMap| async move {
-                    c.hit();
-                    let lang = headers
-                        .get("accept-language")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("none");
-                    format!("hello in {lang}")
-                })
-                .layer(VaryOnHeadersLayer::new(["Accept-Language"]).expect("valid header names")),
-            )
+            .route("/page", responds(&counter, hello).layer(vary))
             .layer(CachePageLayer::new(cache));
         let lang = |l: &str| req("/page").header("accept-language", l);
         let (_, en) = fetch(&app, lang("en")).await;

@@ -33,17 +33,13 @@ impl Raw {
 }
 
 async fn serve(app: Router) -> SocketAddr {
-    let listener = match TcpListener::bind("127.0.0.1:0").await {
-        Ok(listener) => listener,
-        Err(error) => panic!("bind: {error}"),
-    };
-    let addr = match listener.local_addr() {
-        Ok(addr) => addr,
-        Err(error) => panic!("local_addr: {error}"),
-    };
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let bound = TcpListener::bind("127.0.0.1:0").await;
+    let listener = bound.unwrap_or_else(|error| panic!("bind: {error}"));
+    let addr = listener.local_addr();
+    let addr = addr.unwrap_or_else(|error| panic!("local_addr: {error}"));
+    tokio::spawn(std::future::IntoFuture::into_future(axum::serve(
+        listener, app,
+    )));
     addr
 }
 
@@ -248,10 +244,11 @@ async fn first_event(addr: SocketAddr, path: &str) -> Raw {
         true
     })
     .await;
-    assert!(
-        matches!(arrived, Ok(true)),
-        "no first event from {path} within 10 s; got {:?}",
-        String::from_utf8_lossy(&raw)
+    let got = String::from_utf8_lossy(&raw);
+    assert_eq!(
+        arrived.ok(),
+        Some(true),
+        "no first event from {path} within 10 s; got {got:?}"
     );
     parse(&raw, true)
 }
