@@ -225,11 +225,9 @@ async fn never_cache_keeps_pages_out_of_the_page_cache() {
         return;
     };
     let counter = Counter::default();
+    let account = get(counter.answers("me")).layer(NeverCacheLayer::new());
     let app = Router::new()
-        .route(
-            "/account",
-            get(counter.answers("me")).layer(NeverCacheLayer::new()),
-        )
+        .route("/account", account)
         .layer(CachePageLayer::new(cache));
     fetch(&app, req("/account")).await;
     assert_eq!(fetch(&app, req("/account")).await.1, "me 2");

@@ -37,6 +37,43 @@ where
         .layer(layer)
 }
 
+/// A route at `path` whose handler counts its calls, waits `delay`, then answers `respond(n)` for its
+/// `n`th call; behind `layer`.
+fn slow<R>(
+    counter: &Counter,
+    path: &str,
+    delay: Duration,
+    respond: fn(usize) -> R,
+    layer: CachePageLayer,
+) -> Router
+where
+    R: IntoResponse + Send + 'static,
+{
+    let c = counter.clone();
+    let handler = move || {
+        let n = c.hit();
+        async move {
+            tokio::time::sleep(delay).await;
+            respond(n)
+        }
+    };
+    Router::new().route(path, get(handler)).layer(layer)
+}
+
+/// `n` concurrent GETs of `path` through `app`.
+fn spawn_gets(
+    app: &Router,
+    path: &'static str,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<(axum::http::Response<()>, Bytes)>> {
+    (0..n)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { fetch(&app, req(path)).await })
+        })
+        .collect()
+}
+
 /// The second of two GETs of `/page` through `app`.
 async fn second_get(app: &Router) -> (axum::http::Response<()>, Bytes) {
     fetch(app, req("/page")).await;
@@ -377,23 +414,10 @@ mod checks {
 
     pub async fn concurrent_cold_requests_run_the_handler_once(cache: Cache) {
         let counter = Counter::default();
-        let c = counter.clone();
-        let app = Router::new()
-            .route(
-                "/slow",
-                get(move || async move {
-                    c.hit();
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    "x".repeat(10_000)
-                }),
-            )
-            .layer(CachePageLayer::new(cache));
-        let tasks: Vec<_> = (0..200)
-            .map(|_| {
-                let app = app.clone();
-                tokio::spawn(async move { fetch(&app, req("/slow")).await })
-            })
-            .collect();
+        let delay = Duration::from_millis(200);
+        let layer = CachePageLayer::new(cache);
+        let app = slow(&counter, "/slow", delay, |_| "x".repeat(10_000), layer);
+        let tasks = spawn_gets(&app, "/slow", 200);
         for task in tasks {
             let (response, body) = match task.await {
                 Ok(result) => result,
@@ -411,26 +435,19 @@ mod checks {
 
     pub async fn uncacheable_leader_lets_followers_run(cache: Cache) {
         let counter = Counter::default();
-        let c = counter.clone();
-        let app = Router::new()
-            .route(
-                "/private",
-                get(move || async move {
-                    let n = c.hit();
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    ([("cache-control", "private")], format!("yours {n}"))
-                }),
-            )
-            .layer(CachePageLayer::new(cache));
-        let tasks: Vec<_> = (0..10)
-            .map(|_| {
-                let app = app.clone();
-                tokio::spawn(async move { fetch(&app, req("/private")).await.1 })
-            })
-            .collect();
+        let delay = Duration::from_millis(100);
+        let private = |n| ([("cache-control", "private")], format!("yours {n}"));
+        let app = slow(
+            &counter,
+            "/private",
+            delay,
+            private,
+            CachePageLayer::new(cache),
+        );
+        let tasks = spawn_gets(&app, "/private", 10);
         let mut bodies = Vec::new();
         for task in tasks {
-            bodies.push(task.await.unwrap_or_default());
+            bodies.push(task.await.map(|(_, body)| body).unwrap_or_default());
         }
         bodies.sort();
         bodies.dedup();
@@ -444,32 +461,22 @@ mod checks {
 
     pub async fn cancelled_leader_does_not_hang_followers(cache: Cache) {
         let counter = Counter::default();
-        let c = counter.clone();
-        let app = Router::new()
-            .route(
-                "/slow",
-                get(move || async move {
-                    c.hit();
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    "done"
-                }),
-            )
-            .layer(CachePageLayer::new(cache));
-        let leader = {
-            let app = app.clone();
-            tokio::spawn(async move { fetch(&app, req("/slow")).await })
-        };
+        let delay = Duration::from_millis(300);
+        let app = slow(
+            &counter,
+            "/slow",
+            delay,
+            |_| "done",
+            CachePageLayer::new(cache),
+        );
+        let leader = spawn_gets(&app, "/slow", 1);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let followers: Vec<_> = (0..5)
-            .map(|_| {
-                let app = app.clone();
-                tokio::spawn(async move { fetch(&app, req("/slow")).await.1 })
-            })
-            .collect();
+        let followers = spawn_gets(&app, "/slow", 5);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        leader.abort();
+        leader.iter().for_each(tokio::task::JoinHandle::abort);
         for follower in followers {
-            let body = tokio::time::timeout(Duration::from_secs(5), follower).await;
+            let joined = tokio::time::timeout(Duration::from_secs(5), follower).await;
+            let body = joined.map(|joined| joined.map(|(_, body)| body));
             assert!(
                 matches!(body, Ok(Ok(ref b)) if b == "done"),
                 "a follower hung or failed: {body:?}"
