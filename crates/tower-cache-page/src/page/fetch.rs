@@ -3,15 +3,16 @@
 //! It asks for reads and is resumed with what each read returned:
 //!
 //! ```text
-//! start ─ memoised list ──────────────────────────────┐
-//!   └──── Read(header list key) ─ none ─> Miss (uri-miss)
-//!                      └ list ─ memoise ─────────────-┤
-//!                                                     v
-//!     Read(GET page key)    (skipped when the backend counts writes and none happened since the memo
-//!         │                  decoded the page)
-//!         ├ fresh ─> Hit           ├ stale, in the window ─> Hit (GET: with a refresh to start)
-//!         └ none, expired, undecodable ─ HEAD ─> Read(HEAD page key) ─> the same outcomes
-//!                                    └── GET ──> Miss
+//! start ── list memoised ─────────────────────────────────┐
+//!   └── Read(header-list key) ── none ──> Miss (uri-miss)  │
+//!                  └── a list: memoise it ────────────────┤
+//!                                                         v
+//! Read(GET page key)   skipped when the backend counts its writes and none happened since the memo
+//!   │                  decoded the page
+//!   ├── fresh ──> Hit
+//!   ├── stale, within the window ──> Hit (for a GET, with a refresh to start)
+//!   └── none, expired or undecodable ──> for a HEAD: Read(HEAD page key), with the same outcomes
+//!                                        for a GET: Miss
 //! ```
 //!
 //! HEAD is answered from the GET entry (without its body), else from a HEAD entry. The URL's learnt header
