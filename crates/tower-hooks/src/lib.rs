@@ -135,6 +135,27 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// `get_ref`, `get_mut` and `into_inner` inside `impl<S> Service<S>` of a service whose inner service is
+/// the field `inner`: every service of the crate has them.
+macro_rules! define_inner_service_accessors {
+    () => {
+        /// The inner service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The inner service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// Unwraps the inner service.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}
+
 mod chain;
 mod exception;
 pub mod future;

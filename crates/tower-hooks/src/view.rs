@@ -100,20 +100,7 @@ pub struct ViewNameService<S> {
 }
 
 impl<S> ViewNameService<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
 impl<S, B> Service<Request<B>> for ViewNameService<S>
@@ -223,6 +210,14 @@ mod tests {
             }
         }
         S
+    }
+
+    #[test]
+    fn view_name_service_lends_and_gives_back_its_inner_service() {
+        let mut svc = ViewName::layer("home").layer(7_u8);
+        assert_eq!(*svc.get_ref(), 7);
+        *svc.get_mut() = 8;
+        assert_eq!(svc.into_inner(), 8);
     }
 
     #[test]
