@@ -1,7 +1,9 @@
 //! What the whole-app tests share: an app served on a loopback port, a browser-like client that keeps
-//! cookies, and the test servers' URLs.
+//! cookies, the test servers' URLs, and in-process exchanges without a socket ([`oneshot`]).
 
 #![allow(dead_code)]
+
+pub mod oneshot;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
