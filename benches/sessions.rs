@@ -467,11 +467,23 @@ fn bench(c: &mut Criterion) {
     if let Err(error) = std::fs::create_dir_all(&dir) {
         panic!("bench directory {}: {error}", dir.display());
     }
-    if selected("sqlite_read") {
-        sqlite_read(c, &rt, &dir);
-    }
-    if selected("sqlite_write") {
-        sqlite_write(c, &rt, &dir);
+    // Each SQLite group: whether it writes, the target of `kit / tower_sessions`, and its requests per
+    // round in-process and over loopback.
+    for (name, write, target, per_round, per_round_loopback) in [
+        ("sqlite_read", false, 1.5, 2_000, 300),
+        ("sqlite_write", true, 10.0, 200, 50),
+    ] {
+        if selected(name) {
+            let variants = rt.block_on(sqlite_group(&dir, write));
+            Group {
+                name,
+                variants: &variants,
+                targets: &[("kit", "tower_sessions", target)],
+                per_round,
+                per_round_loopback,
+            }
+            .run(c, &rt);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     if selected("redis") {
@@ -501,31 +513,31 @@ impl Group<'_> {
             return;
         }
         let rates = side_by_side(rt, self.variants, self.per_round);
-        report(
-            &format!("{}, in-process", self.name),
-            ROUNDS,
-            &rates,
-            self.targets,
-        );
+        self.report("in-process", ROUNDS, &rates);
         self.over_loopback(rt, "");
         let rates = side_by_side_concurrent(rt, self.variants);
-        report(
-            &format!(
-                "{}, loopback HTTP/1.1, {CONCURRENT_CONNECTIONS} connections with a session each",
-                self.name
-            ),
+        self.report(
+            &format!("loopback HTTP/1.1, {CONCURRENT_CONNECTIONS} connections with a session each"),
             CONCURRENT_ROUNDS,
             &rates,
-            self.targets,
         );
     }
 
     fn over_loopback(&self, rt: &tokio::runtime::Runtime, runtime_note: &str) {
         let rates = side_by_side_loopback(rt, self.variants, self.per_round_loopback);
-        report(
-            &format!("{}, loopback HTTP/1.1{runtime_note}", self.name),
+        self.report(
+            &format!("loopback HTTP/1.1{runtime_note}"),
             LOOPBACK_ROUNDS,
             &rates,
+        );
+    }
+
+    /// Prints the `rates` of one way of running the group (`how`: `in-process`, …) against its targets.
+    fn report(&self, how: &str, rounds: usize, rates: &[(&'static str, f64)]) {
+        report(
+            &format!("{}, {how}", self.name),
+            rounds,
+            rates,
             self.targets,
         );
     }
@@ -552,30 +564,6 @@ fn memory(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     // different threads, as they would in different processes). The memory store is not tied to a
     // runtime, so its apps can move; the SQLite and Redis ones stay on the runtime that opened them.
     group.over_loopback(&support::two_workers(), ", 2-worker runtime");
-}
-
-fn sqlite_read(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &std::path::Path) {
-    let variants = rt.block_on(sqlite_group(dir, false));
-    Group {
-        name: "sqlite_read",
-        variants: &variants,
-        targets: &[("kit", "tower_sessions", 1.5)],
-        per_round: 2_000,
-        per_round_loopback: 300,
-    }
-    .run(c, rt);
-}
-
-fn sqlite_write(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &std::path::Path) {
-    let variants = rt.block_on(sqlite_group(dir, true));
-    Group {
-        name: "sqlite_write",
-        variants: &variants,
-        targets: &[("kit", "tower_sessions", 10.0)],
-        per_round: 200,
-        per_round_loopback: 50,
-    }
-    .run(c, rt);
 }
 
 fn redis(c: &mut Criterion, rt: &tokio::runtime::Runtime) {

@@ -195,13 +195,7 @@ fn session_routes() -> Router {
                 Ok::<_, SessionError>(user.unwrap_or_else(|| "none".to_owned()))
             }),
         )
-        .route(
-            "/set",
-            get(|session: Session| async move {
-                session.insert("user", "legit").await?;
-                Ok::<_, SessionError>("set")
-            }),
-        )
+        .route("/set", web::log_in("legit", "set"))
         .route("/untouched", get(|| async { "untouched" }))
         .route(
             "/flush",

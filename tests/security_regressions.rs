@@ -94,13 +94,7 @@ async fn a_session_saved_on_every_request_still_varies_on_cookie() {
     let (store, _) = memory_session_store();
     let sessions = SessionLayer::new(store).save_every_request(true);
     let app = Router::new()
-        .route(
-            "/login",
-            get(|session: Session| async move {
-                session.insert("user", "alice").await?;
-                Ok::<_, SessionError>("logged in")
-            }),
-        )
+        .route("/login", web::log_in("alice", "logged in"))
         // Never touches the session.
         .route("/page", get(|| async { "the same page for everyone" }))
         .layer(sessions)
