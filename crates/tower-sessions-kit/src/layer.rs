@@ -8,12 +8,13 @@ use axum::body::Body;
 use http::Response;
 use tower_layer::Layer;
 
-use crate::config::{is_attribute_value, is_token, Config, SameSite};
-use crate::error::SessionError;
+use crate::config::{Config, Responder};
+use crate::cookie::{checked_attribute, checked_name, SameSite};
+use crate::error::{InvalidSetting, SessionError};
 use crate::guard::Guard;
 use crate::service::SessionService;
 use crate::session::Shared;
-use crate::store::SessionStore;
+use crate::SessionStore;
 
 /// Adds Django's sessions to a service: a lazy [`Session`](crate::Session) in every request's extensions,
 /// and the cookie and save rules on the way out.
@@ -28,8 +29,9 @@ use crate::store::SessionStore;
 /// failed is not called again for a [cooldown](SessionLayer::failure_cooldown): requests meanwhile get
 /// the error response at once. Deadlines need Tokio's timer (`#[tokio::main]` and `axum::serve` have it).
 ///
-/// Builder methods given an invalid value (a cookie name that is not a token, a path or domain with `;`)
-/// keep the previous value and log a warning, so a typo cannot produce a broken `Set-Cookie` header.
+/// The builder methods that take text (the cookie's name, `Path` and `Domain`) return
+/// [`InvalidSetting`] for a value that would make a broken `Set-Cookie` header (a name that is not a
+/// token, a path or domain with `;`), so a typo fails at start-up.
 #[derive(Clone)]
 #[must_use]
 pub struct SessionLayer {
@@ -65,14 +67,13 @@ impl SessionLayer {
     }
 
     /// The session cookie's name (`SESSION_COOKIE_NAME`, default `sessionid`).
-    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        if is_token(&name) {
-            self.config().cookie_name = name;
-        } else {
-            tracing::warn!(name, "invalid session cookie name ignored");
-        }
-        self
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting::CookieName`] when `name` is not an RFC 7230 token (empty, spaces, `;`, `=`, …).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Result<Self, InvalidSetting> {
+        self.config().cookie_name = checked_name(name.into())?;
+        Ok(self)
     }
 
     /// How long sessions last (`SESSION_COOKIE_AGE`, default 1 209 600 s = two weeks): the cookie's
@@ -83,25 +84,26 @@ impl SessionLayer {
     }
 
     /// The cookie's `Path` (`SESSION_COOKIE_PATH`, default `/`).
-    pub fn path(mut self, path: impl Into<String>) -> Self {
-        let path = path.into();
-        if is_attribute_value(&path) && !path.is_empty() {
-            self.config().path = path;
-        } else {
-            tracing::warn!(path, "invalid session cookie path ignored");
-        }
-        self
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting::CookiePath`] when `path` is empty or holds `;` or a character outside visible
+    /// ASCII.
+    pub fn path(mut self, path: impl Into<String>) -> Result<Self, InvalidSetting> {
+        self.config().path = checked_attribute(path.into(), InvalidSetting::CookiePath)?;
+        Ok(self)
     }
 
     /// The cookie's `Domain` (`SESSION_COOKIE_DOMAIN`, default none: the host only).
-    pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        let domain = domain.into();
-        if is_attribute_value(&domain) && !domain.is_empty() {
-            self.config().domain = Some(domain);
-        } else {
-            tracing::warn!(domain, "invalid session cookie domain ignored");
-        }
-        self
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting::CookieDomain`] when `domain` is empty or holds `;` or a character outside
+    /// visible ASCII.
+    pub fn domain(mut self, domain: impl Into<String>) -> Result<Self, InvalidSetting> {
+        let domain = checked_attribute(domain.into(), InvalidSetting::CookieDomain)?;
+        self.config().domain = Some(domain);
+        Ok(self)
     }
 
     /// The cookie's `Secure` flag (`SESSION_COOKIE_SECURE`, default off so plain-HTTP development works;
@@ -143,7 +145,7 @@ impl SessionLayer {
         mut self,
         respond: impl Fn(&SessionError) -> Response<Body> + Send + Sync + 'static,
     ) -> Self {
-        self.config().error_responder = Arc::new(respond);
+        self.config().error_responder = Responder(Arc::new(respond));
         self
     }
 

@@ -38,7 +38,7 @@ pub(crate) fn apply_error_responder(session: &Session, response: Response<Body>)
     match response.extensions().get::<FailedResponse>() {
         Some(failed) => {
             let failed = failed.0.clone();
-            (session.shared().config.error_responder)(&failed)
+            (session.shared().config.error_responder.0)(&failed)
         }
         None => response,
     }
@@ -151,7 +151,7 @@ fn store_failure(session: &Session, error: SessionError) -> Response<Body> {
         %error,
         "session store failed while finishing the response"
     );
-    (session.shared().config.error_responder)(&error)
+    (session.shared().config.error_responder.0)(&error)
 }
 
 fn delete_cookie(session: &Session, response: &mut Response<Body>) {

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::config::find_cookie;
+use crate::cookie::find_cookie;
 use crate::future::ResponseFuture;
 use crate::session::{Session, Shared};
 
@@ -39,6 +39,16 @@ impl<S> SessionService<S> {
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+
+    /// The wrapped service, mutably (e.g. to reconfigure it in place).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, this layer removed.
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 

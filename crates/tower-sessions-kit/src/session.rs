@@ -15,7 +15,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::config::Config;
 use crate::error::SessionError;
-use crate::expiry::{self, Expiry, EXPIRY_KEY};
+use crate::expiry::{self, SessionExpiry, EXPIRY_KEY};
 use crate::guard::{Guard, Phase};
 use crate::key::SessionKey;
 use crate::record::{Changes, Data};
@@ -180,7 +180,7 @@ impl Session {
     }
 
     /// Whether the data was changed in this request (Django's `modified`): `insert`; `remove`/`pop` of an
-    /// existing key; `clear`, `flush`, `cycle_key`; `set_expiry` (for [`Expiry::Inherit`] only if a custom
+    /// existing key; `clear`, `flush`, `cycle_key`; `set_expiry` (for [`SessionExpiry::Inherit`] only if a custom
     /// expiry existed).
     pub fn modified(&self) -> bool {
         self.inner.modified.load(Ordering::Acquire)
@@ -454,9 +454,9 @@ impl Session {
         Ok(())
     }
 
-    /// Sets a custom expiry (Django's `set_expiry`): see [`Expiry`]. Stored in the session, so it holds
+    /// Sets a custom expiry (Django's `set_expiry`): see [`SessionExpiry`]. Stored in the session, so it holds
     /// for the following requests too.
-    pub async fn set_expiry(&self, expiry: Expiry) -> Result<(), SessionError> {
+    pub async fn set_expiry(&self, expiry: SessionExpiry) -> Result<(), SessionError> {
         let mut state = self.loaded().await?;
         match expiry.to_value() {
             Some(value) => {

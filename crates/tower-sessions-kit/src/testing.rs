@@ -20,10 +20,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::expiry::{Expiry, EXPIRY_KEY};
-use crate::key::{is_well_formed, SessionKey};
+use crate::expiry::{SessionExpiry, EXPIRY_KEY};
+use crate::key::SessionKey;
 use crate::record::{Changes, Data};
-use crate::store::{SaveRequest, SessionStore, StoreError};
+use crate::store::{SaveRequest, Saved};
+use crate::{SessionStore, StoreError};
 
 /// What the suite gives a factory.
 #[derive(Debug, Clone)]
@@ -110,12 +111,13 @@ fn ok<T>(result: Result<T, StoreError>, what: &str) -> T {
     }
 }
 
-/// The record under `key`, by `load`; when the store also answers `load_now` (the layer's first try),
-/// that answer must be the same.
+/// The record under `key`, by `load`; when the store also answers `load_now` (the layer's first try,
+/// [`ImmediateLoads`](crate::store::ImmediateLoads)), that answer must be the same.
 async fn load(s: &Subject, key: &SessionKey) -> Option<Data> {
     let answered_now = s
         .store
-        .load_now(key)
+        .immediate()
+        .and_then(|immediate| immediate.load_now(key))
         .map(|now| ok(now, "load_now").map(|loaded| Arc::unwrap_or_clone(loaded.data)));
     let loaded =
         ok(s.store.load(key).await, "load").map(|loaded| Arc::unwrap_or_clone(loaded.data));
@@ -125,22 +127,28 @@ async fn load(s: &Subject, key: &SessionKey) -> Option<Data> {
     loaded
 }
 
+/// `store.save` of `changes`, with `data` as the request's view and the load's `snapshot`.
+async fn save_as(
+    store: &dyn SessionStore,
+    key: &SessionKey,
+    (changes, data): (&Changes, &Data),
+    snapshot: Option<&str>,
+) -> Result<Saved, StoreError> {
+    let request = SaveRequest {
+        changes,
+        data,
+        cookie_age: AGE,
+        snapshot,
+    };
+    store.save(key, request).await
+}
+
 /// Saves `changes` applied onto `view` and returns the key to use from then on.
 async fn save(s: &Subject, key: &SessionKey, view: &Data, changes: &Changes) -> SessionKey {
     let mut merged_view = view.clone();
     changes.apply_to(&mut merged_view);
     let saved = ok(
-        s.store
-            .save(
-                key,
-                SaveRequest {
-                    changes,
-                    data: &merged_view,
-                    cookie_age: AGE,
-                    snapshot: None,
-                },
-            )
-            .await,
+        save_as(&*s.store, key, (changes, &merged_view), None).await,
         "save",
     );
     saved.new_key.unwrap_or_else(|| key.clone())
@@ -168,7 +176,7 @@ pub async fn created_keys_are_fresh(s: Subject) {
     for i in 0..20 {
         let key = ok(s.store.create(&data(json!({"i": i})), AGE).await, "create");
         if s.server_side {
-            assert!(is_well_formed(key.as_str()), "{key:?}");
+            assert!(SessionKey::is_well_formed(key.as_str()), "{key:?}");
             assert_eq!(key.as_str().len(), 32);
         }
         assert!(seen.insert(key), "duplicate key");
@@ -212,18 +220,7 @@ pub async fn save_of_deleted_record_is_gone(s: Subject) {
     assert_eq!(load(&s, &key).await, None);
     let mut changes = Changes::new();
     changes.set("b".into(), json!(2));
-    let result = s
-        .store
-        .save(
-            &key,
-            SaveRequest {
-                changes: &changes,
-                data: &view,
-                cookie_age: AGE,
-                snapshot: None,
-            },
-        )
-        .await;
+    let result = save_as(&*s.store, &key, (&changes, &view), None).await;
     assert!(matches!(result, Err(StoreError::Gone)), "{result:?}");
     assert!(!ok(s.store.exists(&key).await, "exists"), "resurrected");
     ok(s.store.delete(&key).await, "deleting twice is fine");
@@ -246,16 +243,7 @@ pub async fn concurrent_saves_keep_every_key(s: Subject) {
             let mut changes = Changes::new();
             changes.set(format!("k{i}"), json!(i));
             let view = data(json!({"start": 0}));
-            store
-                .save(
-                    &key,
-                    SaveRequest {
-                        changes: &changes,
-                        data: &view,
-                        cookie_age: AGE,
-                        snapshot: None,
-                    },
-                )
+            save_as(&*store, &key, (&changes, &view), None)
                 .await
                 .map(drop)
         }));
@@ -290,20 +278,9 @@ pub async fn save_with_a_stale_snapshot_merges(s: Subject) {
     mine.set("mine".into(), json!(2));
     let mut view = Data::clone(&first.data);
     mine.apply_to(&mut view);
-    ok(
-        s.store
-            .save(
-                &key,
-                SaveRequest {
-                    changes: &mine,
-                    data: &view,
-                    cookie_age: AGE,
-                    snapshot: first.snapshot.as_deref(),
-                },
-            )
-            .await,
-        "save with a stale snapshot",
-    );
+    let stale = first.snapshot.as_deref();
+    let saved = save_as(&*s.store, &key, (&mine, &view), stale).await;
+    ok(saved, "save with a stale snapshot");
     let stored = load(&s, &key).await.expect("record");
     assert_eq!(
         stored.get("theirs"),
@@ -318,20 +295,9 @@ pub async fn save_with_a_stale_snapshot_merges(s: Subject) {
     more.remove("start");
     let mut view = Data::clone(&current.data);
     more.apply_to(&mut view);
-    ok(
-        s.store
-            .save(
-                &key,
-                SaveRequest {
-                    changes: &more,
-                    data: &view,
-                    cookie_age: AGE,
-                    snapshot: current.snapshot.as_deref(),
-                },
-            )
-            .await,
-        "save with a current snapshot",
-    );
+    let fresh = current.snapshot.as_deref();
+    let saved = save_as(&*s.store, &key, (&more, &view), fresh).await;
+    ok(saved, "save with a current snapshot");
     let stored = load(&s, &key).await.expect("record");
     assert_eq!(stored.get("start"), None);
     assert_eq!(stored.get("mine"), Some(&json!(2)));
@@ -348,7 +314,7 @@ pub async fn expired_records_are_gone(s: Subject) {
     let mut custom = data(json!({"b": 1}));
     custom.insert(
         EXPIRY_KEY.into(),
-        Expiry::Idle(Duration::from_secs(1))
+        SessionExpiry::Idle(Duration::from_secs(1))
             .to_value()
             .unwrap_or(Value::Null),
     );

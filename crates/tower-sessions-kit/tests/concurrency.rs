@@ -19,7 +19,8 @@ use support::{memory_store, reply};
 use tokio::sync::Barrier;
 use tower::ServiceExt;
 use tower_sessions_kit::record::{Changes, Data};
-use tower_sessions_kit::store::{DatabaseStore, Loaded, SaveRequest, Saved, StoreError};
+use tower_sessions_kit::store::{DatabaseStore, Loaded, SaveRequest, Saved};
+use tower_sessions_kit::StoreError;
 use tower_sessions_kit::{Session, SessionError, SessionKey, SessionLayer, SessionStore};
 
 const REQUESTS: usize = 50;

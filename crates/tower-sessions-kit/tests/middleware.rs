@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use cache_core::Cache;
 use support::*;
 use tower_sessions_kit::store::{DatabaseStore, SignedCookieStore};
-use tower_sessions_kit::{Key, SameSite, SessionKey, SessionStore};
+use tower_sessions_kit::{InvalidSetting, Key, SameSite, SessionKey, SessionLayer, SessionStore};
 
 fn memory() -> (Arc<dyn SessionStore>, Cache) {
     let (store, cache) = memory_store();
@@ -67,9 +67,12 @@ async fn every_cookie_setting_shows_in_the_attributes() {
     let app = app_with(store, |layer| {
         layer
             .cookie_name("sid")
+            .expect("a token")
             .cookie_age(Duration::from_secs(600))
             .path("/app")
+            .expect("a path")
             .domain("example.com")
+            .expect("a domain")
             .secure(true)
             .http_only(false)
             .same_site(SameSite::Strict)
@@ -275,7 +278,9 @@ async fn flush_deletes_the_record_and_the_cookie() {
     let app = app_with(Arc::clone(&store), |layer| {
         layer
             .path("/")
+            .expect("a path")
             .domain("example.com")
+            .expect("a domain")
             .same_site(SameSite::Strict)
     });
     let key = key_of(&send(&app, "/set", None).await);
@@ -651,18 +656,21 @@ async fn an_absurd_cookie_age_is_clamped_not_a_panic() {
 }
 
 #[tokio::test]
-async fn invalid_settings_are_ignored_rather_than_producing_broken_headers() {
+async fn invalid_settings_are_refused_rather_than_producing_broken_headers() {
     let (store, _) = memory();
-    let app = app_with(store, |layer| {
-        layer
-            .cookie_name("bad name;")
-            .path("/a;b")
-            .domain("x.com; Secure")
-    });
-    let reply = send(&app, "/set", None).await;
-    let cookie = reply.session_cookie().expect("default name kept");
-    assert_eq!(cookie.path(), Some("/"));
-    assert_eq!(cookie.domain(), None);
+    let layer = SessionLayer::from_arc(store);
+    assert_eq!(
+        layer.clone().cookie_name("bad name;").err(),
+        Some(InvalidSetting::CookieName("bad name;".into()))
+    );
+    assert_eq!(
+        layer.clone().path("/a;b").err(),
+        Some(InvalidSetting::CookiePath("/a;b".into()))
+    );
+    assert_eq!(
+        layer.domain("x.com; Secure").err(),
+        Some(InvalidSetting::CookieDomain("x.com; Secure".into()))
+    );
 }
 
 #[tokio::test]

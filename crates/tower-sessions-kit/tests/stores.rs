@@ -176,7 +176,10 @@ async fn memory_cache_sessions_read_unchanged_still_see_writes_and_expiry() {
     let reader = CacheStore::new(cache.clone());
     let writer = CacheStore::new(cache.clone());
     let read = |key: &SessionKey| {
-        let now = reader.load_now(key).expect("memory answers at once");
+        let now = reader
+            .immediate()
+            .and_then(|immediate| immediate.load_now(key))
+            .expect("memory answers at once");
         now.expect("load")
             .map(|loaded| loaded.data.get("a").cloned())
     };
@@ -227,4 +230,34 @@ async fn memory_cache_sessions_read_unchanged_still_see_writes_and_expiry() {
         "expired with nothing written in between"
     );
     assert_eq!(reader.load(&short).await.expect("load"), None);
+}
+
+/// A zero deadline would fail every call that has to wait: each store's setter refuses it.
+#[tokio::test]
+async fn zero_deadlines_are_refused() {
+    use tower_sessions_kit::store::CacheStore;
+    use tower_sessions_kit::InvalidSetting;
+
+    let cache = Cache::new(cache_core::backends::MemoryBackend::new());
+    assert_eq!(
+        CacheStore::new(cache.clone())
+            .with_deadline(Duration::ZERO)
+            .err(),
+        Some(InvalidSetting::ZeroDeadline("session store deadline"))
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = FileStore::new(dir.path()).expect("file store");
+    assert_eq!(
+        files.with_deadline(Duration::ZERO).err(),
+        Some(InvalidSetting::ZeroDeadline("session store deadline"))
+    );
+    let database = DatabaseStore::connect("sqlite::memory:")
+        .await
+        .expect("sqlite");
+    assert_eq!(
+        CachedDatabaseStore::new(database, cache)
+            .cache_deadline(Duration::ZERO)
+            .err(),
+        Some(InvalidSetting::ZeroDeadline("cache deadline"))
+    );
 }
