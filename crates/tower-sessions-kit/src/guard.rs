@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::breaker::{Breaker, DEFAULT_COOLDOWN};
 use crate::deadline::{within, Deadline};
 use crate::key::SessionKey;
-use crate::session::Shared;
+use crate::state::Shared;
 use crate::store::{Loaded, SessionStore, StoreError};
 
 /// The breaker and deadline of one layer's store.

@@ -13,7 +13,7 @@ use crate::cookie::{checked_attribute, checked_name, SameSite};
 use crate::error::{InvalidSetting, SessionError};
 use crate::guard::Guard;
 use crate::service::SessionService;
-use crate::session::Shared;
+use crate::state::Shared;
 use crate::SessionStore;
 
 /// Adds Django's sessions to a service: a lazy [`Session`](crate::Session) in every request's extensions,
@@ -78,9 +78,8 @@ impl SessionLayer {
 
     /// How long sessions last (`SESSION_COOKIE_AGE`, default 1 209 600 s = two weeks): the cookie's
     /// `Max-Age` and the record's expiry when the session has no custom expiry.
-    pub fn cookie_age(mut self, age: Duration) -> Self {
-        self.config().cookie_age = age;
-        self
+    pub fn cookie_age(self, age: Duration) -> Self {
+        self.with_config(|config| config.cookie_age = age)
     }
 
     /// The cookie's `Path` (`SESSION_COOKIE_PATH`, default `/`).
@@ -108,35 +107,30 @@ impl SessionLayer {
 
     /// The cookie's `Secure` flag (`SESSION_COOKIE_SECURE`, default off so plain-HTTP development works;
     /// turn it on in production).
-    pub fn secure(mut self, secure: bool) -> Self {
-        self.config().secure = secure;
-        self
+    pub fn secure(self, secure: bool) -> Self {
+        self.with_config(|config| config.secure = secure)
     }
 
     /// The cookie's `HttpOnly` flag (`SESSION_COOKIE_HTTPONLY`, default on: scripts cannot read the key).
-    pub fn http_only(mut self, http_only: bool) -> Self {
-        self.config().http_only = http_only;
-        self
+    pub fn http_only(self, http_only: bool) -> Self {
+        self.with_config(|config| config.http_only = http_only)
     }
 
     /// The cookie's `SameSite` attribute (`SESSION_COOKIE_SAMESITE`, default [`SameSite::Lax`]).
-    pub fn same_site(mut self, same_site: SameSite) -> Self {
-        self.config().same_site = same_site;
-        self
+    pub fn same_site(self, same_site: SameSite) -> Self {
+        self.with_config(|config| config.same_site = same_site)
     }
 
     /// Saves the session and re-sends the cookie on every response below 500 that has a session
     /// (`SESSION_SAVE_EVERY_REQUEST`, default off): sliding expiry, at one store write per request.
-    pub fn save_every_request(mut self, save: bool) -> Self {
-        self.config().save_every_request = save;
-        self
+    pub fn save_every_request(self, save: bool) -> Self {
+        self.with_config(|config| config.save_every_request = save)
     }
 
     /// Makes session cookies browser-session cookies (no `Max-Age`/`Expires`) unless a session sets its
     /// own expiry (`SESSION_EXPIRE_AT_BROWSER_CLOSE`, default off).
-    pub fn expire_at_browser_close(mut self, at_close: bool) -> Self {
-        self.config().expire_at_browser_close = at_close;
-        self
+    pub fn expire_at_browser_close(self, at_close: bool) -> Self {
+        self.with_config(|config| config.expire_at_browser_close = at_close)
     }
 
     /// The response sent when the store fails (default: a bare 500). The error is also logged as a
@@ -171,6 +165,12 @@ impl SessionLayer {
     /// The settings, for a builder method to change (copied first if a service already shares them).
     fn config(&mut self) -> &mut Config {
         &mut Arc::make_mut(&mut self.shared).config
+    }
+
+    /// This layer with `change` made to its settings: the body of the plain setters.
+    fn with_config(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(self.config());
+        self
     }
 }
 

@@ -130,6 +130,7 @@ pub mod record;
 mod respond;
 mod service;
 mod session;
+mod state;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -182,20 +182,11 @@ mod tests {
     fn changed_bytes_are_decoded_again() {
         let records = DecodedRecords::default();
         let k = key("abcdefgh12345678");
-        let old = records.decode(
-            "test",
-            &k,
-            br#"{"a":1}"#,
-            || Bytes::from_static(br#"{"a":1}"#),
-            None,
-        );
-        let new = records.decode(
-            "test",
-            &k,
-            br#"{"a":2}"#,
-            || Bytes::from_static(br#"{"a":2}"#),
-            None,
-        );
+        let decode = |stored: &'static [u8]| {
+            records.decode("test", &k, stored, || Bytes::from_static(stored), None)
+        };
+        let old = decode(br#"{"a":1}"#);
+        let new = decode(br#"{"a":2}"#);
         assert!(!Arc::ptr_eq(&old, &new));
         assert_eq!(new.get("a"), Some(&serde_json::json!(2)));
         assert_eq!(

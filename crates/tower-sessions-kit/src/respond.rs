@@ -22,7 +22,8 @@ use crate::error::{interrupted_response, FailedResponse, SessionError};
 use crate::expiry;
 use crate::guard::Phase;
 use crate::record::Changes;
-use crate::session::{is_empty, load_within, Session, State};
+use crate::session::Session;
+use crate::state::{is_empty, load_within, State};
 use crate::store::{SaveRequest, StoreError};
 
 /// What the synchronous part decided.

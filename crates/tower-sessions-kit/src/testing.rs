@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use crate::expiry::{SessionExpiry, EXPIRY_KEY};
 use crate::key::SessionKey;
 use crate::record::{Changes, Data};
-use crate::store::{SaveRequest, Saved};
+use crate::store::{Loaded, SaveRequest, Saved};
 use crate::{SessionStore, StoreError};
 
 /// What the suite gives a factory.
@@ -48,13 +48,14 @@ pub struct Subject {
     pub server_side: bool,
 }
 
+/// Names the store (a store need not be `Debug`) and what it promises.
 impl std::fmt::Debug for Subject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subject")
-            .field("store", &self.store.name())
-            .field("merges", &self.merges)
-            .field("server_side", &self.server_side)
-            .finish()
+        let (name, merges, server_side) = (self.store.name(), self.merges, self.server_side);
+        write!(
+            f,
+            "Subject({name}, merges: {merges}, server_side: {server_side})"
+        )
     }
 }
 
@@ -143,6 +144,17 @@ async fn save_as(
     store.save(key, request).await
 }
 
+/// Saves `changes` as the request that loaded `loaded` would: onto its view, with its snapshot.
+async fn save_after(s: &Subject, key: &SessionKey, loaded: &Loaded, changes: &Changes, what: &str) {
+    let mut view = Data::clone(&loaded.data);
+    changes.apply_to(&mut view);
+    let snapshot = loaded.snapshot.as_deref();
+    ok(
+        save_as(&*s.store, key, (changes, &view), snapshot).await,
+        what,
+    );
+}
+
 /// Saves `changes` applied onto `view` and returns the key to use from then on.
 async fn save(s: &Subject, key: &SessionKey, view: &Data, changes: &Changes) -> SessionKey {
     let mut merged_view = view.clone();
@@ -226,15 +238,20 @@ pub async fn save_of_deleted_record_is_gone(s: Subject) {
     ok(s.store.delete(&key).await, "deleting twice is fine");
 }
 
+/// For the checks of stores that merge: a new record `{"start": 0}` (`None` for the other stores).
+async fn start_record(s: &Subject) -> Option<SessionKey> {
+    if !s.merges {
+        return None;
+    }
+    let created = s.store.create(&data(json!({"start": 0})), AGE).await;
+    Some(ok(created, "create"))
+}
+
 /// Concurrent saves of one session, each setting its own key, all survive.
 pub async fn concurrent_saves_keep_every_key(s: Subject) {
-    if !s.merges {
+    let Some(key) = start_record(&s).await else {
         return;
-    }
-    let key = ok(
-        s.store.create(&data(json!({"start": 0})), AGE).await,
-        "create",
-    );
+    };
     let mut tasks = Vec::new();
     for i in 0..50 {
         let store = Arc::clone(&s.store);
@@ -262,13 +279,9 @@ pub async fn concurrent_saves_keep_every_key(s: Subject) {
 /// current record (stores that write "only if unchanged" must notice the change), and a save whose
 /// snapshot is current applies too.
 pub async fn save_with_a_stale_snapshot_merges(s: Subject) {
-    if !s.merges {
+    let Some(key) = start_record(&s).await else {
         return;
-    }
-    let key = ok(
-        s.store.create(&data(json!({"start": 0})), AGE).await,
-        "create",
-    );
+    };
     let first = ok(s.store.load(&key).await, "load").expect("record");
     // Another request saves after this one loaded.
     let mut theirs = Changes::new();
@@ -276,11 +289,7 @@ pub async fn save_with_a_stale_snapshot_merges(s: Subject) {
     save(&s, &key, &first.data, &theirs).await;
     let mut mine = Changes::new();
     mine.set("mine".into(), json!(2));
-    let mut view = Data::clone(&first.data);
-    mine.apply_to(&mut view);
-    let stale = first.snapshot.as_deref();
-    let saved = save_as(&*s.store, &key, (&mine, &view), stale).await;
-    ok(saved, "save with a stale snapshot");
+    save_after(&s, &key, &first, &mine, "save with a stale snapshot").await;
     let stored = load(&s, &key).await.expect("record");
     assert_eq!(
         stored.get("theirs"),
@@ -293,11 +302,7 @@ pub async fn save_with_a_stale_snapshot_merges(s: Subject) {
     let current = ok(s.store.load(&key).await, "load").expect("record");
     let mut more = Changes::new();
     more.remove("start");
-    let mut view = Data::clone(&current.data);
-    more.apply_to(&mut view);
-    let fresh = current.snapshot.as_deref();
-    let saved = save_as(&*s.store, &key, (&more, &view), fresh).await;
-    ok(saved, "save with a current snapshot");
+    save_after(&s, &key, &current, &more, "save with a current snapshot").await;
     let stored = load(&s, &key).await.expect("record");
     assert_eq!(stored.get("start"), None);
     assert_eq!(stored.get("mine"), Some(&json!(2)));

@@ -10,8 +10,6 @@
 //! | [`FileStore`] | `file` | **no**: the last save wins the whole record | deletes expired files |
 //! | [`SignedCookieStore`] | `signed-cookie` | **no**: the data travels in each request's cookie | unsupported (nothing stored) |
 
-use crate::key::SessionKey;
-
 pub(crate) mod contract;
 pub use contract::{ImmediateLoads, Loaded, SaveRequest, Saved, DEFAULT_DEADLINE};
 // For the stores' `use super::{…}`; public at the crate root only.
@@ -56,27 +54,19 @@ pub use signed_cookie::{SignedCookieStore, DEFAULT_MAX_SIZE};
 
 /// Retries `make` with fresh keys until it stores (`Ok(true)`), up to `attempts` times: the shared
 /// collision loop of `create`.
-#[cfg_attr(
-    not(any(
-        feature = "sqlite",
-        feature = "postgres",
-        feature = "mysql",
-        feature = "file",
-        feature = "cache"
-    )),
-    allow(dead_code)
-)]
+#[cfg(any(feature = "sql", feature = "file", feature = "cache"))]
 pub(crate) async fn create_with_retries<F, Fut>(
     store: &'static str,
     attempts: u32,
     mut make: F,
-) -> Result<SessionKey, StoreError>
+) -> Result<crate::SessionKey, StoreError>
 where
-    F: FnMut(SessionKey) -> Fut,
+    F: FnMut(crate::SessionKey) -> Fut,
     Fut: std::future::Future<Output = Result<bool, StoreError>>,
 {
     for _ in 0..attempts {
-        let key = SessionKey::generate().map_err(|error| StoreError::backend(store, error))?;
+        let key =
+            crate::SessionKey::generate().map_err(|error| StoreError::backend(store, error))?;
         if make(key.clone()).await? {
             return Ok(key);
         }

@@ -33,6 +33,16 @@ pub fn memory_store() -> (CacheStore, Cache) {
     (CacheStore::new(cache.clone()), cache)
 }
 
+/// A migrated `DatabaseStore` on an in-memory SQLite database.
+#[cfg(feature = "sqlite")]
+pub async fn sqlite_memory() -> tower_sessions_kit::store::DatabaseStore {
+    let store = tower_sessions_kit::store::DatabaseStore::connect("sqlite::memory:")
+        .await
+        .expect("sqlite");
+    store.migrate().await.expect("migrate");
+    store
+}
+
 /// The routes: one per operation of the `Session` API.
 pub fn routes(store: Arc<dyn SessionStore>) -> Router {
     Router::new()
