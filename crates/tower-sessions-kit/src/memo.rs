@@ -35,8 +35,8 @@ struct Slot {
 }
 
 /// How long a kept record may be used without reading the store at all, for stores whose backend counts
-/// its writes (cache-core's memory backend, see `CacheBackend::generation`): while the backend's
-/// generation is still the one read before the record, and until the record's own expiry.
+/// its writes (cache-core's memory backend, see `cache_core::ImmediateReads::generation`): while the
+/// backend's generation is still the one read before the record, and until the record's own expiry.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Unchanged {
     pub(crate) generation: u64,
