@@ -157,6 +157,10 @@ async fn memory_cache_store() {
     fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
 }
 
+/// The store deadline here: these tests are about merging, not time, and 50 writers on a busy machine can
+/// take longer than the default second.
+const GENEROUS: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The URL of the SQLite database `file` in `dir`.
 fn sqlite_url(dir: &tempfile::TempDir, file: &str) -> String {
     format!("sqlite://{}", dir.path().join(file).display())
@@ -164,7 +168,9 @@ fn sqlite_url(dir: &tempfile::TempDir, file: &str) -> String {
 
 /// A migrated `DatabaseStore` on a SQLite file in `dir`.
 async fn sqlite_sessions(dir: &tempfile::TempDir) -> DatabaseStore {
-    let store = DatabaseStore::connect(sqlite_url(dir, "sessions.db"))
+    let store = DatabaseStore::builder(sqlite_url(dir, "sessions.db"))
+        .deadline(GENEROUS)
+        .connect()
         .await
         .expect("sqlite");
     store.migrate().await.expect("migrate");
@@ -203,6 +209,7 @@ async fn database_at(var: &str, what: &str, table: String) -> Option<DatabaseSto
     let url = cache_core::testing::server_url(var, what)?;
     let store = DatabaseStore::builder(url)
         .table(table)
+        .deadline(GENEROUS)
         .connect()
         .await
         .expect(what);
