@@ -8,8 +8,8 @@
 # Installs only what is missing (apt-get update first, once); idempotent. Progress and errors go to stderr;
 # the exit status is non-zero when a package cannot be installed.
 set -euo pipefail
-
-log() { echo "install-browser: $*" >&2; }
+# shellcheck source=.ci/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 missing=()
 if ! command -v chromium >/dev/null 2>&1; then
@@ -25,7 +25,5 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 
 log "installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+apt_install --no-install-recommends "${missing[@]}"
 log "installed: $(chromium --version 2>/dev/null || echo '?'), $(chromedriver --version 2>/dev/null || echo '?')"

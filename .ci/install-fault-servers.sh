@@ -9,8 +9,8 @@
 # Installs Debian's packages (apt-get update first, once) only for what is missing; idempotent. Progress and
 # errors go to stderr; the exit status is non-zero when a package cannot be installed.
 set -euo pipefail
-
-log() { echo "install-fault-servers: $*" >&2; }
+# shellcheck source=.ci/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 missing=()
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
@@ -29,6 +29,4 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 
 log "installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
-apt-get install -y -qq "${missing[@]}" >&2
+apt_install "${missing[@]}"

@@ -13,14 +13,14 @@
 #   export TEST_MEMCACHED_URL=memcached://127.0.0.1:11211,127.0.0.1:11212
 # Progress and errors go to stderr. Exit status is non-zero when a server does not come up.
 set -euo pipefail
+# shellcheck source=.ci/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 ports=("$@")
 if [ ${#ports[@]} -eq 0 ]; then
     ports=(11211 11212)
 fi
 dir="${MEMCACHED_DIR:-/tmp/tower-django-memcached}"
-
-log() { echo "start-memcached: $*" >&2; }
 
 # True when something on 127.0.0.1:$1 answers memcached's `version` command.
 answers() {
@@ -31,9 +31,7 @@ answers() {
 
 if ! command -v memcached >/dev/null 2>&1; then
     log "memcached is not installed: installing Debian's package"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq memcached >&2
+    apt_install memcached
 fi
 
 # memcached refuses to run as root without -u.
@@ -56,11 +54,7 @@ for port in "${ports[@]}"; do
         log "starting memcached on 127.0.0.1:$port"
         memcached -d "${user_args[@]}" -l 127.0.0.1 -p "$port" -U 0 -m 64 \
             -P "$dir/memcached-$port.pid" >>"$dir/memcached-$port.log" 2>&1
-        for _ in $(seq 1 50); do
-            answers "$port" && break
-            sleep 0.1
-        done
-        if ! answers "$port"; then
+        if ! retry 51 0.1 answers "$port"; then
             log "memcached did not come up on 127.0.0.1:$port (see $dir/memcached-$port.log)"
             exit 1
         fi

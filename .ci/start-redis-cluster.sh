@@ -15,6 +15,8 @@
 #   export TEST_REDIS_CLUSTER_URLS=redis://127.0.0.1:7001,redis://127.0.0.1:7002,redis://127.0.0.1:7003
 # Progress and errors go to stderr. Exit status is non-zero when the cluster does not come up.
 set -euo pipefail
+# shellcheck source=.ci/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 ports=("$@")
 if [ ${#ports[@]} -eq 0 ]; then
@@ -22,13 +24,9 @@ if [ ${#ports[@]} -eq 0 ]; then
 fi
 dir="${REDIS_CLUSTER_DIR:-/tmp/tower-django-redis-cluster}"
 
-log() { echo "start-redis-cluster: $*" >&2; }
-
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
     log "redis-server/redis-cli not installed: installing Debian's package"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq redis-server >&2
+    apt_install redis-server
 fi
 
 answers() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = "PONG" ]; }
@@ -70,11 +68,7 @@ for port in "${ports[@]}"; do
 done
 
 for port in "${ports[@]}"; do
-    for _ in $(seq 1 100); do
-        answers "$port" && break
-        sleep 0.1
-    done
-    if ! answers "$port"; then
+    if ! retry 101 0.1 answers "$port"; then
         log "node 127.0.0.1:$port did not start (see $dir/$port/redis.log)"
         exit 1
     fi
@@ -91,11 +85,7 @@ if [ "${known:-1}" -lt "${#ports[@]}" ]; then
     redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >&2
 fi
 
-for _ in $(seq 1 300); do
-    all_ok && break
-    sleep 0.1
-done
-if ! all_ok; then
+if ! retry 301 0.1 all_ok; then
     log "the cluster did not reach cluster_state:ok"
     for port in "${ports[@]}"; do
         redis-cli -h 127.0.0.1 -p "$port" cluster info 2>&1 | head -3 >&2 || true

@@ -4,13 +4,14 @@
 # Idempotent: a server that already answers is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
+
+quiet() { "$@" >/dev/null 2>&1; }
 
 wait_for() { # name, tries, command...
     local name=$1 tries=$2; shift 2
-    for _ in $(seq "$tries"); do
-        if "$@" >/dev/null 2>&1; then echo "$name: up"; return 0; fi
-        sleep 0.5
-    done
+    if retry "$tries" 0.5 quiet "$@"; then echo "$name: up"; return 0; fi
     echo "$name: did not come up" >&2
     return 1
 }

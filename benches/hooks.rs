@@ -105,6 +105,34 @@ async fn one_loopback(conn: &mut Conn) {
     black_box(body);
 }
 
+/// Something one request at a time is sent to: an app called in-process or a loopback connection.
+trait Target {
+    async fn one(&mut self);
+}
+
+impl Target for &Router {
+    async fn one(&mut self) {
+        one_in_process(self).await;
+    }
+}
+
+impl Target for Conn {
+    async fn one(&mut self) {
+        one_loopback(self).await;
+    }
+}
+
+/// How long `count` requests to `target`, one after the other, take.
+fn timed(rt: &tokio::runtime::Runtime, count: usize, target: &mut impl Target) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..count {
+            target.one().await;
+        }
+        start.elapsed()
+    })
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -162,24 +190,15 @@ fn summary(full: bool) {
     let (n, rounds) = if full { (20_000, 9) } else { (200, 1) };
     let (plain_app, identity_app, hooks_app) = (plain(), identity_layer(), hooks());
 
-    let time_in_process = |app: &Router| {
-        rt.block_on(async {
-            let start = Instant::now();
-            for _ in 0..n {
-                one_in_process(app).await;
-            }
-            start.elapsed()
-        })
-    };
     let (p, h) = interleaved(
         rounds,
-        || time_in_process(&plain_app),
-        || time_in_process(&hooks_app),
+        || timed(&rt, n, &mut &plain_app),
+        || timed(&rt, n, &mut &hooks_app),
     );
     let (p2, i) = interleaved(
         rounds,
-        || time_in_process(&plain_app),
-        || time_in_process(&identity_app),
+        || timed(&rt, n, &mut &plain_app),
+        || timed(&rt, n, &mut &identity_app),
     );
 
     let (plain_addr, hooks_addr) =
@@ -189,24 +208,8 @@ fn summary(full: bool) {
     let n_tcp = n / 4;
     let (tp, th) = interleaved(
         rounds,
-        || {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..n_tcp {
-                    one_loopback(&mut plain_conn).await;
-                }
-                start.elapsed()
-            })
-        },
-        || {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..n_tcp {
-                    one_loopback(&mut hooks_conn).await;
-                }
-                start.elapsed()
-            })
-        },
+        || timed(&rt, n_tcp, &mut plain_conn),
+        || timed(&rt, n_tcp, &mut hooks_conn),
     );
 
     let rps = |secs: f64, count: usize| count as f64 / secs;

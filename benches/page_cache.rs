@@ -32,7 +32,7 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{header, Request, Response};
+use axum::http::{header, Request};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
@@ -44,7 +44,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{Layer, ServiceExt};
 use tower_cache_page::CachePageLayer;
 
-type App = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+use support::{rate_of, runtime, App};
 
 fn page() -> Bytes {
     let mut html = String::from("<!doctype html><html><head><title>bench</title></head><body>");
@@ -191,16 +191,6 @@ async fn request(app: App) -> usize {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => panic!("tokio runtime: {error}"),
-    }
-}
-
 /// Whether `phase` runs: all do, unless `PAGE_BENCH_PHASE` names one (`criterion`, `side_by_side`, `tcp`).
 fn runs(phase: &str) -> bool {
     std::env::var("PAGE_BENCH_PHASE").map_or(true, |only| only == phase)
@@ -245,21 +235,12 @@ fn side_by_side(rt: &tokio::runtime::Runtime, apps: &[(&'static str, App)]) {
             rates[i].push(PER_ROUND as f64 / started.elapsed().as_secs_f64());
         }
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let rates: Vec<(&str, f64)> = apps
         .iter()
         .map(|(n, _)| *n)
-        .zip(rates.into_iter().map(median))
+        .zip(rates.into_iter().map(support::median))
         .collect();
-    let rate = |name: &str| {
-        rates
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(f64::NAN, |(_, r)| *r)
-    };
+    let rate = |name: &str| rate_of(&rates, name);
     let plain = rate("plain");
     println!("\nside by side ({ROUNDS} interleaved rounds of {PER_ROUND} requests, median):");
     for (name, r) in &rates {
@@ -281,23 +262,6 @@ fn side_by_side(rt: &tokio::runtime::Runtime, apps: &[(&'static str, App)]) {
 /// Connections per app in the TCP phase.
 const CONNECTIONS: usize = 16;
 
-/// Serves `app` on a free loopback port.
-async fn serve(app: App) -> std::net::SocketAddr {
-    use axum::ServiceExt as _;
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(listener) => listener,
-        Err(error) => panic!("bind: {error}"),
-    };
-    let addr = match listener.local_addr() {
-        Ok(addr) => addr,
-        Err(error) => panic!("local_addr: {error}"),
-    };
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app.into_make_service()).await;
-    });
-    addr
-}
-
 /// Interleaved rounds over TCP; prints requests per second and ratios to `plain`.
 fn over_tcp() {
     // `PAGE_BENCH_TCP_ROUNDS=9` for a steadier comparison (each round gives every app 1.5 s).
@@ -306,20 +270,13 @@ fn over_tcp() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
     const SLICE: Duration = Duration::from_millis(1500);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => panic!("tokio runtime: {error}"),
-    };
+    let rt = support::two_workers();
     // The apps are built on the runtime that drives them: a Redis pool's sockets belong to its reactor.
     let rates: Vec<(&str, f64)> = rt.block_on(async {
         let apps = apps().await;
         let mut servers = Vec::new();
         for (name, app) in &apps {
-            servers.push((*name, serve(app.clone()).await));
+            servers.push((*name, support::serve_app(app.clone()).await));
         }
         let mut counts = vec![0u64; servers.len()];
         let mut elapsed = vec![Duration::ZERO; servers.len()];
@@ -341,10 +298,7 @@ fn over_tcp() {
             .map(|(i, (name, _))| (*name, counts[i] as f64 / elapsed[i].as_secs_f64()))
             .collect()
     });
-    let plain = rates
-        .iter()
-        .find(|(n, _)| *n == "plain")
-        .map_or(f64::NAN, |(_, r)| *r);
+    let plain = rate_of(&rates, "plain");
     println!("\nover TCP (HTTP/1.1 keep-alive, {CONNECTIONS} connections, {rounds} interleaved rounds of {SLICE:?}):");
     for (name, r) in &rates {
         println!("  {name:<38} {r:>12.0} req/s   {:>5.2}x plain", r / plain);

@@ -36,13 +36,12 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, Request, Response};
+use axum::http::{header, HeaderValue, Request};
 use axum::routing::get;
 use axum::Router;
 use cache_core::backends::MemoryBackend;
@@ -52,7 +51,7 @@ use http_body_util::BodyExt;
 use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 
-type App = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+use support::{median, rate_of, runtime, App};
 
 /// An app and the `Cookie` header its requests carry.
 #[derive(Clone)]
@@ -117,15 +116,14 @@ fn plain() -> Router {
     )
 }
 
-// ---- tower-sessions-kit -------------------------------------------------------------------------------
-
-mod kit {
-    use super::*;
-    use tower_sessions_kit::{Session, SessionLayer, SessionStore};
-
-    pub fn app(store: impl SessionStore, write: bool) -> Router {
+/// The session app's routes, for either library's `Session` (`session_routes!(Session, write)`): `GET /`
+/// reads the user (or, with `write`, inserts a new number and answers `42`), `GET /set` logs a user in.
+/// A macro, not a function: the two `Session` types share these methods but no trait.
+macro_rules! session_routes {
+    ($session:ty, $write:expr) => {{
+        let write: bool = $write;
         let counter = Arc::new(AtomicU64::new(0));
-        let handler = move |session: Session| {
+        let handler = move |session: $session| {
             let counter = Arc::clone(&counter);
             async move {
                 if write {
@@ -140,16 +138,24 @@ mod kit {
                 }
             }
         };
-        Router::new()
-            .route("/", get(handler))
-            .route(
-                "/set",
-                get(|session: Session| async move {
-                    let _ = session.insert("user", &42).await;
-                    let _ = session.insert("name", "benchmark user").await;
-                }),
-            )
-            .layer(SessionLayer::new(store))
+        Router::new().route("/", get(handler)).route(
+            "/set",
+            get(|session: $session| async move {
+                let _ = session.insert("user", &42).await;
+                let _ = session.insert("name", "benchmark user").await;
+            }),
+        )
+    }};
+}
+
+// ---- tower-sessions-kit -------------------------------------------------------------------------------
+
+mod kit {
+    use super::*;
+    use tower_sessions_kit::{Session, SessionLayer, SessionStore};
+
+    pub fn app(store: impl SessionStore, write: bool) -> Router {
+        session_routes!(Session, write).layer(SessionLayer::new(store))
     }
 }
 
@@ -160,32 +166,7 @@ mod peer {
     use tower_sessions::{Session, SessionManagerLayer, SessionStore};
 
     pub fn app<S: SessionStore + Clone>(store: S, write: bool) -> Router {
-        let counter = Arc::new(AtomicU64::new(0));
-        let handler = move |session: Session| {
-            let counter = Arc::clone(&counter);
-            async move {
-                if write {
-                    let n = counter.fetch_add(1, Ordering::Relaxed);
-                    let _ = session.insert("n", n).await;
-                    "42".to_owned()
-                } else {
-                    match session.get::<i64>("user").await {
-                        Ok(Some(user)) => user.to_string(),
-                        _ => "none".to_owned(),
-                    }
-                }
-            }
-        };
-        Router::new()
-            .route("/", get(handler))
-            .route(
-                "/set",
-                get(|session: Session| async move {
-                    let _ = session.insert("user", 42).await;
-                    let _ = session.insert("name", "benchmark user").await;
-                }),
-            )
-            .layer(SessionManagerLayer::new(store).with_secure(false))
+        session_routes!(Session, write).layer(SessionManagerLayer::new(store).with_secure(false))
     }
 }
 
@@ -304,16 +285,6 @@ async fn redis_group(url: &str) -> Option<Vec<Variant>> {
     ]))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => panic!("tokio runtime: {error}"),
-    }
-}
-
 fn measure(c: &mut Criterion, rt: &tokio::runtime::Runtime, group: &str, variants: &[Variant]) {
     let mut criterion_group = c.benchmark_group(group);
     criterion_group
@@ -359,11 +330,6 @@ fn interleaved(
         .into_iter()
         .zip(rates.into_iter().map(median))
         .collect()
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// In-process interleaved rounds of each variant.
@@ -468,12 +434,7 @@ fn report(
     rates: &[(&'static str, f64)],
     targets: &[(&str, &str, f64)],
 ) {
-    let rate = |name: &str| {
-        rates
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(f64::NAN, |(_, r)| *r)
-    };
+    let rate = |name: &str| rate_of(rates, name);
     println!("\n{group} ({rounds} interleaved rounds, median):");
     for (name, r) in rates {
         println!("  {name:<18} {r:>12.0} req/s");
@@ -506,11 +467,23 @@ fn bench(c: &mut Criterion) {
     if let Err(error) = std::fs::create_dir_all(&dir) {
         panic!("bench directory {}: {error}", dir.display());
     }
-    if selected("sqlite_read") {
-        sqlite_read(c, &rt, &dir);
-    }
-    if selected("sqlite_write") {
-        sqlite_write(c, &rt, &dir);
+    // Each SQLite group: whether it writes, the target of `kit / tower_sessions`, and its requests per
+    // round in-process and over loopback.
+    for (name, write, target, per_round, per_round_loopback) in [
+        ("sqlite_read", false, 1.5, 2_000, 300),
+        ("sqlite_write", true, 10.0, 200, 50),
+    ] {
+        if selected(name) {
+            let variants = rt.block_on(sqlite_group(&dir, write));
+            Group {
+                name,
+                variants: &variants,
+                targets: &[("kit", "tower_sessions", target)],
+                per_round,
+                per_round_loopback,
+            }
+            .run(c, &rt);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     if selected("redis") {
@@ -540,31 +513,31 @@ impl Group<'_> {
             return;
         }
         let rates = side_by_side(rt, self.variants, self.per_round);
-        report(
-            &format!("{}, in-process", self.name),
-            ROUNDS,
-            &rates,
-            self.targets,
-        );
+        self.report("in-process", ROUNDS, &rates);
         self.over_loopback(rt, "");
         let rates = side_by_side_concurrent(rt, self.variants);
-        report(
-            &format!(
-                "{}, loopback HTTP/1.1, {CONCURRENT_CONNECTIONS} connections with a session each",
-                self.name
-            ),
+        self.report(
+            &format!("loopback HTTP/1.1, {CONCURRENT_CONNECTIONS} connections with a session each"),
             CONCURRENT_ROUNDS,
             &rates,
-            self.targets,
         );
     }
 
     fn over_loopback(&self, rt: &tokio::runtime::Runtime, runtime_note: &str) {
         let rates = side_by_side_loopback(rt, self.variants, self.per_round_loopback);
-        report(
-            &format!("{}, loopback HTTP/1.1{runtime_note}", self.name),
+        self.report(
+            &format!("loopback HTTP/1.1{runtime_note}"),
             LOOPBACK_ROUNDS,
             &rates,
+        );
+    }
+
+    /// Prints the `rates` of one way of running the group (`how`: `in-process`, …) against its targets.
+    fn report(&self, how: &str, rounds: usize, rates: &[(&'static str, f64)]) {
+        report(
+            &format!("{}, {how}", self.name),
+            rounds,
+            rates,
             self.targets,
         );
     }
@@ -590,39 +563,7 @@ fn memory(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     // The same on a two-worker runtime, as benches/hooks.rs serves (client and server may then sit on
     // different threads, as they would in different processes). The memory store is not tied to a
     // runtime, so its apps can move; the SQLite and Redis ones stay on the runtime that opened them.
-    let workers = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => panic!("tokio runtime: {error}"),
-    };
-    group.over_loopback(&workers, ", 2-worker runtime");
-}
-
-fn sqlite_read(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &std::path::Path) {
-    let variants = rt.block_on(sqlite_group(dir, false));
-    Group {
-        name: "sqlite_read",
-        variants: &variants,
-        targets: &[("kit", "tower_sessions", 1.5)],
-        per_round: 2_000,
-        per_round_loopback: 300,
-    }
-    .run(c, rt);
-}
-
-fn sqlite_write(c: &mut Criterion, rt: &tokio::runtime::Runtime, dir: &std::path::Path) {
-    let variants = rt.block_on(sqlite_group(dir, true));
-    Group {
-        name: "sqlite_write",
-        variants: &variants,
-        targets: &[("kit", "tower_sessions", 10.0)],
-        per_round: 200,
-        per_round_loopback: 50,
-    }
-    .run(c, rt);
+    group.over_loopback(&support::two_workers(), ", 2-worker runtime");
 }
 
 fn redis(c: &mut Criterion, rt: &tokio::runtime::Runtime) {

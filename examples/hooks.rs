@@ -28,7 +28,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
-use support::{ensure, BoxError, Client};
+use support::{ensure, BoxError, Client, Reply};
 use tower_django::hooks::{
     async_trait, Exception, ExceptionKind, HooksLayer, Middleware, Request, Response, ViewInfo,
 };
@@ -179,6 +179,12 @@ fn app() -> Router {
         )
 }
 
+/// `GET path` with one more request header.
+async fn get_with(client: &Client, path: &str, name: &str, value: &str) -> Result<Reply, BoxError> {
+    let request = client.request(http::Method::GET, path).header(name, value);
+    client.send(request).await
+}
+
 async fn smoke(client: Client) -> Result<(), BoxError> {
     let home = client.get("/").await?;
     ensure(
@@ -199,24 +205,12 @@ async fn smoke(client: Client) -> Result<(), BoxError> {
         denied.status == StatusCode::FORBIDDEN,
         "/admin/ denied without x-staff",
     )?;
-    let staff = client
-        .send(
-            client
-                .request(http::Method::GET, "/admin/")
-                .header("x-staff", "yes"),
-        )
-        .await?;
+    let staff = get_with(&client, "/admin/", "x-staff", "yes").await?;
     ensure(
         staff.status == StatusCode::OK,
         "/admin/ allowed with x-staff",
     )?;
-    let bot = client
-        .send(
-            client
-                .request(http::Method::GET, "/")
-                .header(header::USER_AGENT, "BadBot/1.0"),
-        )
-        .await?;
+    let bot = get_with(&client, "/", header::USER_AGENT.as_str(), "BadBot/1.0").await?;
     ensure(
         bot.status == StatusCode::FORBIDDEN && bot.header("x-frame-options") == "DENY",
         "a blocked user agent answered by the request hook, through the response hooks",

@@ -100,37 +100,33 @@ async fn smoke(client: Client) -> Result<(), BoxError> {
         first.body.contains("visit #1") && client.cookie("sessionid").is_some(),
         "a new session and its cookie",
     )?;
-    ensure(
-        client.get("/").await?.body.contains("visit #2"),
-        "the session kept between requests",
-    )?;
+    client
+        .get_showing("/", "visit #2", "the session kept between requests")
+        .await?;
     let before_login = client.cookie("sessionid");
     client.post("/login?user=alice").await?;
     ensure(
         client.cookie("sessionid") != before_login,
         "a new session key at login",
     )?;
-    ensure(
-        client
-            .get("/")
-            .await?
-            .body
-            .contains("hello alice, visit #3"),
-        "the data kept across the new key",
-    )?;
-    client.post("/logout").await?;
-    ensure(
-        client.cookie("sessionid").is_none(),
-        "the cookie deleted at logout",
-    )?;
-    ensure(
-        client
-            .get("/")
-            .await?
-            .body
-            .contains("hello stranger, visit #1"),
-        "a fresh session after logout",
-    )
+    client
+        .get_showing(
+            "/",
+            "hello alice, visit #3",
+            "the data kept across the new key",
+        )
+        .await?;
+    client
+        .post_deleting("/logout", "sessionid", "the cookie deleted at logout")
+        .await?;
+    client
+        .get_showing(
+            "/",
+            "hello stranger, visit #1",
+            "a fresh session after logout",
+        )
+        .await?;
+    Ok(())
 }
 
 #[tokio::main]

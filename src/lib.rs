@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 /// The cache API and its backends (the `cache-core` crate).

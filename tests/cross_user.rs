@@ -309,7 +309,7 @@ fn a_million_session_keys_never_repeat() {
     for _ in 0..1_000_000 {
         let key = tower_django::sessions::SessionKey::generate().expect("the OS random source");
         assert!(
-            tower_django::sessions::key::is_well_formed(key.as_str()),
+            tower_django::sessions::SessionKey::is_well_formed(key.as_str()),
             "{}",
             key.as_str()
         );

@@ -235,12 +235,7 @@ async fn login_cycles_the_key_and_the_old_cookie_is_anonymous(base: String) {
     );
     let before = ann.cookie("sessionid").expect("a session cookie");
 
-    let answer = submit(
-        &mut ann,
-        "/login",
-        &[("name", "Ann <&>"), ("next", "/post/1")],
-    )
-    .await;
+    let answer = login(&mut ann, "Ann <&>", "/post/1").await;
     assert_eq!(answer.status, 303);
     assert_eq!(answer.header("location"), "/post/1");
     let after = ann
@@ -272,12 +267,12 @@ async fn login_cycles_the_key_and_the_old_cookie_is_anonymous(base: String) {
 async fn logout_deletes_the_session_and_its_cookie(base: String) {
     let mut bob = Browser::new(base.clone());
     get(&mut bob, "/post/2").await;
-    let answer = submit(&mut bob, "/login", &[("name", "bob"), ("next", "/post/2")]).await;
+    let answer = login(&mut bob, "bob", "/post/2").await;
     assert_eq!(answer.status, 303);
     let logged_in = bob.cookie("sessionid").expect("a session cookie");
     assert_eq!(get(&mut bob, "/post/2").await.user(), Some("bob"));
 
-    let answer = submit(&mut bob, "/logout", &[("next", "/post/2")]).await;
+    let answer = logout(&mut bob, "/post/2").await;
     assert_eq!(answer.status, 303);
     assert_eq!(answer.header("location"), "/post/2");
     assert_eq!(bob.cookie("sessionid"), None, "logout removes the cookie");
@@ -300,13 +295,13 @@ async fn the_forms_redirect_only_within_the_site(base: String) {
         "",
         "post/1",
     ] {
-        let answer = submit(&mut visitor, "/login", &[("name", "eve"), ("next", next)]).await;
+        let answer = login(&mut visitor, "eve", next).await;
         assert_eq!(
             (answer.status, answer.header("location")),
             (303, "/"),
             "login, next={next:?}"
         );
-        let answer = submit(&mut visitor, "/logout", &[("next", next)]).await;
+        let answer = logout(&mut visitor, next).await;
         assert_eq!(
             (answer.status, answer.header("location")),
             (303, "/"),
@@ -314,12 +309,7 @@ async fn the_forms_redirect_only_within_the_site(base: String) {
         );
     }
     // A login without a name is refused with the 400 page, and logs nobody in.
-    let answer = submit(
-        &mut visitor,
-        "/login",
-        &[("name", "  "), ("next", "/post/1")],
-    )
-    .await;
+    let answer = login(&mut visitor, "  ", "/post/1").await;
     assert_eq!(answer.status, 400);
     assert!(answer.body.contains("id=\"error\""));
     assert_eq!(get(&mut visitor, "/post/1").await.user(), None);
@@ -431,4 +421,14 @@ async fn get(visitor: &mut Browser, path: &str) -> Page {
 async fn submit(visitor: &mut Browser, path: &str, fields: &[(&str, &str)]) -> Page {
     let answer = visitor.try_submit(path, fields, DEADLINE).await;
     Page::new(path, answer)
+}
+
+/// The login form submitted with `name`, to go on to `next`.
+async fn login(visitor: &mut Browser, name: &str, next: &str) -> Page {
+    submit(visitor, "/login", &[("name", name), ("next", next)]).await
+}
+
+/// The logout form submitted, to go on to `next`.
+async fn logout(visitor: &mut Browser, next: &str) -> Page {
+    submit(visitor, "/logout", &[("next", next)]).await
 }

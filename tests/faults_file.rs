@@ -33,7 +33,7 @@ use tower_django::cache::Cache;
 use tower_django::sessions::store::FileStore;
 
 use support::process::{run, running_as_root, try_run};
-use support::scenario::{self, Expect, Fault, Sessions};
+use support::scenario::{self, Expect, Fault, Sessions, Target};
 
 /// How many times a read-only remount is tried while the app has files open for writing.
 const REMOUNT_ATTEMPTS: u32 = 200;
@@ -103,30 +103,55 @@ async fn remove_dir(dir: &Path) {
         .expect("remove the directory");
 }
 
-/// Both directories deleted; the session directory made again by the test.
-struct Removed<'a>(&'a Dirs);
+impl Target for Dirs {
+    async fn start(_test: &str) -> Option<Dirs> {
+        Some(Dirs::new())
+    }
 
-impl Fault for Removed<'_> {
-    async fn inject(&mut self) {
-        for dir in self.0.both() {
+    /// The app with its sessions and pages in the directories, its session errors answered with 503.
+    async fn serve(&self) -> support::app::App {
+        let sessions = FileStore::new(self.sessions()).expect("a file session store");
+        let pages = FileBackend::new(self.cache()).expect("a file cache");
+        support::app::serve(
+            sessions,
+            Cache::new(pages),
+            Some(StatusCode::SERVICE_UNAVAILABLE),
+        )
+        .await
+    }
+}
+
+/// Both directories deleted; the session directory made again by the test.
+struct Removed;
+
+impl Fault<Dirs> for Removed {
+    async fn inject(&mut self, dirs: &mut Dirs) {
+        for dir in dirs.both() {
             remove_dir(&dir).await;
         }
     }
 
-    async fn repair(&mut self) {
-        tokio::fs::create_dir_all(self.0.sessions())
+    async fn repair(&mut self, dirs: &mut Dirs) {
+        tokio::fs::create_dir_all(dirs.sessions())
             .await
             .expect("the session directory again");
+    }
+
+    fn checks(&self, dirs: &Dirs) -> Vec<(bool, &'static str)> {
+        vec![(
+            dirs.cache().is_dir(),
+            "the file cache recreated its removed directory",
+        )]
     }
 }
 
 /// Both directories replaced by regular files of the same names (the link pointed at a directory
 /// holding those files), then back.
-struct ReplacedByFiles<'a>(&'a Dirs);
+struct ReplacedByFiles;
 
-impl Fault for ReplacedByFiles<'_> {
-    async fn inject(&mut self) {
-        let files = self.0.root.path().join(FILES);
+impl Fault<Dirs> for ReplacedByFiles {
+    async fn inject(&mut self, dirs: &mut Dirs) {
+        let files = dirs.root.path().join(FILES);
         tokio::fs::create_dir_all(&files)
             .await
             .expect("a directory for the files");
@@ -135,24 +160,24 @@ impl Fault for ReplacedByFiles<'_> {
                 .await
                 .expect("a file in the directory's place");
         }
-        self.0.point_to(FILES).await;
+        dirs.point_to(FILES).await;
     }
 
-    async fn repair(&mut self) {
-        self.0.point_to(REAL).await;
+    async fn repair(&mut self, dirs: &mut Dirs) {
+        dirs.point_to(REAL).await;
     }
 }
 
 /// Both directories bind-mounted read-only onto themselves; unmounted by `repair`, or on drop.
-struct ReadOnly<'a> {
-    dirs: &'a Dirs,
+#[derive(Default)]
+struct ReadOnly {
     mounted: Vec<PathBuf>,
 }
 
-impl ReadOnly<'_> {
+impl Fault<Dirs> for ReadOnly {
     /// Whether read-only bind mounts work here (root, and a `mount` the container allows); says on stderr
     /// why not.
-    async fn possible(dirs: &Dirs, test: &str) -> bool {
+    async fn possible(&self, dirs: &Dirs, test: &str) -> bool {
         let skip = |why: &str| {
             tower_django::cache::testing::say_once(&format!("skipping {test}: {why}"));
             false
@@ -175,11 +200,9 @@ impl ReadOnly<'_> {
         run("umount the probe", Command::new("umount").arg(&probe)).await;
         true
     }
-}
 
-impl Fault for ReadOnly<'_> {
-    async fn inject(&mut self) {
-        for dir in self.dirs.both() {
+    async fn inject(&mut self, dirs: &mut Dirs) {
+        for dir in dirs.both() {
             run(
                 "mount --bind",
                 Command::new("mount").arg("--bind").arg(&dir).arg(&dir),
@@ -202,7 +225,7 @@ impl Fault for ReadOnly<'_> {
         }
     }
 
-    async fn repair(&mut self) {
+    async fn repair(&mut self, _dirs: &mut Dirs) {
         while let Some(dir) = self.mounted.pop() {
             // Lazy: the app keeps reading files there, which a plain umount refuses (EBUSY); detached,
             // new opens reach the directory underneath at once.
@@ -215,7 +238,7 @@ impl Fault for ReadOnly<'_> {
     }
 }
 
-impl Drop for ReadOnly<'_> {
+impl Drop for ReadOnly {
     fn drop(&mut self) {
         // A failed test must not leave mounts behind (nor a temporary directory it cannot remove).
         for dir in self.mounted.drain(..) {
@@ -227,86 +250,31 @@ impl Drop for ReadOnly<'_> {
     }
 }
 
-/// The app with its sessions and pages in `dirs`.
-async fn app(dirs: &Dirs) -> support::app::App {
-    let sessions = FileStore::new(dirs.sessions()).expect("a file session store");
-    let pages = FileBackend::new(dirs.cache()).expect("a file cache");
-    support::app::serve(
-        sessions,
-        Cache::new(pages),
-        Some(StatusCode::SERVICE_UNAVAILABLE),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn directories_removed() {
-    let name = "faults_file::directories_removed";
-    let (logs, _capture) = test_logs::capture_logs();
-    scenario::within_budget(name, async {
-        let dirs = Dirs::new();
-        let app = app(&dirs).await;
-        let expect = Expect {
-            error_status: 503,
-            // The session files went with their directory.
-            sessions: Sessions::LostOnce,
-            sessions_fail: true,
-            // The cache backend recreates its directory before each write.
-            pages_fail: false,
-        };
-        let report = scenario::run(name, &app, &mut Removed(&dirs), expect, &logs).await;
-        report.assert_also(&[(
-            dirs.cache().is_dir(),
-            "the file cache recreated its removed directory",
-        )]);
-    })
-    .await;
+    let expect = Expect {
+        // The session files went with their directory.
+        sessions: Sessions::LostOnce,
+        // The cache backend recreates its directory before each write.
+        pages_fail: false,
+        ..Expect::outage(503)
+    };
+    scenario::test::<Dirs>("faults_file::directories_removed", Removed, expect).await;
 }
 
 #[tokio::test]
 async fn directories_replaced_by_files() {
     let name = "faults_file::directories_replaced_by_files";
-    let (logs, _capture) = test_logs::capture_logs();
-    scenario::within_budget(name, async {
-        let dirs = Dirs::new();
-        let app = app(&dirs).await;
-        let expect = Expect {
-            error_status: 503,
-            sessions: Sessions::Survive,
-            sessions_fail: true,
-            pages_fail: true,
-        };
-        scenario::run(name, &app, &mut ReplacedByFiles(&dirs), expect, &logs)
-            .await
-            .assert();
-    })
-    .await;
+    scenario::test::<Dirs>(name, ReplacedByFiles, Expect::outage(503)).await;
 }
 
 #[tokio::test]
 async fn directories_read_only() {
+    let expect = Expect {
+        // Every page is cached before the fault and read-only pages are still hits.
+        pages_fail: false,
+        ..Expect::outage(503)
+    };
     let name = "faults_file::directories_read_only";
-    let (logs, _capture) = test_logs::capture_logs();
-    scenario::within_budget(name, async {
-        let dirs = Dirs::new();
-        if !ReadOnly::possible(&dirs, name).await {
-            return;
-        }
-        let app = app(&dirs).await;
-        let expect = Expect {
-            error_status: 503,
-            sessions: Sessions::Survive,
-            sessions_fail: true,
-            // Every page is cached before the fault and read-only pages are still hits.
-            pages_fail: false,
-        };
-        let mut fault = ReadOnly {
-            dirs: &dirs,
-            mounted: Vec::new(),
-        };
-        scenario::run(name, &app, &mut fault, expect, &logs)
-            .await
-            .assert();
-    })
-    .await;
+    scenario::test::<Dirs>(name, ReadOnly::default(), expect).await;
 }

@@ -13,7 +13,6 @@
 mod support;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use axum::http::StatusCode;
 use tempfile::TempDir;
@@ -22,12 +21,15 @@ use tower_django::cache::backends::MemcachedBackend;
 use tower_django::cache::Cache;
 use tower_django::sessions::store::CacheStore;
 
-use support::process::ServerProcess;
-use support::process::{answers, running_as_root, server_program, spare_port, wait_for};
-use support::scenario::{self, Expect, Fault, Sessions};
+use support::process::{running_as_root, server_program, spare_port, Probe, ServerProcess};
+use support::scenario::{self, Expect, Fault, Sessions, Target};
 
-/// How long memcached may take to start and answer `version`.
-const START_LIMIT: Duration = Duration::from_secs(20);
+/// memcached is up once it answers `version`.
+const VERSION: Probe = Probe {
+    what: "memcached answering version",
+    request: b"version\r\n",
+    reply: b"VERSION",
+};
 
 /// A `memcached` of this test.
 struct Memcached {
@@ -40,6 +42,27 @@ struct Memcached {
 }
 
 impl Memcached {
+    /// Starts memcached on the port (loopback, no UDP, 64 MiB) and waits until it answers.
+    async fn spawn(&mut self) {
+        let mut command = Command::new(&self.program);
+        command
+            .args(["-l", "127.0.0.1", "-U", "0", "-m", "64", "-p"])
+            .arg(self.port.to_string());
+        if running_as_root() {
+            // memcached refuses to run as root without a user to switch to.
+            command.args(["-u", "nobody"]);
+        }
+        let log = self.dir.path().join("memcached.log");
+        self.process =
+            Some(ServerProcess::start("memcached", command, &log, self.port, VERSION).await);
+    }
+
+    fn url(&self) -> String {
+        format!("memcached://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Target for Memcached {
     /// Starts memcached, or `None` (skipped) when it is not installed.
     async fn start(test: &str) -> Option<Memcached> {
         let mut memcached = Memcached {
@@ -52,36 +75,29 @@ impl Memcached {
         Some(memcached)
     }
 
-    /// Starts memcached on the port (loopback, no UDP, 64 MiB) and waits until it answers.
-    async fn spawn(&mut self) {
-        let mut command = Command::new(&self.program);
-        command
-            .args(["-l", "127.0.0.1", "-U", "0", "-m", "64", "-p"])
-            .arg(self.port.to_string());
-        if running_as_root() {
-            // memcached refuses to run as root without a user to switch to.
-            command.args(["-u", "nobody"]);
-        }
-        let log = self.dir.path().join("memcached.log");
-        self.process = Some(ServerProcess::spawn("memcached", command, &log));
-        let port = self.port;
-        wait_for("memcached answering version", START_LIMIT, || {
-            answers(port, b"version\r\n", b"VERSION")
-        })
-        .await;
-    }
-
-    fn url(&self) -> String {
-        format!("memcached://127.0.0.1:{}", self.port)
+    /// The app with its sessions and pages on memcached, under separate key prefixes, its session
+    /// errors answered with 503.
+    async fn serve(&self) -> support::app::App {
+        let cache = |prefix: &str| {
+            let backend = MemcachedBackend::from_url(&self.url()).expect("a memcached backend");
+            Cache::builder(backend).key_prefix(prefix).build()
+        };
+        let sessions = CacheStore::new(cache("faults-sessions"));
+        support::app::serve(
+            sessions,
+            cache("faults-pages"),
+            Some(StatusCode::SERVICE_UNAVAILABLE),
+        )
+        .await
     }
 }
 
 /// SIGKILL, then a new memcached on the same port.
-struct Kill<'a>(&'a mut Memcached);
+struct Kill;
 
-impl Fault for Kill<'_> {
-    async fn inject(&mut self) {
-        self.0
+impl Fault<Memcached> for Kill {
+    async fn inject(&mut self, memcached: &mut Memcached) {
+        memcached
             .process
             .as_mut()
             .expect("memcached was started")
@@ -89,40 +105,16 @@ impl Fault for Kill<'_> {
             .await;
     }
 
-    async fn repair(&mut self) {
-        self.0.spawn().await;
+    async fn repair(&mut self, memcached: &mut Memcached) {
+        memcached.spawn().await;
     }
 }
 
 #[tokio::test]
 async fn killed_and_restarted() {
-    let name = "faults_memcached::killed_and_restarted";
-    let (logs, _capture) = test_logs::capture_logs();
-    scenario::within_budget(name, async {
-        let Some(mut memcached) = Memcached::start(name).await else {
-            return;
-        };
-        let cache = |prefix: &str| {
-            let backend =
-                MemcachedBackend::from_url(&memcached.url()).expect("a memcached backend");
-            Cache::builder(backend).key_prefix(prefix).build()
-        };
-        let sessions = CacheStore::new(cache("faults-sessions"));
-        let app = support::app::serve(
-            sessions,
-            cache("faults-pages"),
-            Some(StatusCode::SERVICE_UNAVAILABLE),
-        )
-        .await;
-        let expect = Expect {
-            error_status: 503,
-            sessions: Sessions::LostOnce,
-            sessions_fail: true,
-            pages_fail: true,
-        };
-        scenario::run(name, &app, &mut Kill(&mut memcached), expect, &logs)
-            .await
-            .assert();
-    })
-    .await;
+    let expect = Expect {
+        sessions: Sessions::LostOnce,
+        ..Expect::outage(503)
+    };
+    scenario::test::<Memcached>("faults_memcached::killed_and_restarted", Kill, expect).await;
 }

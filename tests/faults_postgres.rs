@@ -25,7 +25,7 @@ use tower_django::cache::Cache;
 use tower_django::sessions::store::DatabaseStore;
 
 use support::process::{run, running_as_root, server_program, spare_port};
-use support::scenario::{self, Expect, Fault, Sessions};
+use support::scenario::{self, Expect, Fault, Target};
 
 /// The OS user PostgreSQL runs as when the tests run as root.
 const PG_USER: &str = "postgres";
@@ -43,40 +43,6 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// Creates and starts a cluster, or `None` (skipped) when PostgreSQL is not installed.
-    async fn start(test: &str) -> Option<Cluster> {
-        let initdb = server_program("initdb", test)?;
-        let bin = initdb.parent().expect("initdb's directory").to_owned();
-        let dir = tempfile::Builder::new()
-            .prefix("faults-pg")
-            .tempdir()
-            .expect("a directory for PostgreSQL");
-        if running_as_root() {
-            run(
-                "chown the cluster's directory",
-                Command::new("chown").arg(PG_USER).arg(dir.path()),
-            )
-            .await;
-        }
-        let cluster = Cluster {
-            bin,
-            dir,
-            port: spare_port(),
-        };
-        run(
-            "initdb",
-            cluster
-                .command("initdb")
-                .arg("-D")
-                .arg(cluster.data())
-                .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"])
-                .arg("--no-sync"),
-        )
-        .await;
-        cluster.pg_start().await;
-        Some(cluster)
-    }
-
     /// `pg_ctl start` on the spare port, loopback only, its Unix socket in the cluster's directory.
     async fn pg_start(&self) {
         let options = format!(
@@ -87,6 +53,15 @@ impl Cluster {
         run(
             "pg_ctl start",
             self.pg_ctl().args(["-o", &options, "start"]),
+        )
+        .await;
+    }
+
+    /// `pg_ctl <action> -m fast` (`stop`, `restart`): open transactions are aborted.
+    async fn pg_ctl_fast(&self, action: &str) {
+        run(
+            &format!("pg_ctl {action} -m fast"),
+            self.pg_ctl().args(["-m", "fast", action]),
         )
         .await;
     }
@@ -149,19 +124,68 @@ impl Drop for Cluster {
     }
 }
 
-/// `pg_ctl restart -m fast`: the server is down only while it restarts.
-struct Restart<'a>(&'a Cluster);
-
-impl Fault for Restart<'_> {
-    async fn inject(&mut self) {
+impl Target for Cluster {
+    /// Creates and starts a cluster, or `None` (skipped) when PostgreSQL is not installed.
+    async fn start(test: &str) -> Option<Cluster> {
+        let initdb = server_program("initdb", test)?;
+        let bin = initdb.parent().expect("initdb's directory").to_owned();
+        let dir = tempfile::Builder::new()
+            .prefix("faults-pg")
+            .tempdir()
+            .expect("a directory for PostgreSQL");
+        if running_as_root() {
+            run(
+                "chown the cluster's directory",
+                Command::new("chown").arg(PG_USER).arg(dir.path()),
+            )
+            .await;
+        }
+        let cluster = Cluster {
+            bin,
+            dir,
+            port: spare_port(),
+        };
         run(
-            "pg_ctl restart -m fast",
-            self.0.pg_ctl().args(["-m", "fast", "restart"]),
+            "initdb",
+            cluster
+                .command("initdb")
+                .arg("-D")
+                .arg(cluster.data())
+                .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"])
+                .arg("--no-sync"),
         )
         .await;
+        cluster.pg_start().await;
+        Some(cluster)
     }
 
-    async fn repair(&mut self) {}
+    /// The app with its sessions and pages in the cluster, each in its own table.
+    async fn serve(&self) -> support::app::App {
+        let sessions = DatabaseStore::builder(self.url())
+            .table("faults_sessions")
+            .connect()
+            .await
+            .expect("a session store on PostgreSQL");
+        sessions.migrate().await.expect("the session table");
+        let pages = DatabaseBackend::builder(self.url())
+            .table("faults_pages")
+            .connect()
+            .await
+            .expect("a cache on PostgreSQL");
+        pages.create_table().await.expect("the cache table");
+        support::app::serve(sessions, Cache::new(pages), None).await
+    }
+}
+
+/// `pg_ctl restart -m fast`: the server is down only while it restarts.
+struct Restart;
+
+impl Fault<Cluster> for Restart {
+    async fn inject(&mut self, cluster: &mut Cluster) {
+        cluster.pg_ctl_fast("restart").await;
+    }
+
+    async fn repair(&mut self, _cluster: &mut Cluster) {}
 
     fn hold(&self) -> Duration {
         Duration::ZERO
@@ -169,80 +193,31 @@ impl Fault for Restart<'_> {
 }
 
 /// `pg_ctl stop -m fast`, then `pg_ctl start` with the same options.
-struct Stop<'a>(&'a Cluster);
+struct Stop;
 
-impl Fault for Stop<'_> {
-    async fn inject(&mut self) {
-        run(
-            "pg_ctl stop -m fast",
-            self.0.pg_ctl().args(["-m", "fast", "stop"]),
-        )
-        .await;
+impl Fault<Cluster> for Stop {
+    async fn inject(&mut self, cluster: &mut Cluster) {
+        cluster.pg_ctl_fast("stop").await;
     }
 
-    async fn repair(&mut self) {
-        self.0.pg_start().await;
+    async fn repair(&mut self, cluster: &mut Cluster) {
+        cluster.pg_start().await;
     }
-}
-
-/// The app with its sessions and pages in the cluster, each in its own table.
-async fn app(cluster: &Cluster) -> support::app::App {
-    let sessions = DatabaseStore::builder(cluster.url())
-        .table("faults_sessions")
-        .connect()
-        .await
-        .expect("a session store on PostgreSQL");
-    sessions.migrate().await.expect("the session table");
-    let pages = DatabaseBackend::builder(cluster.url())
-        .table("faults_pages")
-        .connect()
-        .await
-        .expect("a cache on PostgreSQL");
-    pages.create_table().await.expect("the cache table");
-    support::app::serve(sessions, Cache::new(pages), None).await
 }
 
 #[tokio::test]
 async fn restart_fast() {
-    let name = "faults_postgres::restart_fast";
-    let (logs, _capture) = test_logs::capture_logs();
-    scenario::within_budget(name, async {
-        let Some(cluster) = Cluster::start(name).await else {
-            return;
-        };
-        let app = app(&cluster).await;
-        let expect = Expect {
-            error_status: 500,
-            sessions: Sessions::Survive,
-            // A fast restart takes about a second: requests may or may not meet it.
-            sessions_fail: false,
-            pages_fail: false,
-        };
-        scenario::run(name, &app, &mut Restart(&cluster), expect, &logs)
-            .await
-            .assert();
-    })
-    .await;
+    let expect = Expect {
+        // A fast restart takes about a second: requests may or may not meet it.
+        sessions_fail: false,
+        pages_fail: false,
+        ..Expect::outage(500)
+    };
+    scenario::test::<Cluster>("faults_postgres::restart_fast", Restart, expect).await;
 }
 
 #[tokio::test]
 async fn stopped_for_five_seconds() {
     let name = "faults_postgres::stopped_for_five_seconds";
-    let (logs, _capture) = test_logs::capture_logs();
-    scenario::within_budget(name, async {
-        let Some(cluster) = Cluster::start(name).await else {
-            return;
-        };
-        let app = app(&cluster).await;
-        let expect = Expect {
-            error_status: 500,
-            sessions: Sessions::Survive,
-            sessions_fail: true,
-            pages_fail: true,
-        };
-        scenario::run(name, &app, &mut Stop(&cluster), expect, &logs)
-            .await
-            .assert();
-    })
-    .await;
+    scenario::test::<Cluster>(name, Stop, Expect::outage(500)).await;
 }

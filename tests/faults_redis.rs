@@ -23,11 +23,15 @@ use tower_django::cache::backends::RedisBackend;
 use tower_django::cache::Cache;
 use tower_django::sessions::store::CacheStore;
 
-use support::process::{answers, run, server_program, spare_port, wait_for, ServerProcess};
-use support::scenario::{self, Expect, Fault, Sessions};
+use support::process::{run, server_program, spare_port, Probe, ServerProcess};
+use support::scenario::{self, Expect, Fault, Target};
 
-/// How long Redis may take to start (or to load its append-only file) and answer `PING`.
-const START_LIMIT: Duration = Duration::from_secs(20);
+/// Redis is up once it answers `PING` (its append-only file loaded).
+const PING: Probe = Probe {
+    what: "Redis answering PING",
+    request: b"PING\r\n",
+    reply: b"+PONG",
+};
 
 /// A `redis-server` of this test, persisting to its own directory.
 struct Redis {
@@ -40,6 +44,29 @@ struct Redis {
 }
 
 impl Redis {
+    /// Starts `redis-server` on the port and directory, and waits until it answers (its data loaded).
+    async fn spawn(&mut self) {
+        let mut command = Command::new(&self.server);
+        command
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
+            .args(["--appendonly", "yes", "--save", "", "--dir"])
+            .arg(self.dir.path());
+        let log = self.dir.path().join("redis.log");
+        self.process =
+            Some(ServerProcess::start("redis-server", command, &log, self.port, PING).await);
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn process(&mut self) -> &mut ServerProcess {
+        self.process.as_mut().expect("Redis was started")
+    }
+}
+
+impl Target for Redis {
     /// Starts Redis, or `None` (skipped) when it is not installed.
     async fn start(test: &str) -> Option<Redis> {
         let server = server_program("redis-server", test)?;
@@ -55,38 +82,25 @@ impl Redis {
         Some(redis)
     }
 
-    /// Starts `redis-server` on the port and directory, and waits until it answers (its data loaded).
-    async fn spawn(&mut self) {
-        let mut command = Command::new(&self.server);
-        command
-            .args(["--bind", "127.0.0.1", "--port"])
-            .arg(self.port.to_string())
-            .args(["--appendonly", "yes", "--save", "", "--dir"])
-            .arg(self.dir.path());
-        let log = self.dir.path().join("redis.log");
-        self.process = Some(ServerProcess::spawn("redis-server", command, &log));
-        let port = self.port;
-        wait_for("Redis answering PING", START_LIMIT, || {
-            answers(port, b"PING\r\n", b"+PONG")
-        })
-        .await;
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn process(&mut self) -> &mut ServerProcess {
-        self.process.as_mut().expect("Redis was started")
+    /// The app with its sessions and pages on Redis, under separate namespaces.
+    async fn serve(&self) -> support::app::App {
+        let backend = |namespace: &str| {
+            RedisBackend::builder(self.url())
+                .namespace(namespace)
+                .build()
+                .expect("a Redis backend")
+        };
+        let sessions = CacheStore::new(Cache::new(backend("faults-sessions:")));
+        let pages = Cache::new(backend("faults-pages:"));
+        support::app::serve(sessions, pages, None).await
     }
 }
 
 /// `redis-cli shutdown` (Redis saves and exits), then a new `redis-server` on the same port and directory.
-struct Shutdown<'a>(&'a mut Redis);
+struct Shutdown;
 
-impl Fault for Shutdown<'_> {
-    async fn inject(&mut self) {
-        let redis = &mut *self.0;
+impl Fault<Redis> for Shutdown {
+    async fn inject(&mut self, redis: &mut Redis) {
         run(
             "redis-cli shutdown",
             Command::new(&redis.cli)
@@ -98,77 +112,38 @@ impl Fault for Shutdown<'_> {
         assert!(status.success(), "redis-server exited with {status}");
     }
 
-    async fn repair(&mut self) {
-        self.0.spawn().await;
+    async fn repair(&mut self, redis: &mut Redis) {
+        redis.spawn().await;
     }
 }
 
 /// SIGSTOP: Redis keeps its connections open and answers nothing; SIGCONT thaws it.
-struct Freeze<'a>(&'a mut Redis);
+struct Freeze;
 
-impl Fault for Freeze<'_> {
-    async fn inject(&mut self) {
-        self.0.process().signal("STOP").await;
+impl Fault<Redis> for Freeze {
+    async fn inject(&mut self, redis: &mut Redis) {
+        redis.process().signal("STOP").await;
     }
 
-    async fn repair(&mut self) {
-        self.0.process().signal("CONT").await;
-        let port = self.0.port;
-        wait_for("Redis answering PING after SIGCONT", START_LIMIT, || {
-            answers(port, b"PING\r\n", b"+PONG")
-        })
+    async fn repair(&mut self, redis: &mut Redis) {
+        redis.process().signal("CONT").await;
+        Probe {
+            what: "Redis answering PING after SIGCONT",
+            ..PING
+        }
+        .wait(redis.port)
         .await;
     }
 }
 
-/// The app with its sessions and pages on `redis`, under separate namespaces.
-async fn app(redis: &Redis) -> support::app::App {
-    let backend = |namespace: &str| {
-        RedisBackend::builder(redis.url())
-            .namespace(namespace)
-            .build()
-            .expect("a Redis backend")
-    };
-    let sessions = CacheStore::new(Cache::new(backend("faults-sessions:")));
-    let pages = Cache::new(backend("faults-pages:"));
-    support::app::serve(sessions, pages, None).await
-}
-
-const EXPECT: Expect = Expect {
-    error_status: 500,
-    sessions: Sessions::Survive,
-    sessions_fail: true,
-    pages_fail: true,
-};
-
 #[tokio::test]
 async fn shutdown_and_restart() {
     let name = "faults_redis::shutdown_and_restart";
-    let (logs, _capture) = test_logs::capture_logs();
-    scenario::within_budget(name, async {
-        let Some(mut redis) = Redis::start(name).await else {
-            return;
-        };
-        let app = app(&redis).await;
-        scenario::run(name, &app, &mut Shutdown(&mut redis), EXPECT, &logs)
-            .await
-            .assert();
-    })
-    .await;
+    scenario::test::<Redis>(name, Shutdown, Expect::outage(500)).await;
 }
 
 #[tokio::test]
 async fn frozen_and_thawed() {
     let name = "faults_redis::frozen_and_thawed";
-    let (logs, _capture) = test_logs::capture_logs();
-    scenario::within_budget(name, async {
-        let Some(mut redis) = Redis::start(name).await else {
-            return;
-        };
-        let app = app(&redis).await;
-        scenario::run(name, &app, &mut Freeze(&mut redis), EXPECT, &logs)
-            .await
-            .assert();
-    })
-    .await;
+    scenario::test::<Redis>(name, Freeze, Expect::outage(500)).await;
 }

@@ -14,25 +14,27 @@
 //!
 //! Each property runs `PROPTEST_CASES` cases (proptest's variable), else the count in its config.
 
+mod web;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::http::header::{COOKIE, SET_COOKIE, VARY};
+use axum::http::header::{COOKIE, VARY};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use cache_core::backends::MemoryBackend;
 use cache_core::Cache;
-use http_body_util::BodyExt;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use tower::ServiceExt;
 use tower_cache_page::{CachePageLayer, ConditionalGetLayer};
 use tower_sessions_kit::store::{CacheStore, DatabaseStore, FileStore, SignedCookieStore};
 use tower_sessions_kit::{Key, Session, SessionError, SessionKey, SessionLayer, SessionStore};
+
+use web::oneshot::call;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -43,39 +45,6 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn fail(error: impl std::fmt::Display) -> TestCaseError {
     TestCaseError::fail(error.to_string())
-}
-
-/// A response, read whole.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn cache_status(&self) -> String {
-        self.headers
-            .get("cache-status")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default()
-    }
-}
-
-async fn call(app: &Router, request: Request<Body>) -> Result<Reply, TestCaseError> {
-    let response = app.clone().oneshot(request).await.map_err(fail)?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(fail)?
-        .to_bytes();
-    Ok(Reply {
-        status,
-        headers,
-        body,
-    })
 }
 
 /// Any bytes a header value may hold (visible ASCII, space, tab, obs-text), up to `max` of them.
@@ -226,13 +195,7 @@ fn session_routes() -> Router {
                 Ok::<_, SessionError>(user.unwrap_or_else(|| "none".to_owned()))
             }),
         )
-        .route(
-            "/set",
-            get(|session: Session| async move {
-                session.insert("user", "legit").await?;
-                Ok::<_, SessionError>("set")
-            }),
-        )
+        .route("/set", web::log_in("legit", "set"))
         .route("/untouched", get(|| async { "untouched" }))
         .route(
             "/flush",
@@ -279,17 +242,6 @@ async fn session_store(which: usize, outer: &Path) -> Result<Arc<dyn SessionStor
     })
 }
 
-/// The session cookie a response sets (`Some("")` for a deletion).
-fn set_session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .filter_map(|value| cookie::Cookie::parse(value.to_owned()).ok())
-        .find(|cookie| cookie.name() == "sessionid")
-        .map(|cookie| cookie.value().to_owned())
-}
-
 /// Whether `value` names a record of `store` (server stores) or verifies (signed cookies).
 async fn known(store: &dyn SessionStore, value: &str) -> Result<bool, TestCaseError> {
     let Some(key) = SessionKey::from_cookie_value(value) else {
@@ -318,7 +270,9 @@ async fn one_cookie_case(
         Request::get("/set").body(Body::empty()).map_err(fail)?,
     )
     .await?;
-    let legit = set_session_cookie(&login.headers).ok_or_else(|| fail("no session at login"))?;
+    let legit = login
+        .session_cookie()
+        .ok_or_else(|| fail("no session at login"))?;
 
     for (path_index, lines) in requests {
         let path = PATHS[*path_index % PATHS.len()];
@@ -375,7 +329,7 @@ async fn one_cookie_case(
                 );
             }
         }
-        if let Some(set) = set_session_cookie(&reply.headers).filter(|v| !v.is_empty()) {
+        if let Some(set) = reply.session_cookie().filter(|v| !v.is_empty()) {
             prop_assert!(
                 !candidates.contains(&set) || before.get(&set) == Some(&true),
                 "{} {path}: adopted the client's key {set:?}",
@@ -426,41 +380,54 @@ struct Script {
     headers: Vec<Header>,
 }
 
+/// One of the `known` values or, as likely as any one of them, up to `max` bytes of anything.
+fn known_or_any(
+    known: &'static [&'static [u8]],
+    max: usize,
+) -> impl Strategy<Value = Vec<u8>> + Clone {
+    let weight = u32::try_from(known.len()).unwrap_or(u32::MAX);
+    prop_oneof![
+        weight => proptest::sample::select(known).prop_map(<[u8]>::to_vec),
+        1 => header_bytes(max),
+    ]
+}
+
 /// Response headers that drive caching, with hostile values: odd case and spacing, junk, non-UTF-8.
 fn response_header() -> impl Strategy<Value = Header> {
-    let cache_control = prop_oneof![
-        Just(b"PRIVATE".to_vec()),
-        Just(b"No-Store".to_vec()),
-        Just(b"NO-CACHE".to_vec()),
-        Just(b"public, MAX-AGE=60".to_vec()),
-        Just(b"max-age=-1".to_vec()),
-        Just(b"max-age=99999999999999999999".to_vec()),
-        Just(b"s-maxage=10, Private=\"x\"".to_vec()),
-        header_bytes(40),
-    ];
-    let vary = prop_oneof![
-        Just(b"*".to_vec()),
-        Just(b" * , accept-language".to_vec()),
-        Just(b"Accept-Language".to_vec()),
-        Just(b"  accept-language ,".to_vec()),
-        Just(b"X-Custom, ACCEPT-ENCODING".to_vec()),
-        Just(b"accept language".to_vec()),
-        Just(b",,,".to_vec()),
-        Just(b"if-none-match".to_vec()),
-        header_bytes(40),
-    ];
-    let etag = prop_oneof![
-        Just(b"\"v1\"".to_vec()),
-        Just(b"W/\"v1\"".to_vec()),
-        Just(b"v1".to_vec()),
-        header_bytes(40),
-    ];
-    let date = prop_oneof![
-        Just(b"Sun, 06 Nov 1994 08:49:37 GMT".to_vec()),
-        Just(b"Sunday, 06-Nov-94 08:49:37 GMT".to_vec()),
-        Just(b"Thu, 01 Jan 2099 00:00:00 GMT".to_vec()),
-        header_bytes(40),
-    ];
+    let cache_control = known_or_any(
+        &[
+            b"PRIVATE",
+            b"No-Store",
+            b"NO-CACHE",
+            b"public, MAX-AGE=60",
+            b"max-age=-1",
+            b"max-age=99999999999999999999",
+            b"s-maxage=10, Private=\"x\"",
+        ],
+        40,
+    );
+    let vary = known_or_any(
+        &[
+            b"*",
+            b" * , accept-language",
+            b"Accept-Language",
+            b"  accept-language ,",
+            b"X-Custom, ACCEPT-ENCODING",
+            b"accept language",
+            b",,,",
+            b"if-none-match",
+        ],
+        40,
+    );
+    let etag = known_or_any(&[b"\"v1\"", b"W/\"v1\"", b"v1"], 40);
+    let date = known_or_any(
+        &[
+            b"Sun, 06 Nov 1994 08:49:37 GMT",
+            b"Sunday, 06-Nov-94 08:49:37 GMT",
+            b"Thu, 01 Jan 2099 00:00:00 GMT",
+        ],
+        40,
+    );
     prop_oneof![
         3 => cache_control.prop_map(|v| (HeaderName::from_static("cache-control"), v)),
         3 => vary.prop_map(|v| (VARY, v)),
@@ -480,28 +447,33 @@ fn script() -> impl Strategy<Value = Script> {
 
 /// Request headers that drive caching and conditional GET, with hostile values.
 fn request_header() -> impl Strategy<Value = Header> {
-    let name = prop_oneof![
-        Just(HeaderName::from_static("cache-control")),
-        Just(HeaderName::from_static("if-none-match")),
-        Just(HeaderName::from_static("if-modified-since")),
-        Just(HeaderName::from_static("if-match")),
-        Just(HeaderName::from_static("if-unmodified-since")),
-        Just(HeaderName::from_static("accept-language")),
-        Just(HeaderName::from_static("accept-encoding")),
-        Just(HeaderName::from_static("x-custom")),
-    ];
-    let value = prop_oneof![
-        Just(b"\"v1\"".to_vec()),
-        Just(b"W/\"v1\", \"v2\"".to_vec()),
-        Just(b"*".to_vec()),
-        Just(b"Sun, 06 Nov 1994 08:49:37 GMT".to_vec()),
-        Just(b"Thu, 01 Jan 2099 00:00:00 GMT".to_vec()),
-        Just(b"NO-CACHE".to_vec()),
-        Just(b"en".to_vec()),
-        Just(b"fr".to_vec()),
-        Just(Vec::new()),
-        header_bytes(60),
-    ];
+    let name = proptest::sample::select(
+        &[
+            "cache-control",
+            "if-none-match",
+            "if-modified-since",
+            "if-match",
+            "if-unmodified-since",
+            "accept-language",
+            "accept-encoding",
+            "x-custom",
+        ][..],
+    )
+    .prop_map(HeaderName::from_static);
+    let value = known_or_any(
+        &[
+            b"\"v1\"",
+            b"W/\"v1\", \"v2\"",
+            b"*",
+            b"Sun, 06 Nov 1994 08:49:37 GMT",
+            b"Thu, 01 Jan 2099 00:00:00 GMT",
+            b"NO-CACHE",
+            b"en",
+            b"fr",
+            b"",
+        ],
+        60,
+    );
     (name, value)
 }
 

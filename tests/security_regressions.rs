@@ -10,87 +10,34 @@
 //! - the signed-cookie store's signatures are bound to its purpose, so a value signed with the same key for
 //!   anything else is not a session.
 
+mod web;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
+use axum::http::header::{CACHE_CONTROL, COOKIE, VARY};
 use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use cache_core::backends::MemoryBackend;
 use cache_core::Cache;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 use tower_cache_page::{CachePageLayer, VaryOnHeadersLayer};
 use tower_sessions_kit::store::{CacheStore, SignedCookieStore};
 use tower_sessions_kit::{Key, Session, SessionError, SessionKey, SessionLayer, SessionStore};
 
-/// A response, read whole.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
+use web::oneshot::{call, Reply};
 
-impl Reply {
-    fn cache_status(&self) -> &str {
-        self.headers
-            .get("cache-status")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    fn hit(&self) -> bool {
-        self.cache_status().ends_with("; hit")
-    }
-
-    fn stored(&self) -> bool {
-        self.cache_status().ends_with("; stored")
-    }
-
-    /// The value of the `sessionid` the response sets, if any.
-    fn session_cookie(&self) -> Option<String> {
-        self.headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .filter_map(|value| cookie::Cookie::parse(value.to_owned()).ok())
-            .find(|cookie| cookie.name() == "sessionid")
-            .map(|cookie| cookie.value().to_owned())
-    }
-
-    fn varies_on_cookie(&self) -> bool {
-        self.headers.get_all(VARY).iter().any(|value| {
-            value.to_str().is_ok_and(|text| {
-                text.split(',')
-                    .any(|item| item.trim().eq_ignore_ascii_case("cookie"))
-            })
-        })
-    }
-}
-
+/// `GET path` with `headers` through `app`, read whole.
 async fn send(app: &Router, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut request = Request::get(path);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let request = request.body(Body::empty()).expect("request");
-    let response: Response<Body> = app.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
+    call(app, request.body(Body::empty()).expect("request"))
         .await
         .expect("body")
-        .to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
 }
 
 fn memory_cache() -> Cache {
@@ -148,13 +95,7 @@ async fn a_session_saved_on_every_request_still_varies_on_cookie() {
     let (store, _) = memory_session_store();
     let sessions = SessionLayer::new(store).save_every_request(true);
     let app = Router::new()
-        .route(
-            "/login",
-            get(|session: Session| async move {
-                session.insert("user", "alice").await?;
-                Ok::<_, SessionError>("logged in")
-            }),
-        )
+        .route("/login", web::log_in("alice", "logged in"))
         // Never touches the session.
         .route("/page", get(|| async { "the same page for everyone" }))
         .layer(sessions)
@@ -201,11 +142,7 @@ async fn a_response_varying_on_star_is_never_stored() {
     for vary in ["*", " * ", "Accept-Language, *", "Cookie,*"] {
         let calls = Arc::new(AtomicUsize::new(0));
         let app = echo_route(vary, "", Arc::clone(&calls)).layer(page_cache(memory_cache()));
-        let first = send(&app, "/", &[]).await;
-        assert!(!first.stored(), "{vary:?}: {}", first.cache_status());
-        let second = send(&app, "/", &[]).await;
-        assert!(!second.hit(), "{vary:?}: {}", second.cache_status());
-        assert_eq!(calls.load(Ordering::SeqCst), 2, "{vary:?}");
+        assert_never_stored(&app, &calls, vary).await;
     }
 }
 
@@ -239,12 +176,15 @@ async fn vary_whitespace_and_case_neither_split_nor_merge_keys() {
         reply.cache_status()
     );
     assert!(reply.stored(), "{}", reply.cache_status());
-    assert_eq!(reply.body, format!("lang={:?} enc=absent", b"fr"));
+    assert_eq!(reply.text(), format!("lang={:?} enc=absent", b"fr"));
     // Storing `fr` under the other spelling kept the learnt list (and so `en`) as it was.
     for (app, headers, lang) in [(&tidy, en, "en"), (&tidy, fr, "fr"), (&sloppy, en, "en")] {
         let reply = send(app, "/", &headers).await;
         assert!(reply.hit(), "{lang}: {}", reply.cache_status());
-        assert_eq!(reply.body, format!("lang={:?} enc=absent", lang.as_bytes()));
+        assert_eq!(
+            reply.text(),
+            format!("lang={:?} enc=absent", lang.as_bytes())
+        );
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
@@ -284,8 +224,8 @@ async fn an_absent_varied_header_and_an_empty_one_have_different_keys() {
     assert!(absent.stored(), "{}", absent.cache_status());
     let empty = send(&app, "/", &[("accept-language", "")]).await;
     assert!(!empty.hit(), "{}", empty.cache_status());
-    assert_eq!(empty.body, "lang=[] enc=absent");
-    assert_eq!(send(&app, "/", &[]).await.body, "lang=absent enc=absent");
+    assert_eq!(empty.text(), "lang=[] enc=absent");
+    assert_eq!(send(&app, "/", &[]).await.text(), "lang=absent enc=absent");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
@@ -311,20 +251,18 @@ async fn cache_control_directives_are_matched_without_regard_to_case() {
                 .cache_status("t")
                 .expect("a valid cache status name"),
         );
-        let first = send(&app, "/", &[]).await;
-        assert!(
-            !first.stored(),
-            "{cache_control:?}: {}",
-            first.cache_status()
-        );
-        let second = send(&app, "/", &[]).await;
-        assert!(
-            !second.hit(),
-            "{cache_control:?}: {}",
-            second.cache_status()
-        );
-        assert_eq!(calls.load(Ordering::SeqCst), 2, "{cache_control:?}");
+        assert_never_stored(&app, &calls, cache_control).await;
     }
+}
+
+/// Two `GET /` through `app`, whose route counts its runs in `calls`: the first answer is not stored, the
+/// second is not a hit, and the route ran both times. `case` names the header value under test.
+async fn assert_never_stored(app: &Router, calls: &AtomicUsize, case: &str) {
+    let first = send(app, "/", &[]).await;
+    assert!(!first.stored(), "{case:?}: {}", first.cache_status());
+    let second = send(app, "/", &[]).await;
+    assert!(!second.hit(), "{case:?}: {}", second.cache_status());
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "{case:?}");
 }
 
 // ---- Vary: Cookie across visitors ---------------------------------------------------------------------
@@ -373,17 +311,17 @@ async fn a_page_varying_on_cookie_is_not_shared_by_visitors_with_the_same_unrela
     let bob_cookies = format!("{unrelated}; sessionid={bob}");
 
     let page = send(&app, "/me", &[("cookie", &alice_cookies)]).await;
-    assert_eq!(page.body, "hello alice");
+    assert_eq!(page.text(), "hello alice");
     assert!(page.stored(), "{}", page.cache_status());
     assert!(page.varies_on_cookie());
 
     let page = send(&app, "/me", &[("cookie", &bob_cookies)]).await;
-    assert_eq!(page.body, "hello bob", "{}", page.cache_status());
+    assert_eq!(page.text(), "hello bob", "{}", page.cache_status());
     let page = send(&app, "/me", &[("cookie", unrelated)]).await;
-    assert_eq!(page.body, "hello stranger", "{}", page.cache_status());
+    assert_eq!(page.text(), "hello stranger", "{}", page.cache_status());
     // Alice's own page is a hit: the cache still works for her.
     let page = send(&app, "/me", &[("cookie", &alice_cookies)]).await;
-    assert_eq!(page.body, "hello alice");
+    assert_eq!(page.text(), "hello alice");
     assert!(page.hit(), "{}", page.cache_status());
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
@@ -413,17 +351,10 @@ async fn split_cookie_lines_never_match_another_visitors_page() {
             for line in lines {
                 request = request.header(COOKIE, *line);
             }
-            let response = app
-                .oneshot(request.body(Body::empty()).expect("request"))
-                .await
-                .expect("infallible");
-            let bytes = response
-                .into_body()
-                .collect()
+            call(&app, request.body(Body::empty()).expect("request"))
                 .await
                 .expect("body")
-                .to_bytes();
-            String::from_utf8_lossy(&bytes).into_owned()
+                .text()
         }
     };
     assert_eq!(
@@ -492,7 +423,7 @@ async fn a_value_signed_with_the_same_key_for_another_purpose_is_not_a_session()
     let forged = jar.get("prefs").expect("signed").value().to_owned();
     let reply = send(&app, "/me", &[("cookie", &format!("sessionid={forged}"))]).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.body, "", "forged session data was read");
+    assert_eq!(reply.text(), "", "forged session data was read");
 }
 
 // ---- helpers ------------------------------------------------------------------------------------------

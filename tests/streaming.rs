@@ -202,6 +202,15 @@ fn app(setup: &Setup, runs: &Arc<Runs>) -> Router {
     router
 }
 
+/// The app of `setup` served (until the [`Server`] is dropped), the count of its handlers' runs, and a
+/// browser pointed at it.
+async fn serve(setup: &Setup) -> (Arc<Runs>, Server, Browser) {
+    let runs = Arc::new(Runs::default());
+    let server = Server::start(app(setup, &runs)).await;
+    let browser = Browser::new(server.base());
+    (runs, server, browser)
+}
+
 /// Requests `path` and waits (boundedly) for the head and then for `event`; returns the head and the
 /// still open body.
 async fn first_event(
@@ -266,9 +275,7 @@ fn check_stream_head(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endless_event_streams_pass_through_every_stack_and_are_never_stored() {
     for setup in setups() {
-        let runs = Arc::new(Runs::default());
-        let server = Server::start(app(&setup, &runs)).await;
-        let mut browser = Browser::new(server.base());
+        let (runs, _server, mut browser) = serve(&setup).await;
         let (head, first) = first_event(&mut browser, "/events", "first", &setup).await;
         check_stream_head(&head, "/events", Some("streaming"), &setup);
         assert_eq!(runs.events.load(Ordering::SeqCst), 1, "{setup:?}");
@@ -303,9 +310,7 @@ async fn endless_event_streams_pass_through_every_stack_and_are_never_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_that_uses_the_session_then_streams_sends_its_first_event_at_once() {
     for setup in setups() {
-        let runs = Arc::new(Runs::default());
-        let server = Server::start(app(&setup, &runs)).await;
-        let mut browser = Browser::new(server.base());
+        let (runs, _server, mut browser) = serve(&setup).await;
         let (status, body) = browser.get("/counter").await;
         assert_eq!((status, body.as_str()), (200, "count=1"), "{setup:?}");
         assert!(browser.cookie("sessionid").is_some(), "{setup:?}");

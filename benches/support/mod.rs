@@ -1,26 +1,67 @@
-//! The loopback HTTP/1.1 driver shared by the benches: an app served by `axum::serve` on 127.0.0.1 and
-//! keep-alive client connections sending a fixed `GET`, each one request at a time.
+//! What the benches share: their runtimes, the loopback HTTP/1.1 driver (an app served by `axum::serve` on
+//! 127.0.0.1 and keep-alive client connections sending a fixed `GET`, each one request at a time), and the
+//! arithmetic of their side-by-side reports.
 
 // Each bench uses the part it needs.
 #![allow(dead_code)]
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response};
+use axum::{Router, ServiceExt as _};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tower::util::BoxCloneSyncService;
+
+/// An app as one type, whatever its layers: what the in-process measurements call.
+pub type App = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+/// A single-threaded runtime: client and app share it, so the bench measures the app's work, not
+/// scheduling across threads.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|error| panic!("tokio runtime: {error}"))
+}
+
+/// A runtime of two worker threads: client and server may sit on different threads, as they would in
+/// different processes.
+pub fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|error| panic!("tokio runtime: {error}"))
+}
 
 /// Serves `app` on a fresh port of 127.0.0.1 (a task on the current runtime); returns its address.
 pub async fn serve(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
+    let listener = listen().await;
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
     addr
+}
+
+/// Like [`serve`], for an [`App`] (served as it is, with nothing added in front).
+pub async fn serve_app(app: App) -> SocketAddr {
+    let listener = listen().await;
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app.into_make_service()).await;
+    });
+    addr
+}
+
+async fn listen() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback")
 }
 
 /// One keep-alive HTTP/1.1 connection to a served app, sending the same `GET` every time.
@@ -119,4 +160,18 @@ fn head_and_body_len(bytes: &[u8]) -> Option<(usize, usize)> {
         })
         .expect("response without Content-Length");
     Some((head, body))
+}
+
+/// The middle of `values` (the upper one of an even count), `NaN` when there are none.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The rate of the variant `name` among `rates`, `NaN` when it is not there (not run).
+pub fn rate_of(rates: &[(&str, f64)], name: &str) -> f64 {
+    rates
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(f64::NAN, |(_, r)| *r)
 }

@@ -140,6 +140,13 @@ impl Client {
         self.send(self.request(Method::GET, path)).await
     }
 
+    /// `GET path`, failing the smoke test with `what` unless the body contains `text`.
+    pub async fn get_showing(&self, path: &str, text: &str, what: &str) -> Result<Reply, BoxError> {
+        let reply = self.get(path).await?;
+        ensure(reply.body.contains(text), what)?;
+        Ok(reply)
+    }
+
     /// `POST path`, empty body.
     pub async fn post(&self, path: &str) -> Result<Reply, BoxError> {
         self.send(self.request(Method::POST, path)).await
@@ -176,6 +183,18 @@ impl Client {
             headers: head.headers,
             body,
         })
+    }
+
+    /// `POST path`, failing the smoke test with `what` unless the response deleted the cookie `name`.
+    pub async fn post_deleting(
+        &self,
+        path: &str,
+        name: &str,
+        what: &str,
+    ) -> Result<Reply, BoxError> {
+        let reply = self.post(path).await?;
+        ensure(self.cookie(name).is_none(), what)?;
+        Ok(reply)
     }
 
     /// The value of the cookie `name`, if kept.

@@ -14,6 +14,9 @@ use tokio::process::{Child, Command};
 /// stops and freezes its servers, so it must never land on one of these.
 const SHARED_PORTS: [u16; 8] = [5432, 3306, 6379, 11211, 11212, 7001, 7002, 7003];
 
+/// How long a server may take to start (or to load its data) and answer its [`Probe`].
+const START_LIMIT: Duration = Duration::from_secs(20);
+
 /// How long one helper command (`redis-cli`, `kill`, `pg_ctl`, …) may take before the test fails.
 const COMMAND_LIMIT: Duration = Duration::from_secs(45);
 
@@ -79,7 +82,41 @@ pub struct ServerProcess {
     child: Child,
 }
 
+/// How a test tells that its server is up: a request the server answers once it works, and the start of
+/// its reply.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe {
+    /// What the wait is, for the failure message (`"Redis answering PING"`).
+    pub what: &'static str,
+    pub request: &'static [u8],
+    pub reply: &'static [u8],
+}
+
+impl Probe {
+    /// Waits until the server on `127.0.0.1:port` answers; panics after [`START_LIMIT`].
+    pub async fn wait(self, port: u16) {
+        wait_for(self.what, START_LIMIT, || {
+            answers(port, self.request, self.reply)
+        })
+        .await;
+    }
+}
+
 impl ServerProcess {
+    /// Starts the server `command` (as [`ServerProcess::spawn`]) and waits until it answers `probe` on
+    /// `port`.
+    pub async fn start(
+        name: &str,
+        command: Command,
+        log: &Path,
+        port: u16,
+        probe: Probe,
+    ) -> ServerProcess {
+        let process = ServerProcess::spawn(name, command, log);
+        probe.wait(port).await;
+        process
+    }
+
     /// Starts `command` with its output appended to `log` (the file is created if needed).
     pub fn spawn(name: &str, mut command: Command, log: &Path) -> ServerProcess {
         let out = std::fs::OpenOptions::new()

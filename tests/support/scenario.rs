@@ -39,16 +39,34 @@ const SAMPLE: Duration = Duration::from_secs(1);
 /// Acknowledged counts per client before the fault.
 const WARM_UP_COUNTS: usize = 3;
 
-/// A way for a server to fail.
-pub trait Fault {
+/// What a fault test breaks: a server (or directories) the test starts for itself, under the app it serves.
+pub trait Target: Sized {
+    /// Starts it, or `None` when it cannot run here (the test is then skipped, said on stderr).
+    fn start(test: &str) -> impl Future<Output = Option<Self>>;
+    /// Serves the app with its sessions and pages here.
+    fn serve(&self) -> impl Future<Output = App>;
+}
+
+/// A way for a server, its [`Target`] `T`, to fail.
+pub trait Fault<T> {
+    /// Whether the fault can be made here (says on stderr why not; the test is then skipped). Asked once
+    /// the target is started, before the app is served.
+    fn possible(&self, _target: &T, _test: &str) -> impl Future<Output = bool> {
+        async { true }
+    }
     /// Makes the server fail; returns once it has.
-    fn inject(&mut self) -> impl Future<Output = ()>;
+    fn inject(&mut self, target: &mut T) -> impl Future<Output = ()>;
     /// Brings the server back; returns once it answers again.
-    fn repair(&mut self) -> impl Future<Output = ()>;
+    fn repair(&mut self, target: &mut T) -> impl Future<Output = ()>;
     /// How long the server stays down between the two ([`OUTAGE`] unless the fault is its own outage,
     /// like a restart).
     fn hold(&self) -> Duration {
         OUTAGE
+    }
+    /// The test's own checks once the scenario is over (`holds`, what is expected), printed and checked
+    /// with the report's.
+    fn checks(&self, _target: &T) -> Vec<(bool, &'static str)> {
+        Vec::new()
     }
 }
 
@@ -76,11 +94,47 @@ pub struct Expect {
     pub pages_fail: bool,
 }
 
-/// Runs `fault` under load on `app` and measures it; `logs` is the test's log capture.
-pub async fn run(
+impl Expect {
+    /// What an outage that no request escapes gives: `/count` answers `error_status` (and logs the error)
+    /// while the server is down, the page cache meets it too, and the sessions survive it. A test names
+    /// only where its fault differs: `Expect { pages_fail: false, ..Expect::outage(503) }`.
+    pub const fn outage(error_status: u16) -> Expect {
+        Expect {
+            error_status,
+            sessions: Sessions::Survive,
+            sessions_fail: true,
+            pages_fail: true,
+        }
+    }
+}
+
+/// One fault test, whole: captures its logs, starts its [`Target`] `T` (returning at once when that, or
+/// the fault, is not possible here), serves the app, runs `fault` under load and asserts the report with
+/// the fault's own checks, all within [`TEST_BUDGET`].
+pub async fn test<T: Target>(name: &str, fault: impl Fault<T>, expect: Expect) {
+    let (logs, _capture) = test_logs::capture_logs();
+    within_budget(name, async {
+        let Some(mut target) = T::start(name).await else {
+            return;
+        };
+        // Declared after the target, so dropped before it (a fault may have to undo itself first).
+        let mut fault = fault;
+        if !fault.possible(&target, name).await {
+            return;
+        }
+        let app = target.serve().await;
+        let report = run(name, &app, &mut target, &mut fault, expect, &logs).await;
+        report.assert_also(&fault.checks(&target));
+    })
+    .await;
+}
+
+/// Runs `fault` of `target` under load on `app` and measures it; `logs` is the test's log capture.
+async fn run<T>(
     name: &str,
     app: &App,
-    fault: &mut impl Fault,
+    target: &mut T,
+    fault: &mut impl Fault<T>,
     expect: Expect,
     logs: &test_logs::Logs,
 ) -> Report {
@@ -106,9 +160,9 @@ pub async fn run(
     let logged_before = logs.text().len();
     load.set_phase(Phase::Down);
     let down_at = Instant::now();
-    fault.inject().await;
+    fault.inject(target).await;
     tokio::time::sleep(fault.hold()).await;
-    fault.repair().await;
+    fault.repair(target).await;
     let up_at = Instant::now();
     load.set_phase(Phase::After);
 
@@ -157,7 +211,7 @@ async fn peek(browsers: &mut [Browser]) -> Vec<Result<u64, String>> {
 
 /// Runs a whole test within [`TEST_BUDGET`], failing it (and dropping its server guards) when it takes
 /// longer.
-pub async fn within_budget<T>(name: &str, test: impl Future<Output = T>) -> T {
+async fn within_budget<T>(name: &str, test: impl Future<Output = T>) -> T {
     tokio::time::timeout(TEST_BUDGET, test)
         .await
         .unwrap_or_else(|_| panic!("{name} took longer than {TEST_BUDGET:?}"))

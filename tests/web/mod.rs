@@ -1,7 +1,9 @@
 //! What the whole-app tests share: an app served on a loopback port, a browser-like client that keeps
-//! cookies, and the test servers' URLs.
+//! cookies, the test servers' URLs, and in-process exchanges without a socket ([`oneshot`]).
 
 #![allow(dead_code)]
+
+pub mod oneshot;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,6 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::task::JoinHandle;
 use tower_django::cache::Cache;
+use tower_django::sessions::{Session, SessionError};
 
 /// An app served with `axum::serve` on `127.0.0.1`, on a port of its own; stopped when dropped.
 pub struct Server {
@@ -309,6 +312,14 @@ pub async fn cache_from_url(url: &str, namespace: &str) -> Cache {
     Cache::from_url(&format!("{url}{separator}namespace={namespace}"))
         .await
         .expect("a cache on the test server")
+}
+
+/// A login route: `GET` stores `user` under the session's `"user"` and answers `answer`.
+pub fn log_in(user: &'static str, answer: &'static str) -> axum::routing::MethodRouter {
+    axum::routing::get(move |session: Session| async move {
+        session.insert("user", user).await?;
+        Ok::<_, SessionError>(answer)
+    })
 }
 
 /// A hook that marks every response with `x-hooked: 1`, so a test sees the hooks layer is in the path.

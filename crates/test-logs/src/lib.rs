@@ -15,6 +15,8 @@
 //! assert_eq!(logs.lines_with(&["WARN", "session data corrupted"]).len(), 1);
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::cell::RefCell;
 use std::io;
 use std::marker::PhantomData;

@@ -29,9 +29,10 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use http::request::Parts;
 use http::{header, HeaderValue, StatusCode};
+use tower::BoxError;
 use tower_service::Service;
 
-use crate::exception::{take_raised, BoxError, Exception};
+use crate::exception::{take_raised, Exception};
 use crate::layer::Shared;
 use crate::middleware::{Middleware, Request};
 use crate::render::RenderError;

@@ -1,16 +1,4 @@
-//! Django's exceptions: what a view or a hook "raises", and the status each one becomes.
-//!
-//! Django converts an exception escaping a view or a middleware into a response by its class: `Http404` →
-//! 404, `PermissionDenied` → 403, `BadRequest`/`SuspiciousOperation` → 400, anything else → 500. Rust has no
-//! exceptions, so [`Exception`] is the value that plays that part:
-//!
-//! - a **handler** raises by returning it (`Result<T, Exception>` is a normal axum return type, and `?` works
-//!   on any `std::error::Error`): its [`IntoResponse`] impl gives the mapped status *and* tucks the exception
-//!   into the response extensions, where [`HooksLayer`](crate::HooksLayer) finds it and runs
-//!   `process_exception`. Without the layer the response still has the right status.
-//! - a **hook** raises by returning `Err(exception)`.
-//! - a **panic** in the handler or in a hook is caught and becomes an exception of kind
-//!   [`ExceptionKind::Panic`].
+//! Django's exceptions: what a view or a hook "raises", and the status each one becomes (see [`Exception`]).
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -20,9 +8,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
-
-/// A boxed error, the payload of [`ExceptionKind::Other`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+use tower::BoxError;
 
 /// Which of Django's exception classes an [`Exception`] stands for; decides the response status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,6 +54,18 @@ impl ExceptionKind {
 }
 
 /// An exception raised by a view or a hook, carried through the hook chain like Django's.
+///
+/// Django converts an exception escaping a view or a middleware into a response by its class: `Http404` →
+/// 404, `PermissionDenied` → 403, `BadRequest`/`SuspiciousOperation` → 400, anything else → 500. Rust has no
+/// exceptions, so `Exception` is the value that plays that part:
+///
+/// - a **handler** raises by returning it (`Result<T, Exception>` is a normal axum return type, and `?` works
+///   on any `std::error::Error`): its [`IntoResponse`] impl gives the mapped status *and* tucks the exception
+///   into the response extensions, where [`HooksLayer`](crate::HooksLayer) finds it and runs
+///   `process_exception`. Without the layer the response still has the right status.
+/// - a **hook** raises by returning `Err(exception)`.
+/// - a **panic** in the handler or in a hook is caught and becomes an exception of kind
+///   [`ExceptionKind::Panic`].
 ///
 /// Build one with the kind's constructor and optionally a message, or convert any error with `?`/`From`:
 ///

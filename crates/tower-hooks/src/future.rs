@@ -1,4 +1,4 @@
-//! [`ResponseFuture`], the future returned by [`Hooks`](crate::Hooks).
+//! [`ResponseFuture`], the future returned by [`HooksService`](crate::HooksService).
 
 use std::fmt;
 use std::future::Future;
@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use axum::response::Response;
 
-/// The response future of [`Hooks`](crate::Hooks).
+/// The response future of [`HooksService`](crate::HooksService).
 ///
 /// It is one boxed `async fn` future rather than a hand-written state machine (tower-http's usual
 /// `pin_project!` enum): every hook is itself a boxed future behind `dyn Middleware` that borrows the

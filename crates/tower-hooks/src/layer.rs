@@ -8,7 +8,7 @@ use tower_layer::Layer;
 
 use crate::middleware::{Middleware, MiddlewareNotUsed};
 use crate::render::Renderer;
-use crate::service::Hooks;
+use crate::service::HooksService;
 use crate::view::ViewName;
 
 /// Everything a request needs from the layer, shared by every clone of the service.
@@ -139,7 +139,7 @@ impl HooksLayer {
 
     /// Names the view behind a route pattern, exactly as the route was declared in the `Router`
     /// (`"/users/{id}"`, with any `nest` prefix), so `process_view` sees the name. See
-    /// [`view`](crate::view) for the other way.
+    /// [`ViewName`] for the other way.
     #[must_use]
     pub fn name_route(mut self, route: impl Into<String>, name: impl Into<ViewName>) -> Self {
         self.shared_mut()
@@ -191,10 +191,10 @@ impl fmt::Debug for HooksLayer {
 }
 
 impl<S> Layer<S> for HooksLayer {
-    type Service = Hooks<S>;
+    type Service = HooksService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Hooks::new(inner, Arc::clone(&self.shared))
+        HooksService::new(inner, Arc::clone(&self.shared))
     }
 }
 

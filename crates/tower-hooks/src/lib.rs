@@ -116,7 +116,7 @@
 //!
 //! With `Router::layer` after the routes (see [`HooksLayer`]): axum then runs it per route *after*
 //! routing, which is what lets `process_view` see the route. Naming views: [`HooksLayer::name_route`] or a
-//! [`ViewName`] layer outside the hooks (see [`view`]).
+//! [`ViewNameLayer`] outside the hooks (see [`ViewName`]).
 //!
 //! # Differences from Django
 //!
@@ -132,22 +132,43 @@
 //!
 //! - `minijinja`: `MiniJinjaRenderer`, a [`Renderer`] over a `minijinja::Environment`.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// `get_ref`, `get_mut` and `into_inner` inside `impl<S> Service<S>` of a service whose inner service is
+/// the field `inner`: every service of the crate has them.
+macro_rules! define_inner_service_accessors {
+    () => {
+        /// The inner service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The inner service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// Unwraps the inner service.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}
+
 mod chain;
-pub mod exception;
+mod exception;
 pub mod future;
-pub mod layer;
-pub mod middleware;
-pub mod render;
-pub mod service;
-pub mod template;
-pub mod view;
+mod layer;
+mod middleware;
+mod render;
+mod service;
+mod template;
+mod view;
 
 pub use async_trait::async_trait;
 pub use axum::response::Response;
-pub use exception::{BoxError, Exception, ExceptionKind};
-pub use future::ResponseFuture;
+pub use exception::{Exception, ExceptionKind};
 pub use layer::HooksLayer;
 pub use middleware::{Middleware, MiddlewareNotUsed, Request};
 /// The MiniJinja crate `MiniJinjaRenderer` renders with, so applications build its `Environment` with the
@@ -157,6 +178,6 @@ pub use minijinja;
 #[cfg(feature = "minijinja")]
 pub use render::MiniJinjaRenderer;
 pub use render::{RenderError, Renderer};
-pub use service::Hooks;
+pub use service::HooksService;
 pub use template::{Context, TemplateResponse};
 pub use view::{ViewInfo, ViewName, ViewNameLayer, ViewNameService};

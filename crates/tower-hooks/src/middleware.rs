@@ -78,12 +78,12 @@ pub type Request = http::Request<axum::body::Body>;
 /// extensions is therefore visible there — the way Django middleware passes state between its hooks by
 /// setting attributes on `request`.
 #[async_trait]
+#[allow(unused_variables)] // the defaults do nothing with what they are given
 pub trait Middleware: Send + Sync + 'static {
     /// Runs for every request, top-down, before any view hook. `Ok(Some(response))` answers at once: the
     /// inner middleware, the view hooks and the handler are skipped, and the response goes back out
     /// through `process_response` of this middleware and those above it.
     async fn process_request(&self, request: &mut Request) -> Result<Option<Response>, Exception> {
-        let _ = request;
         Ok(None)
     }
 
@@ -94,7 +94,6 @@ pub trait Middleware: Send + Sync + 'static {
         request: &mut Request,
         view: &ViewInfo,
     ) -> Result<Option<Response>, Exception> {
-        let _ = (request, view);
         Ok(None)
     }
 
@@ -107,7 +106,6 @@ pub trait Middleware: Send + Sync + 'static {
         request: &Parts,
         exception: &Exception,
     ) -> Result<Option<Response>, Exception> {
-        let _ = (request, exception);
         Ok(None)
     }
 
@@ -118,7 +116,6 @@ pub trait Middleware: Send + Sync + 'static {
         request: &Parts,
         response: &mut TemplateResponse,
     ) -> Result<(), Exception> {
-        let _ = (request, response);
         Ok(())
     }
 
@@ -129,7 +126,6 @@ pub trait Middleware: Send + Sync + 'static {
         request: &Parts,
         response: &mut Response,
     ) -> Result<(), Exception> {
-        let _ = (request, response);
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! Turning a [`TemplateResponse`](crate::TemplateResponse) into bytes: the [`Renderer`] trait, its errors,
 //! and `MiniJinjaRenderer` (feature `minijinja`).
 
-use crate::exception::BoxError;
+use tower::BoxError;
+
 use crate::template::Context;
 
 /// Renders a template by name with a context. One renderer is set on the

@@ -1,4 +1,4 @@
-//! [`Hooks`], the service made by [`HooksLayer`](crate::HooksLayer).
+//! [`HooksService`], the service made by [`HooksLayer`](crate::HooksLayer).
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,10 +7,10 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
+use tower::BoxError;
 use tower_service::Service;
 
 use crate::chain;
-use crate::exception::BoxError;
 use crate::future::ResponseFuture;
 use crate::layer::Shared;
 use crate::middleware::Request;
@@ -21,35 +21,22 @@ use crate::middleware::Request;
 /// [`Response`] (`http::Response<Body>`). Errors returned by the inner service's `call` are exceptions (they
 /// go through `process_exception`, then become a 500); only `poll_ready` errors are passed on as errors.
 #[derive(Clone)]
-pub struct Hooks<S> {
+pub struct HooksService<S> {
     inner: S,
     shared: Arc<Shared>,
 }
 
-impl<S> Hooks<S> {
+impl<S> HooksService<S> {
     pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
         Self { inner, shared }
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
-impl<S: fmt::Debug> fmt::Debug for Hooks<S> {
+impl<S: fmt::Debug> fmt::Debug for HooksService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hooks")
+        f.debug_struct("HooksService")
             .field("inner", &self.inner)
             .field(
                 "middleware",
@@ -64,7 +51,7 @@ impl<S: fmt::Debug> fmt::Debug for Hooks<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for Hooks<S>
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for HooksService<S>
 where
     S: Service<Request, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Error: Into<BoxError>,

@@ -3,23 +3,7 @@
 //! Django hands `process_view` the view function and its arguments from URL resolution. In axum the
 //! router does the resolving and leaves its result in the request extensions — [`MatchedPath`] and the raw
 //! path parameters — so [`ViewInfo`] reads them from there. A view's *name* (Django's `url_name`) has no
-//! axum counterpart; [`ViewName`] adds one.
-//!
-//! # Naming a view
-//!
-//! [`HooksLayer`](crate::HooksLayer) is normally applied with `Router::layer`, which wraps every route from
-//! the *outside*, so a layer added to one route (`get(h).layer(..)`) runs *inside* the hooks: too late for
-//! `process_view`. Two ways work:
-//!
-//! - [`HooksLayer::name_route`](crate::HooksLayer::name_route)`("/users/{id}", "user-detail")` names a route
-//!   pattern, like Django's `path(..., name="user-detail")`; the name is looked up by the matched path.
-//! - a [`ViewName`] already in the request extensions when the hooks run, e.g. from
-//!   [`ViewName::layer`] placed *outside* the hooks — per route with
-//!   `get(h).layer((ViewName::layer("home"), hooks.clone()))` (in a tuple of layers the first is the
-//!   outermost), or around a plain tower service.
-//!
-//! When both give a name, the extension wins. The hooks layer also puts the name it used into the request
-//! extensions, so a handler can read it with `Extension<ViewName>`.
+//! axum counterpart; [`ViewName`] adds one, and [`ViewNameLayer`] puts it into requests.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -33,6 +17,22 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 /// The name of a view (Django's URL name), for `process_view` hooks and handlers.
+///
+/// # Naming a view
+///
+/// [`HooksLayer`](crate::HooksLayer) is normally applied with `Router::layer`, which wraps every route from
+/// the *outside*, so a layer added to one route (`get(h).layer(..)`) runs *inside* the hooks: too late for
+/// `process_view`. Two ways work:
+///
+/// - [`HooksLayer::name_route`](crate::HooksLayer::name_route)`("/users/{id}", "user-detail")` names a route
+///   pattern, like Django's `path(..., name="user-detail")`; the name is looked up by the matched path.
+/// - a `ViewName` already in the request extensions when the hooks run, e.g. from
+///   [`ViewName::layer`] placed *outside* the hooks — per route with
+///   `get(h).layer((ViewName::layer("home"), hooks.clone()))` (in a tuple of layers the first is the
+///   outermost), or around a plain tower service.
+///
+/// When both give a name, the extension wins. The hooks layer also puts the name it used into the request
+/// extensions, so a handler can read it with `Extension<ViewName>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ViewName(Cow<'static, str>);
 
@@ -48,7 +48,7 @@ impl ViewName {
     }
 
     /// A layer that puts this name into the extensions of every request through it. It must run *before*
-    /// the hooks (see the [module docs](crate::view)).
+    /// the hooks (see [naming a view](ViewName#naming-a-view)).
     pub fn layer(name: impl Into<Cow<'static, str>>) -> ViewNameLayer {
         ViewNameLayer {
             name: Self::new(name),
@@ -74,7 +74,8 @@ impl From<String> for ViewName {
     }
 }
 
-/// Inserts a [`ViewName`] into request extensions; made by [`ViewName::layer`].
+/// Inserts a [`ViewName`] into request extensions, so that hooks running inside it see the name; made by
+/// [`ViewName::layer`].
 #[derive(Debug, Clone)]
 pub struct ViewNameLayer {
     name: ViewName,
@@ -91,11 +92,15 @@ impl<S> Layer<S> for ViewNameLayer {
     }
 }
 
-/// The service made by [`ViewNameLayer`].
+/// The service made by [`ViewNameLayer`]: the inner service, with the name added to every request.
 #[derive(Debug, Clone)]
 pub struct ViewNameService<S> {
     inner: S,
     name: ViewName,
+}
+
+impl<S> ViewNameService<S> {
+    define_inner_service_accessors!();
 }
 
 impl<S, B> Service<Request<B>> for ViewNameService<S>
@@ -154,7 +159,7 @@ impl ViewInfo {
         self.route.as_ref().map(MatchedPath::as_str)
     }
 
-    /// The view's name, if the route was named (see the [module docs](crate::view)).
+    /// The view's name, if the route was named (see [naming a view](ViewName#naming-a-view)).
     pub fn name(&self) -> Option<&str> {
         self.name.as_ref().map(ViewName::as_str)
     }
@@ -205,6 +210,14 @@ mod tests {
             }
         }
         S
+    }
+
+    #[test]
+    fn view_name_service_lends_and_gives_back_its_inner_service() {
+        let mut svc = ViewName::layer("home").layer(7_u8);
+        assert_eq!(*svc.get_ref(), 7);
+        *svc.get_mut() = 8;
+        assert_eq!(svc.into_inner(), 8);
     }
 
     #[test]

@@ -6,39 +6,24 @@ mod common;
 use std::convert::Infallible;
 
 use axum::body::Body;
-use common::{seq, Rec, Trace};
-use http::request::Parts;
+use common::{seq, Rec, Spy, Trace};
 use http::{Request as HttpRequest, Response as HttpResponse, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
-use tower_hooks::{
-    async_trait, Exception, ExceptionKind, HooksLayer, Middleware, Request, Response, ViewInfo,
-};
+use tower_hooks::{ExceptionKind, HooksLayer};
 
-struct ViewSpy(Trace);
-
-#[async_trait]
-impl Middleware for ViewSpy {
-    async fn process_view(
-        &self,
-        _r: &mut Request,
-        view: &ViewInfo,
-    ) -> Result<Option<Response>, Exception> {
-        self.0.push(format!(
-            "route={:?} name={:?} params={}",
-            view.route(),
-            view.name(),
-            view.params().count()
-        ));
-        Ok(None)
-    }
-    async fn process_exception(
-        &self,
-        _r: &Parts,
-        e: &Exception,
-    ) -> Result<Option<Response>, Exception> {
-        self.0.push(format!("exception {e}"));
-        Ok(None)
+/// Records what `process_view` and `process_exception` are given.
+fn view_spy(trace: &Trace) -> Spy {
+    Spy {
+        exception: Some(|e| format!("exception {e}")),
+        ..Spy::views(trace, |view| {
+            format!(
+                "route={:?} name={:?} params={}",
+                view.route(),
+                view.name(),
+                view.params().count()
+            )
+        })
     }
 }
 
@@ -64,7 +49,7 @@ async fn works_on_any_service_with_any_body_types_and_no_view_information() {
         .layer(
             HooksLayer::new()
                 .push(Rec::new("A", &trace))
-                .push(ViewSpy(trace.clone())),
+                .push(view_spy(&trace)),
         )
         .service(inner);
 
@@ -94,7 +79,7 @@ async fn an_error_from_the_inner_service_is_an_exception_and_a_500() {
     let inner = service_fn(|_req: HttpRequest<Body>| async {
         Err::<HttpResponse<Body>, _>(std::io::Error::other("upstream refused"))
     });
-    let svc = HooksLayer::new().push(ViewSpy(trace.clone())).layer(inner);
+    let svc = HooksLayer::new().push(view_spy(&trace)).layer(inner);
     let res = svc.oneshot(HttpRequest::new(Body::empty())).await.unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(
@@ -126,22 +111,10 @@ async fn a_panic_while_calling_the_inner_service_synchronously_is_caught() {
         }
     }
     let trace = Trace::default();
-    struct Kind(Trace);
-    #[async_trait]
-    impl Middleware for Kind {
-        async fn process_exception(
-            &self,
-            _r: &Parts,
-            e: &Exception,
-        ) -> Result<Option<Response>, Exception> {
-            self.0
-                .push(format!("{:?} {}", e.kind(), e.message().unwrap_or("")));
-            Ok(None)
-        }
-    }
-    let svc = HooksLayer::new()
-        .push(Kind(trace.clone()))
-        .layer(PanicsInCall);
+    let kind = Spy::exceptions(&trace, |e| {
+        format!("{:?} {}", e.kind(), e.message().unwrap_or(""))
+    });
+    let svc = HooksLayer::new().push(kind).layer(PanicsInCall);
     let res = svc.oneshot(HttpRequest::new(Body::empty())).await.unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(

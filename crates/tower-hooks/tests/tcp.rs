@@ -6,7 +6,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{quiet_panics, Act, Rec, Trace};
+use common::{quiet_panics, Rec, Trace};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tower_hooks::HooksLayer;
@@ -59,20 +59,26 @@ async fn connect(addr: SocketAddr) -> BufReader<TcpStream> {
     BufReader::new(TcpStream::connect(addr).await.unwrap())
 }
 
+/// Serves `app`, asks for `failing` (a 500), then for `/ok` on the same connection, which must still be
+/// served; returns the server's address and the connection, kept alive.
+async fn fails_then_serves(app: axum::Router, failing: &str) -> (SocketAddr, BufReader<TcpStream>) {
+    let addr = serve(app).await;
+    let mut conn = connect(addr).await;
+    assert_eq!(
+        request(&mut conn, failing).await,
+        (500, "Internal Server Error".into())
+    );
+    assert_eq!(request(&mut conn, "/ok").await, (200, "ok".into()));
+    (addr, conn)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_is_a_500_and_the_server_keeps_serving() {
     quiet_panics();
     let trace = Trace::default();
     let app = common::router(&trace).layer(HooksLayer::new().push(Rec::new("A", &trace)));
-    let addr = serve(app).await;
-
     // Same connection: the panic does not cost the client its keep-alive connection.
-    let mut conn = connect(addr).await;
-    assert_eq!(
-        request(&mut conn, "/panic").await,
-        (500, "Internal Server Error".into())
-    );
-    assert_eq!(request(&mut conn, "/ok").await, (200, "ok".into()));
+    let (addr, mut conn) = fails_then_serves(app, "/panic").await;
     assert_eq!(
         request(&mut conn, "/raise/http404").await,
         (404, "Not Found".into())
@@ -117,14 +123,8 @@ async fn a_panicking_hook_is_a_500_and_the_server_keeps_serving() {
     }
     let app = common::router(&trace).layer(
         HooksLayer::new()
-            .push(Rec::new("A", &trace).response(Act::Pass))
+            .push(Rec::new("A", &trace))
             .push(PanicOnBoom),
     );
-    let addr = serve(app).await;
-    let mut conn = connect(addr).await;
-    assert_eq!(
-        request(&mut conn, "/ok?boom").await,
-        (500, "Internal Server Error".into())
-    );
-    assert_eq!(request(&mut conn, "/ok").await, (200, "ok".into()));
+    fails_then_serves(app, "/ok?boom").await;
 }

@@ -4,7 +4,7 @@ mod common;
 
 use axum::routing::get;
 use axum::Router;
-use common::{capture_logs, quiet_panics, send, send_full, seq, Act, Rec, Trace};
+use common::{capture_logs, quiet_panics, ran, recorders, send, send_full, sent, seq, Spy, Trace};
 use http::request::Parts;
 use http::{header, HeaderValue, StatusCode};
 use tower_hooks::{
@@ -118,49 +118,33 @@ async fn template_responses_from_process_view_and_process_exception_get_the_temp
     let trace = Trace::default();
     let app = common::router(&trace)
         .route("/cached", get(|| async { "never" }))
-        .layer(
-            HooksLayer::new()
-                .push(Rec::new("A", &trace))
-                .push(Answers {
-                    trace: trace.clone(),
-                })
-                .renderer(common::echo_renderer()),
-        );
+        .layer(recorders(&trace, "A", None).push(Answers {
+            trace: trace.clone(),
+        }));
 
-    let (status, body) = send(app.clone(), "/cached").await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "cached.html|A|"));
+    let hooks = ran("A.request A.view Answers.view A.template A.response:200");
     assert_eq!(
-        trace.take(),
-        seq(&[
-            "A.request",
-            "A.view",
-            "Answers.view",
-            "A.template",
-            "A.response:200"
-        ])
+        sent(app.clone(), "/cached", &trace).await,
+        (StatusCode::OK, "cached.html|A|".into(), hooks)
     );
 
-    let (status, body) = send(app, "/raise/http404").await;
+    let hooks = ran("A.request A.view view Answers.exception A.template A.response:404");
     assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::NOT_FOUND, "error.html|A|Http404")
+        sent(app, "/raise/http404", &trace).await,
+        (StatusCode::NOT_FOUND, "error.html|A|Http404".into(), hooks)
     );
-    assert_eq!(
-        trace.take(),
-        seq(&[
-            "A.request",
-            "A.view",
-            "view",
-            "Answers.exception",
-            "A.template",
-            "A.response:404"
-        ])
-    );
+}
+
+/// Sends `/ok` through recorder A and `middleware`, which puts a template response in place outside the
+/// view; returns status, body and the trace.
+async fn outside_the_view(middleware: impl Middleware) -> (StatusCode, String, Vec<String>) {
+    let trace = Trace::default();
+    let app = common::router(&trace).layer(recorders(&trace, "A", None).push(middleware));
+    sent(app, "/ok", &trace).await
 }
 
 #[tokio::test]
 async fn a_template_response_from_process_request_is_rendered_without_template_hooks() {
-    let trace = Trace::default();
     struct Maintenance;
     #[async_trait]
     impl Middleware for Maintenance {
@@ -173,19 +157,16 @@ async fn a_template_response_from_process_request_is_rendered_without_template_h
             ))
         }
     }
-    let app = common::router(&trace).layer(
-        HooksLayer::new()
-            .push(Rec::new("A", &trace))
-            .push(Maintenance)
-            .renderer(common::echo_renderer()),
-    );
-    let (status, body) = send(app, "/ok").await;
     // Django only runs template hooks inside `_get_response`; the outer process_response sees the render.
+    let hooks = ran("A.request A.response:503");
     assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, "maintenance.html||")
+        outside_the_view(Maintenance).await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "maintenance.html||".into(),
+            hooks
+        )
     );
-    assert_eq!(trace.take(), seq(&["A.request", "A.response:503"]));
 }
 
 fn failing(template: &str, _ctx: &Context) -> Result<String, RenderError> {
@@ -195,37 +176,32 @@ fn failing(template: &str, _ctx: &Context) -> Result<String, RenderError> {
     })
 }
 
-/// Records what `process_exception` saw of a render failure.
-struct RenderErrors(Trace, Option<u16>);
-
-#[async_trait]
-impl Middleware for RenderErrors {
-    async fn process_exception(
-        &self,
-        _r: &Parts,
-        e: &Exception,
-    ) -> Result<Option<Response>, Exception> {
-        let what = match e.downcast_ref::<RenderError>() {
-            Some(RenderError::TemplateNotFound(name)) => format!("not found {name}"),
-            Some(RenderError::Render { template, .. }) => format!("render {template}"),
-            Some(RenderError::NoRenderer(name)) => format!("no renderer {name}"),
-            Some(RenderError::Context { template, reason }) => {
-                format!("context {template}: {reason}")
-            }
-            Some(other) => format!("other {other}"),
-            None => format!("not a render error: {e}"),
-        };
-        self.0.push(what);
-        Ok(self.1.map(|code| {
-            let mut res = Response::new("handled".into());
-            *res.status_mut() = StatusCode::from_u16(code).unwrap();
-            res
-        }))
+/// What `process_exception` sees of a render failure.
+fn render_error(e: &Exception) -> String {
+    match e.downcast_ref::<RenderError>() {
+        Some(RenderError::TemplateNotFound(name)) => format!("not found {name}"),
+        Some(RenderError::Render { template, .. }) => format!("render {template}"),
+        Some(RenderError::NoRenderer(name)) => format!("no renderer {name}"),
+        Some(RenderError::Context { template, reason }) => format!("context {template}: {reason}"),
+        Some(other) => format!("other {other}"),
+        None => format!("not a render error: {e}"),
     }
 }
 
-fn page_app(layer: HooksLayer) -> Router {
-    Router::new()
+/// Sends a GET for `path` to pages whose rendering can fail, behind `layer` and a spy that records each
+/// [`render_error`] (answering `"handled"` with `answer`'s status, if set); returns status, body and what
+/// the spy saw.
+async fn render(
+    layer: HooksLayer,
+    answer: Option<u16>,
+    path: &str,
+) -> (StatusCode, String, Vec<String>) {
+    let trace = Trace::default();
+    let spy = Spy {
+        answer,
+        ..Spy::exceptions(&trace, render_error)
+    };
+    let app = Router::new()
         .route("/", get(|| async { TemplateResponse::new("page.html") }))
         .route(
             "/missing",
@@ -239,62 +215,59 @@ fn page_app(layer: HooksLayer) -> Router {
                 TemplateResponse::new("page.html").with("m", m)
             }),
         )
-        .layer(layer)
+        .layer(layer.push(spy));
+    let (status, body) = send(app, path).await;
+    (status, body, trace.take())
 }
 
-#[tokio::test]
-async fn a_failing_renderer_goes_through_process_exception_then_is_a_logged_500() {
+/// A render failure nobody answers: a plain 500 for the client, `seen` by `process_exception`, and exactly
+/// one log line with every one of `log` in it.
+async fn assert_logged_500(layer: HooksLayer, path: &str, seen: &str, log: &[&str]) {
     let (logs, _guard) = capture_logs();
-    let trace = Trace::default();
-    let app = page_app(
-        HooksLayer::new()
-            .push(RenderErrors(trace.clone(), None))
-            .renderer(failing),
-    );
-    let (status, body) = send(app, "/").await;
+    let (status, body, saw) = render(layer, None, path).await;
     assert_eq!(
         (status, body.as_str()),
         (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
     );
-    assert_eq!(trace.take(), seq(&["render page.html"]));
-    let lines = logs.lines_with(&[
-        "ERROR",
-        "Internal Server Error: /",
-        "failed to render template `page.html`: unexpected end of template",
-    ]);
-    assert_eq!(lines.len(), 1, "logs:\n{}", logs.text());
+    assert_eq!(saw, seq(&[seen]));
+    assert_eq!(logs.lines_with(log).len(), 1, "logs:\n{}", logs.text());
+}
+
+#[tokio::test]
+async fn a_failing_renderer_goes_through_process_exception_then_is_a_logged_500() {
+    assert_logged_500(
+        HooksLayer::new().renderer(failing),
+        "/",
+        "render page.html",
+        &[
+            "ERROR",
+            "Internal Server Error: /",
+            "failed to render template `page.html`: unexpected end of template",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn process_exception_can_answer_a_render_failure() {
-    let trace = Trace::default();
-    let app = page_app(
-        HooksLayer::new()
-            .push(RenderErrors(trace.clone(), Some(503)))
-            .renderer(failing),
-    );
+    let (status, body, saw) = render(HooksLayer::new().renderer(failing), Some(503), "/").await;
     assert_eq!(
-        send(app, "/").await,
+        (status, body),
         (StatusCode::SERVICE_UNAVAILABLE, "handled".to_owned())
     );
-    assert_eq!(trace.take(), seq(&["render page.html"]));
+    assert_eq!(saw, seq(&["render page.html"]));
 }
 
 #[tokio::test]
 async fn a_panicking_renderer_is_a_logged_500() {
     quiet_panics();
     let (logs, _guard) = capture_logs();
-    let trace = Trace::default();
     let renderer = |_: &str, _: &Context| -> Result<String, RenderError> {
         panic!("renderer blew up on purpose")
     };
-    let app = page_app(
-        HooksLayer::new()
-            .push(RenderErrors(trace.clone(), None))
-            .renderer(renderer),
-    );
-    assert_eq!(send(app, "/").await.0, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(trace.take(), seq(&["not a render error: panic in the renderer (template `page.html`): renderer blew up on purpose"]));
+    let (status, _, saw) = render(HooksLayer::new().renderer(renderer), None, "/").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(saw, seq(&["not a render error: panic in the renderer (template `page.html`): renderer blew up on purpose"]));
     assert!(
         !logs
             .lines_with(&["ERROR", "renderer blew up on purpose"])
@@ -307,10 +280,9 @@ async fn a_panicking_renderer_is_a_logged_500() {
 #[tokio::test]
 async fn without_a_renderer_a_template_response_is_a_logged_500() {
     let (logs, _guard) = capture_logs();
-    let trace = Trace::default();
-    let app = page_app(HooksLayer::new().push(RenderErrors(trace.clone(), None)));
-    assert_eq!(send(app, "/").await.0, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(trace.take(), seq(&["no renderer page.html"]));
+    let (status, _, saw) = render(HooksLayer::new(), None, "/").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(saw, seq(&["no renderer page.html"]));
     let lines = logs.lines_with(&[
         "ERROR",
         "no renderer is configured on the HooksLayer to render template `page.html`",
@@ -320,18 +292,10 @@ async fn without_a_renderer_a_template_response_is_a_logged_500() {
 
 #[tokio::test]
 async fn a_context_that_does_not_serialize_is_a_render_error_not_a_panic() {
-    let trace = Trace::default();
-    let app = page_app(
-        HooksLayer::new()
-            .push(RenderErrors(trace.clone(), None))
-            .renderer(show_all),
-    );
+    let (status, _, saw) = render(HooksLayer::new().renderer(show_all), None, "/bad-context").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(
-        send(app, "/bad-context").await.0,
-        StatusCode::INTERNAL_SERVER_ERROR
-    );
-    assert_eq!(
-        trace.take(),
+        saw,
         seq(&["context page.html: context variable `m`: key must be a string"])
     );
 }
@@ -369,25 +333,17 @@ mod minijinja {
 
     #[tokio::test]
     async fn a_missing_template_is_a_logged_500_and_process_exception_sees_template_not_found() {
-        let (logs, _guard) = capture_logs();
-        let trace = Trace::default();
-        let app = page_app(
-            HooksLayer::new()
-                .push(RenderErrors(trace.clone(), None))
-                .renderer(MiniJinjaRenderer::new(env())),
-        );
-        let (status, body) = send(app, "/missing").await;
-        assert_eq!(
-            (status, body.as_str()),
-            (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-        );
-        assert_eq!(trace.take(), seq(&["not found missing.html"]));
-        let lines = logs.lines_with(&[
-            "ERROR",
-            "Internal Server Error: /missing",
-            "template `missing.html` does not exist",
-        ]);
-        assert_eq!(lines.len(), 1, "logs:\n{}", logs.text());
+        assert_logged_500(
+            HooksLayer::new().renderer(MiniJinjaRenderer::new(env())),
+            "/missing",
+            "not found missing.html",
+            &[
+                "ERROR",
+                "Internal Server Error: /missing",
+                "template `missing.html` does not exist",
+            ],
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -395,14 +351,10 @@ mod minijinja {
         let mut env = env();
         env.add_template_owned("page.html", "{{ title|no_such_filter }}")
             .unwrap();
-        let trace = Trace::default();
-        let app = page_app(
-            HooksLayer::new()
-                .push(RenderErrors(trace.clone(), None))
-                .renderer(MiniJinjaRenderer::new(env)),
-        );
-        assert_eq!(send(app, "/").await.0, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(trace.take(), seq(&["render page.html"]));
+        let layer = HooksLayer::new().renderer(MiniJinjaRenderer::new(env));
+        let (status, _, saw) = render(layer, None, "/").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(saw, seq(&["render page.html"]));
     }
 }
 
@@ -410,12 +362,7 @@ mod minijinja {
 async fn template_hook_rewrites_are_seen_in_order_through_a_recorder_chain() {
     // A and B both rewrite; B (lower) runs first, A sees B's change.
     let trace = Trace::default();
-    let app = common::router(&trace).layer(
-        HooksLayer::new()
-            .push(Rec::new("A", &trace))
-            .push(Rec::new("B", &trace).template(Act::Pass))
-            .renderer(common::echo_renderer()),
-    );
+    let app = common::router(&trace).layer(recorders(&trace, "AB", None));
     assert_eq!(
         send(app, "/template").await,
         (StatusCode::OK, "page.html|BA|Hello".to_owned())
@@ -437,21 +384,10 @@ async fn a_template_response_set_by_process_response_is_rendered_for_the_outer_m
             Ok(())
         }
     }
-    let trace = Trace::default();
-    let app = common::router(&trace).layer(
-        HooksLayer::new()
-            .push(Rec::new("A", &trace))
-            .push(Reskin)
-            .renderer(common::echo_renderer()),
-    );
-    let (status, body) = send(app, "/ok").await;
-    assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::OK, "wrapped.html||late")
-    );
     // No template hooks for it (Django only runs them inside `_get_response`); A sees the rendered page.
+    let hooks = ran("A.request A.view view A.response:200");
     assert_eq!(
-        trace.take(),
-        seq(&["A.request", "A.view", "view", "A.response:200"])
+        outside_the_view(Reskin).await,
+        (StatusCode::OK, "wrapped.html||late".into(), hooks)
     );
 }

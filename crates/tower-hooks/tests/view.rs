@@ -7,33 +7,24 @@ use std::sync::{Arc, Mutex};
 use axum::extract::Extension;
 use axum::routing::get;
 use axum::Router;
-use common::{capture_logs, send, send_full, seq, Rec, Trace};
+use common::{capture_logs, ran, send, send_full, seq, Rec, Spy, Trace};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode};
 use tower_hooks::{
-    async_trait, Exception, HooksLayer, Middleware, MiddlewareNotUsed, Request, Response, ViewInfo,
-    ViewName,
+    async_trait, Exception, HooksLayer, Middleware, MiddlewareNotUsed, Request, Response, ViewName,
 };
 
 /// Records `route|name|params` for every `process_view`.
-struct Spy(Trace);
-
-#[async_trait]
-impl Middleware for Spy {
-    async fn process_view(
-        &self,
-        _r: &mut Request,
-        view: &ViewInfo,
-    ) -> Result<Option<Response>, Exception> {
+fn spy(trace: &Trace) -> Spy {
+    Spy::views(trace, |view| {
         let params: Vec<String> = view.params().map(|(k, v)| format!("{k}={v}")).collect();
-        self.0.push(format!(
+        format!(
             "{}|{}|{}",
             view.route().unwrap_or("-"),
             view.name().unwrap_or("-"),
             params.join("&")
-        ));
-        Ok(None)
-    }
+        )
+    })
 }
 
 #[tokio::test]
@@ -47,7 +38,7 @@ async fn process_view_sees_the_matched_route_decoded_params_and_the_registered_n
         .route("/about", get(|| async { "about" }))
         .layer(
             HooksLayer::new()
-                .push(Spy(trace.clone()))
+                .push(spy(&trace))
                 .name_route("/users/{id}/posts/{slug}", "post-detail"),
         );
     let (status, body) = send(app.clone(), "/users/42/posts/hello%20world").await;
@@ -77,7 +68,7 @@ async fn nested_routes_are_named_by_their_full_pattern() {
     let api = Router::new().route("/items/{id}", get(|| async { "item" }));
     let app = Router::new().nest("/api", api).layer(
         HooksLayer::new()
-            .push(Spy(trace.clone()))
+            .push(spy(&trace))
             .name_route("/api/items/{id}", "item"),
     );
     assert_eq!(send(app, "/api/items/7").await.0, StatusCode::OK);
@@ -87,7 +78,7 @@ async fn nested_routes_are_named_by_their_full_pattern() {
 #[tokio::test]
 async fn a_view_name_layer_outside_per_route_hooks_names_the_view() {
     let trace = Trace::default();
-    let hooks = HooksLayer::new().push(Spy(trace.clone()));
+    let hooks = HooksLayer::new().push(spy(&trace));
     let app = Router::new().route(
         "/",
         // A tuple of layers: the first is outermost, so the name is there before the hooks run.
@@ -104,7 +95,7 @@ async fn a_view_name_in_the_extensions_wins_over_the_registry() {
         &ViewName::layer("outer-name"),
         Router::new().route("/x", get(|| async { "x" })).layer(
             HooksLayer::new()
-                .push(Spy(trace.clone()))
+                .push(spy(&trace))
                 .name_route("/x", "registered"),
         ),
     );
@@ -157,18 +148,7 @@ async fn a_declined_middleware_is_left_out_and_logged_at_debug() {
     assert_eq!(hooks.middleware_names().collect::<Vec<_>>(), vec!["A", "B"]);
     let app = common::router(&trace).layer(hooks);
     assert_eq!(send(app, "/ok").await.0, StatusCode::OK);
-    assert_eq!(
-        trace.take(),
-        seq(&[
-            "A.request",
-            "B.request",
-            "A.view",
-            "B.view",
-            "view",
-            "B.response:200",
-            "A.response:200"
-        ])
-    );
+    assert_eq!(trace.take(), ran("AB.request AB.view view BA.response:200"));
     let lines = logs.lines_with(&[
         "DEBUG",
         "MiddlewareNotUsed('view::Profiler'): PROFILE is off",
@@ -181,10 +161,7 @@ async fn a_declined_middleware_is_left_out_and_logged_at_debug() {
     let hooks = HooksLayer::new().try_push(Profiler::new(true, &trace));
     let app = common::router(&trace).layer(hooks);
     assert_eq!(send(app, "/ok").await.0, StatusCode::OK);
-    assert_eq!(
-        trace.take(),
-        seq(&["Profiler.request", "view", "Profiler.response"])
-    );
+    assert_eq!(trace.take(), ran("Profiler.request view Profiler.response"));
 }
 
 /// Passes state from process_request to process_response through the request extensions, and changes the

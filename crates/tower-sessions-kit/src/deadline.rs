@@ -11,7 +11,7 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use crate::store::StoreError;
+use crate::StoreError;
 
 /// When a call must have finished, and the limit it was given (for the error).
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +26,20 @@ impl Deadline {
         Instant::now()
             .checked_add(limit)
             .map(|at| Deadline { at, limit })
+    }
+}
+
+/// `deadline` if it can bound a store's calls: not zero, which would fail every call that has to wait
+/// (`Duration::MAX` is how a setter is told "none"). `setting` names it in the error.
+#[cfg(any(feature = "cache", feature = "file"))]
+pub(crate) fn nonzero(
+    deadline: Duration,
+    setting: &'static str,
+) -> Result<Duration, crate::InvalidSetting> {
+    if deadline.is_zero() {
+        Err(crate::InvalidSetting::ZeroDeadline(setting))
+    } else {
+        Ok(deadline)
     }
 }
 

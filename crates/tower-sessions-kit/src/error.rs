@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
-use crate::store::StoreError;
+use crate::StoreError;
 
 /// What a [`Session`](crate::Session) call can fail with.
 ///
@@ -48,6 +48,35 @@ pub enum SessionError {
     /// installed on its route.
     #[error("no SessionLayer is installed for this route")]
     MissingLayer,
+}
+
+/// A setting given a value it cannot take, returned by the setter instead of a half-configured layer or
+/// store: a typo in a cookie name or a zero deadline fails at start-up, where it is seen, rather than
+/// producing broken `Set-Cookie` headers or failing every request later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidSetting {
+    /// The cookie name is not an RFC 7230 token (empty, or with spaces, `;`, `=`, …): browsers would
+    /// split or drop such a cookie.
+    #[error("invalid session cookie name {0:?}: not an RFC 7230 token")]
+    CookieName(String),
+
+    /// The cookie `Path` is empty or has a character a `Set-Cookie` attribute cannot hold (`;`, a control
+    /// character, non-ASCII): it would end the attribute early or break the header.
+    #[error(
+        "invalid session cookie path {0:?}: empty, or a `;` or a character outside visible ASCII"
+    )]
+    CookiePath(String),
+
+    /// The cookie `Domain` is empty or has a character a `Set-Cookie` attribute cannot hold.
+    #[error(
+        "invalid session cookie domain {0:?}: empty, or a `;` or a character outside visible ASCII"
+    )]
+    CookieDomain(String),
+
+    /// A deadline of zero would fail every call that has to wait; `Duration::MAX` is the way to say none.
+    #[error("a zero {0} would fail every call that has to wait; use Duration::MAX for none")]
+    ZeroDeadline(&'static str),
 }
 
 /// Marks a response that a [`SessionError`] turned into, so the layer can swap in its configured error

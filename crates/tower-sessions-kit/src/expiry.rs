@@ -1,14 +1,5 @@
-//! When a session expires: Django's `set_expiry` values and the age/date rules built on them.
-//!
-//! A custom expiry lives in the session data under [`EXPIRY_KEY`] (`"_session_expiry"`), as in Django, so
-//! it is stored, merged and cleared like any other value:
-//!
-//! | [`Expiry`]                | stored as                    | expires                                      |
-//! |---------------------------|------------------------------|----------------------------------------------|
-//! | `Inherit`                 | nothing (the key is removed) | cookie age after the last save               |
-//! | `Idle(d)`, `d` ≥ 1 s      | whole seconds (`3600`)       | `d` after the last save (sliding)            |
-//! | `AtBrowserClose`, `Idle(0)` | `0`                        | when the browser closes; the record lasts the cookie age |
-//! | `At(t)`                   | RFC 3339 text                | at `t`                                       |
+//! When a session expires: [`SessionExpiry`] (Django's `set_expiry` values) and the age and date rules
+//! built on the stored form.
 
 use std::time::{Duration, SystemTime};
 
@@ -16,19 +7,31 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::error::SessionError;
 use crate::record::Data;
+use crate::state::write;
+use crate::Session;
 
-/// The data key holding a custom expiry (Django's). Hidden from [`Session::keys`](crate::Session::keys) and
-/// reserved: [`Session::insert`](crate::Session::insert) refuses it.
-pub const EXPIRY_KEY: &str = "_session_expiry";
+/// [`SessionExpiry::DATA_KEY`], for this crate's code.
+pub(crate) const EXPIRY_KEY: &str = "_session_expiry";
 
 /// A session's expiry, as given to [`Session::set_expiry`](crate::Session::set_expiry).
+///
+/// A custom expiry lives in the session data under [`DATA_KEY`](Self::DATA_KEY) (`"_session_expiry"`), as
+/// in Django, so it is stored, merged and cleared like any other value:
+///
+/// | value                       | stored as                    | expires                                  |
+/// |-----------------------------|------------------------------|------------------------------------------|
+/// | `Inherit`                   | nothing (the key is removed) | cookie age after the last save           |
+/// | `Idle(d)`, `d` ≥ 1 s        | whole seconds (`3600`)       | `d` after the last save (sliding)        |
+/// | `AtBrowserClose`, `Idle(0)` | `0`                          | when the browser closes; the record lasts the cookie age |
+/// | `At(t)`                     | RFC 3339 text                | at `t`                                   |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expiry {
+pub enum SessionExpiry {
     /// No custom expiry: the layer's cookie age and browser-close setting apply (Django's `None`).
     Inherit,
     /// Expires after this much inactivity, counted from each save, in whole seconds (Django's integer).
-    /// Zero means [`Expiry::AtBrowserClose`], as in Django.
+    /// Zero means [`SessionExpiry::AtBrowserClose`], as in Django.
     Idle(Duration),
     /// The cookie lasts until the browser closes (Django's `0`). The server-side record still expires after
     /// the cookie age.
@@ -37,14 +40,18 @@ pub enum Expiry {
     At(OffsetDateTime),
 }
 
-impl Expiry {
-    /// The value stored under [`EXPIRY_KEY`], or `None` to remove it.
+impl SessionExpiry {
+    /// The data key holding a custom expiry (Django's). Hidden from [`Session::keys`](crate::Session::keys)
+    /// and reserved: [`Session::insert`](crate::Session::insert) refuses it.
+    pub const DATA_KEY: &'static str = EXPIRY_KEY;
+
+    /// The value stored under [`DATA_KEY`](Self::DATA_KEY), or `None` to remove it.
     pub(crate) fn to_value(self) -> Option<Value> {
         match self {
-            Expiry::Inherit => None,
-            Expiry::Idle(idle) => Some(Value::from(idle.as_secs())),
-            Expiry::AtBrowserClose => Some(Value::from(0_u64)),
-            Expiry::At(at) => Some(Value::String(
+            SessionExpiry::Inherit => None,
+            SessionExpiry::Idle(idle) => Some(Value::from(idle.as_secs())),
+            SessionExpiry::AtBrowserClose => Some(Value::from(0_u64)),
+            SessionExpiry::At(at) => Some(Value::String(
                 at.format(&Rfc3339)
                     .unwrap_or_else(|_| at.unix_timestamp().to_string()),
             )),
@@ -104,20 +111,53 @@ pub(crate) fn at_browser_close(data: &Data, default: bool) -> bool {
 }
 
 /// Unix milliseconds of an instant (the stores' expiry column), clamped to the `i64` range.
-#[cfg_attr(
-    not(any(
-        feature = "sqlite",
-        feature = "postgres",
-        feature = "mysql",
-        feature = "file",
-        feature = "signed-cookie"
-    )),
-    allow(dead_code)
-)]
+#[cfg(any(feature = "sql", feature = "file", feature = "signed-cookie"))]
 pub(crate) fn unix_millis(at: SystemTime) -> i64 {
     match at.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
         Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+/// Django's expiry API of a session (`set_expiry`, `get_expiry_age`, `get_expiry_date`,
+/// `get_expire_at_browser_close`), kept beside the rules it applies.
+impl Session {
+    /// Sets a custom expiry (Django's `set_expiry`): see [`SessionExpiry`]. Stored in the session, so it
+    /// holds for the following requests too.
+    pub async fn set_expiry(&self, expiry: SessionExpiry) -> Result<(), SessionError> {
+        let mut state = self.loaded().await?;
+        let had_one = state
+            .data
+            .as_ref()
+            .is_some_and(|d| d.contains_key(EXPIRY_KEY));
+        let value = expiry.to_value();
+        if value.is_some() || had_one {
+            write(&mut state, EXPIRY_KEY.to_owned(), value);
+            self.mark_modified();
+        }
+        Ok(())
+    }
+
+    /// Seconds until the session expires, counted from now (Django's `get_expiry_age`): the cookie age
+    /// without a custom expiry or for a browser-close session.
+    pub async fn expiry_age(&self) -> Result<Duration, SessionError> {
+        self.read_data(|data, config| age(data, SystemTime::now(), config.cookie_age))
+            .await
+    }
+
+    /// When the session expires (Django's `get_expiry_date`).
+    pub async fn expiry_date(&self) -> Result<OffsetDateTime, SessionError> {
+        self.read_data(|data, config| {
+            OffsetDateTime::from(date(data, SystemTime::now(), config.cookie_age))
+        })
+        .await
+    }
+
+    /// Whether the cookie ends with the browser session (Django's `get_expire_at_browser_close`): the
+    /// layer's setting unless a custom expiry says otherwise.
+    pub async fn expire_at_browser_close(&self) -> Result<bool, SessionError> {
+        self.read_data(|data, config| at_browser_close(data, config.expire_at_browser_close))
+            .await
     }
 }
 
@@ -148,7 +188,7 @@ mod tests {
     fn idle_seconds_and_browser_close() {
         let now = SystemTime::now();
         let idle = data(
-            Expiry::Idle(Duration::from_secs(60))
+            SessionExpiry::Idle(Duration::from_secs(60))
                 .to_value()
                 .expect("value"),
         );
@@ -157,21 +197,24 @@ mod tests {
             !at_browser_close(&idle, true),
             "a custom expiry overrides the setting"
         );
-        let close = data(Expiry::AtBrowserClose.to_value().expect("value"));
+        let close = data(SessionExpiry::AtBrowserClose.to_value().expect("value"));
         assert_eq!(
             age(&close, now, AGE),
             AGE,
             "0 means the cookie age for the record"
         );
         assert!(at_browser_close(&close, false));
-        assert_eq!(Expiry::Idle(Duration::ZERO).to_value(), Some(json!(0)));
+        assert_eq!(
+            SessionExpiry::Idle(Duration::ZERO).to_value(),
+            Some(json!(0))
+        );
     }
 
     #[test]
     fn dates_round_trip_as_rfc3339_and_count_down() {
         let now = SystemTime::now();
         let at = OffsetDateTime::from(now) + time::Duration::seconds(90);
-        let value = Expiry::At(at).to_value().expect("value");
+        let value = SessionExpiry::At(at).to_value().expect("value");
         assert!(value.is_string());
         let stored_data = data(value);
         let left = age(&stored_data, now, AGE).as_secs();

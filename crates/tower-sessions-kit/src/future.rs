@@ -1,4 +1,5 @@
-//! [`ResponseFuture`]: the inner service's future, then the response phase.
+//! The response future of [`SessionService`](crate::SessionService): the inner service's future, then the
+//! response phase.
 //!
 //! A hand-written future rather than one boxed `async` block, so that the common cases cost no extra allocation:
 //! a request that never touched its session, one that only read it (`Vary: Cookie`), and cookie deletion

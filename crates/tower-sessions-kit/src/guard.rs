@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::breaker::{Breaker, DEFAULT_COOLDOWN};
 use crate::deadline::{within, Deadline};
 use crate::key::SessionKey;
-use crate::session::Shared;
+use crate::state::Shared;
 use crate::store::{Loaded, SessionStore, StoreError};
 
 /// The breaker and deadline of one layer's store.
@@ -77,8 +77,9 @@ impl Shared {
         result
     }
 
-    /// The record under `key`, as part of `phase`: answered by [`SessionStore::load_now`] when the store
-    /// can (no deadline needed), else by `load` under the phase's deadline; through the breaker either way.
+    /// The record under `key`, as part of `phase`: answered by the store's
+    /// [`ImmediateLoads`](crate::store::ImmediateLoads) when it can (no deadline needed), else by `load`
+    /// under the phase's deadline; through the breaker either way.
     pub(crate) async fn load(
         &self,
         key: &SessionKey,
@@ -86,7 +87,8 @@ impl Shared {
     ) -> Result<Option<Loaded>, StoreError> {
         let name = self.store.name();
         let permit = self.guard.breaker.admit(name)?;
-        let loaded = match self.store.load_now(key) {
+        let immediate = self.store.immediate().and_then(|fast| fast.load_now(key));
+        let loaded = match immediate {
             Some(loaded) => loaded,
             None => {
                 let deadline = phase.deadline(self.guard.deadline);

@@ -7,18 +7,6 @@
 
 use std::fmt;
 
-/// The length of the keys this crate makes (Django's).
-pub const KEY_LENGTH: usize = 32;
-
-/// The shortest key a cookie may carry (Django's rule: shorter keys are treated as no key at all).
-pub const MIN_KEY_LENGTH: usize = 8;
-
-/// The longest key the default rule accepts (the width of Django's `session_key varchar(40)` column).
-pub const MAX_KEY_LENGTH: usize = 40;
-
-/// The longest cookie value any store may use as a key (browsers keep about 4 KB per cookie).
-pub const MAX_COOKIE_VALUE_LENGTH: usize = 4096;
-
 const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 /// Bytes at or above this are rejected so that `byte % 36` is uniform (252 = 7 × 36).
@@ -33,17 +21,52 @@ const UNBIASED_LIMIT: u8 = 252;
 pub struct SessionKey(Box<str>);
 
 impl SessionKey {
+    /// The length of the keys this crate makes (Django's).
+    pub const LENGTH: usize = 32;
+
+    /// The shortest key a cookie may carry (Django's rule: shorter keys are treated as no key at all).
+    pub const MIN_LENGTH: usize = 8;
+
+    /// The longest key the default rule accepts (the width of Django's `session_key varchar(40)` column).
+    pub const MAX_LENGTH: usize = 40;
+
+    /// The longest cookie value any store may use as a key (browsers keep about 4 KB per cookie).
+    pub const MAX_COOKIE_VALUE_LENGTH: usize = 4096;
+
+    /// The default key rule: 8 to 40 characters, all in `[a-z0-9]` (what Django's file backend requires,
+    /// and what every key this crate makes satisfies). The rule is also what keeps a key safe to use as a
+    /// file name.
+    pub fn is_well_formed(candidate: &str) -> bool {
+        // `fold` with `&`, not `all`: no early exit, so the check runs as a few vector instructions (it
+        // is on every request's path).
+        (Self::MIN_LENGTH..=Self::MAX_LENGTH).contains(&candidate.len())
+            && candidate.bytes().fold(true, |ok, b| {
+                ok & (b.is_ascii_lowercase() | b.is_ascii_digit())
+            })
+    }
+
+    /// Whether `value` can be a cookie value as it is (RFC 6265 `cookie-octet`s: visible ASCII except
+    /// `"`, `,`, `;` and `\`), non-empty and at most
+    /// [`MAX_COOKIE_VALUE_LENGTH`](Self::MAX_COOKIE_VALUE_LENGTH) bytes.
+    pub fn is_cookie_safe(value: &str) -> bool {
+        !value.is_empty()
+            && value.len() <= Self::MAX_COOKIE_VALUE_LENGTH
+            && value.bytes().fold(true, |ok, b| {
+                ok & (b'!'..=b'~').contains(&b) & !matches!(b, b'"' | b',' | b';' | b'\\')
+            })
+    }
+
     /// A new random key: 32 characters from `[a-z0-9]`, from the OS CSPRNG.
     ///
     /// Fails only when the operating system cannot provide random bytes, which stores report as a store
     /// error rather than fall back to a weaker generator.
     pub fn generate() -> Result<SessionKey, getrandom::Error> {
-        let mut key = String::with_capacity(KEY_LENGTH);
+        let mut key = String::with_capacity(Self::LENGTH);
         let mut buffer = [0_u8; 48];
-        while key.len() < KEY_LENGTH {
+        while key.len() < Self::LENGTH {
             getrandom::fill(&mut buffer)?;
             for &byte in &buffer {
-                if byte < UNBIASED_LIMIT && key.len() < KEY_LENGTH {
+                if byte < UNBIASED_LIMIT && key.len() < Self::LENGTH {
                     key.push(char::from(ALPHABET[usize::from(byte % 36)]));
                 }
             }
@@ -51,17 +74,18 @@ impl SessionKey {
         Ok(SessionKey(key.into_boxed_str()))
     }
 
-    /// `candidate` as a key if it passes the default rule ([`is_well_formed`]): Django's minimum of 8
-    /// characters, at most 40, only `[a-z0-9]`. Anything else is not looked up at all.
+    /// `candidate` as a key if it passes the default rule ([`is_well_formed`](Self::is_well_formed)):
+    /// Django's minimum of 8 characters, at most 40, only `[a-z0-9]`. Anything else is not looked up at
+    /// all.
     pub fn parse(candidate: &str) -> Option<SessionKey> {
-        is_well_formed(candidate).then(|| SessionKey(candidate.into()))
+        Self::is_well_formed(candidate).then(|| SessionKey(candidate.into()))
     }
 
     /// Any cookie-safe value as a key, for stores whose keys are not random identifiers (the signed-cookie
     /// store's key is its signed data). `None` when the value could not be sent back in a `Set-Cookie`
-    /// header unchanged (see [`is_cookie_safe`]).
+    /// header unchanged (see [`is_cookie_safe`](Self::is_cookie_safe)).
     pub fn from_cookie_value(value: &str) -> Option<SessionKey> {
-        is_cookie_safe(value).then(|| SessionKey(value.into()))
+        Self::is_cookie_safe(value).then(|| SessionKey(value.into()))
     }
 
     /// The key as it goes into the cookie and the store.
@@ -83,27 +107,6 @@ impl AsRef<str> for SessionKey {
     }
 }
 
-/// The default key rule: 8 to 40 characters, all in `[a-z0-9]` (what Django's file backend requires, and
-/// what every key this crate makes satisfies). The rule is also what keeps a key safe to use as a file name.
-pub fn is_well_formed(candidate: &str) -> bool {
-    // `fold` with `&`, not `all`: no early exit, so the check runs as a few vector instructions (it
-    // is on every request's path).
-    (MIN_KEY_LENGTH..=MAX_KEY_LENGTH).contains(&candidate.len())
-        && candidate.bytes().fold(true, |ok, b| {
-            ok & (b.is_ascii_lowercase() | b.is_ascii_digit())
-        })
-}
-
-/// Whether `value` can be a cookie value as it is (RFC 6265 `cookie-octet`s: visible ASCII except
-/// `"`, `,`, `;` and `\`), non-empty and at most [`MAX_COOKIE_VALUE_LENGTH`] bytes.
-pub fn is_cookie_safe(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= MAX_COOKIE_VALUE_LENGTH
-        && value.bytes().fold(true, |ok, b| {
-            ok & (b'!'..=b'~').contains(&b) & !matches!(b, b'"' | b',' | b';' | b'\\')
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,8 +117,8 @@ mod tests {
         let mut seen = HashSet::new();
         for _ in 0..1000 {
             let key = SessionKey::generate().expect("OS RNG");
-            assert_eq!(key.as_str().len(), KEY_LENGTH);
-            assert!(is_well_formed(key.as_str()), "{}", key.as_str());
+            assert_eq!(key.as_str().len(), SessionKey::LENGTH);
+            assert!(SessionKey::is_well_formed(key.as_str()), "{}", key.as_str());
             assert!(seen.insert(key));
         }
     }
@@ -142,12 +145,14 @@ mod tests {
 
     #[test]
     fn cookie_safety() {
-        assert!(is_cookie_safe("abc+/=-_.~!"));
-        assert!(!is_cookie_safe("a;b"));
-        assert!(!is_cookie_safe("a b"));
-        assert!(!is_cookie_safe("a\"b"));
-        assert!(!is_cookie_safe(""));
-        assert!(!is_cookie_safe(&"a".repeat(MAX_COOKIE_VALUE_LENGTH + 1)));
+        assert!(SessionKey::is_cookie_safe("abc+/=-_.~!"));
+        assert!(!SessionKey::is_cookie_safe("a;b"));
+        assert!(!SessionKey::is_cookie_safe("a b"));
+        assert!(!SessionKey::is_cookie_safe("a\"b"));
+        assert!(!SessionKey::is_cookie_safe(""));
+        assert!(!SessionKey::is_cookie_safe(
+            &"a".repeat(SessionKey::MAX_COOKIE_VALUE_LENGTH + 1)
+        ));
     }
 
     #[test]

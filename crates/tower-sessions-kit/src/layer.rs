@@ -8,12 +8,13 @@ use axum::body::Body;
 use http::Response;
 use tower_layer::Layer;
 
-use crate::config::{is_attribute_value, is_token, Config, SameSite};
-use crate::error::SessionError;
+use crate::config::{Config, Responder};
+use crate::cookie::{checked_attribute, checked_name, SameSite};
+use crate::error::{InvalidSetting, SessionError};
 use crate::guard::Guard;
 use crate::service::SessionService;
-use crate::session::Shared;
-use crate::store::SessionStore;
+use crate::state::Shared;
+use crate::SessionStore;
 
 /// Adds Django's sessions to a service: a lazy [`Session`](crate::Session) in every request's extensions,
 /// and the cookie and save rules on the way out.
@@ -28,8 +29,9 @@ use crate::store::SessionStore;
 /// failed is not called again for a [cooldown](SessionLayer::failure_cooldown): requests meanwhile get
 /// the error response at once. Deadlines need Tokio's timer (`#[tokio::main]` and `axum::serve` have it).
 ///
-/// Builder methods given an invalid value (a cookie name that is not a token, a path or domain with `;`)
-/// keep the previous value and log a warning, so a typo cannot produce a broken `Set-Cookie` header.
+/// The builder methods that take text (the cookie's name, `Path` and `Domain`) return
+/// [`InvalidSetting`] for a value that would make a broken `Set-Cookie` header (a name that is not a
+/// token, a path or domain with `;`), so a typo fails at start-up.
 #[derive(Clone)]
 #[must_use]
 pub struct SessionLayer {
@@ -65,76 +67,70 @@ impl SessionLayer {
     }
 
     /// The session cookie's name (`SESSION_COOKIE_NAME`, default `sessionid`).
-    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        if is_token(&name) {
-            self.config().cookie_name = name;
-        } else {
-            tracing::warn!(name, "invalid session cookie name ignored");
-        }
-        self
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting::CookieName`] when `name` is not an RFC 7230 token (empty, spaces, `;`, `=`, …).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Result<Self, InvalidSetting> {
+        self.config().cookie_name = checked_name(name.into())?;
+        Ok(self)
     }
 
     /// How long sessions last (`SESSION_COOKIE_AGE`, default 1 209 600 s = two weeks): the cookie's
     /// `Max-Age` and the record's expiry when the session has no custom expiry.
-    pub fn cookie_age(mut self, age: Duration) -> Self {
-        self.config().cookie_age = age;
-        self
+    pub fn cookie_age(self, age: Duration) -> Self {
+        self.with_config(|config| config.cookie_age = age)
     }
 
     /// The cookie's `Path` (`SESSION_COOKIE_PATH`, default `/`).
-    pub fn path(mut self, path: impl Into<String>) -> Self {
-        let path = path.into();
-        if is_attribute_value(&path) && !path.is_empty() {
-            self.config().path = path;
-        } else {
-            tracing::warn!(path, "invalid session cookie path ignored");
-        }
-        self
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting::CookiePath`] when `path` is empty or holds `;` or a character outside visible
+    /// ASCII.
+    pub fn path(mut self, path: impl Into<String>) -> Result<Self, InvalidSetting> {
+        self.config().path = checked_attribute(path.into(), InvalidSetting::CookiePath)?;
+        Ok(self)
     }
 
     /// The cookie's `Domain` (`SESSION_COOKIE_DOMAIN`, default none: the host only).
-    pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        let domain = domain.into();
-        if is_attribute_value(&domain) && !domain.is_empty() {
-            self.config().domain = Some(domain);
-        } else {
-            tracing::warn!(domain, "invalid session cookie domain ignored");
-        }
-        self
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting::CookieDomain`] when `domain` is empty or holds `;` or a character outside
+    /// visible ASCII.
+    pub fn domain(mut self, domain: impl Into<String>) -> Result<Self, InvalidSetting> {
+        let domain = checked_attribute(domain.into(), InvalidSetting::CookieDomain)?;
+        self.config().domain = Some(domain);
+        Ok(self)
     }
 
     /// The cookie's `Secure` flag (`SESSION_COOKIE_SECURE`, default off so plain-HTTP development works;
     /// turn it on in production).
-    pub fn secure(mut self, secure: bool) -> Self {
-        self.config().secure = secure;
-        self
+    pub fn secure(self, secure: bool) -> Self {
+        self.with_config(|config| config.secure = secure)
     }
 
     /// The cookie's `HttpOnly` flag (`SESSION_COOKIE_HTTPONLY`, default on: scripts cannot read the key).
-    pub fn http_only(mut self, http_only: bool) -> Self {
-        self.config().http_only = http_only;
-        self
+    pub fn http_only(self, http_only: bool) -> Self {
+        self.with_config(|config| config.http_only = http_only)
     }
 
     /// The cookie's `SameSite` attribute (`SESSION_COOKIE_SAMESITE`, default [`SameSite::Lax`]).
-    pub fn same_site(mut self, same_site: SameSite) -> Self {
-        self.config().same_site = same_site;
-        self
+    pub fn same_site(self, same_site: SameSite) -> Self {
+        self.with_config(|config| config.same_site = same_site)
     }
 
     /// Saves the session and re-sends the cookie on every response below 500 that has a session
     /// (`SESSION_SAVE_EVERY_REQUEST`, default off): sliding expiry, at one store write per request.
-    pub fn save_every_request(mut self, save: bool) -> Self {
-        self.config().save_every_request = save;
-        self
+    pub fn save_every_request(self, save: bool) -> Self {
+        self.with_config(|config| config.save_every_request = save)
     }
 
     /// Makes session cookies browser-session cookies (no `Max-Age`/`Expires`) unless a session sets its
     /// own expiry (`SESSION_EXPIRE_AT_BROWSER_CLOSE`, default off).
-    pub fn expire_at_browser_close(mut self, at_close: bool) -> Self {
-        self.config().expire_at_browser_close = at_close;
-        self
+    pub fn expire_at_browser_close(self, at_close: bool) -> Self {
+        self.with_config(|config| config.expire_at_browser_close = at_close)
     }
 
     /// The response sent when the store fails (default: a bare 500). The error is also logged as a
@@ -143,7 +139,7 @@ impl SessionLayer {
         mut self,
         respond: impl Fn(&SessionError) -> Response<Body> + Send + Sync + 'static,
     ) -> Self {
-        self.config().error_responder = Arc::new(respond);
+        self.config().error_responder = Responder(Arc::new(respond));
         self
     }
 
@@ -169,6 +165,12 @@ impl SessionLayer {
     /// The settings, for a builder method to change (copied first if a service already shares them).
     fn config(&mut self) -> &mut Config {
         &mut Arc::make_mut(&mut self.shared).config
+    }
+
+    /// This layer with `change` made to its settings: the body of the plain setters.
+    fn with_config(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(self.config());
+        self
     }
 }
 

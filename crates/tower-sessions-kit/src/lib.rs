@@ -109,18 +109,20 @@
 //! - The signed-cookie store enforces custom expiries, and can encrypt.
 //! - `SameSite=None` cookies always get `Secure` (browsers reject them otherwise).
 
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 
 mod breaker;
 mod cleanup;
 mod config;
+mod cookie;
 mod deadline;
 mod error;
-pub mod expiry;
-mod future;
+mod expiry;
+pub mod future;
 mod guard;
-pub mod key;
+mod key;
 mod layer;
 #[cfg(feature = "cache")]
 mod memo;
@@ -128,20 +130,22 @@ pub mod record;
 mod respond;
 mod service;
 mod session;
+mod state;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use cleanup::spawn_cleanup;
-pub use config::{ErrorResponder, SameSite, DEFAULT_COOKIE_AGE, DEFAULT_COOKIE_NAME};
-pub use error::SessionError;
-pub use expiry::Expiry;
-pub use future::ResponseFuture;
+pub use config::{ErrorResponder, DEFAULT_COOKIE_AGE, DEFAULT_COOKIE_NAME};
+pub use cookie::SameSite;
+pub use error::{InvalidSetting, SessionError};
+pub use expiry::SessionExpiry;
 pub use key::SessionKey;
 pub use layer::SessionLayer;
 pub use service::SessionService;
 pub use session::{Session, TEST_COOKIE_KEY, TEST_COOKIE_VALUE};
-pub use store::{SessionStore, StoreError};
+pub use store::contract::{SessionStore, StoreError};
 
+/// The key that signs (and encrypts) [`store::SignedCookieStore`] cookies: the `cookie` crate's `Key`.
 #[cfg(feature = "signed-cookie")]
-pub use cookie::Key;
+pub use ::cookie::Key;

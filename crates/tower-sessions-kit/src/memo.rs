@@ -35,8 +35,8 @@ struct Slot {
 }
 
 /// How long a kept record may be used without reading the store at all, for stores whose backend counts
-/// its writes (cache-core's memory backend, see `CacheBackend::generation`): while the backend's
-/// generation is still the one read before the record, and until the record's own expiry.
+/// its writes (cache-core's memory backend, see `cache_core::ImmediateReads::generation`): while the
+/// backend's generation is still the one read before the record, and until the record's own expiry.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Unchanged {
     pub(crate) generation: u64,
@@ -182,20 +182,11 @@ mod tests {
     fn changed_bytes_are_decoded_again() {
         let records = DecodedRecords::default();
         let k = key("abcdefgh12345678");
-        let old = records.decode(
-            "test",
-            &k,
-            br#"{"a":1}"#,
-            || Bytes::from_static(br#"{"a":1}"#),
-            None,
-        );
-        let new = records.decode(
-            "test",
-            &k,
-            br#"{"a":2}"#,
-            || Bytes::from_static(br#"{"a":2}"#),
-            None,
-        );
+        let decode = |stored: &'static [u8]| {
+            records.decode("test", &k, stored, || Bytes::from_static(stored), None)
+        };
+        let old = decode(br#"{"a":1}"#);
+        let new = decode(br#"{"a":2}"#);
         assert!(!Arc::ptr_eq(&old, &new));
         assert_eq!(new.get("a"), Some(&serde_json::json!(2)));
         assert_eq!(

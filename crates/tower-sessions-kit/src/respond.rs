@@ -22,7 +22,8 @@ use crate::error::{interrupted_response, FailedResponse, SessionError};
 use crate::expiry;
 use crate::guard::Phase;
 use crate::record::Changes;
-use crate::session::{is_empty, load_within, Session, State};
+use crate::session::Session;
+use crate::state::{is_empty, load_within, State};
 use crate::store::{SaveRequest, StoreError};
 
 /// What the synchronous part decided.
@@ -38,7 +39,7 @@ pub(crate) fn apply_error_responder(session: &Session, response: Response<Body>)
     match response.extensions().get::<FailedResponse>() {
         Some(failed) => {
             let failed = failed.0.clone();
-            (session.shared().config.error_responder)(&failed)
+            (session.shared().config.error_responder.0)(&failed)
         }
         None => response,
     }
@@ -151,7 +152,7 @@ fn store_failure(session: &Session, error: SessionError) -> Response<Body> {
         %error,
         "session store failed while finishing the response"
     );
-    (session.shared().config.error_responder)(&error)
+    (session.shared().config.error_responder.0)(&error)
 }
 
 fn delete_cookie(session: &Session, response: &mut Response<Body>) {

@@ -9,9 +9,10 @@ use bytes::Bytes;
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::config::find_cookie;
+use crate::cookie::find_cookie;
 use crate::future::ResponseFuture;
-use crate::session::{Session, Shared};
+use crate::session::Session;
+use crate::state::Shared;
 
 /// Puts a lazy [`Session`] into each request and applies the response rules to what the inner service
 /// answers. The request phase reads only the `Cookie` header: no store access, only
@@ -39,6 +40,16 @@ impl<S> SessionService<S> {
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+
+    /// The wrapped service, mutably (e.g. to reconfigure it in place).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, this layer removed.
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 

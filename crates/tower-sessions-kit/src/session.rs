@@ -3,37 +3,27 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use time::OffsetDateTime;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::config::Config;
 use crate::error::SessionError;
-use crate::expiry::{self, Expiry, EXPIRY_KEY};
-use crate::guard::{Guard, Phase};
+use crate::expiry::EXPIRY_KEY;
+use crate::guard::Phase;
 use crate::key::SessionKey;
 use crate::record::{Changes, Data};
-use crate::store::SessionStore;
+use crate::state::{is_empty, load_into, visible, write, Shared, State};
 
 /// Django's `TEST_COOKIE_NAME`: the entry [`Session::set_test_cookie`] stores.
 pub const TEST_COOKIE_KEY: &str = "testcookie";
 
 /// Django's `TEST_COOKIE_VALUE`.
 pub const TEST_COOKIE_VALUE: &str = "worked";
-
-/// What every request of one layer shares: the store, how it is called, and the settings.
-#[derive(Clone)]
-pub(crate) struct Shared {
-    pub(crate) store: Arc<dyn SessionStore>,
-    pub(crate) guard: Guard,
-    pub(crate) config: Config,
-}
 
 /// The session of the current request: Django's `request.session`.
 ///
@@ -71,27 +61,6 @@ struct Inner {
     accessed: AtomicBool,
     modified: AtomicBool,
     state: Mutex<State>,
-}
-
-pub(crate) struct State {
-    /// The current key; `None` for a new session, an unknown cookie key, or after `flush`.
-    pub(crate) key: Option<SessionKey>,
-    /// The data; `None` until loaded (or cleared). Shared with the store's memo of decoded records
-    /// ([`Loaded::data`]) until this request writes, which copies it first.
-    ///
-    /// [`Loaded::data`]: crate::store::Loaded::data
-    pub(crate) data: Option<Arc<Data>>,
-    /// What this request changed since the load.
-    pub(crate) changes: Changes,
-    /// The record under `key` was read from the store (so a save that finds it gone means a concurrent
-    /// delete, not a stale cookie).
-    pub(crate) verified: bool,
-    /// The store asked for the session to be written again (signed cookie verified by an old key).
-    pub(crate) reissue: bool,
-    /// The record under `key` as loaded, for the store's optimistic save ([`Loaded::snapshot`]).
-    ///
-    /// [`Loaded::snapshot`]: crate::store::Loaded::snapshot
-    pub(crate) snapshot: Option<Arc<str>>,
 }
 
 /// What a page cache inside the layer learns about this request's session (see
@@ -180,8 +149,8 @@ impl Session {
     }
 
     /// Whether the data was changed in this request (Django's `modified`): `insert`; `remove`/`pop` of an
-    /// existing key; `clear`, `flush`, `cycle_key`; `set_expiry` (for [`Expiry::Inherit`] only if a custom
-    /// expiry existed).
+    /// existing key; `clear`, `flush`, `cycle_key`; `set_expiry` (for
+    /// [`SessionExpiry::Inherit`](crate::SessionExpiry::Inherit) only if a custom expiry existed).
     pub fn modified(&self) -> bool {
         self.inner.modified.load(Ordering::Acquire)
     }
@@ -190,12 +159,12 @@ impl Session {
         self.inner.accessed.store(true, Ordering::Release);
     }
 
-    fn mark_modified(&self) {
+    pub(crate) fn mark_modified(&self) {
         self.inner.modified.store(true, Ordering::Release);
     }
 
     /// The lock on the state, with the data loaded (reading the store on first use).
-    async fn loaded(&self) -> Result<MutexGuard<'_, State>, SessionError> {
+    pub(crate) async fn loaded(&self) -> Result<MutexGuard<'_, State>, SessionError> {
         self.mark_accessed();
         // Uncontended (the usual case: one handler using its session): no lock future at all.
         let mut state = match self.inner.state.try_lock() {
@@ -204,6 +173,17 @@ impl Session {
         };
         load_into(&self.inner.shared, &mut state).await?;
         Ok(state)
+    }
+
+    /// `read` of the loaded data (empty for a new session) and the layer's settings.
+    pub(crate) async fn read_data<T>(
+        &self,
+        read: impl FnOnce(&Data, &Config) -> T,
+    ) -> Result<T, SessionError> {
+        let state = self.loaded().await?;
+        let empty = Data::new();
+        let data = state.data.as_deref().unwrap_or(&empty);
+        Ok(read(data, &self.inner.shared.config))
     }
 
     /// The session key, once the session has one (read-only, as in Django). `None` for a new session, or
@@ -241,9 +221,7 @@ impl Session {
         key: &str,
         value: &V,
     ) -> Result<(), SessionError> {
-        if key == EXPIRY_KEY {
-            return Err(SessionError::ReservedKey(key.to_owned()));
-        }
+        not_reserved(key)?;
         let value = serde_json::to_value(value).map_err(|source| SessionError::Serialize {
             key: key.to_owned(),
             source,
@@ -256,9 +234,7 @@ impl Session {
 
     /// Removes `key`; `true` if it was there (only then is the session modified).
     pub async fn remove(&self, key: &str) -> Result<bool, SessionError> {
-        if key == EXPIRY_KEY {
-            return Err(SessionError::ReservedKey(key.to_owned()));
-        }
+        not_reserved(key)?;
         let mut state = self.loaded().await?;
         let existed = state.data.as_deref().is_some_and(|d| d.contains_key(key));
         if existed {
@@ -271,9 +247,7 @@ impl Session {
     /// Removes `key` and returns its value as `T` (Django's `pop`); `None`, and no modification, when
     /// missing. A value that is not a `T` is left in place and reported as [`SessionError::Deserialize`].
     pub async fn pop<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
-        if key == EXPIRY_KEY {
-            return Err(SessionError::ReservedKey(key.to_owned()));
-        }
+        not_reserved(key)?;
         let mut state = self.loaded().await?;
         let Some(value) = state.data.as_deref().and_then(|d| d.get(key)) else {
             return Ok(None);
@@ -335,9 +309,7 @@ impl Session {
         key: &str,
         default: T,
     ) -> Result<T, SessionError> {
-        if key == EXPIRY_KEY {
-            return Err(SessionError::ReservedKey(key.to_owned()));
-        }
+        not_reserved(key)?;
         let mut state = self.loaded().await?;
         if let Some(value) = visible(state.data.as_deref(), key) {
             return T::deserialize(value).map_err(|source| SessionError::Deserialize {
@@ -365,9 +337,7 @@ impl Session {
         let mut values = Vec::new();
         for (key, value) in entries {
             let key = key.into();
-            if key == EXPIRY_KEY {
-                return Err(SessionError::ReservedKey(key));
-            }
+            not_reserved(&key)?;
             match serde_json::to_value(&value) {
                 Ok(value) => values.push((key, value)),
                 Err(source) => return Err(SessionError::Serialize { key, source }),
@@ -454,66 +424,6 @@ impl Session {
         Ok(())
     }
 
-    /// Sets a custom expiry (Django's `set_expiry`): see [`Expiry`]. Stored in the session, so it holds
-    /// for the following requests too.
-    pub async fn set_expiry(&self, expiry: Expiry) -> Result<(), SessionError> {
-        let mut state = self.loaded().await?;
-        match expiry.to_value() {
-            Some(value) => {
-                write(&mut state, EXPIRY_KEY.to_owned(), Some(value));
-                self.mark_modified();
-            }
-            None => {
-                if state
-                    .data
-                    .as_ref()
-                    .is_some_and(|d| d.contains_key(EXPIRY_KEY))
-                {
-                    write(&mut state, EXPIRY_KEY.to_owned(), None);
-                    self.mark_modified();
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Seconds until the session expires, counted from now (Django's `get_expiry_age`): the cookie age
-    /// without a custom expiry or for a browser-close session.
-    pub async fn expiry_age(&self) -> Result<Duration, SessionError> {
-        let state = self.loaded().await?;
-        let empty = Data::new();
-        let data = state.data.as_deref().unwrap_or(&empty);
-        Ok(expiry::age(
-            data,
-            SystemTime::now(),
-            self.inner.shared.config.cookie_age,
-        ))
-    }
-
-    /// When the session expires (Django's `get_expiry_date`).
-    pub async fn expiry_date(&self) -> Result<OffsetDateTime, SessionError> {
-        let state = self.loaded().await?;
-        let empty = Data::new();
-        let data = state.data.as_deref().unwrap_or(&empty);
-        Ok(OffsetDateTime::from(expiry::date(
-            data,
-            SystemTime::now(),
-            self.inner.shared.config.cookie_age,
-        )))
-    }
-
-    /// Whether the cookie ends with the browser session (Django's `get_expire_at_browser_close`): the
-    /// layer's setting unless a custom expiry says otherwise.
-    pub async fn expire_at_browser_close(&self) -> Result<bool, SessionError> {
-        let state = self.loaded().await?;
-        let empty = Data::new();
-        let data = state.data.as_deref().unwrap_or(&empty);
-        Ok(expiry::at_browser_close(
-            data,
-            self.inner.shared.config.expire_at_browser_close,
-        ))
-    }
-
     /// Django's `is_empty`: no key, and no data loaded or the data empty. Does not read the store and does
     /// not count as an access.
     pub async fn is_empty(&self) -> bool {
@@ -521,68 +431,13 @@ impl Session {
     }
 }
 
-/// The value under `key` unless it is the reserved expiry key.
-fn visible<'a>(data: Option<&'a Data>, key: &str) -> Option<&'a Value> {
+/// Refuses the reserved expiry key, which only [`Session::set_expiry`] writes.
+fn not_reserved(key: &str) -> Result<(), SessionError> {
     if key == EXPIRY_KEY {
-        return None;
+        Err(SessionError::ReservedKey(key.to_owned()))
+    } else {
+        Ok(())
     }
-    data?.get(key)
-}
-
-/// Records one write in both the data and the change-set.
-fn write(state: &mut State, key: String, value: Option<Value>) {
-    let data = Arc::make_mut(state.data.get_or_insert_with(Arc::default));
-    match &value {
-        Some(value) => {
-            data.insert(key.clone(), value.clone());
-        }
-        None => {
-            data.remove(&key);
-        }
-    }
-    match value {
-        Some(value) => state.changes.set(key, value),
-        None => state.changes.remove(&key),
-    }
-}
-
-pub(crate) fn is_empty(state: &State) -> bool {
-    state.key.is_none() && state.data.as_deref().is_none_or(|d| d.is_empty())
-}
-
-/// Reads the record on first use. An unknown or expired key is forgotten (the session becomes new), never
-/// stored under.
-pub(crate) async fn load_into(shared: &Shared, state: &mut State) -> Result<(), SessionError> {
-    load_within(shared, state, &mut Phase::default()).await
-}
-
-/// [`load_into`] as one of the calls of `phase`.
-pub(crate) async fn load_within(
-    shared: &Shared,
-    state: &mut State,
-    phase: &mut Phase,
-) -> Result<(), SessionError> {
-    if state.data.is_some() {
-        return Ok(());
-    }
-    let Some(key) = &state.key else {
-        state.data = Some(Arc::default());
-        return Ok(());
-    };
-    let loaded = shared.load(key, phase).await?;
-    match loaded {
-        Some(loaded) => {
-            state.data = Some(loaded.data);
-            state.reissue = loaded.reissue;
-            state.snapshot = loaded.snapshot;
-            state.verified = true;
-        }
-        None => {
-            state.key = None;
-            state.data = Some(Arc::default());
-        }
-    }
-    Ok(())
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {

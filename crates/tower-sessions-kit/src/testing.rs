@@ -20,10 +20,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::expiry::{Expiry, EXPIRY_KEY};
-use crate::key::{is_well_formed, SessionKey};
+use crate::expiry::{SessionExpiry, EXPIRY_KEY};
+use crate::key::SessionKey;
 use crate::record::{Changes, Data};
-use crate::store::{SaveRequest, SessionStore, StoreError};
+use crate::store::{Loaded, SaveRequest, Saved};
+use crate::{SessionStore, StoreError};
 
 /// What the suite gives a factory.
 #[derive(Debug, Clone)]
@@ -47,13 +48,14 @@ pub struct Subject {
     pub server_side: bool,
 }
 
+/// Names the store (a store need not be `Debug`) and what it promises.
 impl std::fmt::Debug for Subject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subject")
-            .field("store", &self.store.name())
-            .field("merges", &self.merges)
-            .field("server_side", &self.server_side)
-            .finish()
+        let (name, merges, server_side) = (self.store.name(), self.merges, self.server_side);
+        write!(
+            f,
+            "Subject({name}, merges: {merges}, server_side: {server_side})"
+        )
     }
 }
 
@@ -110,12 +112,13 @@ fn ok<T>(result: Result<T, StoreError>, what: &str) -> T {
     }
 }
 
-/// The record under `key`, by `load`; when the store also answers `load_now` (the layer's first try),
-/// that answer must be the same.
+/// The record under `key`, by `load`; when the store also answers `load_now` (the layer's first try,
+/// [`ImmediateLoads`](crate::store::ImmediateLoads)), that answer must be the same.
 async fn load(s: &Subject, key: &SessionKey) -> Option<Data> {
     let answered_now = s
         .store
-        .load_now(key)
+        .immediate()
+        .and_then(|immediate| immediate.load_now(key))
         .map(|now| ok(now, "load_now").map(|loaded| Arc::unwrap_or_clone(loaded.data)));
     let loaded =
         ok(s.store.load(key).await, "load").map(|loaded| Arc::unwrap_or_clone(loaded.data));
@@ -125,22 +128,39 @@ async fn load(s: &Subject, key: &SessionKey) -> Option<Data> {
     loaded
 }
 
+/// `store.save` of `changes`, with `data` as the request's view and the load's `snapshot`.
+async fn save_as(
+    store: &dyn SessionStore,
+    key: &SessionKey,
+    (changes, data): (&Changes, &Data),
+    snapshot: Option<&str>,
+) -> Result<Saved, StoreError> {
+    let request = SaveRequest {
+        changes,
+        data,
+        cookie_age: AGE,
+        snapshot,
+    };
+    store.save(key, request).await
+}
+
+/// Saves `changes` as the request that loaded `loaded` would: onto its view, with its snapshot.
+async fn save_after(s: &Subject, key: &SessionKey, loaded: &Loaded, changes: &Changes, what: &str) {
+    let mut view = Data::clone(&loaded.data);
+    changes.apply_to(&mut view);
+    let snapshot = loaded.snapshot.as_deref();
+    ok(
+        save_as(&*s.store, key, (changes, &view), snapshot).await,
+        what,
+    );
+}
+
 /// Saves `changes` applied onto `view` and returns the key to use from then on.
 async fn save(s: &Subject, key: &SessionKey, view: &Data, changes: &Changes) -> SessionKey {
     let mut merged_view = view.clone();
     changes.apply_to(&mut merged_view);
     let saved = ok(
-        s.store
-            .save(
-                key,
-                SaveRequest {
-                    changes,
-                    data: &merged_view,
-                    cookie_age: AGE,
-                    snapshot: None,
-                },
-            )
-            .await,
+        save_as(&*s.store, key, (changes, &merged_view), None).await,
         "save",
     );
     saved.new_key.unwrap_or_else(|| key.clone())
@@ -168,7 +188,7 @@ pub async fn created_keys_are_fresh(s: Subject) {
     for i in 0..20 {
         let key = ok(s.store.create(&data(json!({"i": i})), AGE).await, "create");
         if s.server_side {
-            assert!(is_well_formed(key.as_str()), "{key:?}");
+            assert!(SessionKey::is_well_formed(key.as_str()), "{key:?}");
             assert_eq!(key.as_str().len(), 32);
         }
         assert!(seen.insert(key), "duplicate key");
@@ -212,32 +232,26 @@ pub async fn save_of_deleted_record_is_gone(s: Subject) {
     assert_eq!(load(&s, &key).await, None);
     let mut changes = Changes::new();
     changes.set("b".into(), json!(2));
-    let result = s
-        .store
-        .save(
-            &key,
-            SaveRequest {
-                changes: &changes,
-                data: &view,
-                cookie_age: AGE,
-                snapshot: None,
-            },
-        )
-        .await;
+    let result = save_as(&*s.store, &key, (&changes, &view), None).await;
     assert!(matches!(result, Err(StoreError::Gone)), "{result:?}");
     assert!(!ok(s.store.exists(&key).await, "exists"), "resurrected");
     ok(s.store.delete(&key).await, "deleting twice is fine");
 }
 
+/// For the checks of stores that merge: a new record `{"start": 0}` (`None` for the other stores).
+async fn start_record(s: &Subject) -> Option<SessionKey> {
+    if !s.merges {
+        return None;
+    }
+    let created = s.store.create(&data(json!({"start": 0})), AGE).await;
+    Some(ok(created, "create"))
+}
+
 /// Concurrent saves of one session, each setting its own key, all survive.
 pub async fn concurrent_saves_keep_every_key(s: Subject) {
-    if !s.merges {
+    let Some(key) = start_record(&s).await else {
         return;
-    }
-    let key = ok(
-        s.store.create(&data(json!({"start": 0})), AGE).await,
-        "create",
-    );
+    };
     let mut tasks = Vec::new();
     for i in 0..50 {
         let store = Arc::clone(&s.store);
@@ -246,16 +260,7 @@ pub async fn concurrent_saves_keep_every_key(s: Subject) {
             let mut changes = Changes::new();
             changes.set(format!("k{i}"), json!(i));
             let view = data(json!({"start": 0}));
-            store
-                .save(
-                    &key,
-                    SaveRequest {
-                        changes: &changes,
-                        data: &view,
-                        cookie_age: AGE,
-                        snapshot: None,
-                    },
-                )
+            save_as(&*store, &key, (&changes, &view), None)
                 .await
                 .map(drop)
         }));
@@ -274,13 +279,9 @@ pub async fn concurrent_saves_keep_every_key(s: Subject) {
 /// current record (stores that write "only if unchanged" must notice the change), and a save whose
 /// snapshot is current applies too.
 pub async fn save_with_a_stale_snapshot_merges(s: Subject) {
-    if !s.merges {
+    let Some(key) = start_record(&s).await else {
         return;
-    }
-    let key = ok(
-        s.store.create(&data(json!({"start": 0})), AGE).await,
-        "create",
-    );
+    };
     let first = ok(s.store.load(&key).await, "load").expect("record");
     // Another request saves after this one loaded.
     let mut theirs = Changes::new();
@@ -288,22 +289,7 @@ pub async fn save_with_a_stale_snapshot_merges(s: Subject) {
     save(&s, &key, &first.data, &theirs).await;
     let mut mine = Changes::new();
     mine.set("mine".into(), json!(2));
-    let mut view = Data::clone(&first.data);
-    mine.apply_to(&mut view);
-    ok(
-        s.store
-            .save(
-                &key,
-                SaveRequest {
-                    changes: &mine,
-                    data: &view,
-                    cookie_age: AGE,
-                    snapshot: first.snapshot.as_deref(),
-                },
-            )
-            .await,
-        "save with a stale snapshot",
-    );
+    save_after(&s, &key, &first, &mine, "save with a stale snapshot").await;
     let stored = load(&s, &key).await.expect("record");
     assert_eq!(
         stored.get("theirs"),
@@ -316,22 +302,7 @@ pub async fn save_with_a_stale_snapshot_merges(s: Subject) {
     let current = ok(s.store.load(&key).await, "load").expect("record");
     let mut more = Changes::new();
     more.remove("start");
-    let mut view = Data::clone(&current.data);
-    more.apply_to(&mut view);
-    ok(
-        s.store
-            .save(
-                &key,
-                SaveRequest {
-                    changes: &more,
-                    data: &view,
-                    cookie_age: AGE,
-                    snapshot: current.snapshot.as_deref(),
-                },
-            )
-            .await,
-        "save with a current snapshot",
-    );
+    save_after(&s, &key, &current, &more, "save with a current snapshot").await;
     let stored = load(&s, &key).await.expect("record");
     assert_eq!(stored.get("start"), None);
     assert_eq!(stored.get("mine"), Some(&json!(2)));
@@ -348,7 +319,7 @@ pub async fn expired_records_are_gone(s: Subject) {
     let mut custom = data(json!({"b": 1}));
     custom.insert(
         EXPIRY_KEY.into(),
-        Expiry::Idle(Duration::from_secs(1))
+        SessionExpiry::Idle(Duration::from_secs(1))
             .to_value()
             .unwrap_or(Value::Null),
     );

@@ -19,7 +19,8 @@ use support::{memory_store, reply};
 use tokio::sync::Barrier;
 use tower::ServiceExt;
 use tower_sessions_kit::record::{Changes, Data};
-use tower_sessions_kit::store::{DatabaseStore, Loaded, SaveRequest, Saved, StoreError};
+use tower_sessions_kit::store::{CacheStore, DatabaseStore, Loaded, SaveRequest, Saved};
+use tower_sessions_kit::StoreError;
 use tower_sessions_kit::{Session, SessionError, SessionKey, SessionLayer, SessionStore};
 
 const REQUESTS: usize = 50;
@@ -156,85 +157,101 @@ async fn memory_cache_store() {
     fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
 }
 
+/// The store deadline here: these tests are about merging, not time, and 50 writers on a busy machine can
+/// take longer than the default second.
+const GENEROUS: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The URL of the SQLite database `file` in `dir`.
+fn sqlite_url(dir: &tempfile::TempDir, file: &str) -> String {
+    format!("sqlite://{}", dir.path().join(file).display())
+}
+
+/// A migrated `DatabaseStore` on a SQLite file in `dir`.
+async fn sqlite_sessions(dir: &tempfile::TempDir) -> DatabaseStore {
+    let store = DatabaseStore::builder(sqlite_url(dir, "sessions.db"))
+        .deadline(GENEROUS)
+        .connect()
+        .await
+        .expect("sqlite");
+    store.migrate().await.expect("migrate");
+    store
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_store() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
-    let store = DatabaseStore::connect(url).await.expect("sqlite");
-    store.migrate().await.expect("migrate");
+    let store = sqlite_sessions(&dir).await;
     fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+}
+
+/// The harness on the store `make` builds for a name of this run's own (a table, a key namespace), when
+/// its server is configured (`None`: skipped, said on stderr).
+#[cfg(any(
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis",
+    feature = "memcached"
+))]
+async fn when_configured<S, F>(make: impl FnOnce(String) -> F)
+where
+    S: SessionStore,
+    F: std::future::Future<Output = Option<S>>,
+{
+    let name = tower_sessions_kit::testing::unique_name("concurrency");
+    if let Some(store) = make(name).await {
+        fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+    }
+}
+
+/// A migrated `DatabaseStore` with its own `table` on the server named by `var`, when it is set.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn database_at(var: &str, what: &str, table: String) -> Option<DatabaseStore> {
+    let url = cache_core::testing::server_url(var, what)?;
+    let store = DatabaseStore::builder(url)
+        .table(table)
+        .deadline(GENEROUS)
+        .connect()
+        .await
+        .expect(what);
+    store.migrate().await.expect("migrate");
+    Some(store)
 }
 
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store() {
-    let Some(url) = cache_core::testing::server_url("TEST_POSTGRES_URL", "PostgreSQL concurrency")
-    else {
-        return;
-    };
-    let store = DatabaseStore::builder(url)
-        .table(tower_sessions_kit::testing::unique_name("concurrency"))
-        .connect()
-        .await
-        .expect("postgres");
-    store.migrate().await.expect("migrate");
-    fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+    when_configured(|table| database_at("TEST_POSTGRES_URL", "PostgreSQL concurrency", table))
+        .await;
 }
 
 #[cfg(feature = "mysql")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_store() {
-    let Some(url) = cache_core::testing::server_url("TEST_MYSQL_URL", "MySQL concurrency") else {
-        return;
-    };
-    let store = DatabaseStore::builder(url)
-        .table(tower_sessions_kit::testing::unique_name("concurrency"))
-        .connect()
-        .await
-        .expect("mysql");
-    store.migrate().await.expect("migrate");
-    fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+    when_configured(|table| database_at("TEST_MYSQL_URL", "MySQL concurrency", table)).await;
 }
 
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cache_store() {
-    if let Some(store) =
-        servers::redis_store(&tower_sessions_kit::testing::unique_name("concurrency"), 0)
-    {
-        fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
-    }
+    when_configured(|name| async move { servers::redis_store(&name, 0) }).await;
 }
 
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cache_store_with_client_side_cache() {
-    if let Some(store) = servers::redis_store(
-        &tower_sessions_kit::testing::unique_name("concurrency"),
-        1_000,
-    ) {
-        fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
-    }
+    when_configured(|name| async move { servers::redis_store(&name, 1_000) }).await;
 }
 
 #[cfg(feature = "redis-cluster")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cluster_cache_store() {
-    if let Some(store) =
-        servers::redis_cluster_store(&tower_sessions_kit::testing::unique_name("concurrency"))
-    {
-        fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
-    }
+    when_configured(|name| async move { servers::redis_cluster_store(&name) }).await;
 }
 
 #[cfg(feature = "memcached")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memcached_cache_store() {
-    if let Some(store) =
-        servers::memcached_store(&tower_sessions_kit::testing::unique_name("concurrency"))
-    {
-        fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
-    }
+    when_configured(|name| async move { servers::memcached_store(&name) }).await;
 }
 
 /// `CacheStore` on cache-core's file backend: merged by its `compare_and_set` under the directory's lock.
@@ -247,8 +264,7 @@ async fn file_cache_store() {
         .max_entries(10_000)
         .build()
         .expect("file cache");
-    let store = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
-    fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+    fifty_concurrent_writers_keep_every_key(Arc::new(CacheStore::new(Cache::new(backend)))).await;
 }
 
 /// `CacheStore` on cache-core's database backend (SQLite): merged by its `compare_and_set`.
@@ -257,11 +273,11 @@ async fn file_cache_store() {
 async fn sqlite_cache_store() {
     use cache_core::{backends::DatabaseBackend, Cache};
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("cache.db").display());
-    let backend = DatabaseBackend::connect(&url).await.expect("sqlite cache");
+    let backend = DatabaseBackend::connect(&sqlite_url(&dir, "cache.db"))
+        .await
+        .expect("sqlite cache");
     backend.create_table().await.expect("create table");
-    let store = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
-    fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+    fifty_concurrent_writers_keep_every_key(Arc::new(CacheStore::new(Cache::new(backend)))).await;
 }
 
 #[cfg(feature = "cache")]
@@ -269,9 +285,7 @@ async fn sqlite_cache_store() {
 async fn cached_database_store() {
     use cache_core::{backends::MemoryBackend, Cache};
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
-    let database = DatabaseStore::connect(url).await.expect("sqlite");
-    database.migrate().await.expect("migrate");
+    let database = sqlite_sessions(&dir).await;
     let store = tower_sessions_kit::store::CachedDatabaseStore::new(
         database,
         Cache::new(MemoryBackend::new()),

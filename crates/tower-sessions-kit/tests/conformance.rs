@@ -5,6 +5,25 @@ mod servers;
 
 use tower_sessions_kit::testing::{Setup, Subject};
 
+/// A migrated `DatabaseStore` at `url`, with its own `table`.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+async fn database(url: String, table: String) -> tower_sessions_kit::store::DatabaseStore {
+    let store = tower_sessions_kit::store::DatabaseStore::builder(url)
+        .table(table)
+        .connect()
+        .await
+        .expect("database store");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+/// A SQLite database file in a new directory (kept: the suite's tasks may outlive the test).
+#[cfg(feature = "sqlite")]
+fn sqlite_file_url() -> String {
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    format!("sqlite://{}", dir.join("sessions.db").display())
+}
+
 #[cfg(feature = "memory")]
 mod memory_cache {
     use super::*;
@@ -24,18 +43,11 @@ mod memory_cache {
 #[cfg(feature = "sqlite")]
 mod sqlite_file {
     use super::*;
-    use tower_sessions_kit::store::DatabaseStore;
 
     tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
-        let dir = tempfile::tempdir().expect("temp dir").keep();
-        let url = format!("sqlite://{}", dir.join("sessions.db").display());
-        let store = DatabaseStore::builder(url)
-            .table(setup.unique)
-            .connect()
-            .await
-            .expect("sqlite store");
-        store.migrate().await.expect("migrate");
-        Some(Subject::new(store))
+        Some(Subject::new(
+            database(sqlite_file_url(), setup.unique).await,
+        ))
     });
 }
 
@@ -56,34 +68,20 @@ mod sqlite_memory {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use tower_sessions_kit::store::DatabaseStore;
 
     tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
         let url = cache_core::testing::server_url("TEST_POSTGRES_URL", "PostgreSQL session store")?;
-        let store = DatabaseStore::builder(url)
-            .table(setup.unique)
-            .connect()
-            .await
-            .expect("postgres store");
-        store.migrate().await.expect("migrate");
-        Some(Subject::new(store))
+        Some(Subject::new(database(url, setup.unique).await))
     });
 }
 
 #[cfg(feature = "mysql")]
 mod mysql {
     use super::*;
-    use tower_sessions_kit::store::DatabaseStore;
 
     tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
         let url = cache_core::testing::server_url("TEST_MYSQL_URL", "MySQL session store")?;
-        let store = DatabaseStore::builder(url)
-            .table(setup.unique)
-            .connect()
-            .await
-            .expect("mysql store");
-        store.migrate().await.expect("migrate");
-        Some(Subject::new(store))
+        Some(Subject::new(database(url, setup.unique).await))
     });
 }
 
@@ -131,17 +129,10 @@ mod memcached {
 mod cached_db {
     use super::*;
     use cache_core::{backends::MemoryBackend, Cache};
-    use tower_sessions_kit::store::{CachedDatabaseStore, DatabaseStore};
+    use tower_sessions_kit::store::CachedDatabaseStore;
 
     tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
-        let dir = tempfile::tempdir().expect("temp dir").keep();
-        let url = format!("sqlite://{}", dir.join("sessions.db").display());
-        let database = DatabaseStore::builder(url)
-            .table(setup.unique.clone())
-            .connect()
-            .await
-            .expect("sqlite store");
-        database.migrate().await.expect("migrate");
+        let database = database(sqlite_file_url(), setup.unique.clone()).await;
         let cache = Cache::builder(MemoryBackend::new())
             .key_prefix(setup.unique)
             .build();

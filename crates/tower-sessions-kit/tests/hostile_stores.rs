@@ -188,13 +188,18 @@ fn file_store_sessions_stay_in_their_directory() {
     });
 }
 
+/// A signed and an encrypted cookie store, each with its own new key.
+fn signed_stores() -> [SignedCookieStore; 2] {
+    [
+        SignedCookieStore::new(Key::generate()),
+        SignedCookieStore::new(Key::generate()).encrypted(true),
+    ]
+}
+
 #[test]
 fn random_signed_cookie_values_never_verify() {
     let runtime = runtime();
-    let stores = [
-        SignedCookieStore::new(Key::generate()),
-        SignedCookieStore::new(Key::generate()).encrypted(true),
-    ];
+    let stores = signed_stores();
     let shaped = prop_oneof![
         hostile_value(),
         // The shape of a signed value: base64url payload, a dot, a 43-character signature.
@@ -218,10 +223,7 @@ fn random_signed_cookie_values_never_verify() {
 #[test]
 fn any_single_bit_flipped_in_a_signed_cookie_is_rejected() {
     let runtime = runtime();
-    let stores = [
-        SignedCookieStore::new(Key::generate()),
-        SignedCookieStore::new(Key::generate()).encrypted(true),
-    ];
+    let stores = signed_stores();
     proptest!(ProptestConfig { cases: 256, ..ProptestConfig::default() }, |(
         data in hostile_data(),
         at in any::<proptest::sample::Index>(),

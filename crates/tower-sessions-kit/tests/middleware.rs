@@ -9,8 +9,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use cache_core::Cache;
 use support::*;
-use tower_sessions_kit::store::{DatabaseStore, SignedCookieStore};
-use tower_sessions_kit::{Key, SameSite, SessionKey, SessionStore};
+use tower_sessions_kit::store::SignedCookieStore;
+use tower_sessions_kit::{InvalidSetting, Key, SameSite, SessionKey, SessionLayer, SessionStore};
 
 fn memory() -> (Arc<dyn SessionStore>, Cache) {
     let (store, cache) = memory_store();
@@ -20,6 +20,30 @@ fn memory() -> (Arc<dyn SessionStore>, Cache) {
 fn key_of(reply: &Reply) -> SessionKey {
     let cookie = reply.session_cookie().expect("a session cookie");
     SessionKey::from_cookie_value(cookie.value()).expect("a key")
+}
+
+/// A memory-backed app configured by `configure`, and the key of a session `/set` made on it.
+async fn with_session(
+    configure: impl FnOnce(SessionLayer) -> SessionLayer,
+) -> (Arc<dyn SessionStore>, axum::Router, SessionKey) {
+    let (store, _) = memory();
+    let app = app_with(Arc::clone(&store), configure);
+    let key = key_of(&send(&app, "/set", None).await);
+    (store, app, key)
+}
+
+/// A read that found no session for its cookie: nothing to show, and the cookie deleted (default
+/// `Path` and `SameSite`).
+fn assert_forgotten(reply: &Reply) {
+    assert_eq!(reply.body, "none");
+    assert_deletion(reply, "/", Some(cookie::SameSite::Lax));
+}
+
+/// Sends each request in turn (path, session key) and checks the body it answers.
+async fn assert_bodies(app: &axum::Router, requests: &[(&str, Option<&str>, &str)]) {
+    for (path, key, expected) in requests {
+        assert_eq!(send(app, path, *key).await.body, *expected, "{path}");
+    }
 }
 
 async fn stored_user(store: &Arc<dyn SessionStore>, key: &SessionKey) -> Option<serde_json::Value> {
@@ -67,9 +91,12 @@ async fn every_cookie_setting_shows_in_the_attributes() {
     let app = app_with(store, |layer| {
         layer
             .cookie_name("sid")
+            .expect("a token")
             .cookie_age(Duration::from_secs(600))
             .path("/app")
+            .expect("a path")
             .domain("example.com")
+            .expect("a domain")
             .secure(true)
             .http_only(false)
             .same_site(SameSite::Strict)
@@ -240,9 +267,7 @@ async fn no_save_and_no_cookie_on_a_server_error() {
 
 #[tokio::test]
 async fn save_every_request_resends_the_cookie() {
-    let (store, _) = memory();
-    let app = app_with(store, |layer| layer.save_every_request(true));
-    let key = key_of(&send(&app, "/set", None).await);
+    let (_, app, key) = with_session(|layer| layer.save_every_request(true)).await;
     for path in ["/read", "/untouched"] {
         let reply = send(&app, path, Some(key.as_str())).await;
         let cookie = reply.session_cookie().expect("re-sent on every request");
@@ -275,7 +300,9 @@ async fn flush_deletes_the_record_and_the_cookie() {
     let app = app_with(Arc::clone(&store), |layer| {
         layer
             .path("/")
+            .expect("a path")
             .domain("example.com")
+            .expect("a domain")
             .same_site(SameSite::Strict)
     });
     let key = key_of(&send(&app, "/set", None).await);
@@ -292,9 +319,7 @@ async fn flush_deletes_the_record_and_the_cookie() {
 
 #[tokio::test]
 async fn cycle_key_moves_the_data_and_invalidates_the_old_key() {
-    let (store, _) = memory();
-    let app = app(Arc::clone(&store));
-    let old = key_of(&send(&app, "/set", None).await);
+    let (store, app, old) = with_session(|layer| layer).await;
     let reply = send(&app, "/cycle", Some(old.as_str())).await;
     let new = key_of(&reply);
     assert_ne!(new, old);
@@ -304,15 +329,12 @@ async fn cycle_key_moves_the_data_and_invalidates_the_old_key() {
     );
     assert_eq!(send(&app, "/read", Some(new.as_str())).await.body, "42");
     let stale = send(&app, "/read", Some(old.as_str())).await;
-    assert_eq!(stale.body, "none");
-    assert_deletion(&stale, "/", Some(cookie::SameSite::Lax));
+    assert_forgotten(&stale);
 }
 
 #[tokio::test]
 async fn clear_keeps_the_key_and_saves_an_empty_session() {
-    let (store, _) = memory();
-    let app = app(Arc::clone(&store));
-    let key = key_of(&send(&app, "/set", None).await);
+    let (store, app, key) = with_session(|layer| layer).await;
     let reply = send(&app, "/clear", Some(key.as_str())).await;
     let cookie = reply.session_cookie().expect("re-sent");
     assert_eq!(
@@ -336,8 +358,7 @@ async fn a_forged_or_unknown_key_gets_a_fresh_session() {
     assert!(!store.exists(&forged_key).await.expect("exists"));
     // Read-only with an unknown key: the cookie is deleted.
     let read = send(&app, "/read", Some(forged)).await;
-    assert_eq!(read.body, "none");
-    assert_deletion(&read, "/", Some(cookie::SameSite::Lax));
+    assert_forgotten(&read);
 }
 
 #[tokio::test]
@@ -362,21 +383,16 @@ async fn a_short_or_malformed_key_is_never_looked_up_and_is_deleted() {
 
 #[tokio::test]
 async fn an_expired_session_is_gone() {
-    let (store, _) = memory();
-    let app = app_with(store, |layer| layer.cookie_age(Duration::from_secs(1)));
-    let key = key_of(&send(&app, "/set", None).await);
+    let (_, app, key) = with_session(|layer| layer.cookie_age(Duration::from_secs(1))).await;
     assert_eq!(send(&app, "/read", Some(key.as_str())).await.body, "42");
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let reply = send(&app, "/read", Some(key.as_str())).await;
-    assert_eq!(reply.body, "none");
-    assert_deletion(&reply, "/", Some(cookie::SameSite::Lax));
+    assert_forgotten(&reply);
 }
 
 #[tokio::test]
 async fn a_session_deleted_by_a_concurrent_request_is_a_400() {
-    let (store, _) = memory();
-    let app = app(Arc::clone(&store));
-    let key = key_of(&send(&app, "/set", None).await);
+    let (store, app, key) = with_session(|layer| layer).await;
     let reply = send(&app, "/race", Some(key.as_str())).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(
@@ -395,10 +411,7 @@ async fn a_session_deleted_by_a_concurrent_request_is_a_400() {
 
 #[tokio::test]
 async fn the_400_also_happens_on_sqlite() {
-    let store = DatabaseStore::connect("sqlite::memory:")
-        .await
-        .expect("sqlite");
-    store.migrate().await.expect("migrate");
+    let store = support::sqlite_memory().await;
     let store: Arc<dyn SessionStore> = Arc::new(store);
     let app = app(Arc::clone(&store));
     let key = key_of(&send(&app, "/set", None).await);
@@ -410,73 +423,53 @@ async fn the_400_also_happens_on_sqlite() {
 
 #[tokio::test]
 async fn accessed_and_modified_follow_django() {
-    let (store, _) = memory();
-    let app = app(store);
-    let key = key_of(&send(&app, "/set", None).await);
+    let (_, app, key) = with_session(|layer| layer).await;
     let k = Some(key.as_str());
-    assert_eq!(send(&app, "/flags/get", k).await.body, "true false");
-    assert_eq!(
-        send(&app, "/flags/contains", k).await.body,
-        "true false true"
-    );
-    assert_eq!(send(&app, "/flags/pop-missing", k).await.body, "true false");
-    assert_eq!(
-        send(&app, "/flags/remove-missing", k).await.body,
-        "true false"
-    );
-    assert_eq!(
-        send(&app, "/flags/empty", k).await.body,
-        "false false false"
-    );
-    assert_eq!(
-        send(&app, "/flags/empty", None).await.body,
-        "false false true"
-    );
-    assert_eq!(
-        send(&app, "/flags/reserved", k).await.body,
-        "false false true"
-    );
+    assert_bodies(
+        &app,
+        &[
+            ("/flags/get", k, "true false"),
+            ("/flags/contains", k, "true false true"),
+            ("/flags/pop-missing", k, "true false"),
+            ("/flags/remove-missing", k, "true false"),
+            ("/flags/empty", k, "false false false"),
+            ("/flags/empty", None, "false false true"),
+            ("/flags/reserved", k, "false false true"),
+        ],
+    )
+    .await;
     assert_eq!(send(&app, "/flags/pop", k).await.body, "true true Some(42)");
     assert_eq!(send(&app, "/keys", k).await.body, "", "popped");
 }
 
 #[tokio::test]
 async fn setdefault_update_items_values_and_the_test_cookie_follow_django() {
-    let (store, _) = memory();
-    let app = app(Arc::clone(&store));
-    let key = key_of(&send(&app, "/set", None).await);
+    let (_, app, key) = with_session(|layer| layer).await;
     let k = Some(key.as_str());
-    // setdefault modifies only when it inserts; update always does, even with nothing in it.
-    assert_eq!(
-        send(&app, "/flags/setdefault-present", k).await.body,
-        "true false 42"
-    );
-    assert_eq!(
-        send(&app, "/flags/setdefault-missing", k).await.body,
-        "true true dark"
-    );
-    assert_eq!(send(&app, "/flags/update-empty", k).await.body, "true true");
-    assert_eq!(send(&app, "/update", k).await.body, "true");
+    // A custom expiry first: items and values must hide its reserved entry.
     send(&app, "/expiry/idle", k).await;
-    // items and values hide the reserved expiry entry; what setdefault and update stored was saved.
-    assert_eq!(
-        send(&app, "/items", k).await.body,
-        "a=1,b=2,theme=\"dark\",user=42 4"
-    );
-    // The test cookie: stored (a modification), found on the next request, then deleted.
-    assert_eq!(send(&app, "/test-cookie/set", k).await.body, "true true");
-    assert_eq!(send(&app, "/test-cookie/check", k).await.body, "true false");
-    assert_eq!(
-        send(&app, "/test-cookie/check", k).await.body,
-        "false false"
-    );
+    assert_bodies(
+        &app,
+        &[
+            // setdefault modifies only when it inserts; update always does, even with nothing in it.
+            ("/flags/setdefault-present", k, "true false 42"),
+            ("/flags/setdefault-missing", k, "true true dark"),
+            ("/flags/update-empty", k, "true true"),
+            ("/update", k, "true"),
+            // What setdefault and update stored was saved; no expiry entry among the items.
+            ("/items", k, "a=1,b=2,theme=\"dark\",user=42 4"),
+            // The test cookie: stored (a modification), found on the next request, then deleted.
+            ("/test-cookie/set", k, "true true"),
+            ("/test-cookie/check", k, "true false"),
+            ("/test-cookie/check", k, "false false"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn keys_hide_the_reserved_expiry_key() {
-    let (store, _) = memory();
-    let app = app(store);
-    let key = key_of(&send(&app, "/set", None).await);
+    let (_, app, key) = with_session(|layer| layer).await;
     send(&app, "/expiry/idle", Some(key.as_str())).await;
     assert_eq!(send(&app, "/keys", Some(key.as_str())).await.body, "user");
 }
@@ -559,8 +552,7 @@ async fn signed_cookie_sessions_round_trip_and_tampering_is_rejected() {
     let tampered: String = tampered.into_iter().collect();
     let reply = send(&app, "/read", Some(&tampered)).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.body, "none");
-    assert_deletion(&reply, "/", Some(cookie::SameSite::Lax));
+    assert_forgotten(&reply);
 
     // A cookie signed by someone else's key is rejected too.
     let other = support::app(Arc::new(SignedCookieStore::new(Key::generate())));
@@ -651,26 +643,26 @@ async fn an_absurd_cookie_age_is_clamped_not_a_panic() {
 }
 
 #[tokio::test]
-async fn invalid_settings_are_ignored_rather_than_producing_broken_headers() {
+async fn invalid_settings_are_refused_rather_than_producing_broken_headers() {
     let (store, _) = memory();
-    let app = app_with(store, |layer| {
-        layer
-            .cookie_name("bad name;")
-            .path("/a;b")
-            .domain("x.com; Secure")
-    });
-    let reply = send(&app, "/set", None).await;
-    let cookie = reply.session_cookie().expect("default name kept");
-    assert_eq!(cookie.path(), Some("/"));
-    assert_eq!(cookie.domain(), None);
+    let layer = SessionLayer::from_arc(store);
+    assert_eq!(
+        layer.clone().cookie_name("bad name;").err(),
+        Some(InvalidSetting::CookieName("bad name;".into()))
+    );
+    assert_eq!(
+        layer.clone().path("/a;b").err(),
+        Some(InvalidSetting::CookiePath("/a;b".into()))
+    );
+    assert_eq!(
+        layer.domain("x.com; Secure").err(),
+        Some(InvalidSetting::CookieDomain("x.com; Secure".into()))
+    );
 }
 
 #[tokio::test]
 async fn the_cleanup_task_removes_expired_records() {
-    let store = DatabaseStore::connect("sqlite::memory:")
-        .await
-        .expect("sqlite");
-    store.migrate().await.expect("migrate");
+    let store = support::sqlite_memory().await;
     let store: Arc<dyn SessionStore> = Arc::new(store);
     let live = store
         .create(&Default::default(), Duration::from_secs(3600))

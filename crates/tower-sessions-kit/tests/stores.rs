@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use cache_core::{Cache, CacheBackend, Error, Expiry};
-use tower_sessions_kit::store::{CachedDatabaseStore, DatabaseStore, FileStore};
+use tower_sessions_kit::store::{CachedDatabaseStore, FileStore};
 use tower_sessions_kit::{SessionKey, SessionStore};
 
 /// A cache backend whose server is down: every call fails.
@@ -55,10 +55,7 @@ impl CacheBackend for Down {
 #[tokio::test]
 async fn a_cache_outage_does_not_fail_cached_db_sessions() {
     let (logs, _capture) = test_logs::capture_logs();
-    let database = DatabaseStore::connect("sqlite::memory:")
-        .await
-        .expect("sqlite");
-    database.migrate().await.expect("migrate");
+    let database = support::sqlite_memory().await;
     let store: Arc<dyn SessionStore> =
         Arc::new(CachedDatabaseStore::new(database.clone(), Cache::new(Down)));
     let app = support::app(Arc::clone(&store));
@@ -93,10 +90,7 @@ async fn a_cache_outage_does_not_fail_cached_db_sessions() {
 
 #[tokio::test]
 async fn cached_db_reads_are_served_by_the_cache() {
-    let database = DatabaseStore::connect("sqlite::memory:")
-        .await
-        .expect("sqlite");
-    database.migrate().await.expect("migrate");
+    let database = support::sqlite_memory().await;
     let store = CachedDatabaseStore::new(
         database.clone(),
         Cache::new(cache_core::backends::MemoryBackend::new()),
@@ -176,7 +170,10 @@ async fn memory_cache_sessions_read_unchanged_still_see_writes_and_expiry() {
     let reader = CacheStore::new(cache.clone());
     let writer = CacheStore::new(cache.clone());
     let read = |key: &SessionKey| {
-        let now = reader.load_now(key).expect("memory answers at once");
+        let now = reader
+            .immediate()
+            .and_then(|immediate| immediate.load_now(key))
+            .expect("memory answers at once");
         now.expect("load")
             .map(|loaded| loaded.data.get("a").cloned())
     };
@@ -227,4 +224,32 @@ async fn memory_cache_sessions_read_unchanged_still_see_writes_and_expiry() {
         "expired with nothing written in between"
     );
     assert_eq!(reader.load(&short).await.expect("load"), None);
+}
+
+/// A zero deadline would fail every call that has to wait: each store's setter refuses it.
+#[tokio::test]
+async fn zero_deadlines_are_refused() {
+    use tower_sessions_kit::store::CacheStore;
+    use tower_sessions_kit::InvalidSetting;
+
+    let cache = Cache::new(cache_core::backends::MemoryBackend::new());
+    assert_eq!(
+        CacheStore::new(cache.clone())
+            .with_deadline(Duration::ZERO)
+            .err(),
+        Some(InvalidSetting::ZeroDeadline("session store deadline"))
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = FileStore::new(dir.path()).expect("file store");
+    assert_eq!(
+        files.with_deadline(Duration::ZERO).err(),
+        Some(InvalidSetting::ZeroDeadline("session store deadline"))
+    );
+    let database = support::sqlite_memory().await;
+    assert_eq!(
+        CachedDatabaseStore::new(database, cache)
+            .cache_deadline(Duration::ZERO)
+            .err(),
+        Some(InvalidSetting::ZeroDeadline("cache deadline"))
+    );
 }

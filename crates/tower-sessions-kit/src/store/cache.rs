@@ -6,13 +6,15 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cache_core::{Cache, Error as CacheError, Expiry as CacheExpiry};
+use cache_core::{Cache, Error as CacheError, Expiry as CacheExpiry, KeyMaker, RawCache};
 
 use super::load_batch::{self, BatchSource, LoadBatch};
 use super::{
-    create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError, DEFAULT_DEADLINE,
+    create_with_retries, ImmediateLoads, Loaded, SaveRequest, Saved, SessionStore, StoreError,
+    DEFAULT_DEADLINE,
 };
-use crate::deadline::{within, Deadline};
+use crate::deadline::{nonzero, within, Deadline};
+use crate::error::InvalidSetting;
 use crate::expiry;
 use crate::key::SessionKey;
 use crate::memo::{DecodedRecords, Unchanged};
@@ -69,12 +71,9 @@ const SAVE_ATTEMPTS: u32 = 1_000;
 /// - `clear_expired` has nothing to do (entries expire by TTL) and returns 0.
 #[derive(Debug, Clone)]
 pub struct CacheStore {
-    cache: Cache,
-    prefix: String,
-    /// The made key of every session is this plus the session key, when the cache's key function is the
-    /// plain concatenation it is by default (checked at construction): one allocation per operation and
-    /// no per-call validation, since session keys are `[a-z0-9]` and the head was validated once.
-    made_head: Option<String>,
+    /// The cache, and the made key of each session (`prefix + key`, one allocation with the cache's
+    /// default key function).
+    keys: KeyMaker,
     warned_no_cas: Arc<AtomicBool>,
     /// Sessions read unchanged are decoded once ([`DecodedRecords`]).
     decoded: Arc<DecodedRecords>,
@@ -92,12 +91,9 @@ impl CacheStore {
 
     /// Sessions in `cache` under entries named `"{prefix}{key}"` (e.g. for two applications on one cache).
     pub fn with_prefix(cache: Cache, prefix: impl Into<String>) -> Self {
-        let prefix = prefix.into();
-        let made_head = concatenating_head(&cache, &prefix);
+        let prefix: String = prefix.into();
         CacheStore {
-            cache,
-            prefix,
-            made_head,
+            keys: cache.raw().key_maker(&prefix),
             warned_no_cas: Default::default(),
             decoded: Default::default(),
             batch: Default::default(),
@@ -108,15 +104,15 @@ impl CacheStore {
     /// Bounds every operation — all the backend calls it makes — by `deadline` (default
     /// [`DEFAULT_DEADLINE`], 1 s). It is also the store's [`SessionStore::deadline`], which the layer holds
     /// each request phase to. Keep it at least the backend's own timeout (cache-core's `socket_timeout`),
-    /// or a slow call is abandoned before the backend gives up on it. A zero deadline is ignored with a
-    /// warning (it would fail every call that has to wait); `Duration::MAX` means none.
-    pub fn with_deadline(mut self, deadline: Duration) -> Self {
-        if deadline.is_zero() {
-            tracing::warn!("a zero session store deadline is ignored");
-        } else {
-            self.deadline = deadline;
-        }
-        self
+    /// or a slow call is abandoned before the backend gives up on it. `Duration::MAX` means none.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting::ZeroDeadline`] for a zero `deadline`, which would fail every call that has to
+    /// wait.
+    pub fn with_deadline(mut self, deadline: Duration) -> Result<Self, InvalidSetting> {
+        self.deadline = nonzero(deadline, "session store deadline")?;
+        Ok(self)
     }
 
     /// `operation`, abandoned with [`StoreError::TimedOut`] at the deadline.
@@ -129,33 +125,17 @@ impl CacheStore {
 
     /// The cache sessions are kept in.
     pub fn cache(&self) -> &Cache {
-        &self.cache
+        self.keys.cache()
+    }
+
+    /// The cache's low-level lane, on made keys and bytes.
+    fn raw(&self) -> RawCache<'_> {
+        self.keys.cache().raw()
     }
 
     /// The key the backend sees for a session key.
     fn made_key(&self, key: &str) -> Result<String, StoreError> {
-        if let Some(head) = &self.made_head {
-            if key.len() <= crate::key::MAX_KEY_LENGTH {
-                let mut made = String::with_capacity(head.len() + key.len());
-                made.push_str(head);
-                made.push_str(key);
-                return Ok(made);
-            }
-        }
-        let mut name = String::with_capacity(self.prefix.len() + key.len());
-        name.push_str(&self.prefix);
-        name.push_str(key);
-        let made = self.cache.make_key(&name, None);
-        let limits = self.cache.raw().key_limits();
-        let max = limits.max_chars.unwrap_or(usize::MAX);
-        if let Some(reason) = cache_core::key::key_problem(&made, max) {
-            let fatal = matches!(reason, cache_core::KeyProblem::TooLong { .. })
-                || limits.rejects_control_characters;
-            if fatal {
-                return Err(cache_error(CacheError::InvalidKey { key: made, reason }));
-            }
-        }
-        Ok(made)
+        self.keys.make(key).map_err(cache_error)
     }
 
     /// A read entry as a loaded session.
@@ -167,38 +147,8 @@ impl CacheStore {
     }
 
     async fn read(&self, made: &str) -> Result<Option<Bytes>, StoreError> {
-        let backend = self.cache.raw();
-        let read = match backend.get_now(made) {
-            Some(result) => result,
-            None => backend.get(made).await,
-        };
-        read.map_err(cache_error)
+        self.raw().get(made).await.map_err(cache_error)
     }
-}
-
-/// `make_key(prefix + key)` as `head + key` when the cache's key function is a plain concatenation after
-/// the name (Django's default `prefix:version:name`) and `head` plus any well-formed session key is a key
-/// the backend takes; `None` otherwise (a custom key function), and every call makes its key in full.
-fn concatenating_head(cache: &Cache, prefix: &str) -> Option<String> {
-    let head = cache.make_key(prefix, None);
-    for probe in [
-        "a",
-        "0123456789abcdefghijklmnopqrstuv",
-        "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
-    ] {
-        if cache.make_key(&format!("{prefix}{probe}"), None) != format!("{head}{probe}") {
-            return None;
-        }
-    }
-    let longest = format!("{head}{}", "z".repeat(crate::key::MAX_KEY_LENGTH));
-    let limits = cache.raw().key_limits();
-    let max = limits
-        .max_chars
-        .unwrap_or(usize::MAX)
-        .min(cache_core::key::MEMCACHED_MAX_KEY_CHARS);
-    cache_core::key::key_problem(&longest, max)
-        .is_none()
-        .then_some(head)
 }
 
 fn cache_error(error: CacheError) -> StoreError {
@@ -231,12 +181,7 @@ impl BatchSource for CacheStore {
             .iter()
             .map(|key| self.made_key(key))
             .collect::<Result<Vec<_>, _>>()?;
-        let values = self
-            .cache
-            .raw()
-            .get_many(&made)
-            .await
-            .map_err(cache_error)?;
+        let values = self.raw().get_many(&made).await.map_err(cache_error)?;
         Ok(keys
             .iter()
             .zip(values)
@@ -256,10 +201,69 @@ impl SessionStore for CacheStore {
         Some(self.deadline)
     }
 
+    /// Reads of an in-process backend answer at once ([`ImmediateLoads`]).
+    fn immediate(&self) -> Option<&dyn ImmediateLoads> {
+        Some(self)
+    }
+
+    /// One deadline in all: a load waiting for coalesced loads is released at its own deadline, and one
+    /// whose batch failed reads alone within what is left of it.
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
+        Ok(self
+            .bounded(load_batch::load(self, key))
+            .await?
+            .map(|stored| self.loaded(key, stored, None)))
+    }
+
+    async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
+        let value = Bytes::from(record::encode(data));
+        let expiry = cache_expiry(data, cookie_age).unwrap_or(CacheExpiry::At(SystemTime::now()));
+        let create = create_with_retries(NAME, CREATE_ATTEMPTS, |key| {
+            let value = value.clone();
+            async move {
+                let made = self.made_key(key.as_str())?;
+                self.raw()
+                    .add(&made, value, expiry)
+                    .await
+                    .map_err(cache_error)
+            }
+        });
+        self.bounded(create).await
+    }
+
+    async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
+        self.bounded(self.merge_and_swap(key, request)).await
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        let made = self.made_key(key.as_str())?;
+        self.decoded.forget(key);
+        let delete = async {
+            self.raw()
+                .delete(&made)
+                .await
+                .map(drop)
+                .map_err(cache_error)
+        };
+        self.bounded(delete).await
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let made = self.made_key(key.as_str())?;
+        let exists = async { self.raw().has_key(&made).await.map_err(cache_error) };
+        self.bounded(exists).await
+    }
+
+    async fn clear_expired(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+impl ImmediateLoads for CacheStore {
     /// On an in-process backend that counts its writes (the memory backend), a session read before and
     /// nothing written to the cache since is answered without a lookup; otherwise one synchronous read.
     fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
-        let backend = self.cache.raw();
+        let backend = self.raw();
         let generation = backend.generation();
         if let Some(data) =
             generation.and_then(|generation| self.decoded.unchanged(key, generation))
@@ -292,60 +296,6 @@ impl SessionStore for CacheStore {
                 .map_err(cache_error),
         )
     }
-
-    /// One deadline in all: a load waiting for coalesced loads is released at its own deadline, and one
-    /// whose batch failed reads alone within what is left of it.
-    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
-        Ok(self
-            .bounded(load_batch::load(self, key))
-            .await?
-            .map(|stored| self.loaded(key, stored, None)))
-    }
-
-    async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
-        let value = Bytes::from(record::encode(data));
-        let expiry = cache_expiry(data, cookie_age).unwrap_or(CacheExpiry::At(SystemTime::now()));
-        let create = create_with_retries(NAME, CREATE_ATTEMPTS, |key| {
-            let value = value.clone();
-            async move {
-                let made = self.made_key(key.as_str())?;
-                self.cache
-                    .raw()
-                    .add(&made, value, expiry)
-                    .await
-                    .map_err(cache_error)
-            }
-        });
-        self.bounded(create).await
-    }
-
-    async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
-        self.bounded(self.merge_and_swap(key, request)).await
-    }
-
-    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
-        let made = self.made_key(key.as_str())?;
-        self.decoded.forget(key);
-        let delete = async {
-            self.cache
-                .raw()
-                .delete(&made)
-                .await
-                .map(drop)
-                .map_err(cache_error)
-        };
-        self.bounded(delete).await
-    }
-
-    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        let made = self.made_key(key.as_str())?;
-        let exists = async { self.cache.raw().has_key(&made).await.map_err(cache_error) };
-        self.bounded(exists).await
-    }
-
-    async fn clear_expired(&self) -> Result<u64, StoreError> {
-        Ok(0)
-    }
 }
 
 impl CacheStore {
@@ -356,7 +306,7 @@ impl CacheStore {
         request: SaveRequest<'_>,
     ) -> Result<Saved, StoreError> {
         let made = self.made_key(key.as_str())?;
-        let backend = self.cache.raw();
+        let backend = self.raw();
         // What the last swap tried to write when it may have happened after all (its reply was lost) or
         // lost to another save: finding it in the entry means the changes are in.
         let mut attempted: Option<(Bytes, Data)> = None;

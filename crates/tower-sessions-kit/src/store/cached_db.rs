@@ -6,14 +6,16 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cache_core::{Cache, Expiry as CacheExpiry};
+use cache_core::{Cache, Expiry as CacheExpiry, KeyMaker, RawCache};
 use tokio::time::Instant;
 
 use super::database::BeforeCommit;
 use super::{
-    DatabaseStore, Loaded, SaveRequest, Saved, SessionStore, StoreError, DEFAULT_DEADLINE,
+    DatabaseStore, ImmediateLoads, Loaded, SaveRequest, Saved, SessionStore, StoreError,
+    DEFAULT_DEADLINE,
 };
-use crate::deadline::{within, Deadline};
+use crate::deadline::{nonzero, within, Deadline};
+use crate::error::InvalidSetting;
 use crate::expiry;
 use crate::key::SessionKey;
 use crate::memo::DecodedRecords;
@@ -44,10 +46,10 @@ pub(crate) const DEFAULT_PREFIX: &str = "tower_sessions_kit.cached_db:";
 #[derive(Debug, Clone)]
 pub struct CachedDatabaseStore {
     database: DatabaseStore,
-    cache: Cache,
+    /// The cache, and the made key of each session's entry (`prefix + key`).
+    keys: KeyMaker,
     /// How long the cache calls of one operation may take together.
     cache_deadline: Duration,
-    prefix: String,
     /// Sessions read unchanged from the cache are decoded once ([`DecodedRecords`]).
     decoded: Arc<DecodedRecords>,
 }
@@ -57,30 +59,30 @@ impl CachedDatabaseStore {
     pub fn new(database: DatabaseStore, cache: Cache) -> Self {
         CachedDatabaseStore {
             database,
-            cache,
+            keys: cache.raw().key_maker(DEFAULT_PREFIX),
             cache_deadline: DEFAULT_DEADLINE,
-            prefix: DEFAULT_PREFIX.to_owned(),
             decoded: Default::default(),
         }
     }
 
     /// Names cache entries `"{prefix}{key}"`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
+        let prefix: String = prefix.into();
+        self.keys = self.raw().key_maker(&prefix);
         self
     }
 
     /// How long the cache calls of one operation may take together (default [`DEFAULT_DEADLINE`], 1 s):
     /// past it the cache is skipped for the rest of the operation, logged as a cache failure, and the
-    /// database answers alone. A zero deadline is ignored with a warning (it would skip every cache call
-    /// that has to wait); `Duration::MAX` means none.
-    pub fn cache_deadline(mut self, deadline: Duration) -> Self {
-        if deadline.is_zero() {
-            tracing::warn!("a zero cache deadline is ignored");
-        } else {
-            self.cache_deadline = deadline;
-        }
-        self
+    /// database answers alone. `Duration::MAX` means none.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting::ZeroDeadline`] for a zero `deadline`, which would skip every cache call that
+    /// has to wait.
+    pub fn cache_deadline(mut self, deadline: Duration) -> Result<Self, InvalidSetting> {
+        self.cache_deadline = nonzero(deadline, "cache deadline")?;
+        Ok(self)
     }
 
     /// The database behind the cache (e.g. to [`migrate`](DatabaseStore::migrate) it).
@@ -90,14 +92,17 @@ impl CachedDatabaseStore {
 
     /// The cache in front of the database.
     pub fn cache(&self) -> &Cache {
-        &self.cache
+        self.keys.cache()
     }
 
-    fn made_key(&self, key: &SessionKey) -> String {
-        let mut name = String::with_capacity(self.prefix.len() + key.as_str().len());
-        name.push_str(&self.prefix);
-        name.push_str(key.as_str());
-        self.cache.make_key(&name, None)
+    /// The cache's low-level lane, on made keys and bytes.
+    fn raw(&self) -> RawCache<'_> {
+        self.keys.cache().raw()
+    }
+
+    /// The made key of `key`'s entry; an invalid one is a cache failure like any other.
+    fn made_key(&self, key: &SessionKey) -> cache_core::Result<String> {
+        self.keys.make(key.as_str())
     }
 
     /// A cache hit as a loaded session.
@@ -130,7 +135,7 @@ impl CachedDatabaseStore {
         match result {
             Ok(value) => Some(value),
             Err(error) => {
-                tracing::error!(cache = self.cache.backend_name(), %error, "{failure}");
+                tracing::error!(cache = self.raw().backend_name(), %error, "{failure}");
                 None
             }
         }
@@ -160,10 +165,10 @@ impl CachedDatabaseStore {
         if at <= SystemTime::now() {
             return;
         }
-        let made = self.made_key(key);
         let value = Bytes::from(record::encode(data));
-        let backend = self.cache.raw();
+        let backend = self.raw();
         let write = async {
+            let made = self.made_key(key)?;
             if only_add {
                 backend
                     .add(&made, value, CacheExpiry::At(at))
@@ -178,8 +183,7 @@ impl CachedDatabaseStore {
     }
 
     async fn cache_delete(&self, budget: &mut CacheBudget, key: &SessionKey) {
-        let made = self.made_key(key);
-        let delete = self.cache.raw().delete(&made);
+        let delete = async { self.raw().delete(&self.made_key(key)?).await };
         self.cache_call(budget, "Error deleting from cache", delete)
             .await;
     }
@@ -223,29 +227,18 @@ impl SessionStore for CachedDatabaseStore {
             .map(|database| database.saturating_add(self.cache_deadline))
     }
 
-    /// Answers cache hits of an in-process cache; everything else goes through [`load`](Self::load).
-    fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
-        match self.cache.raw().get_now(&self.made_key(key))? {
-            Ok(Some(stored)) => Some(Ok(Some(self.cached(key, stored)))),
-            Ok(None) | Err(_) => None,
-        }
+    /// Cache hits of an in-process cache answer at once ([`ImmediateLoads`]).
+    fn immediate(&self) -> Option<&dyn ImmediateLoads> {
+        Some(self)
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
-        let made = self.made_key(key);
-        let backend = self.cache.raw();
         let mut budget = self.budget();
-        let cached = match backend.get_now(&made) {
-            Some(Ok(cached)) => cached,
-            Some(Err(error)) => {
-                tracing::error!(cache = backend.backend_name(), %error, "Error reading from cache");
-                None
-            }
-            None => self
-                .cache_call(&mut budget, "Error reading from cache", backend.get(&made))
-                .await
-                .flatten(),
-        };
+        let read = async { self.raw().get(&self.made_key(key)?).await };
+        let cached = self
+            .cache_call(&mut budget, "Error reading from cache", read)
+            .await
+            .flatten();
         if let Some(stored) = cached {
             return Ok(Some(self.cached(key, stored)));
         }
@@ -286,8 +279,7 @@ impl SessionStore for CachedDatabaseStore {
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        let made = self.made_key(key);
-        let cached = self.cache.raw().has_key(&made);
+        let cached = async { self.raw().has_key(&self.made_key(key)?).await };
         let cached = self
             .cache_call(&mut self.budget(), "Error reading from cache", cached)
             .await;
@@ -299,5 +291,15 @@ impl SessionStore for CachedDatabaseStore {
 
     async fn clear_expired(&self) -> Result<u64, StoreError> {
         self.database.clear_expired().await
+    }
+}
+
+impl ImmediateLoads for CachedDatabaseStore {
+    /// Answers cache hits of an in-process cache; everything else goes through [`load`](Self::load).
+    fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
+        match self.raw().get_now(&self.made_key(key).ok()?)? {
+            Ok(Some(stored)) => Some(Ok(Some(self.cached(key, stored)))),
+            Ok(None) | Err(_) => None,
+        }
     }
 }

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::{
     create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError, DEFAULT_DEADLINE,
 };
+use crate::deadline::nonzero;
+use crate::error::InvalidSetting;
 use crate::expiry::{self, unix_millis};
-use crate::key::{is_well_formed, SessionKey};
+use crate::key::SessionKey;
 use crate::record::Data;
 
 const NAME: &str = "file";
@@ -101,15 +103,15 @@ impl FileStore {
     }
 
     /// The store's [`SessionStore::deadline`] (default [`DEFAULT_DEADLINE`], 1 s), which the layer holds
-    /// each request phase to. A zero deadline is ignored with a warning (it would fail every call that
-    /// has to wait); `Duration::MAX` means none.
-    pub fn with_deadline(mut self, deadline: Duration) -> Self {
-        if deadline.is_zero() {
-            tracing::warn!("a zero session store deadline is ignored");
-        } else {
-            self.deadline = deadline;
-        }
-        self
+    /// each request phase to. `Duration::MAX` means none.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting::ZeroDeadline`] for a zero `deadline`, which would fail every call that has to
+    /// wait.
+    pub fn with_deadline(mut self, deadline: Duration) -> Result<Self, InvalidSetting> {
+        self.deadline = nonzero(deadline, "session store deadline")?;
+        Ok(self)
     }
 
     /// The directory sessions are kept in.
@@ -119,7 +121,8 @@ impl FileStore {
 
     /// The file of `key`, or `None` for a key that must not become a path.
     fn path(&self, key: &str) -> Option<PathBuf> {
-        is_well_formed(key).then(|| self.inner.dir.join(format!("{}{key}", self.inner.prefix)))
+        SessionKey::is_well_formed(key)
+            .then(|| self.inner.dir.join(format!("{}{key}", self.inner.prefix)))
     }
 
     fn temp_path(&self) -> Result<PathBuf, StoreError> {

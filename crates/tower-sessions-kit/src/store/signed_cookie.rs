@@ -13,7 +13,7 @@ use sha2::Sha256;
 
 use super::{Loaded, SaveRequest, Saved, SessionStore, StoreError};
 use crate::expiry::{self, unix_millis};
-use crate::key::{is_cookie_safe, SessionKey, MIN_KEY_LENGTH};
+use crate::key::SessionKey;
 use crate::record::Data;
 
 const NAME: &str = "signed_cookie";
@@ -205,7 +205,7 @@ impl SessionStore for SignedCookieStore {
     }
 
     fn accepts_key(&self, candidate: &str) -> bool {
-        candidate.len() >= MIN_KEY_LENGTH && is_cookie_safe(candidate)
+        candidate.len() >= SessionKey::MIN_LENGTH && SessionKey::is_cookie_safe(candidate)
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {

@@ -17,8 +17,11 @@ use cache_core::{backends::MemoryBackend, Cache};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_sessions_kit::record::Data;
-use tower_sessions_kit::store::{CacheStore, Loaded, SaveRequest, Saved, StoreError};
-use tower_sessions_kit::{Expiry, Session, SessionError, SessionKey, SessionLayer, SessionStore};
+use tower_sessions_kit::store::{CacheStore, Loaded, SaveRequest, Saved};
+use tower_sessions_kit::StoreError;
+use tower_sessions_kit::{
+    Session, SessionError, SessionExpiry, SessionKey, SessionLayer, SessionStore,
+};
 
 /// A memory-backed cache store and its cache.
 pub fn memory_store() -> (CacheStore, Cache) {
@@ -28,6 +31,16 @@ pub fn memory_store() -> (CacheStore, Cache) {
         .expect("memory backend");
     let cache = Cache::new(backend);
     (CacheStore::new(cache.clone()), cache)
+}
+
+/// A migrated `DatabaseStore` on an in-memory SQLite database.
+#[cfg(feature = "sqlite")]
+pub async fn sqlite_memory() -> tower_sessions_kit::store::DatabaseStore {
+    let store = tower_sessions_kit::store::DatabaseStore::connect("sqlite::memory:")
+        .await
+        .expect("sqlite");
+    store.migrate().await.expect("migrate");
+    store
 }
 
 /// The routes: one per operation of the `Session` API.
@@ -100,7 +113,7 @@ pub fn routes(store: Arc<dyn SessionStore>) -> Router {
             "/expiry/idle",
             get(|session: Session| async move {
                 session
-                    .set_expiry(Expiry::Idle(Duration::from_secs(60)))
+                    .set_expiry(SessionExpiry::Idle(Duration::from_secs(60)))
                     .await?;
                 Ok::<_, SessionError>("idle")
             }),
@@ -108,7 +121,7 @@ pub fn routes(store: Arc<dyn SessionStore>) -> Router {
         .route(
             "/expiry/close",
             get(|session: Session| async move {
-                session.set_expiry(Expiry::AtBrowserClose).await?;
+                session.set_expiry(SessionExpiry::AtBrowserClose).await?;
                 Ok::<_, SessionError>("close")
             }),
         )
@@ -116,14 +129,14 @@ pub fn routes(store: Arc<dyn SessionStore>) -> Router {
             "/expiry/at",
             get(|session: Session| async move {
                 let at = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
-                session.set_expiry(Expiry::At(at)).await?;
+                session.set_expiry(SessionExpiry::At(at)).await?;
                 Ok::<_, SessionError>("at")
             }),
         )
         .route(
             "/expiry/inherit",
             get(|session: Session| async move {
-                session.set_expiry(Expiry::Inherit).await?;
+                session.set_expiry(SessionExpiry::Inherit).await?;
                 Ok::<_, SessionError>(flags(&session))
             }),
         )
