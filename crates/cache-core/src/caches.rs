@@ -138,7 +138,7 @@ pub fn supported_schemes() -> Vec<&'static str> {
         schemes.push("file");
     }
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-    schemes.extend(crate::backends::sql::enabled_schemes());
+    schemes.extend(crate::sql::enabled_schemes());
     if cfg!(feature = "redis") {
         schemes.extend(["redis", "rediss", "redis+cluster", "rediss+cluster"]);
     }

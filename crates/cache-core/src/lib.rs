@@ -59,6 +59,8 @@ pub mod fragment;
 pub mod key;
 mod raw;
 pub mod sharing;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timeout;

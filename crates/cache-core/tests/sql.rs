@@ -13,7 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cache_core::backends::{DatabaseBackend, DatabaseBackendBuilder, Dialect, SqlPool};
+use cache_core::backends::{DatabaseBackend, DatabaseBackendBuilder};
+use cache_core::sql::{Dialect, SqlPool};
 use cache_core::testing::{server_url, FaultMode, FaultProxy, Setup, Subject};
 use cache_core::{Cache, CacheBackend, Error, Expiry, KeyLimits, Result};
 use tempfile::TempDir;

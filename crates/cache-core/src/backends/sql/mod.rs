@@ -97,11 +97,10 @@
 //! [`KeyLimits`]: crate::KeyLimits
 
 mod builder;
-mod conn;
 mod cull;
-mod dialect;
 mod error;
 mod ops;
+mod statements;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,17 +109,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::time::{error::Elapsed, Instant};
 
-pub(crate) use builder::enabled_schemes;
 pub use builder::DatabaseBackendBuilder;
-pub use conn::SqlPool;
-pub use dialect::Dialect;
 
 use crate::backend::{deadline_for_keys, CacheBackend, Expiry, KeyLimits};
 use crate::error::Result;
-use conn::Conn;
+use crate::sql::{Conn, Dialect, SqlPool};
 use cull::Culling;
-use dialect::Statements;
-use error::timeout_error;
+use error::{db_error, timeout_error, OpResult};
+use statements::Statements;
 
 /// Django's database cache on SQLite, PostgreSQL or MySQL/MariaDB. Cheap to clone; clones share the pool.
 ///
@@ -236,7 +232,7 @@ impl DatabaseBackend {
         timeout: Duration,
     ) -> Result<Conn> {
         match tokio::time::timeout_at(deadline, self.inner.pool.acquire()).await {
-            Ok(conn) => conn,
+            Ok(conn) => conn.map_err(db_error),
             Err(_) => Err(timeout_error(self.inner.dialect, operation, timeout)),
         }
     }
@@ -247,13 +243,13 @@ impl DatabaseBackend {
         &self,
         operation: &'static str,
         conn: Conn,
-        outcome: std::result::Result<Result<T>, Elapsed>,
+        outcome: std::result::Result<OpResult<T>, Elapsed>,
         timeout: Duration,
     ) -> Result<T> {
         match outcome {
             Ok(result) => {
                 conn.finish();
-                result
+                result.map_err(|error| error.into_error())
             }
             Err(_) => {
                 drop(conn);

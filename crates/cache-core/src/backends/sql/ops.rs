@@ -5,11 +5,12 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use super::conn::{Bind, Cell, Conn, Exec};
 use super::cull::Culling;
-use super::dialect::{AddSql, Statements};
+use super::error::OpResult as Result;
+use super::statements::{AddSql, Statements};
 use crate::backend::{checked_increment, Expiry};
-use crate::error::{Error, Result};
+use crate::error::Error;
+use crate::sql::{Bind, Conn, Exec, SqlError, SqlRow};
 
 /// Keys per `IN (…)` list: one query up to this many (bound parameters stay far below every driver's limit:
 /// SQLite 32766, PostgreSQL and MySQL 65535).
@@ -36,6 +37,31 @@ pub(crate) fn now_millis() -> i64 {
     expiry_millis(Expiry::At(SystemTime::now()))
 }
 
+/// A value column as read: `Err` says why it could not be read as bytes (NULL, or a type sqlx cannot read as
+/// bytes) — a corrupted row, which the caller treats as a miss.
+type Cell = std::result::Result<Vec<u8>, String>;
+
+fn cell(column: std::result::Result<Option<Vec<u8>>, SqlError>) -> Cell {
+    match column {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err("the value is NULL".to_owned()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// The first column of the first row as a [`Cell`], or `None` when there is no row.
+async fn fetch_cell(exec: Exec<'_>, sql: &str, binds: &[Bind<'_>]) -> Result<Option<Cell>> {
+    Ok(exec
+        .fetch_optional(sql, binds, |row| cell(row.bytes(0)))
+        .await?)
+}
+
+/// Rows of (key, value). Rows whose key is unreadable are left out: they cannot match a requested key.
+fn key_and_cell(row: SqlRow<'_>) -> Option<(Vec<u8>, Cell)> {
+    let key = row.bytes(0).ok().flatten()?;
+    Some((key, cell(row.bytes(1))))
+}
+
 /// A value cell as bytes, or a miss for a corrupted row (logged).
 fn value_or_miss(dialect: &'static str, key: &[u8], cell: Cell) -> Option<Bytes> {
     match cell {
@@ -53,13 +79,12 @@ fn value_or_miss(dialect: &'static str, key: &[u8], cell: Cell) -> Option<Bytes>
 }
 
 pub(crate) async fn get(conn: &mut Conn, sql: &Statements, key: &str) -> Result<Option<Bytes>> {
-    let cell = conn
-        .exec()
-        .fetch_cell(
-            &sql.get,
-            &[Bind::Bytes(key.as_bytes()), Bind::Int(now_millis())],
-        )
-        .await?;
+    let cell = fetch_cell(
+        conn.exec(),
+        &sql.get,
+        &[Bind::Bytes(key.as_bytes()), Bind::Int(now_millis())],
+    )
+    .await?;
     Ok(cell.and_then(|cell| value_or_miss(sql.dialect.name(), key.as_bytes(), cell)))
 }
 
@@ -76,7 +101,7 @@ pub(crate) async fn get_many(
         binds.extend(chunk.iter().map(|key| Bind::Bytes(key.as_bytes())));
         let rows = conn
             .exec()
-            .fetch_pairs(&sql.get_many(chunk.len()), &binds)
+            .fetch_all(&sql.get_many(chunk.len()), &binds, false, key_and_cell)
             .await?;
         for (key, cell) in rows {
             if let Some(value) = value_or_miss(sql.dialect.name(), &key, cell) {
@@ -167,7 +192,7 @@ pub(crate) async fn set_many(
     for batch in &batches {
         insert_rows(tx.exec(), sql, batch, expires).await?;
     }
-    tx.commit().await
+    Ok(tx.commit().await?)
 }
 
 /// One multi-row upsert of `set_many`.
@@ -318,14 +343,13 @@ pub(crate) async fn incr(conn: &mut Conn, sql: &Statements, key: &str, delta: i6
         key: key.to_owned(),
     };
     let mut tx = conn.begin(sql.begin_write).await?;
-    let cell = tx
-        .exec()
-        .fetch_cell(
-            &sql.lock_value,
-            &[Bind::Bytes(key.as_bytes()), Bind::Int(now_millis())],
-        )
-        .await?
-        .ok_or_else(not_found)?;
+    let cell = fetch_cell(
+        tx.exec(),
+        &sql.lock_value,
+        &[Bind::Bytes(key.as_bytes()), Bind::Int(now_millis())],
+    )
+    .await?
+    .ok_or_else(not_found)?;
     // A corrupted row is a miss everywhere, so `incr` reports it as missing.
     let current = value_or_miss(sql.dialect.name(), key.as_bytes(), cell).ok_or_else(not_found)?;
     let new = checked_increment(key, &current, delta)?;
@@ -344,12 +368,15 @@ pub(crate) async fn incr(conn: &mut Conn, sql: &Statements, key: &str, delta: i6
 }
 
 pub(crate) async fn has_key(conn: &mut Conn, sql: &Statements, key: &str) -> Result<bool> {
-    conn.exec()
-        .fetch_exists(
+    let row = conn
+        .exec()
+        .fetch_optional(
             &sql.has_key,
             &[Bind::Bytes(key.as_bytes()), Bind::Int(now_millis())],
+            |_row| (),
         )
-        .await
+        .await?;
+    Ok(row.is_some())
 }
 
 pub(crate) async fn clear(conn: &mut Conn, sql: &Statements) -> Result<()> {
@@ -374,5 +401,5 @@ pub(crate) async fn create_table(conn: &mut Conn, sql: &Statements) -> Result<()
 }
 
 pub(crate) async fn drop_table(conn: &mut Conn, sql: &Statements) -> Result<()> {
-    conn.exec().execute_raw(&sql.drop).await
+    Ok(conn.exec().execute_raw(&sql.drop).await?)
 }
