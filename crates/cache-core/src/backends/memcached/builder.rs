@@ -90,21 +90,23 @@ impl MemcachedBackendBuilder {
         Ok(builder)
     }
 
-    /// The deadline of every operation, from asking for a connection to the reply (default 1 s).
+    /// The deadline of every operation, from asking for a connection to the reply (default 1 s). Zero is
+    /// refused by [`build`](Self::build).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.connection.timeout = timeout;
         self
     }
 
-    /// How long connecting may take (default: the operation timeout).
+    /// How long connecting may take (default: the operation timeout). Zero is refused by
+    /// [`build`](Self::build).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connection.connect_timeout = Some(timeout);
         self
     }
 
-    /// The most connections per server (default 16).
+    /// The most connections per server (default 16). Zero is refused by [`build`](Self::build).
     pub fn max_connections(mut self, max_connections: usize) -> Self {
-        self.connection.set_max_connections(max_connections);
+        self.connection.max_connections = max_connections;
         self
     }
 
@@ -116,7 +118,7 @@ impl MemcachedBackendBuilder {
     }
 
     /// Builds the backend; connections are made by the first operations. [`Error::Config`] for no server,
-    /// a server that is not `host[:port]`, or a zero timeout.
+    /// a server that is not `host[:port]`, or a zero timeout or pool size.
     pub fn build(self) -> Result<MemcachedBackend> {
         if self.servers.is_empty() {
             return Err(Error::Config(
@@ -218,5 +220,16 @@ mod tests {
             assert!(matches!(result, Err(Error::Config(_))), "{bad}: {result:?}");
         }
         assert_eq!(normalize("[::1]").ok().as_deref(), Some("[::1]:11211"));
+    }
+
+    #[test]
+    fn zero_pool_sizes_and_timeouts_are_refused() {
+        for builder in [
+            MemcachedBackend::builder(["h:11211"]).max_connections(0),
+            MemcachedBackend::builder(["h:11211"]).timeout(Duration::ZERO),
+            MemcachedBackend::builder(["h:11211"]).connect_timeout(Duration::ZERO),
+        ] {
+            assert!(matches!(builder.build(), Err(Error::Config(_))));
+        }
     }
 }
