@@ -251,6 +251,37 @@ impl ConnectionSettings {
     }
 }
 
+/// The setters of a server backend builder's [`ConnectionSettings`] (its `connection` field), written once
+/// for Redis and memcached: `timeout`, `connect_timeout` and `max_connections`, with the backend's own
+/// documentation of the timeout and of the pool size.
+macro_rules! connection_setters {
+    (timeout: $timeout:literal, max_connections: $max_connections:literal $(,)?) => {
+        #[doc = $timeout]
+        #[doc = ""]
+        #[doc = "Zero is refused by [`build`](Self::build)."]
+        pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.connection.timeout = timeout;
+            self
+        }
+
+        /// How long connecting may take (default: the operation timeout). Zero is refused by
+        /// [`build`](Self::build).
+        pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.connection.connect_timeout = Some(timeout);
+            self
+        }
+
+        #[doc = $max_connections]
+        #[doc = ""]
+        #[doc = "Zero is refused by [`build`](Self::build)."]
+        pub fn max_connections(mut self, max_connections: usize) -> Self {
+            self.connection.max_connections = max_connections;
+            self
+        }
+    };
+}
+pub(crate) use connection_setters;
+
 /// Parses a duration option given in seconds, fractions allowed (`"1"`, `"0.25"`), as redis-py's
 /// `socket_timeout` and pymemcache's `timeout` are.
 pub(crate) fn parse_seconds(name: &str, value: &str) -> Result<Duration, Error> {

@@ -184,16 +184,10 @@ impl CacheBackend for FileBackend {
         self.run(move |inner| inner.delete(&path)).await
     }
 
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: &[u8],
-        new: Bytes,
-        expiry: Expiry,
-    ) -> Result<bool> {
+    async fn compare_and_set(&self, key: &str, old: &[u8], new: Bytes, at: Expiry) -> Result<bool> {
         let key = key.to_owned();
-        let expected = expected.to_vec();
-        self.run(move |inner| inner.compare_and_set(&key, &expected, &new, expiry))
+        let old = old.to_vec();
+        self.run(move |inner| inner.compare_and_set(&key, &old, &new, at))
             .await
     }
 

@@ -90,25 +90,11 @@ impl MemcachedBackendBuilder {
         Ok(builder)
     }
 
-    /// The deadline of every operation, from asking for a connection to the reply (default 1 s). Zero is
-    /// refused by [`build`](Self::build).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.connection.timeout = timeout;
-        self
-    }
-
-    /// How long connecting may take (default: the operation timeout). Zero is refused by
-    /// [`build`](Self::build).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connection.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// The most connections per server (default 16). Zero is refused by [`build`](Self::build).
-    pub fn max_connections(mut self, max_connections: usize) -> Self {
-        self.connection.max_connections = max_connections;
-        self
-    }
+    crate::backends::pool::connection_setters!(
+        timeout: "The deadline of every operation, from asking for a connection to the reply (default \
+                  1 s).",
+        max_connections: "The most connections per server (default 16).",
+    );
 
     /// The largest value stored (default 1 MiB, memcached's default item size; raise it together with the
     /// server's `-I`). Larger values are [`Error::ValueTooLarge`].

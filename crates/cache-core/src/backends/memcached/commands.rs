@@ -4,7 +4,7 @@
 
 use async_memcached::{AsciiProtocol, MetaProtocol, Status};
 
-use super::connection::Server;
+use super::connection::{Retry, Server};
 use super::protocol::is_too_large;
 use super::{MemcachedBackend, NAME};
 use crate::backend::checked_increment;
@@ -110,20 +110,34 @@ impl MemcachedBackend {
     ) -> Result<Swap> {
         let flags = [format!("C{cas}"), format!("T{ttl}")];
         let flags: [&str; 2] = [&flags[0], &flags[1]];
-        let reply = call!(server, Retry::Never, |client| client.meta_set(
-            key,
-            value,
-            false,
-            None,
-            Some(&flags)
-        ));
-        match reply {
-            Ok(_) => Ok(Swap::Stored),
+        match self.store(server, key, value, &flags, Retry::Never).await? {
+            Ok(()) => Ok(Swap::Stored),
             Err(async_memcached::Error::Protocol(Status::Exists)) => Ok(Swap::Changed),
             Err(async_memcached::Error::Protocol(Status::NotFound)) => Ok(Swap::Gone),
             Err(error) if is_too_large(&error) => Err(self.too_large(key, value.len())),
             Err(error) => Err(server.failure(error)),
         }
+    }
+
+    /// `ms <key> <flags>` with `value`: the server's answer, or (`?`) [`Error::Backend`] when no
+    /// connection could be had or it died — after one more attempt on a fresh connection when `retry` is
+    /// [`Retry::Safe`].
+    pub(super) async fn store(
+        &self,
+        server: &Server,
+        key: &str,
+        value: &[u8],
+        flags: &[&str],
+        retry: Retry,
+    ) -> Result<std::result::Result<(), async_memcached::Error>> {
+        let reply = call!(server, retry, |client| client.meta_set(
+            key,
+            value,
+            false,
+            None,
+            Some(flags)
+        ));
+        Ok(reply.map(drop))
     }
 
     /// Deletes `keys`: per server, the deletes are sent in one write (`noreply`) and confirmed by one

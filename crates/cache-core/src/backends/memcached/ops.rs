@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::commands::Swap;
+use super::connection::Retry;
 use super::protocol::{check_key, is_non_numeric, is_too_large, ttl};
 use super::{MemcachedBackend, NAME};
 use crate::backend::{CacheBackend, Expiry, KeyLimits};
@@ -85,15 +86,11 @@ impl CacheBackend for MemcachedBackend {
             }
             let flags = format!("T{}", ttl(expiry));
             let server = self.server(key);
-            let reply = call!(server, Retry::Safe, |client| client.meta_set(
-                key,
-                value.as_ref(),
-                false,
-                None,
-                Some(&[flags.as_str()])
-            ));
-            match reply {
-                Ok(_) => Ok(()),
+            match self
+                .store(server, key, &value, &[&flags], Retry::Safe)
+                .await?
+            {
+                Ok(()) => Ok(()),
                 Err(error) => {
                     // memcached drops the old item when a set fails; make sure of it.
                     self.discard(key).await?;
@@ -158,15 +155,8 @@ impl CacheBackend for MemcachedBackend {
             let flags = [String::from("ME"), format!("T{}", ttl(expiry))];
             let flags: [&str; 2] = [&flags[0], &flags[1]];
             let server = self.server(key);
-            let reply = call!(server, Retry::Safe, |client| client.meta_set(
-                key,
-                value.as_ref(),
-                false,
-                None,
-                Some(&flags)
-            ));
-            match reply {
-                Ok(_) => Ok(true),
+            match self.store(server, key, &value, &flags, Retry::Safe).await? {
+                Ok(()) => Ok(true),
                 Err(async_memcached::Error::Protocol(Status::NotStored)) => Ok(false),
                 Err(error) if is_too_large(&error) => Err(self.too_large(key, value.len())),
                 Err(error) => Err(server.failure(error)),
@@ -177,13 +167,7 @@ impl CacheBackend for MemcachedBackend {
 
     /// `mg v c` then `ms C<cas>`: memcached's own compare-and-swap on the item's CAS token, so a write by
     /// anyone between the read and the swap makes the swap fail (`EX`), never lost.
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: &[u8],
-        new: Bytes,
-        expiry: Expiry,
-    ) -> Result<bool> {
+    async fn compare_and_set(&self, key: &str, old: &[u8], new: Bytes, at: Expiry) -> Result<bool> {
         check_key(key)?;
         if new.len() > self.inner.max_value_size {
             return Err(self.too_large(key, new.len()));
@@ -193,10 +177,10 @@ impl CacheBackend for MemcachedBackend {
             let Some((current, cas)) = self.read_for_swap(server, key, &["v", "c"]).await? else {
                 return Ok(false);
             };
-            if current.data.as_deref().unwrap_or_default() != expected {
+            if current.data.as_deref().unwrap_or_default() != old {
                 return Ok(false);
             }
-            let swap = self.swap(server, key, cas, &new, ttl(expiry)).await?;
+            let swap = self.swap(server, key, cas, &new, ttl(at)).await?;
             Ok(matches!(swap, Swap::Stored))
         })
         .await

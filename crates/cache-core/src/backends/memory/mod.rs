@@ -30,7 +30,7 @@ use moka::ops::compute::{CompResult, Op};
 pub use builder::MemoryBackendBuilder;
 use builder::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
 
-use crate::backend::{checked_increment, CacheBackend, Expiry as EntryExpiry, ImmediateReads};
+use crate::backend::{checked_increment, CacheBackend, Expiry, ImmediateReads};
 use crate::error::{Error, Result};
 use store::{new_store, Entry, Store};
 
@@ -128,7 +128,7 @@ impl CacheBackend for MemoryBackend {
         Some(self)
     }
 
-    async fn set(&self, key: &str, value: Bytes, expiry: EntryExpiry) -> Result<()> {
+    async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
         self.check_size(key, &value)?;
         self.store
             .cache
@@ -139,7 +139,7 @@ impl CacheBackend for MemoryBackend {
         Ok(())
     }
 
-    async fn add(&self, key: &str, value: Bytes, expiry: EntryExpiry) -> Result<bool> {
+    async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<bool> {
         self.check_size(key, &value)?;
         let result = self
             .store
@@ -166,7 +166,7 @@ impl CacheBackend for MemoryBackend {
         Ok(removed.is_some_and(|entry| entry.is_live()))
     }
 
-    async fn touch(&self, key: &str, expiry: EntryExpiry) -> Result<bool> {
+    async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
         let result = self
             .store
             .cache
@@ -216,23 +216,18 @@ impl CacheBackend for MemoryBackend {
         Ok(self.live(key).is_some())
     }
 
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: &[u8],
-        new: Bytes,
-        expiry: EntryExpiry,
-    ) -> Result<bool> {
+    async fn compare_and_set(&self, key: &str, old: &[u8], new: Bytes, at: Expiry) -> Result<bool> {
         self.check_size(key, &new)?;
         let result = self
             .store
             .cache
             .entry_by_ref(key)
             .and_compute_with(|current| match current {
-                Some(current)
-                    if current.value().is_live() && current.value().value[..] == *expected =>
-                {
-                    Op::Put(Entry { value: new, expiry })
+                Some(current) if current.value().is_live() && current.value().value[..] == *old => {
+                    Op::Put(Entry {
+                        value: new,
+                        expiry: at,
+                    })
                 }
                 _ => Op::Nop,
             });
@@ -258,7 +253,7 @@ impl ImmediateReads for MemoryBackend {
         Some(Ok(self.live(key).map(|entry| entry.value)))
     }
 
-    fn get_now_with_expiry(&self, key: &str) -> Option<Result<Option<(Bytes, EntryExpiry)>>> {
+    fn get_now_with_expiry(&self, key: &str) -> Option<Result<Option<(Bytes, Expiry)>>> {
         Some(Ok(self.live(key).map(|entry| (entry.value, entry.expiry))))
     }
 

@@ -10,11 +10,7 @@ async fn entry_bound_holds() {
         .expect("valid");
     for i in 0..50 {
         backend
-            .set(
-                &format!("k{i}"),
-                Bytes::from_static(b"v"),
-                EntryExpiry::Never,
-            )
+            .set(&format!("k{i}"), Bytes::from_static(b"v"), Expiry::Never)
             .await
             .expect("set");
     }
@@ -35,7 +31,7 @@ async fn byte_bound_holds() {
             .set(
                 &format!("k{i}"),
                 Bytes::from(vec![b'x'; 1000]),
-                EntryExpiry::Never,
+                Expiry::Never,
             )
             .await
             .expect("set");
@@ -59,7 +55,7 @@ async fn a_value_larger_than_the_whole_cache_is_an_error() {
         .build()
         .expect("valid");
     let err = backend
-        .set("k", Bytes::from(vec![0; 200]), EntryExpiry::Never)
+        .set("k", Bytes::from(vec![0; 200]), Expiry::Never)
         .await
         .expect_err("too large");
     assert!(
@@ -80,29 +76,26 @@ async fn compare_and_set_swaps_only_the_expected_live_value() {
     let backend = MemoryBackend::new();
     let v = |s: &'static str| Bytes::from_static(s.as_bytes());
     assert!(!backend
-        .compare_and_set("k", b"a", v("b"), EntryExpiry::Never)
+        .compare_and_set("k", b"a", v("b"), Expiry::Never)
         .await
         .expect("missing"));
-    backend
-        .set("k", v("a"), EntryExpiry::Never)
-        .await
-        .expect("set");
+    backend.set("k", v("a"), Expiry::Never).await.expect("set");
     assert!(!backend
-        .compare_and_set("k", b"x", v("b"), EntryExpiry::Never)
+        .compare_and_set("k", b"x", v("b"), Expiry::Never)
         .await
         .expect("mismatch"));
     assert!(backend
-        .compare_and_set("k", b"a", v("b"), EntryExpiry::Never)
+        .compare_and_set("k", b"a", v("b"), Expiry::Never)
         .await
         .expect("match"));
     assert_eq!(
         backend.get("k").await.expect("get").as_deref(),
         Some(&b"b"[..])
     );
-    let past = EntryExpiry::At(std::time::SystemTime::UNIX_EPOCH);
+    let past = Expiry::At(std::time::SystemTime::UNIX_EPOCH);
     backend.set("e", v("a"), past).await.expect("set expired");
     assert!(!backend
-        .compare_and_set("e", b"a", v("b"), EntryExpiry::Never)
+        .compare_and_set("e", b"a", v("b"), Expiry::Never)
         .await
         .expect("expired"));
 }
@@ -110,7 +103,7 @@ async fn compare_and_set_swaps_only_the_expected_live_value() {
 #[tokio::test]
 async fn every_write_and_no_read_moves_the_generation() {
     let backend = MemoryBackend::new();
-    let never = EntryExpiry::Never;
+    let never = Expiry::Never;
     let mut seen = backend
         .generation()
         .expect("the memory backend counts writes");
@@ -165,14 +158,14 @@ async fn get_now_with_expiry_agrees_with_get() {
     let backend = MemoryBackend::new();
     let at = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
     backend
-        .set("k", Bytes::from_static(b"v"), EntryExpiry::At(at))
+        .set("k", Bytes::from_static(b"v"), Expiry::At(at))
         .await
         .expect("set");
     let read = backend.get_now_with_expiry("k").expect("synchronous");
     let (value, expiry) = read.expect("read").expect("present");
     assert_eq!(&value[..], b"v");
-    assert!(matches!(expiry, EntryExpiry::At(t) if t == at));
-    let past = EntryExpiry::At(std::time::SystemTime::UNIX_EPOCH);
+    assert!(matches!(expiry, Expiry::At(t) if t == at));
+    let past = Expiry::At(std::time::SystemTime::UNIX_EPOCH);
     backend
         .set("gone", Bytes::from_static(b"v"), past)
         .await
@@ -193,7 +186,7 @@ async fn a_write_publishes_its_generation_after_its_evictions() {
         .max_entries(2)
         .build()
         .expect("bounded");
-    let never = EntryExpiry::Never;
+    let never = Expiry::Never;
     for key in ["a", "b"] {
         backend
             .set(key, Bytes::from_static(b"v"), never)
@@ -245,7 +238,7 @@ async fn named_stores_are_shared_and_different_names_isolated() {
         .build()
         .expect("valid");
     let private = MemoryBackend::new();
-    a1.set("k", Bytes::from_static(b"1"), EntryExpiry::Never)
+    a1.set("k", Bytes::from_static(b"1"), Expiry::Never)
         .await
         .expect("set");
     assert_eq!(a2.get("k").await.expect("get").as_deref(), Some(&b"1"[..]));

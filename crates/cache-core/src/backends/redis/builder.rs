@@ -154,26 +154,12 @@ impl RedisBackendBuilder {
         self
     }
 
-    /// The most connections the pool holds (default 8; each one multiplexes many requests). Zero is refused
-    /// by [`build`](Self::build).
-    pub fn max_connections(mut self, max_connections: usize) -> Self {
-        self.connection.max_connections = max_connections;
-        self
-    }
-
-    /// The deadline of every operation, from asking the pool for a connection to the reply (default 1 s).
-    /// Also redis-rs's response timeout. Zero is refused by [`build`](Self::build).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.connection.timeout = timeout;
-        self
-    }
-
-    /// How long connecting may take (default: the operation timeout). Zero is refused by
-    /// [`build`](Self::build).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connection.connect_timeout = Some(timeout);
-        self
-    }
+    crate::backends::pool::connection_setters!(
+        timeout: "The deadline of every operation, from asking the pool for a connection to the reply \
+                  (default 1 s). Also redis-rs's response timeout.",
+        max_connections: "The most connections the pool holds (default 8; each one multiplexes many \
+                          requests).",
+    );
 
     /// Turns on the client-side cache, holding up to `max_entries` keys: values read from Redis are kept in
     /// process memory and answered from there until Redis says they changed

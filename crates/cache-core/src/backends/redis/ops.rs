@@ -229,20 +229,14 @@ impl CacheBackend for RedisBackend {
         Ok(int_reply("EXISTS", self.query(&exists, "has_key", Retry::Safe).await?)? > 0)
     }
 
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: &[u8],
-        new: Bytes,
-        expiry: Expiry,
-    ) -> Result<bool> {
+    async fn compare_and_set(&self, key: &str, old: &[u8], new: Bytes, at: Expiry) -> Result<bool> {
         let mut eval = redis::cmd("EVAL");
         eval.arg(COMPARE_AND_SET_SCRIPT)
             .arg(1)
             .arg(self.key_arg(key))
-            .arg(expected)
+            .arg(old)
             .arg(&new[..]);
-        match millis_left(expiry) {
+        match millis_left(at) {
             Some(millis) => eval.arg(millis),
             None => eval.arg(""),
         };
