@@ -59,6 +59,7 @@ mod error;
 pub mod fragment;
 pub mod key;
 mod raw;
+mod setters;
 pub mod sharing;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub mod sql;

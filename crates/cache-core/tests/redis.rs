@@ -278,11 +278,9 @@ async fn stopped_server_fails_fast_and_recovers(client_side_cache: usize) {
         return;
     }
     support::stopped_server_fails_fast_and_recovers(Program::Redis, VAR, |server| {
-        let backend = RedisBackend::builder(format!("redis://{server}"))
+        RedisBackend::builder(format!("redis://{server}"))
             .client_side_cache(client_side_cache)
             .build()
-            .expect("valid");
-        Cache::new(backend)
     })
     .await;
 }

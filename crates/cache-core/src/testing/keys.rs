@@ -1,6 +1,6 @@
 //! Conformance checks of keys: versions, prefixes, and which keys a backend accepts.
 
-use super::{ok, Subject};
+use super::{get_str, ok, Subject};
 use crate::Error;
 
 /// Versions: separate entries per version, `incr_version`/`decr_version` move them.
@@ -8,10 +8,7 @@ pub async fn versions(s: Subject) {
     let c = &s.cache;
     ok(c.set("k", "v1").await, "set v1");
     ok(c.set("k", "v2").version(2).await, "set v2");
-    assert_eq!(
-        ok(c.get::<String>("k").await, "get default").as_deref(),
-        Some("v1")
-    );
+    assert_eq!(get_str(c, "k", "get default").await.as_deref(), Some("v1"));
     assert_eq!(
         ok(c.get::<String>("k").version(2).await, "get v2").as_deref(),
         Some("v2")
@@ -29,10 +26,7 @@ pub async fn versions(s: Subject) {
         ok(c.decr_version("moved", 1).version(2).await, "decr_version"),
         1
     );
-    assert_eq!(
-        ok(c.get::<String>("moved").await, "back").as_deref(),
-        Some("m")
-    );
+    assert_eq!(get_str(c, "moved", "back").await.as_deref(), Some("m"));
     assert_eq!(ok(c.get::<String>("moved").version(2).await, "left"), None);
 
     ok(c.set("nullv", &Option::<u8>::None).await, "set null");

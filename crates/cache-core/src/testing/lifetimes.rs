@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{ok, Subject};
+use super::{get_str, ok, Subject};
 use crate::{Error, Timeout};
 
 /// An expired entry is absent to every operation: `get`, `has_key`, `add`, `touch`, `incr`.
@@ -22,10 +22,7 @@ pub async fn expired_entries_are_gone(s: Subject) {
         Err(Error::KeyNotFound { .. })
     ));
     assert!(ok(c.add("k", "again").await, "add over expired"));
-    assert_eq!(
-        ok(c.get::<String>("k").await, "get").as_deref(),
-        Some("again")
-    );
+    assert_eq!(get_str(c, "k", "get").await.as_deref(), Some("again"));
 }
 
 /// Zero (Django's 0 or negative) stores nothing visible, and removes what was there.

@@ -133,6 +133,11 @@ pub fn unique_prefix(name: &str) -> String {
     format!("t{}-{nanos}-{name}", std::process::id())
 }
 
+/// The string under `key`, reading it as `what` (the operation named when it fails).
+async fn get_str(c: &Cache, key: &str, what: &str) -> Option<String> {
+    ok(c.get::<String>(key).await, what)
+}
+
 /// Reports a result the check did not expect, with the operation named.
 fn ok<T>(result: crate::Result<T>, what: &str) -> T {
     match result {

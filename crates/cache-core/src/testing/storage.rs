@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{ok, Subject};
+use super::{get_str, ok, Subject};
 use crate::Error;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,10 +30,7 @@ fn profile() -> Profile {
 pub async fn set_and_get_round_trip(s: Subject) {
     let c = &s.cache;
     ok(c.set("str", "value").await, "set str");
-    assert_eq!(
-        ok(c.get::<String>("str").await, "get str").as_deref(),
-        Some("value")
-    );
+    assert_eq!(get_str(c, "str", "get str").await.as_deref(), Some("value"));
     ok(c.set("struct", &profile()).await, "set struct");
     assert_eq!(
         ok(c.get::<Profile>("struct").await, "get struct"),
@@ -65,16 +62,10 @@ pub async fn add_only_when_absent(s: Subject) {
     let c = &s.cache;
     assert!(ok(c.add("k", "first").await, "add to empty"));
     assert!(!ok(c.add("k", "second").await, "add over live"));
-    assert_eq!(
-        ok(c.get::<String>("k").await, "get").as_deref(),
-        Some("first")
-    );
+    assert_eq!(get_str(c, "k", "get").await.as_deref(), Some("first"));
     assert!(ok(c.delete("k").await, "delete"));
     assert!(ok(c.add("k", "third").await, "add after delete"));
-    assert_eq!(
-        ok(c.get::<String>("k").await, "get").as_deref(),
-        Some("third")
-    );
+    assert_eq!(get_str(c, "k", "get").await.as_deref(), Some("third"));
 }
 
 /// `delete` reports whether it removed something; `delete_many` takes any list, even empty.

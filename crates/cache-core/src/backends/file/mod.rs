@@ -58,16 +58,11 @@ pub struct FileBackendBuilder {
 }
 
 impl FileBackendBuilder {
-    /// The most entries before a write culls (default 300).
-    pub fn max_entries(mut self, max_entries: u64) -> Self {
-        self.max_entries = max_entries;
-        self
-    }
-
-    /// Culling removes `1 / cull_frequency` of the entries (default 3); 0 removes them all.
-    pub fn cull_frequency(mut self, cull_frequency: u64) -> Self {
-        self.cull_frequency = cull_frequency;
-        self
+    crate::setters::setters! {
+        /// The most entries before a write culls (default 300).
+        max_entries: u64,
+        /// Culling removes `1 / cull_frequency` of the entries (default 3); 0 removes them all.
+        cull_frequency: u64,
     }
 
     /// Creates the directory (mode 0700) and the backend. [`Error::Config`] when `max_entries` is zero or the

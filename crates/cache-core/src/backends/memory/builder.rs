@@ -29,16 +29,11 @@ impl MemoryBackendBuilder {
         self
     }
 
-    /// The most entries held (default 300, Django's `MAX_ENTRIES`).
-    pub fn max_entries(mut self, max_entries: u64) -> Self {
-        self.max_entries = max_entries;
-        self
-    }
-
-    /// The most bytes of keys and values held (default 64 MiB).
-    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
-        self.max_bytes = max_bytes;
-        self
+    crate::setters::setters! {
+        /// The most entries held (default 300, Django's `MAX_ENTRIES`).
+        max_entries: u64,
+        /// The most bytes of keys and values held (default 64 MiB).
+        max_bytes: u64,
     }
 
     /// Builds the backend; [`Error::Config`] when a bound is zero.

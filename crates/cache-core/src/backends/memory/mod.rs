@@ -95,6 +95,16 @@ impl MemoryBackend {
         self.store.cache.run_pending_tasks();
     }
 
+    /// Runs `decide` on the entry under `key` (live or not) and applies the operation it returns,
+    /// atomically for that key (moka's `and_compute_with`).
+    fn compute(
+        &self,
+        key: &str,
+        decide: impl FnOnce(Option<moka::Entry<String, Entry>>) -> Op<Entry>,
+    ) -> CompResult<String, Entry> {
+        self.store.cache.entry_by_ref(key).and_compute_with(decide)
+    }
+
     fn check_size(&self, key: &str, value: &Bytes) -> Result<()> {
         let size = key.len() + value.len();
         if size as u64 > self.max_bytes {
@@ -141,14 +151,10 @@ impl CacheBackend for MemoryBackend {
 
     async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<bool> {
         self.check_size(key, &value)?;
-        let result = self
-            .store
-            .cache
-            .entry_by_ref(key)
-            .and_compute_with(|current| match current {
-                Some(current) if current.value().is_live() => Op::Nop,
-                _ => Op::Put(Entry { value, expiry }),
-            });
+        let result = self.compute(key, |current| match current {
+            Some(current) if current.value().is_live() => Op::Nop,
+            _ => Op::Put(Entry { value, expiry }),
+        });
         let stored = matches!(
             result,
             CompResult::Inserted(_) | CompResult::ReplacedWith(_)
@@ -167,17 +173,13 @@ impl CacheBackend for MemoryBackend {
     }
 
     async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
-        let result = self
-            .store
-            .cache
-            .entry_by_ref(key)
-            .and_compute_with(|current| match current {
-                Some(current) if current.value().is_live() => Op::Put(Entry {
-                    value: current.into_value().value,
-                    expiry,
-                }),
-                _ => Op::Nop,
-            });
+        let result = self.compute(key, |current| match current {
+            Some(current) if current.value().is_live() => Op::Put(Entry {
+                value: current.into_value().value,
+                expiry,
+            }),
+            _ => Op::Nop,
+        });
         self.store.wrote();
         Ok(matches!(result, CompResult::ReplacedWith(_)))
     }
@@ -186,28 +188,25 @@ impl CacheBackend for MemoryBackend {
         let mut outcome = Err(Error::KeyNotFound {
             key: key.to_owned(),
         });
-        self.store
-            .cache
-            .entry_by_ref(key)
-            .and_compute_with(|current| match current {
-                Some(current) if current.value().is_live() => {
-                    let current = current.into_value();
-                    match checked_increment(key, &current.value, delta) {
-                        Ok(new) => {
-                            outcome = Ok(new);
-                            Op::Put(Entry {
-                                value: Bytes::from(new.to_string()),
-                                expiry: current.expiry,
-                            })
-                        }
-                        Err(error) => {
-                            outcome = Err(error);
-                            Op::Nop
-                        }
+        self.compute(key, |current| match current {
+            Some(current) if current.value().is_live() => {
+                let current = current.into_value();
+                match checked_increment(key, &current.value, delta) {
+                    Ok(new) => {
+                        outcome = Ok(new);
+                        Op::Put(Entry {
+                            value: Bytes::from(new.to_string()),
+                            expiry: current.expiry,
+                        })
+                    }
+                    Err(error) => {
+                        outcome = Err(error);
+                        Op::Nop
                     }
                 }
-                _ => Op::Nop,
-            });
+            }
+            _ => Op::Nop,
+        });
         self.store.wrote();
         outcome
     }
@@ -218,19 +217,15 @@ impl CacheBackend for MemoryBackend {
 
     async fn compare_and_set(&self, key: &str, old: &[u8], new: Bytes, at: Expiry) -> Result<bool> {
         self.check_size(key, &new)?;
-        let result = self
-            .store
-            .cache
-            .entry_by_ref(key)
-            .and_compute_with(|current| match current {
-                Some(current) if current.value().is_live() && current.value().value[..] == *old => {
-                    Op::Put(Entry {
-                        value: new,
-                        expiry: at,
-                    })
-                }
-                _ => Op::Nop,
-            });
+        let result = self.compute(key, |current| match current {
+            Some(current) if current.value().is_live() && current.value().value[..] == *old => {
+                Op::Put(Entry {
+                    value: new,
+                    expiry: at,
+                })
+            }
+            _ => Op::Nop,
+        });
         let replaced = matches!(result, CompResult::ReplacedWith(_));
         if replaced {
             self.enforce_bounds();

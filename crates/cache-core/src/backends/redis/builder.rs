@@ -299,44 +299,43 @@ impl RedisBackendBuilder {
             .map_err(|error| Error::Config(format!("cannot build the Redis pool: {error}")))
     }
 
-    #[cfg(feature = "redis-cluster")]
+    /// The pools of a cluster of `nodes`: [`Error::Config`] without nodes, or without the
+    /// `redis-cluster` feature.
     fn cluster_pools(
         &self,
         nodes: &[String],
         connect_timeout: Duration,
         health: &Arc<Health>,
     ) -> Result<Pools> {
-        if nodes.is_empty() {
-            return Err(Error::Config(
-                "a Redis Cluster needs at least one node".into(),
-            ));
+        #[cfg(not(feature = "redis-cluster"))]
+        {
+            let _ = (nodes, connect_timeout, health);
+            Err(Error::Config(
+                "redis+cluster:// URLs need cache-core's `redis-cluster` feature".into(),
+            ))
         }
-        for node in nodes {
-            check_tls(node)?;
+        #[cfg(feature = "redis-cluster")]
+        {
+            if nodes.is_empty() {
+                return Err(Error::Config(
+                    "a Redis Cluster needs at least one node".into(),
+                ));
+            }
+            for node in nodes {
+                check_tls(node)?;
+            }
+            let manager = super::connection::ClusterManager::new(
+                nodes,
+                connect_timeout,
+                self.connection.timeout,
+                Arc::clone(health),
+            )
+            .map_err(|error| {
+                let nodes: Vec<String> = nodes.iter().map(|node| redact(node)).collect();
+                Error::Config(format!("invalid Redis Cluster nodes {nodes:?}: {error}"))
+            })?;
+            Ok(Pools::Cluster(self.pool(manager)?))
         }
-        let manager = super::connection::ClusterManager::new(
-            nodes,
-            connect_timeout,
-            self.connection.timeout,
-            Arc::clone(health),
-        )
-        .map_err(|error| {
-            let nodes: Vec<String> = nodes.iter().map(|node| redact(node)).collect();
-            Error::Config(format!("invalid Redis Cluster nodes {nodes:?}: {error}"))
-        })?;
-        Ok(Pools::Cluster(self.pool(manager)?))
-    }
-
-    #[cfg(not(feature = "redis-cluster"))]
-    fn cluster_pools(
-        &self,
-        _nodes: &[String],
-        _connect_timeout: Duration,
-        _health: &Arc<Health>,
-    ) -> Result<Pools> {
-        Err(Error::Config(
-            "redis+cluster:// URLs need cache-core's `redis-cluster` feature".into(),
-        ))
     }
 }
 

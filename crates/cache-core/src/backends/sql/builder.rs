@@ -72,52 +72,35 @@ impl DatabaseBackendBuilder {
         }
     }
 
-    /// The cache table (default `cache_table`, Django's `LOCATION`). Any name the database accepts as one
-    /// identifier: it is always quoted, so spaces and quotes are fine; it is not schema-qualified (a `.` is
-    /// part of the name — choose the schema or database in the URL). PostgreSQL takes up to 55 bytes (the
-    /// index name adds `_expires` within its 63), MySQL 64 characters not ending with a space, and SQLite
-    /// refuses names starting with `sqlite_` (any case). A name the database would refuse is an
-    /// [`Error::Config`](crate::Error::Config) when the backend is built.
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-
-    /// The row count above which writes cull (default 300, Django's `MAX_ENTRIES`).
-    pub fn max_entries(mut self, max_entries: u64) -> Self {
-        self.max_entries = max_entries;
-        self
-    }
-
-    /// Culling deletes `1/cull_frequency` of the rows (default 3, Django's `CULL_FREQUENCY`); 0 empties the
-    /// table instead.
-    pub fn cull_frequency(mut self, cull_frequency: u64) -> Self {
-        self.cull_frequency = cull_frequency;
-        self
-    }
-
-    /// How long to wait for a connection, from the pool or newly opened (default 1 s), so an unreachable
-    /// server is an error quickly. Applies to pools this builder makes from a URL; a pool you pass in keeps
-    /// its own `acquire_timeout`.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// How long one operation may take in all, waiting for a connection included (default 1 s). A server
-    /// that accepts a connection and then stops answering is an [`Error::Backend`](crate::Error::Backend)
-    /// after this long, and the connection is thrown away. SQLite waits for a locked database up to the
-    /// same limit (its busy timeout).
-    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
-        self.operation_timeout = timeout;
-        self
-    }
-
-    /// The most connections the pool opens (default 10; an in-memory SQLite database always uses 1). Applies
-    /// to pools made from a URL.
-    pub fn max_connections(mut self, max_connections: u32) -> Self {
-        self.max_connections = max_connections;
-        self
+    crate::setters::setters! {
+        /// The cache table (default `cache_table`, Django's `LOCATION`). Any name the database accepts as
+        /// one identifier: it is always quoted, so spaces and quotes are fine; it is not schema-qualified (a
+        /// `.` is part of the name — choose the schema or database in the URL). PostgreSQL takes up to 55
+        /// bytes (the index name adds `_expires` within its 63), MySQL 64 characters not ending with a
+        /// space, and SQLite refuses names starting with `sqlite_` (any case). A name the database would
+        /// refuse is an [`Error::Config`](crate::Error::Config) when the backend is built.
+        table: impl Into<String> => into,
+        /// The row count above which writes cull (default 300, Django's `MAX_ENTRIES`). Zero is an
+        /// [`Error::Config`](crate::Error::Config) when the backend is built.
+        max_entries: u64,
+        /// Culling deletes `1/cull_frequency` of the rows (default 3, Django's `CULL_FREQUENCY`); 0 empties
+        /// the table instead.
+        cull_frequency: u64,
+        /// How long to wait for a connection, from the pool or newly opened (default 1 s), so an
+        /// unreachable server is an error quickly. Applies to pools this builder makes from a URL; a pool
+        /// you pass in keeps its own `acquire_timeout`. Zero is an [`Error::Config`](crate::Error::Config)
+        /// when the backend is built.
+        connect_timeout: Duration,
+        /// How long one operation may take in all, waiting for a connection included (default 1 s). A
+        /// server that accepts a connection and then stops answering is an
+        /// [`Error::Backend`](crate::Error::Backend) after this long, and the connection is thrown away.
+        /// SQLite waits for a locked database up to the same limit (its busy timeout). Zero is an
+        /// [`Error::Config`](crate::Error::Config) when the backend is built.
+        operation_timeout: Duration,
+        /// The most connections the pool opens (default 10; an in-memory SQLite database always uses 1).
+        /// Applies to pools made from a URL. Zero is an [`Error::Config`](crate::Error::Config) when the
+        /// backend is built.
+        max_connections: u32,
     }
 
     /// Builds the backend and checks that the database can be reached (one connection is opened, or taken
