@@ -68,12 +68,16 @@ mod conformance_with_client_side_cache {
 }
 
 async fn raw_get(backend: &RedisBackend, key: &str) -> Option<Vec<u8>> {
+    raw(backend, redis::cmd("GET").arg(key)).await
+}
+
+/// `command` sent on a connection of `backend`'s pool, bypassing the cache API.
+async fn raw<T: redis::FromRedisValue>(backend: &RedisBackend, command: &redis::Cmd) -> T {
     let mut connection = backend.connection().await.expect("connection");
-    redis::cmd("GET")
-        .arg(key)
+    command
         .query_async(&mut connection)
         .await
-        .expect("GET")
+        .unwrap_or_else(|error| panic!("{command:?}: {error}"))
 }
 
 #[tokio::test]
@@ -95,26 +99,12 @@ async fn keys_live_under_the_namespace_with_native_ttls_and_counters() {
         Some(&b"41"[..])
     );
 
-    let mut connection = backend.connection().await.expect("connection");
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(&stored)
-        .query_async(&mut connection)
-        .await
-        .expect("PTTL");
+    let ttl: i64 = raw(&backend, redis::cmd("PTTL").arg(&stored)).await;
     assert!((98_000..=100_000).contains(&ttl), "PTTL {ttl}");
     // The counter is a native Redis integer: INCRBY from outside and incr from the cache agree.
-    let _: i64 = redis::cmd("INCRBY")
-        .arg(&stored)
-        .arg(1)
-        .query_async(&mut connection)
-        .await
-        .expect("INCRBY");
+    let _: i64 = raw(&backend, redis::cmd("INCRBY").arg(&stored).arg(1)).await;
     assert_eq!(cache.incr("n", 1).await.expect("incr"), 43);
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(&stored)
-        .query_async(&mut connection)
-        .await
-        .expect("PTTL");
+    let ttl: i64 = raw(&backend, redis::cmd("PTTL").arg(&stored)).await;
     assert!(ttl > 90_000, "incr kept the TTL: {ttl}");
 
     // touch to "never" on a live key that already has no TTL is still a hit (PERSIST alone says 0).
@@ -179,12 +169,7 @@ async fn clear_removes_only_its_namespace() {
         Some(&b"keep"[..])
     );
 
-    let mut connection = ours.connection().await.expect("connection");
-    let _: i64 = redis::cmd("DEL")
-        .arg(&foreign)
-        .query_async(&mut connection)
-        .await
-        .expect("DEL");
+    let _: i64 = raw(&ours, redis::cmd("DEL").arg(&foreign)).await;
     other.clear().await.expect("clear");
 }
 

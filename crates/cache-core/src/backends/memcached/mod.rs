@@ -119,11 +119,9 @@ struct Inner {
 
 impl MemcachedBackend {
     /// Settings for a backend on `servers` (`host:port` each).
-    pub fn builder<I, S>(servers: I) -> MemcachedBackendBuilder
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn builder(
+        servers: impl IntoIterator<Item = impl Into<String>>,
+    ) -> MemcachedBackendBuilder {
         MemcachedBackendBuilder::new(servers.into_iter().map(Into::into).collect())
     }
 

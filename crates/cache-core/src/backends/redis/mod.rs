@@ -154,11 +154,9 @@ impl RedisBackend {
     /// Settings for a backend on a Redis Cluster, given some of its nodes (`redis://host:port` each); the
     /// others are discovered.
     #[cfg(feature = "redis-cluster")]
-    pub fn cluster_builder<I, S>(nodes: I) -> RedisBackendBuilder
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn cluster_builder(
+        nodes: impl IntoIterator<Item = impl Into<String>>,
+    ) -> RedisBackendBuilder {
         RedisBackendBuilder::cluster(nodes.into_iter().map(Into::into).collect())
     }
 

@@ -41,9 +41,8 @@ fn config_error(message: impl Into<Box<dyn std::error::Error + Send + Sync>>) ->
 pub struct DatabaseStoreBuilder {
     url: String,
     table: String,
-    max_connections: u32,
-    acquire_timeout: Duration,
-    deadline: Duration,
+    /// The pool's settings; its operation timeout is the store's deadline.
+    pool: PoolSettings,
 }
 
 impl DatabaseStoreBuilder {
@@ -51,9 +50,11 @@ impl DatabaseStoreBuilder {
         DatabaseStoreBuilder {
             url,
             table: DEFAULT_TABLE.to_owned(),
-            max_connections: PoolSettings::default().max_connections,
-            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
-            deadline: DEFAULT_DEADLINE,
+            pool: PoolSettings {
+                acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+                operation_timeout: DEFAULT_DEADLINE,
+                ..PoolSettings::default()
+            },
         }
     }
 
@@ -70,14 +71,14 @@ impl DatabaseStoreBuilder {
     /// The most pooled connections (default 10; `sqlite::memory:` always uses one). Zero is refused by
     /// [`connect`](Self::connect).
     pub fn max_connections(mut self, max: u32) -> Self {
-        self.max_connections = max;
+        self.pool.max_connections = max;
         self
     }
 
     /// How long an operation waits for a connection (default 5 s; the [deadline](Self::deadline) bounds
     /// it too). Zero is refused by [`connect`](Self::connect).
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
+        self.pool.acquire_timeout = timeout;
         self
     }
 
@@ -87,7 +88,7 @@ impl DatabaseStoreBuilder {
     /// each request phase to, and how long SQLite waits for a locked database. `Duration::MAX` means none;
     /// zero is refused by [`connect`](Self::connect).
     pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = deadline;
+        self.pool.operation_timeout = deadline;
         self
     }
 
@@ -102,20 +103,15 @@ impl DatabaseStoreBuilder {
                 self.table
             )));
         }
-        if self.deadline.is_zero() {
+        if self.pool.operation_timeout.is_zero() {
             return Err(config_error("the session store deadline must be positive"));
         }
-        let settings = PoolSettings {
-            acquire_timeout: self.acquire_timeout,
-            operation_timeout: self.deadline,
-            max_connections: self.max_connections,
-        };
-        let pool = SqlPool::connect_lazy(&self.url, &settings).map_err(config_error)?;
+        let pool = SqlPool::connect_lazy(&self.url, &self.pool).map_err(config_error)?;
         Ok(DatabaseStore {
             inner: Arc::new(Inner {
                 sql: Queries::new(pool.dialect(), &self.table),
                 pool,
-                deadline: self.deadline,
+                deadline: self.pool.operation_timeout,
                 table: self.table,
                 #[cfg(feature = "sqlite")]
                 batch: Default::default(),
@@ -130,15 +126,21 @@ mod tests {
 
     #[test]
     fn table_names_are_identifiers() {
-        assert!(valid_table_name("sessions"));
-        assert!(valid_table_name("_s1"));
-        assert!(!valid_table_name("1s"));
-        assert!(!valid_table_name("s; DROP TABLE x"));
-        assert!(!valid_table_name("s\"x"));
-        assert!(!valid_table_name(""));
-        assert!(!valid_table_name("Sqlite_sessions"));
-        assert!(valid_table_name(&"s".repeat(MAX_TABLE_NAME)));
-        assert!(!valid_table_name(&"s".repeat(MAX_TABLE_NAME + 1)));
+        let longest = "s".repeat(MAX_TABLE_NAME);
+        for name in ["sessions", "_s1", &longest] {
+            assert!(valid_table_name(name), "{name:?} refused");
+        }
+        let too_long = "s".repeat(MAX_TABLE_NAME + 1);
+        for name in [
+            "1s",
+            "s; DROP TABLE x",
+            "s\"x",
+            "",
+            "Sqlite_sessions",
+            &too_long,
+        ] {
+            assert!(!valid_table_name(name), "{name:?} accepted");
+        }
     }
 
     #[tokio::test]
