@@ -331,23 +331,11 @@ mod tests {
         .await
         .expect("valid");
         caches.get("a").expect("a").set("k", &1).await.expect("set");
-        assert_eq!(
-            caches
-                .get("b")
-                .expect("b")
-                .get::<i32>("k")
-                .await
-                .expect("get"),
-            Some(1)
-        );
-        assert_eq!(
-            caches
-                .get("c")
-                .expect("c")
-                .get::<i32>("k")
-                .await
-                .expect("get"),
-            None
-        );
+        let read = |alias: &'static str| {
+            let cache = caches.get(alias).expect(alias);
+            async move { cache.get::<i32>("k").await.expect("get") }
+        };
+        assert_eq!(read("b").await, Some(1));
+        assert_eq!(read("c").await, None);
     }
 }

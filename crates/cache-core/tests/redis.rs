@@ -27,6 +27,14 @@ fn private_server() -> Option<TestServer> {
     TestServer::start(Program::Redis, VAR)
 }
 
+/// A backend on a private server with a pool of `max_connections`.
+fn pooled(server: &TestServer, max_connections: usize) -> RedisBackend {
+    RedisBackend::builder(format!("redis://{}", server.addr()))
+        .max_connections(max_connections)
+        .build()
+        .expect("valid")
+}
+
 /// A backend on the shared server whose namespace is unique to this test and run.
 fn backend(url: &str, name: &str) -> RedisBackend {
     RedisBackend::builder(url)
@@ -222,10 +230,7 @@ async fn get_many_of_100_keys_is_one_round_trip() {
     let Some(server) = private_server() else {
         return;
     };
-    let backend = RedisBackend::builder(format!("redis://{}", server.addr()))
-        .max_connections(1)
-        .build()
-        .expect("valid");
+    let backend = pooled(&server, 1);
     let cache = Cache::new(backend.clone());
     let keys: Vec<String> = (0..100).map(|i| format!("key{i}")).collect();
     cache
@@ -394,10 +399,7 @@ async fn concurrent_operations_share_a_connection() {
     let Some(server) = private_server() else {
         return;
     };
-    let backend = RedisBackend::builder(format!("redis://{}", server.addr()))
-        .max_connections(8)
-        .build()
-        .expect("valid");
+    let backend = pooled(&server, 8);
     let cache = Cache::new(backend.clone());
     cache.set("k", "v").await.expect("set");
     let before = info_number(&backend, "stats", "total_connections_received").await;
