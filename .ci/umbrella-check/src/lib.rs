@@ -42,7 +42,7 @@ pub mod backends {
     pub use tower_django::cache::backends::FileBackend;
 
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-    pub use tower_django::cache::backends::{DatabaseBackend, SqlPool};
+    pub use tower_django::cache::{backends::DatabaseBackend, sql::SqlPool};
 
     /// `sqlite`: the SQLite driver is compiled in.
     #[cfg(feature = "sqlite")]
@@ -89,7 +89,7 @@ pub mod backends {
 /// `umbrella-default` (tower-django's `default`): the cache API on memory and SQLite.
 #[cfg(feature = "umbrella-default")]
 pub mod default {
-    use tower_django::cache::backends::{MemoryBackend, SqlPool};
+    use tower_django::cache::{backends::MemoryBackend, sql::SqlPool};
     use tower_django::cache::Cache;
 
     /// The in-process cache.

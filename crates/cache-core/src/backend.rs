@@ -195,8 +195,8 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// Whether a live entry exists under `key`.
     async fn has_key(&self, key: &str) -> Result<bool>;
 
-    /// Replaces the live value under `key` with `new` (and its expiry with `expiry`) **only if** it is
-    /// byte-for-byte `expected`, atomically; `true` if it replaced. `false` when the entry is missing,
+    /// Replaces the live value under `key` with `new` (and its expiry with `at`) **only if** it is
+    /// byte-for-byte `old`, atomically; `true` if it replaced. `false` when the entry is missing,
     /// expired or holds something else: the caller re-reads and decides (retry or give up).
     ///
     /// This is the compare-and-swap that read-modify-write users build on without a lock, such as
@@ -207,14 +207,8 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// `GET`-compare-`SET` script), the database backend (one `UPDATE … WHERE value = expected`), the
     /// memcached backend (its CAS token: `mg` then `ms C<token>`) and the file backend (under its
     /// directory's `flock`).
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: &[u8],
-        new: Bytes,
-        expiry: Expiry,
-    ) -> Result<bool> {
-        let _ = (key, expected, new, expiry);
+    async fn compare_and_set(&self, key: &str, old: &[u8], new: Bytes, at: Expiry) -> Result<bool> {
+        let _ = (key, old, new, at);
         Err(crate::Error::Unsupported {
             backend: self.name(),
             operation: "compare_and_set",

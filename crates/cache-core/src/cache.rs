@@ -85,16 +85,11 @@ pub struct CacheBuilder {
 }
 
 impl CacheBuilder {
-    /// Prefix for every made key (default `""`).
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.key_prefix = prefix.into();
-        self
-    }
-
-    /// The version used when a call names none (default 1).
-    pub fn version(mut self, version: i64) -> Self {
-        self.version = version;
-        self
+    crate::setters::setters! {
+        /// Prefix for every made key (default `""`).
+        key_prefix: impl Into<String> => into,
+        /// The version used when a call names none (default 1).
+        version: i64,
     }
 
     /// The timeout used when a call names none (default 300 s; [`Timeout::Never`] for no expiry).

@@ -8,8 +8,7 @@
 
 use std::fmt;
 
-/// A boxed error from a backend's driver (I/O, SQL, Redis, memcached…).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+use tower::BoxError;
 
 /// Everything that can go wrong when using a [`Cache`](crate::Cache).
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,7 @@
 //! Every call returns [`Result`]; see [`Error`] for what each variant means. Nothing in this crate panics on
 //! input: over-long keys, undecodable entries, unreachable servers and corrupted files are errors or misses.
 
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 
@@ -58,7 +59,10 @@ mod error;
 pub mod fragment;
 pub mod key;
 mod raw;
+mod setters;
 pub mod sharing;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timeout;
@@ -69,7 +73,7 @@ pub use cache::{Cache, CacheBuilder, DEFAULT_TIMEOUT, DEFAULT_VERSION};
 pub use caches::{supported_schemes, Caches, DEFAULT_ALIAS};
 pub use call::Call;
 pub use config::{BackendOptions, CacheConfig, CachesConfig};
-pub use error::{BoxError, Error, KeyProblem, Result};
+pub use error::{Error, KeyProblem, Result};
 pub use fragment::FragmentCache;
 pub use raw::{KeyMaker, RawCache};
 pub use timeout::Timeout;

@@ -13,8 +13,15 @@ use crate::cache::Cache;
 use crate::error::Result;
 use crate::key::validate_key;
 
-/// Operations on made keys and raw bytes: see the [module docs](self). Made by [`Cache::raw`]; `Copy`, so
-/// a future it returns holds the cache, not this value.
+/// The low-level lane of a [`Cache`]: operations on made keys and raw bytes, for layers built on top of
+/// one (the page cache, the cache-backed session stores).
+///
+/// Such layers keep their own encodings and expiries, so they work on made keys and bytes rather than on
+/// typed values, and they need what the typed API hides on purpose: compare-and-set and the in-process
+/// reads that cost no future. Going through this lane instead of the backend keeps every cache policy
+/// (key making, key validation, the in-process fast path) in [`Cache`].
+///
+/// Made by [`Cache::raw`]; `Copy`, so a future it returns holds the cache, not this value.
 #[derive(Clone, Copy)]
 pub struct RawCache<'a> {
     cache: &'a Cache,
@@ -177,11 +184,10 @@ impl std::fmt::Debug for KeyMaker {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "memory"))]
 mod tests {
     use super::*;
 
-    #[cfg(feature = "memory")]
     #[test]
     fn key_maker_agrees_with_make_key_for_both_key_functions() {
         use crate::backends::MemoryBackend;

@@ -9,11 +9,10 @@ mod support;
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use cache_core::backends::MemcachedBackend;
 use cache_core::testing::{server_url, unique_prefix, Setup, Subject};
-use cache_core::{Cache, CacheBackend, Error, Expiry, KeyLimits, KeyProblem, Timeout};
+use cache_core::{Cache, Error, KeyProblem, Timeout};
 use support::{Program, TestServer};
 
 const VAR: &str = "TEST_MEMCACHED_URL";
@@ -30,59 +29,6 @@ fn cache_on(url: &str, name: &str) -> (MemcachedBackend, Cache) {
     (backend, cache)
 }
 
-/// A backend that owns the server it talks to, so the server lives exactly as long as the cache.
-struct OwnServer {
-    backend: MemcachedBackend,
-    _server: TestServer,
-}
-
-#[async_trait]
-impl CacheBackend for OwnServer {
-    fn name(&self) -> &'static str {
-        self.backend.name()
-    }
-    fn key_limits(&self) -> KeyLimits {
-        self.backend.key_limits()
-    }
-    async fn get(&self, key: &str) -> cache_core::Result<Option<Bytes>> {
-        self.backend.get(key).await
-    }
-    async fn get_many(&self, keys: &[String]) -> cache_core::Result<Vec<Option<Bytes>>> {
-        self.backend.get_many(keys).await
-    }
-    async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> cache_core::Result<()> {
-        self.backend.set(key, value, expiry).await
-    }
-    async fn set_many(
-        &self,
-        entries: Vec<(String, Bytes)>,
-        expiry: Expiry,
-    ) -> cache_core::Result<Vec<String>> {
-        self.backend.set_many(entries, expiry).await
-    }
-    async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> cache_core::Result<bool> {
-        self.backend.add(key, value, expiry).await
-    }
-    async fn delete(&self, key: &str) -> cache_core::Result<bool> {
-        self.backend.delete(key).await
-    }
-    async fn delete_many(&self, keys: &[String]) -> cache_core::Result<()> {
-        self.backend.delete_many(keys).await
-    }
-    async fn touch(&self, key: &str, expiry: Expiry) -> cache_core::Result<bool> {
-        self.backend.touch(key, expiry).await
-    }
-    async fn incr(&self, key: &str, delta: i64) -> cache_core::Result<i64> {
-        self.backend.incr(key, delta).await
-    }
-    async fn has_key(&self, key: &str) -> cache_core::Result<bool> {
-        self.backend.has_key(key).await
-    }
-    async fn clear(&self) -> cache_core::Result<()> {
-        self.backend.clear().await
-    }
-}
-
 mod conformance {
     use super::*;
 
@@ -95,9 +41,9 @@ mod conformance {
             let backend = MemcachedBackend::builder([server.addr().to_string()])
                 .build()
                 .expect("valid");
-            Cache::builder(OwnServer {
+            Cache::builder(support::Owning {
                 backend,
-                _server: server,
+                guard: server,
             })
             .key_prefix(setup.prefix)
             .build()
@@ -353,10 +299,7 @@ async fn a_stopped_server_fails_fast_and_the_same_cache_recovers() {
         return;
     }
     support::stopped_server_fails_fast_and_recovers(Program::Memcached, VAR, |server| {
-        let backend = MemcachedBackend::builder([server.to_string()])
-            .build()
-            .expect("valid");
-        Cache::new(backend)
+        MemcachedBackend::builder([server.to_string()]).build()
     })
     .await;
 }

@@ -27,6 +27,14 @@ fn private_server() -> Option<TestServer> {
     TestServer::start(Program::Redis, VAR)
 }
 
+/// A backend on a private server with a pool of `max_connections`.
+fn pooled(server: &TestServer, max_connections: usize) -> RedisBackend {
+    RedisBackend::builder(format!("redis://{}", server.addr()))
+        .max_connections(max_connections)
+        .build()
+        .expect("valid")
+}
+
 /// A backend on the shared server whose namespace is unique to this test and run.
 fn backend(url: &str, name: &str) -> RedisBackend {
     RedisBackend::builder(url)
@@ -68,12 +76,16 @@ mod conformance_with_client_side_cache {
 }
 
 async fn raw_get(backend: &RedisBackend, key: &str) -> Option<Vec<u8>> {
+    raw(backend, redis::cmd("GET").arg(key)).await
+}
+
+/// `command` sent on a connection of `backend`'s pool, bypassing the cache API.
+async fn raw<T: redis::FromRedisValue>(backend: &RedisBackend, command: &redis::Cmd) -> T {
     let mut connection = backend.connection().await.expect("connection");
-    redis::cmd("GET")
-        .arg(key)
+    command
         .query_async(&mut connection)
         .await
-        .expect("GET")
+        .unwrap_or_else(|error| panic!("{command:?}: {error}"))
 }
 
 #[tokio::test]
@@ -95,26 +107,12 @@ async fn keys_live_under_the_namespace_with_native_ttls_and_counters() {
         Some(&b"41"[..])
     );
 
-    let mut connection = backend.connection().await.expect("connection");
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(&stored)
-        .query_async(&mut connection)
-        .await
-        .expect("PTTL");
+    let ttl: i64 = raw(&backend, redis::cmd("PTTL").arg(&stored)).await;
     assert!((98_000..=100_000).contains(&ttl), "PTTL {ttl}");
     // The counter is a native Redis integer: INCRBY from outside and incr from the cache agree.
-    let _: i64 = redis::cmd("INCRBY")
-        .arg(&stored)
-        .arg(1)
-        .query_async(&mut connection)
-        .await
-        .expect("INCRBY");
+    let _: i64 = raw(&backend, redis::cmd("INCRBY").arg(&stored).arg(1)).await;
     assert_eq!(cache.incr("n", 1).await.expect("incr"), 43);
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(&stored)
-        .query_async(&mut connection)
-        .await
-        .expect("PTTL");
+    let ttl: i64 = raw(&backend, redis::cmd("PTTL").arg(&stored)).await;
     assert!(ttl > 90_000, "incr kept the TTL: {ttl}");
 
     // touch to "never" on a live key that already has no TTL is still a hit (PERSIST alone says 0).
@@ -179,12 +177,7 @@ async fn clear_removes_only_its_namespace() {
         Some(&b"keep"[..])
     );
 
-    let mut connection = ours.connection().await.expect("connection");
-    let _: i64 = redis::cmd("DEL")
-        .arg(&foreign)
-        .query_async(&mut connection)
-        .await
-        .expect("DEL");
+    let _: i64 = raw(&ours, redis::cmd("DEL").arg(&foreign)).await;
     other.clear().await.expect("clear");
 }
 
@@ -237,10 +230,7 @@ async fn get_many_of_100_keys_is_one_round_trip() {
     let Some(server) = private_server() else {
         return;
     };
-    let backend = RedisBackend::builder(format!("redis://{}", server.addr()))
-        .max_connections(1)
-        .build()
-        .expect("valid");
+    let backend = pooled(&server, 1);
     let cache = Cache::new(backend.clone());
     let keys: Vec<String> = (0..100).map(|i| format!("key{i}")).collect();
     cache
@@ -278,11 +268,9 @@ async fn stopped_server_fails_fast_and_recovers(client_side_cache: usize) {
         return;
     }
     support::stopped_server_fails_fast_and_recovers(Program::Redis, VAR, |server| {
-        let backend = RedisBackend::builder(format!("redis://{server}"))
+        RedisBackend::builder(format!("redis://{server}"))
             .client_side_cache(client_side_cache)
             .build()
-            .expect("valid");
-        Cache::new(backend)
     })
     .await;
 }
@@ -411,10 +399,7 @@ async fn concurrent_operations_share_a_connection() {
     let Some(server) = private_server() else {
         return;
     };
-    let backend = RedisBackend::builder(format!("redis://{}", server.addr()))
-        .max_connections(8)
-        .build()
-        .expect("valid");
+    let backend = pooled(&server, 8);
     let cache = Cache::new(backend.clone());
     cache.set("k", "v").await.expect("set");
     let before = info_number(&backend, "stats", "total_connections_received").await;

@@ -11,11 +11,11 @@ use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use cache_core::backends::{DatabaseBackend, DatabaseBackendBuilder, Dialect, SqlPool};
+use cache_core::backends::{DatabaseBackend, DatabaseBackendBuilder};
+use cache_core::sql::{Dialect, SqlPool};
 use cache_core::testing::{server_url, FaultMode, FaultProxy, Setup, Subject};
-use cache_core::{Cache, CacheBackend, Error, Expiry, KeyLimits, Result};
+use cache_core::{Cache, CacheBackend, Error, Expiry, Result};
 use tempfile::TempDir;
 
 /// Where a test runs.
@@ -34,19 +34,21 @@ fn table_for(name: &str) -> String {
 
 /// A backend that cleans up after itself: its SQLite directory, or its server table, goes when the cache
 /// holding it is dropped.
-struct Owned {
-    backend: DatabaseBackend,
+type Owned = support::Owning<DatabaseBackend, Cleanup>;
+
+/// What an [`Owned`] backend removes when dropped.
+struct Cleanup {
     _dir: Option<TempDir>,
-    /// The server URL, to drop the table from a fresh connection when dropped.
-    drop_from: Option<String>,
+    /// The server URL and the table to drop from a fresh connection.
+    drop_table: Option<(String, String)>,
 }
 
-impl Drop for Owned {
+impl Drop for Cleanup {
     fn drop(&mut self) {
-        let Some(url) = self.drop_from.take() else {
+        let Some((url, table)) = self.drop_table.take() else {
             return;
         };
-        let table = self.backend.table().to_owned();
+        let name = table.clone();
         // A fresh runtime on its own thread: works whatever runtime (or none) is dropping us.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -64,58 +66,8 @@ impl Drop for Owned {
         })
         .join();
         if !matches!(dropped, Ok(Some(()))) {
-            eprintln!("could not drop test table {}", self.backend.table());
+            eprintln!("could not drop test table {name}");
         }
-    }
-}
-
-#[async_trait]
-impl CacheBackend for Owned {
-    fn name(&self) -> &'static str {
-        self.backend.name()
-    }
-    fn key_limits(&self) -> KeyLimits {
-        self.backend.key_limits()
-    }
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.backend.get(key).await
-    }
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
-        self.backend.get_many(keys).await
-    }
-    async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
-        self.backend.set(key, value, expiry).await
-    }
-    async fn set_many(&self, entries: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Vec<String>> {
-        self.backend.set_many(entries, expiry).await
-    }
-    async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<bool> {
-        self.backend.add(key, value, expiry).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.backend.delete(key).await
-    }
-    async fn delete_many(&self, keys: &[String]) -> Result<()> {
-        self.backend.delete_many(keys).await
-    }
-    async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
-        self.backend.touch(key, expiry).await
-    }
-    async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
-        self.backend.incr(key, delta).await
-    }
-    async fn has_key(&self, key: &str) -> Result<bool> {
-        self.backend.has_key(key).await
-    }
-    async fn clear(&self) -> Result<()> {
-        self.backend.clear().await
-    }
-}
-
-impl std::ops::Deref for Owned {
-    type Target = DatabaseBackend;
-    fn deref(&self) -> &DatabaseBackend {
-        &self.backend
     }
 }
 
@@ -155,10 +107,13 @@ async fn open(
         backend.drop_table().await.expect("drop stale table");
     }
     backend.create_table().await.expect("create table");
+    let drop_table = drop_from.map(|url| (url, backend.table().to_owned()));
     Some(Owned {
         backend,
-        _dir: dir,
-        drop_from,
+        guard: Cleanup {
+            _dir: dir,
+            drop_table,
+        },
     })
 }
 
@@ -631,42 +586,30 @@ async fn sqlite_corrupted_rows_are_misses() {
         .await
         .expect("sqlite");
     let pool = sqlite_pool(&db);
-    let insert = format!(
-        "INSERT INTO \"{}\" (cache_key, value, expires_ms) VALUES (?1, ?2, ?3)",
-        db.table()
-    );
     let far = millis_from_now(3_600_000);
+    sqlx::query(&format!(
+        "INSERT INTO \"{}\" (cache_key, value, expires_ms) VALUES \
+         (?1, ?2, ?3), (?4, ?5, ?6), (?7, ?8, ?9), (?10, ?11, ?12)",
+        db.table()
+    ))
     // Garbage expiry: CAST makes it 0, i.e. expired.
-    sqlx::query(&insert)
-        .bind(&b"garbage-expiry"[..])
-        .bind(&b"v"[..])
-        .bind("not a number")
-        .execute(&pool)
-        .await
-        .expect("insert");
+    .bind(&b"garbage-expiry"[..])
+    .bind(&b"v"[..])
+    .bind("not a number")
     // A text value and an integer value: read as their bytes.
-    sqlx::query(&insert)
-        .bind(&b"text-value"[..])
-        .bind("hello")
-        .bind(far)
-        .execute(&pool)
-        .await
-        .expect("insert");
-    sqlx::query(&insert)
-        .bind(&b"int-value"[..])
-        .bind(41_i64)
-        .bind(far)
-        .execute(&pool)
-        .await
-        .expect("insert");
+    .bind(&b"text-value"[..])
+    .bind("hello")
+    .bind(far)
+    .bind(&b"int-value"[..])
+    .bind(41_i64)
+    .bind(far)
     // An expiry stored as a real number far in the future is still live.
-    sqlx::query(&insert)
-        .bind(&b"real-expiry"[..])
-        .bind(&b"r"[..])
-        .bind(far as f64)
-        .execute(&pool)
-        .await
-        .expect("insert");
+    .bind(&b"real-expiry"[..])
+    .bind(&b"r"[..])
+    .bind(far as f64)
+    .execute(&pool)
+    .await
+    .expect("insert");
 
     assert_eq!(db.get("garbage-expiry").await.expect("get"), None);
     assert!(!db.has_key("garbage-expiry").await.expect("has_key"));
@@ -939,10 +882,13 @@ async fn outage_and_hang(var: &str, what: &str, default_port: u16) {
         .await
         .expect("connect through the proxy");
     backend.create_table().await.expect("create");
+    let drop_table = Some((url, backend.table().to_owned()));
     let owned = Owned {
         backend,
-        _dir: None,
-        drop_from: Some(url),
+        guard: Cleanup {
+            _dir: None,
+            drop_table,
+        },
     };
     let cache = Cache::builder(owned).key_prefix("f").build();
     cache.set("k", "v").await.expect("set");

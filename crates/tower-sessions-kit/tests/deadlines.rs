@@ -255,16 +255,13 @@ impl CacheBackend for Faulty {
     async fn compare_and_set(
         &self,
         key: &str,
-        expected: &[u8],
+        old: &[u8],
         new: Bytes,
-        expiry: Expiry,
+        at: Expiry,
     ) -> cache_core::Result<bool> {
         self.gate().await?;
         self.swaps.fetch_add(1, Ordering::SeqCst);
-        let swapped = self
-            .memory
-            .compare_and_set(key, expected, new, expiry)
-            .await?;
+        let swapped = self.memory.compare_and_set(key, old, new, at).await?;
         if self.lose_next_swap_reply.swap(false, Ordering::SeqCst) {
             return Err(cache_core::Error::backend(
                 "faulty",

@@ -16,7 +16,7 @@ pub use file::{FileBackend, FileBackendBuilder};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-pub use sql::{DatabaseBackend, DatabaseBackendBuilder, Dialect, SqlPool};
+pub use sql::{DatabaseBackend, DatabaseBackendBuilder};
 
 #[cfg(any(feature = "redis", feature = "memcached"))]
 mod pool;

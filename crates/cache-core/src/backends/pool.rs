@@ -202,7 +202,7 @@ pub(crate) struct ConnectionSettings {
     pub(crate) timeout: Duration,
     /// How long connecting may take; `None` for the operation timeout.
     pub(crate) connect_timeout: Option<Duration>,
-    /// The most connections a pool holds (at least 1).
+    /// The most connections a pool holds (zero is refused when the backend is built).
     pub(crate) max_connections: usize,
 }
 
@@ -222,32 +222,65 @@ impl ConnectionSettings {
         }
     }
 
-    /// Sets the pool size, at least 1.
-    pub(crate) fn set_max_connections(&mut self, max_connections: usize) {
-        self.max_connections = max_connections.max(1);
-    }
-
     /// Applies the URL option `name=value` when `name` is one of [`URL_OPTIONS`](Self::URL_OPTIONS):
     /// `Ok(false)` for any other name, [`Error::Config`] for a bad value.
     pub(crate) fn set_url_option(&mut self, name: &str, value: &str) -> Result<bool, Error> {
         match name {
             "socket_timeout" => self.timeout = parse_seconds(name, value)?,
             "socket_connect_timeout" => self.connect_timeout = Some(parse_seconds(name, value)?),
-            "max_connections" => self.set_max_connections(parse_count(name, value)?),
+            "max_connections" => self.max_connections = parse_count(name, value)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
 
-    /// The connect timeout to use (the operation timeout unless set), once the operation timeout is
-    /// checked: [`Error::Config`] naming `backend` when it is zero.
+    /// The connect timeout to use (the operation timeout unless set), once every setting is checked:
+    /// [`Error::Config`] naming `backend` when a timeout or the pool size is zero.
     pub(crate) fn checked_connect_timeout(&self, backend: &str) -> Result<Duration, Error> {
-        if self.timeout.is_zero() {
-            return Err(Error::Config(format!("{backend} timeout must be positive")));
+        if self.timeout.is_zero() || self.connect_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(Error::Config(format!(
+                "{backend} timeouts must be positive"
+            )));
+        }
+        if self.max_connections == 0 {
+            return Err(Error::Config(format!(
+                "{backend} max_connections must be positive"
+            )));
         }
         Ok(self.connect_timeout.unwrap_or(self.timeout))
     }
 }
+
+/// The setters of a server backend builder's [`ConnectionSettings`] (its `connection` field), written once
+/// for Redis and memcached: `timeout`, `connect_timeout` and `max_connections`, with the backend's own
+/// documentation of the timeout and of the pool size.
+macro_rules! connection_setters {
+    (timeout: $timeout:literal, max_connections: $max_connections:literal $(,)?) => {
+        #[doc = $timeout]
+        #[doc = ""]
+        #[doc = "Zero is refused by [`build`](Self::build)."]
+        pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.connection.timeout = timeout;
+            self
+        }
+
+        /// How long connecting may take (default: the operation timeout). Zero is refused by
+        /// [`build`](Self::build).
+        pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.connection.connect_timeout = Some(timeout);
+            self
+        }
+
+        #[doc = $max_connections]
+        #[doc = ""]
+        #[doc = "Zero is refused by [`build`](Self::build)."]
+        pub fn max_connections(mut self, max_connections: usize) -> Self {
+            self.connection.max_connections = max_connections;
+            self
+        }
+    };
+}
+pub(crate) use connection_setters;
 
 /// Parses a duration option given in seconds, fractions allowed (`"1"`, `"0.25"`), as redis-py's
 /// `socket_timeout` and pymemcache's `timeout` are.

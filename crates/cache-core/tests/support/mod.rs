@@ -9,7 +9,70 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+use bytes::Bytes;
 use cache_core::testing::{FaultMode, FaultProxy};
+use cache_core::{CacheBackend, Expiry, KeyLimits, Result};
+
+/// A backend that owns what must live exactly as long as it (a private server, a temporary directory, a
+/// table to drop when the test is done), and forwards every operation to `backend`.
+pub struct Owning<B, G> {
+    pub backend: B,
+    pub guard: G,
+}
+
+impl<B, G> std::ops::Deref for Owning<B, G> {
+    type Target = B;
+    fn deref(&self) -> &B {
+        &self.backend
+    }
+}
+
+#[async_trait]
+impl<B: CacheBackend, G: Send + Sync + 'static> CacheBackend for Owning<B, G> {
+    fn name(&self) -> &'static str {
+        self.backend.name()
+    }
+    fn key_limits(&self) -> KeyLimits {
+        self.backend.key_limits()
+    }
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.backend.get(key).await
+    }
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
+        self.backend.get_many(keys).await
+    }
+    async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
+        self.backend.set(key, value, expiry).await
+    }
+    async fn set_many(&self, entries: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Vec<String>> {
+        self.backend.set_many(entries, expiry).await
+    }
+    async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<bool> {
+        self.backend.add(key, value, expiry).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.backend.delete(key).await
+    }
+    async fn delete_many(&self, keys: &[String]) -> Result<()> {
+        self.backend.delete_many(keys).await
+    }
+    async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
+        self.backend.touch(key, expiry).await
+    }
+    async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+        self.backend.incr(key, delta).await
+    }
+    async fn has_key(&self, key: &str) -> Result<bool> {
+        self.backend.has_key(key).await
+    }
+    async fn compare_and_set(&self, key: &str, old: &[u8], new: Bytes, at: Expiry) -> Result<bool> {
+        self.backend.compare_and_set(key, old, new, at).await
+    }
+    async fn clear(&self) -> Result<()> {
+        self.backend.clear().await
+    }
+}
 
 /// Which server program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,15 +323,15 @@ pub async fn every_operation_fails_fast(cache: &cache_core::Cache, bound: Durati
 /// The stopped-server test: a cache on a private `program` server (built by `cache_on` from the server's
 /// address) fails every operation fast while the server is down, and the same cache works again once it
 /// is back. Returns without a test when the program is not installed.
-pub async fn stopped_server_fails_fast_and_recovers(
+pub async fn stopped_server_fails_fast_and_recovers<B: cache_core::CacheBackend>(
     program: Program,
     var: &str,
-    cache_on: impl FnOnce(SocketAddr) -> cache_core::Cache,
+    backend_on: impl FnOnce(SocketAddr) -> cache_core::Result<B>,
 ) {
     let Some(mut server) = TestServer::start(program, var) else {
         return;
     };
-    let cache = cache_on(server.addr());
+    let cache = cache_core::Cache::new(backend_on(server.addr()).expect("valid backend"));
     cache.set("before", "v").await.expect("set while up");
 
     server.stop();

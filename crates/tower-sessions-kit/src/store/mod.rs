@@ -21,8 +21,6 @@ mod cache;
 pub use cache::CacheStore;
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-mod checkout;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod database;
 #[cfg(any(feature = "sqlite", feature = "cache"))]
 mod load_batch;

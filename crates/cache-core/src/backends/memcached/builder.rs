@@ -90,23 +90,11 @@ impl MemcachedBackendBuilder {
         Ok(builder)
     }
 
-    /// The deadline of every operation, from asking for a connection to the reply (default 1 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.connection.timeout = timeout;
-        self
-    }
-
-    /// How long connecting may take (default: the operation timeout).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connection.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// The most connections per server (default 16).
-    pub fn max_connections(mut self, max_connections: usize) -> Self {
-        self.connection.set_max_connections(max_connections);
-        self
-    }
+    crate::backends::pool::connection_setters!(
+        timeout: "The deadline of every operation, from asking for a connection to the reply (default \
+                  1 s).",
+        max_connections: "The most connections per server (default 16).",
+    );
 
     /// The largest value stored (default 1 MiB, memcached's default item size; raise it together with the
     /// server's `-I`). Larger values are [`Error::ValueTooLarge`].
@@ -116,7 +104,7 @@ impl MemcachedBackendBuilder {
     }
 
     /// Builds the backend; connections are made by the first operations. [`Error::Config`] for no server,
-    /// a server that is not `host[:port]`, or a zero timeout.
+    /// a server that is not `host[:port]`, or a zero timeout or pool size.
     pub fn build(self) -> Result<MemcachedBackend> {
         if self.servers.is_empty() {
             return Err(Error::Config(
@@ -218,5 +206,16 @@ mod tests {
             assert!(matches!(result, Err(Error::Config(_))), "{bad}: {result:?}");
         }
         assert_eq!(normalize("[::1]").ok().as_deref(), Some("[::1]:11211"));
+    }
+
+    #[test]
+    fn zero_pool_sizes_and_timeouts_are_refused() {
+        for builder in [
+            MemcachedBackend::builder(["h:11211"]).max_connections(0),
+            MemcachedBackend::builder(["h:11211"]).timeout(Duration::ZERO),
+            MemcachedBackend::builder(["h:11211"]).connect_timeout(Duration::ZERO),
+        ] {
+            assert!(matches!(builder.build(), Err(Error::Config(_))));
+        }
     }
 }

@@ -45,6 +45,16 @@ pub struct RedisBackendBuilder {
     namespace: String,
     connection: ConnectionSettings,
     client_cache: Option<ClientCacheSettings>,
+    /// The client-side cache's size and TTL when set before the cache was turned on: applied when it is,
+    /// so the setters work in any order.
+    client_cache_pending: PendingClientCache,
+}
+
+/// Client-side cache settings given while the cache is off.
+#[derive(Debug, Clone, Copy, Default)]
+struct PendingClientCache {
+    max_bytes: Option<usize>,
+    ttl: Option<Duration>,
 }
 
 impl std::fmt::Debug for RedisBackendBuilder {
@@ -84,6 +94,7 @@ impl RedisBackendBuilder {
             namespace: DEFAULT_NAMESPACE.to_owned(),
             connection: ConnectionSettings::new(DEFAULT_TIMEOUT, DEFAULT_MAX_CONNECTIONS),
             client_cache: None,
+            client_cache_pending: PendingClientCache::default(),
         }
     }
 
@@ -143,24 +154,12 @@ impl RedisBackendBuilder {
         self
     }
 
-    /// The most connections the pool holds (default 8; each one multiplexes many requests).
-    pub fn max_connections(mut self, max_connections: usize) -> Self {
-        self.connection.set_max_connections(max_connections);
-        self
-    }
-
-    /// The deadline of every operation, from asking the pool for a connection to the reply (default 1 s).
-    /// Also redis-rs's response timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.connection.timeout = timeout;
-        self
-    }
-
-    /// How long connecting may take (default: the operation timeout).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connection.connect_timeout = Some(timeout);
-        self
-    }
+    crate::backends::pool::connection_setters!(
+        timeout: "The deadline of every operation, from asking the pool for a connection to the reply \
+                  (default 1 s). Also redis-rs's response timeout.",
+        max_connections: "The most connections the pool holds (default 8; each one multiplexes many \
+                          requests).",
+    );
 
     /// Turns on the client-side cache, holding up to `max_entries` keys: values read from Redis are kept in
     /// process memory and answered from there until Redis says they changed
@@ -190,20 +189,25 @@ impl RedisBackendBuilder {
     /// - Commands sent on a [`RedisBackend::connection`] do not go through this cache, but writes made on it
     ///   invalidate it like any other client's.
     pub fn client_side_cache(mut self, max_entries: usize) -> Self {
+        let pending = self.client_cache_pending;
         self.client_cache = (max_entries > 0).then(|| ClientCacheSettings {
             max_entries,
             ..self.client_cache.unwrap_or(ClientCacheSettings {
                 max_entries,
-                max_bytes: ClientCacheSettings::DEFAULT_MAX_BYTES,
-                ttl: ClientCacheSettings::DEFAULT_TTL,
+                max_bytes: pending
+                    .max_bytes
+                    .unwrap_or(ClientCacheSettings::DEFAULT_MAX_BYTES),
+                ttl: pending.ttl.unwrap_or(ClientCacheSettings::DEFAULT_TTL),
             })
         });
         self
     }
 
     /// The most bytes of values the client-side cache holds (default 64 MiB; a larger value is not held).
-    /// Only with [`client_side_cache`](Self::client_side_cache).
+    /// Used when [`client_side_cache`](Self::client_side_cache) turns the cache on, before or after this
+    /// call.
     pub fn client_side_cache_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.client_cache_pending.max_bytes = Some(max_bytes);
         if let Some(cache) = &mut self.client_cache {
             cache.max_bytes = max_bytes;
         }
@@ -211,9 +215,11 @@ impl RedisBackendBuilder {
     }
 
     /// The longest a value is answered from the client-side cache without asking the server (default 60 s;
-    /// invalidations and the key's own TTL usually end it sooner). Only with
-    /// [`client_side_cache`](Self::client_side_cache).
+    /// invalidations and the key's own TTL usually end it sooner). Used when
+    /// [`client_side_cache`](Self::client_side_cache) turns the cache on, before or after this call; zero
+    /// is refused by [`build`](Self::build).
     pub fn client_side_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.client_cache_pending.ttl = Some(ttl);
         if let Some(cache) = &mut self.client_cache {
             cache.ttl = ttl;
         }
@@ -222,8 +228,8 @@ impl RedisBackendBuilder {
 
     /// Builds the backend. No connection is made until the first operation, so a server that is down at
     /// startup is an error of the operations, not of `build`. [`Error::Config`] for an invalid URL, a
-    /// `rediss://` URL without the `redis-tls` feature, a cluster URL without `redis-cluster`, or a
-    /// client-side cache on a cluster or with a zero TTL.
+    /// `rediss://` URL without the `redis-tls` feature, a cluster URL without `redis-cluster`, a zero
+    /// timeout or pool size, or a client-side cache on a cluster or with a zero TTL.
     pub fn build(self) -> Result<RedisBackend> {
         let connect_timeout = self.connection.checked_connect_timeout("redis")?;
         let client_cache = self.client_cache(connect_timeout)?;
@@ -293,44 +299,43 @@ impl RedisBackendBuilder {
             .map_err(|error| Error::Config(format!("cannot build the Redis pool: {error}")))
     }
 
-    #[cfg(feature = "redis-cluster")]
+    /// The pools of a cluster of `nodes`: [`Error::Config`] without nodes, or without the
+    /// `redis-cluster` feature.
     fn cluster_pools(
         &self,
         nodes: &[String],
         connect_timeout: Duration,
         health: &Arc<Health>,
     ) -> Result<Pools> {
-        if nodes.is_empty() {
-            return Err(Error::Config(
-                "a Redis Cluster needs at least one node".into(),
-            ));
+        #[cfg(not(feature = "redis-cluster"))]
+        {
+            let _ = (nodes, connect_timeout, health);
+            Err(Error::Config(
+                "redis+cluster:// URLs need cache-core's `redis-cluster` feature".into(),
+            ))
         }
-        for node in nodes {
-            check_tls(node)?;
+        #[cfg(feature = "redis-cluster")]
+        {
+            if nodes.is_empty() {
+                return Err(Error::Config(
+                    "a Redis Cluster needs at least one node".into(),
+                ));
+            }
+            for node in nodes {
+                check_tls(node)?;
+            }
+            let manager = super::connection::ClusterManager::new(
+                nodes,
+                connect_timeout,
+                self.connection.timeout,
+                Arc::clone(health),
+            )
+            .map_err(|error| {
+                let nodes: Vec<String> = nodes.iter().map(|node| redact(node)).collect();
+                Error::Config(format!("invalid Redis Cluster nodes {nodes:?}: {error}"))
+            })?;
+            Ok(Pools::Cluster(self.pool(manager)?))
         }
-        let manager = super::connection::ClusterManager::new(
-            nodes,
-            connect_timeout,
-            self.connection.timeout,
-            Arc::clone(health),
-        )
-        .map_err(|error| {
-            let nodes: Vec<String> = nodes.iter().map(|node| redact(node)).collect();
-            Error::Config(format!("invalid Redis Cluster nodes {nodes:?}: {error}"))
-        })?;
-        Ok(Pools::Cluster(self.pool(manager)?))
-    }
-
-    #[cfg(not(feature = "redis-cluster"))]
-    fn cluster_pools(
-        &self,
-        _nodes: &[String],
-        _connect_timeout: Duration,
-        _health: &Arc<Health>,
-    ) -> Result<Pools> {
-        Err(Error::Config(
-            "redis+cluster:// URLs need cache-core's `redis-cluster` feature".into(),
-        ))
     }
 }
 
@@ -470,5 +475,34 @@ mod tests {
         let backend = RedisBackend::from_url("redis://127.0.0.1:1/0").expect("valid");
         assert_eq!(backend.namespace(), "cache:");
         assert!(!backend.is_cluster());
+    }
+
+    #[test]
+    fn client_side_cache_settings_apply_in_any_order() {
+        let before = RedisBackend::builder("redis://h")
+            .client_side_cache_ttl(Duration::from_secs(5))
+            .client_side_cache_max_bytes(1000)
+            .client_side_cache(100);
+        let after = RedisBackend::builder("redis://h")
+            .client_side_cache(100)
+            .client_side_cache_ttl(Duration::from_secs(5))
+            .client_side_cache_max_bytes(1000);
+        assert_eq!(before.client_cache, after.client_cache);
+        let zero_ttl_first = RedisBackend::builder("redis://h")
+            .client_side_cache_ttl(Duration::ZERO)
+            .client_side_cache(10)
+            .build();
+        assert!(matches!(zero_ttl_first, Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn zero_pool_sizes_and_timeouts_are_refused() {
+        for builder in [
+            RedisBackend::builder("redis://h").max_connections(0),
+            RedisBackend::builder("redis://h").timeout(Duration::ZERO),
+            RedisBackend::builder("redis://h").connect_timeout(Duration::ZERO),
+        ] {
+            assert!(matches!(builder.build(), Err(Error::Config(_))));
+        }
     }
 }

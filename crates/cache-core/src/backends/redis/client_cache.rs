@@ -387,6 +387,18 @@ mod tests {
         )
     }
 
+    /// Reads `key` as `value` now, without a TTL, as a reply to a fresh reservation.
+    fn fill_now(cache: &LocalCache, key: &str, value: &'static [u8]) {
+        let token = cache.reserve(key);
+        cache.fill(
+            key,
+            token,
+            Some(Bytes::from_static(value)),
+            -1,
+            Instant::now(),
+        );
+    }
+
     fn invalidate(keys: &[&str]) -> PushInfo {
         PushInfo {
             kind: PushKind::Invalidate,
@@ -438,28 +450,14 @@ mod tests {
         cache.fill("k", token, Some(Bytes::from_static(b"v")), 500, long_ago);
         assert_eq!(cache.lookup("k"), None, "PTTL 500 ms, read a second ago");
 
-        let token = cache.reserve("k");
-        cache.fill(
-            "k",
-            token,
-            Some(Bytes::from_static(b"v")),
-            -1,
-            Instant::now(),
-        );
+        fill_now(&cache, "k", b"v");
         cache.apply(&PushInfo {
             kind: PushKind::Disconnection,
             data: Vec::new(),
         });
         assert!(!cache.is_open());
         assert_eq!(cache.lookup("k"), None);
-        let token = cache.reserve("k");
-        cache.fill(
-            "k",
-            token,
-            Some(Bytes::from_static(b"v")),
-            -1,
-            Instant::now(),
-        );
+        fill_now(&cache, "k", b"v");
         assert_eq!(cache.lookup("k"), None, "a closed cache keeps nothing");
     }
 

@@ -54,7 +54,7 @@ impl RedisBackend {
         let listing = match self.query(&nodes, "clear", Retry::Safe).await? {
             Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Value::VerbatimString { text, .. } => text,
-            other => return Err(super::unexpected("CLUSTER NODES", &other)),
+            other => return Err(super::protocol::unexpected("CLUSTER NODES", &other)),
         };
         for (host, port) in primaries(&listing) {
             self.clear_node(&host, port, pattern).await?;

@@ -17,9 +17,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::conn::{Bind, Conn};
-use super::dialect::Statements;
+use super::error::OpResult;
+use super::statements::Statements;
 use crate::error::{Error, Result};
+use crate::sql::{Bind, Conn};
 
 /// Django's `MAX_ENTRIES` default.
 pub const DEFAULT_MAX_ENTRIES: u64 = 300;
@@ -73,11 +74,19 @@ impl Culling {
         sql: &Statements,
         now: i64,
         rows: u64,
-    ) -> Result<()> {
+    ) -> OpResult<()> {
         if !self.due(rows) {
             return Ok(());
         }
-        let count = u64::try_from(conn.exec().fetch_int(&sql.count, &[]).await?).unwrap_or(0);
+        let count = conn
+            .exec()
+            .fetch_optional(&sql.count, &[], |row| row.int(0))
+            .await?
+            .transpose()?
+            .flatten();
+        let count = count
+            .and_then(|count| u64::try_from(count).ok())
+            .unwrap_or(0);
         if count <= self.max_entries {
             return Ok(());
         }

@@ -97,11 +97,11 @@
 //! [`KeyLimits`]: crate::KeyLimits
 
 mod builder;
-mod conn;
 mod cull;
-mod dialect;
 mod error;
+mod multi;
 mod ops;
+mod statements;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,17 +110,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::time::{error::Elapsed, Instant};
 
-pub(crate) use builder::enabled_schemes;
 pub use builder::DatabaseBackendBuilder;
-pub use conn::SqlPool;
-pub use dialect::Dialect;
 
 use crate::backend::{deadline_for_keys, CacheBackend, Expiry, KeyLimits};
 use crate::error::Result;
-use conn::Conn;
+use crate::sql::{Conn, Dialect, SqlPool};
 use cull::Culling;
-use dialect::Statements;
-use error::timeout_error;
+use error::{db_error, timeout_error, OpResult};
+use ops::Db;
+use statements::Statements;
 
 /// Django's database cache on SQLite, PostgreSQL or MySQL/MariaDB. Cheap to clone; clones share the pool.
 ///
@@ -152,18 +150,23 @@ impl std::fmt::Debug for DatabaseBackend {
     }
 }
 
-/// Runs `$body` (a future using `$conn`, a pooled [`Conn`]) under the operation timeout; with `keys: n`, under
-/// the timeout of an operation over `n` keys ([`deadline_for_keys`]).
+/// Runs `$body` (a future using `$db`, the operation's [`Db`]) under the operation timeout; with `keys: n`,
+/// under the timeout of an operation over `n` keys ([`deadline_for_keys`]).
 macro_rules! timed {
-    ($self:ident, $operation:literal, |$conn:ident| $body:expr) => {
-        timed!($self, $operation, keys: 1, |$conn| $body)
+    ($self:ident, $operation:literal, |$db:ident| $body:expr) => {
+        timed!($self, $operation, keys: 1, |$db| $body)
     };
-    ($self:ident, $operation:literal, keys: $keys:expr, |$conn:ident| $body:expr) => {{
+    ($self:ident, $operation:literal, keys: $keys:expr, |$db:ident| $body:expr) => {{
         let timeout = deadline_for_keys($self.inner.operation_timeout, $keys);
         let deadline = Instant::now() + timeout;
-        let mut $conn = $self.acquire($operation, deadline, timeout).await?;
+        let mut conn = $self.acquire($operation, deadline, timeout).await?;
+        let mut $db = Db {
+            conn: &mut conn,
+            sql: &$self.inner.sql,
+            culling: &$self.inner.culling,
+        };
         let outcome = tokio::time::timeout_at(deadline, $body).await;
-        $self.settle($operation, $conn, outcome, timeout)
+        $self.settle($operation, conn, outcome, timeout)
     }};
 }
 
@@ -190,18 +193,12 @@ impl DatabaseBackend {
     /// Creates the table and its expiry index if they do not exist (Django's `createcachetable`);
     /// idempotent, safe to call at every start.
     pub async fn create_table(&self) -> Result<()> {
-        timed!(self, "create_table", |conn| ops::create_table(
-            &mut conn,
-            &self.inner.sql
-        ))
+        timed!(self, "create_table", |db| db.create_table())
     }
 
     /// Drops the table if it exists (for tests and teardown; everything cached is lost).
     pub async fn drop_table(&self) -> Result<()> {
-        timed!(self, "drop_table", |conn| ops::drop_table(
-            &mut conn,
-            &self.inner.sql
-        ))
+        timed!(self, "drop_table", |db| db.drop_table())
     }
 
     /// Which database this backend talks to.
@@ -236,7 +233,7 @@ impl DatabaseBackend {
         timeout: Duration,
     ) -> Result<Conn> {
         match tokio::time::timeout_at(deadline, self.inner.pool.acquire()).await {
-            Ok(conn) => conn,
+            Ok(conn) => conn.map_err(db_error),
             Err(_) => Err(timeout_error(self.inner.dialect, operation, timeout)),
         }
     }
@@ -247,13 +244,13 @@ impl DatabaseBackend {
         &self,
         operation: &'static str,
         conn: Conn,
-        outcome: std::result::Result<Result<T>, Elapsed>,
+        outcome: std::result::Result<OpResult<T>, Elapsed>,
         timeout: Duration,
     ) -> Result<T> {
         match outcome {
             Ok(result) => {
                 conn.finish();
-                result
+                result.map_err(|error| error.into_error())
             }
             Err(_) => {
                 drop(conn);
@@ -278,124 +275,62 @@ impl CacheBackend for DatabaseBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        timed!(self, "get", |conn| ops::get(
-            &mut conn,
-            &self.inner.sql,
-            key
-        ))
+        timed!(self, "get", |db| db.get(key))
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        timed!(self, "get_many", keys: keys.len(), |conn| ops::get_many(
-            &mut conn,
-            &self.inner.sql,
-            keys
-        ))
+        timed!(self, "get_many", keys: keys.len(), |db| db.get_many(keys))
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
-        timed!(self, "set", |conn| ops::set(
-            &mut conn,
-            &self.inner.sql,
-            &self.inner.culling,
-            key,
-            &value,
-            expiry
-        ))
+        timed!(self, "set", |db| db.set(key, &value, expiry))
     }
 
     async fn set_many(&self, entries: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Vec<String>> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        timed!(self, "set_many", keys: entries.len(), |conn| ops::set_many(
-            &mut conn,
-            &self.inner.sql,
-            &self.inner.culling,
-            &entries,
-            expiry
-        ))?;
+        timed!(self, "set_many", keys: entries.len(), |db| db.set_many(&entries, expiry))?;
         Ok(Vec::new())
     }
 
     async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<bool> {
-        timed!(self, "add", |conn| ops::add(
-            &mut conn,
-            &self.inner.sql,
-            &self.inner.culling,
-            key,
-            &value,
-            expiry
-        ))
+        timed!(self, "add", |db| db.add(key, &value, expiry))
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        timed!(self, "delete", |conn| ops::delete(
-            &mut conn,
-            &self.inner.sql,
-            key
-        ))
+        timed!(self, "delete", |db| db.delete(key))
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<()> {
         if keys.is_empty() {
             return Ok(());
         }
-        timed!(self, "delete_many", keys: keys.len(), |conn| ops::delete_many(
-            &mut conn,
-            &self.inner.sql,
-            keys
-        ))
+        timed!(self, "delete_many", keys: keys.len(), |db| db.delete_many(keys))
     }
 
     async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
-        timed!(self, "touch", |conn| ops::touch(
-            &mut conn,
-            &self.inner.sql,
-            key,
-            expiry
-        ))
+        timed!(self, "touch", |db| db.touch(key, expiry))
     }
 
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
-        timed!(self, "incr", |conn| ops::incr(
-            &mut conn,
-            &self.inner.sql,
-            key,
-            delta
-        ))
+        timed!(self, "incr", |db| db.incr(key, delta))
     }
 
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: &[u8],
-        new: Bytes,
-        expiry: Expiry,
-    ) -> Result<bool> {
-        timed!(self, "compare_and_set", |conn| ops::compare_and_set(
-            &mut conn,
-            &self.inner.sql,
-            key,
-            expected,
-            &new,
-            expiry
-        ))
+    async fn compare_and_set(&self, key: &str, old: &[u8], new: Bytes, at: Expiry) -> Result<bool> {
+        timed!(self, "compare_and_set", |db| db
+            .compare_and_set(key, old, &new, at))
     }
 
     async fn has_key(&self, key: &str) -> Result<bool> {
-        timed!(self, "has_key", |conn| ops::has_key(
-            &mut conn,
-            &self.inner.sql,
-            key
-        ))
+        timed!(self, "has_key", |db| db.has_key(key))
     }
 
     async fn clear(&self) -> Result<()> {
-        timed!(self, "clear", |conn| ops::clear(&mut conn, &self.inner.sql))
+        timed!(self, "clear", |db| db.clear())
     }
 
     /// Does nothing: connections go back to the shared pool after every call, and sqlx closes idle ones

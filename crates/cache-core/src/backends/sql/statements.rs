@@ -1,6 +1,6 @@
-//! The SQL text of every statement, per database. Nothing here talks to a database: the statements are
-//! built once per backend (with the table name quoted) and the logic in `ops.rs` runs them the same way on
-//! all three.
+//! The SQL text of every statement of the database cache, per database. Nothing here talks to a database:
+//! the statements are built once per backend (with the table name quoted) and the logic in `ops.rs` runs
+//! them the same way on all three.
 //!
 //! Bind order is the textual order on every dialect (MySQL's `?` placeholders are positional), so a
 //! statement's parameters are documented next to it and the caller binds them in that order.
@@ -8,141 +8,69 @@
 use std::fmt::Write as _;
 
 use crate::error::{Error, Result};
+use crate::sql::{is_sqlite_reserved_name, Dialect};
 
-/// Which SQL database a [`DatabaseBackend`](super::DatabaseBackend) talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Dialect {
-    /// SQLite 3 (embedded; a file or `:memory:`).
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL or MariaDB (InnoDB).
-    MySql,
+/// The expiry of `column` as an integer. SQLite columns are dynamically typed, so a row written by hand
+/// may hold text there: `CAST` turns anything into an integer (garbage becomes 0, i.e. expired), which makes
+/// such a row a miss rather than a live entry. The expiry index is on the same expression.
+fn expires_of(d: Dialect, column: &str) -> String {
+    match d {
+        Dialect::Sqlite => format!("CAST({column} AS INTEGER)"),
+        Dialect::Postgres | Dialect::MySql => column.to_owned(),
+    }
 }
 
-/// The prefix SQLite refuses in the names of tables and indexes it did not make.
-const SQLITE_RESERVED_PREFIX: &str = "sqlite_";
-
-impl Dialect {
-    /// The backend name used in logs and errors: `"sqlite"`, `"postgres"` or `"mysql"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-            Dialect::MySql => "mysql",
-        }
+/// The value column as bytes. On SQLite a hand-written row may hold text or a number; `CAST` reads any of
+/// them as bytes (NULL stays NULL and is reported as a corrupted row).
+fn value_expr(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "CAST(value AS BLOB)",
+        Dialect::Postgres | Dialect::MySql => "value",
     }
+}
 
-    /// Quotes `ident` as one identifier, so any table name (spaces, quotes, keywords) is safe in SQL text.
-    pub(crate) fn quote(self, ident: &str) -> String {
-        let (open, close) = match self {
-            Dialect::Sqlite | Dialect::Postgres => ('"', '"'),
-            Dialect::MySql => ('`', '`'),
-        };
-        let mut quoted = String::with_capacity(ident.len() + 2);
-        quoted.push(open);
-        for c in ident.chars() {
-            if c == close {
-                quoted.push(close);
+/// Checks that `table` is a usable identifier on `d`; [`Error::Config`] says why not.
+pub(crate) fn validate_table(d: Dialect, table: &str) -> Result<()> {
+    let problem = if table.is_empty() {
+        Some("is empty")
+    } else if table.contains('\0') {
+        Some("contains a NUL character")
+    } else {
+        match d {
+            // SQLite reserves these for its own tables and indexes, whatever the case.
+            Dialect::Sqlite if is_sqlite_reserved_name(table) => {
+                Some("starts with `sqlite_`, which is reserved for SQLite's own tables")
             }
-            quoted.push(c);
-        }
-        quoted.push(close);
-        quoted
-    }
-
-    /// The `n`th (1-based) bind placeholder.
-    fn placeholder(self, n: usize) -> String {
-        match self {
-            Dialect::Sqlite => format!("?{n}"),
-            Dialect::Postgres => format!("${n}"),
-            Dialect::MySql => "?".to_owned(),
-        }
-    }
-
-    /// The expiry of `column` as an integer. SQLite columns are dynamically typed, so a row written by hand
-    /// may hold text there: `CAST` turns anything into an integer (garbage becomes 0, i.e. expired), which
-    /// makes such a row a miss rather than a live entry. The expiry index is on the same expression.
-    fn expires_of(self, column: &str) -> String {
-        match self {
-            Dialect::Sqlite => format!("CAST({column} AS INTEGER)"),
-            Dialect::Postgres | Dialect::MySql => column.to_owned(),
-        }
-    }
-
-    /// The value column as bytes. On SQLite a hand-written row may hold text or a number; `CAST` reads any of
-    /// them as bytes (NULL stays NULL and is reported as a corrupted row).
-    fn value_expr(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "CAST(value AS BLOB)",
-            Dialect::Postgres | Dialect::MySql => "value",
-        }
-    }
-
-    /// Checks that `table` is a usable identifier on this database; [`Error::Config`] says why not.
-    pub(crate) fn validate_table(self, table: &str) -> Result<()> {
-        let problem = if table.is_empty() {
-            Some("is empty")
-        } else if table.contains('\0') {
-            Some("contains a NUL character")
-        } else {
-            match self {
-                // SQLite reserves these for its own tables and indexes, whatever the case.
-                Dialect::Sqlite
-                    if table
-                        .get(..SQLITE_RESERVED_PREFIX.len())
-                        .is_some_and(|start| {
-                            start.eq_ignore_ascii_case(SQLITE_RESERVED_PREFIX)
-                        }) =>
-                {
-                    Some("starts with `sqlite_`, which is reserved for SQLite's own tables")
-                }
-                Dialect::Sqlite => None,
-                // PostgreSQL silently truncates identifiers to 63 bytes; the index is named
-                // `<table>_expires`, and two truncated index names could collide.
-                Dialect::Postgres if table.len() > 55 => {
-                    Some("is longer than 55 bytes (63 with the `_expires` index suffix)")
-                }
-                Dialect::MySql if table.chars().count() > 64 => {
-                    Some("is longer than 64 characters")
-                }
-                Dialect::MySql if table.ends_with(' ') => Some("ends with a space"),
-                Dialect::Postgres | Dialect::MySql => None,
+            Dialect::Sqlite => None,
+            // PostgreSQL silently truncates identifiers to 63 bytes; the index is named
+            // `<table>_expires`, and two truncated index names could collide.
+            Dialect::Postgres if table.len() > 55 => {
+                Some("is longer than 55 bytes (63 with the `_expires` index suffix)")
             }
-        };
-        match problem {
-            Some(problem) => Err(Error::Config(format!(
-                "cache table name {table:?} {problem}, which {} does not accept",
-                self.name()
-            ))),
-            None => Ok(()),
+            Dialect::MySql if table.chars().count() > 64 => Some("is longer than 64 characters"),
+            Dialect::MySql if table.ends_with(' ') => Some("ends with a space"),
+            Dialect::Postgres | Dialect::MySql => None,
         }
+    };
+    match problem {
+        Some(problem) => Err(Error::Config(format!(
+            "cache table name {table:?} {problem}, which {} does not accept",
+            d.name()
+        ))),
+        None => Ok(()),
     }
+}
 
-    /// `p1, p2, …, pn` starting at placeholder `first`.
-    fn placeholder_list(self, first: usize, n: usize) -> String {
-        let mut list = String::with_capacity(n * 4);
-        for i in 0..n {
-            if i > 0 {
-                list.push_str(", ");
-            }
-            list.push_str(&self.placeholder(first + i));
+/// What an upsert does on a key conflict: take the new value and expiry.
+fn upsert_clause(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite | Dialect::Postgres => {
+            "ON CONFLICT (cache_key) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms"
         }
-        list
-    }
-
-    /// What an upsert does on a key conflict: take the new value and expiry.
-    fn upsert_clause(self) -> &'static str {
-        match self {
-            Dialect::Sqlite | Dialect::Postgres => {
-                "ON CONFLICT (cache_key) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms"
-            }
-            // `VALUES(col)` works on MariaDB and MySQL (deprecated there in 8.0.20 for a row alias, which
-            // MariaDB does not support).
-            Dialect::MySql => {
-                "ON DUPLICATE KEY UPDATE value = VALUES(value), expires_ms = VALUES(expires_ms)"
-            }
+        // `VALUES(col)` works on MariaDB and MySQL (deprecated there in 8.0.20 for a row alias, which
+        // MariaDB does not support).
+        Dialect::MySql => {
+            "ON DUPLICATE KEY UPDATE value = VALUES(value), expires_ms = VALUES(expires_ms)"
         }
     }
 }
@@ -208,13 +136,13 @@ pub(crate) struct Statements {
 
 impl Statements {
     /// The statements for `table` on `dialect`. The table name must have passed
-    /// [`Dialect::validate_table`].
+    /// [`validate_table`].
     pub(crate) fn new(dialect: Dialect, table: &str) -> Self {
         let d = dialect;
         let t = d.quote(table);
         let p = |n| d.placeholder(n);
-        let live = format!("{} > {}", d.expires_of("expires_ms"), p(2));
-        let value = d.value_expr();
+        let live = format!("{} > {}", expires_of(d, "expires_ms"), p(2));
+        let value = value_expr(d);
         let columns = "(cache_key, value, expires_ms)";
         let insert = format!(
             "INSERT INTO {t} {columns} VALUES ({}, {}, {})",
@@ -225,8 +153,8 @@ impl Statements {
         let add = match d {
             Dialect::Sqlite | Dialect::Postgres => AddSql::Upsert(format!(
                 "{insert} {} WHERE {} <= {}",
-                d.upsert_clause(),
-                d.expires_of(&format!("{t}.expires_ms")),
+                upsert_clause(d),
+                expires_of(d, &format!("{t}.expires_ms")),
                 p(4)
             )),
             Dialect::MySql => AddSql::DeleteExpiredThenInsert {
@@ -243,7 +171,7 @@ impl Statements {
                 ),
                 format!(
                     "CREATE INDEX IF NOT EXISTS {index} ON {t} ({})",
-                    d.expires_of("expires_ms")
+                    expires_of(d, "expires_ms")
                 ),
             ],
             Dialect::Postgres => vec![
@@ -265,7 +193,7 @@ impl Statements {
             Dialect::Sqlite | Dialect::Postgres => format!(
                 "DELETE FROM {t} WHERE cache_key IN \
                  (SELECT cache_key FROM {t} ORDER BY {}, cache_key LIMIT {})",
-                d.expires_of("expires_ms"),
+                expires_of(d, "expires_ms"),
                 p(1)
             ),
             // MySQL rejects LIMIT in an IN subquery but has DELETE … ORDER BY … LIMIT.
@@ -278,23 +206,20 @@ impl Statements {
                 p(1)
             ),
             has_key: format!("SELECT 1 FROM {t} WHERE cache_key = {} AND {live}", p(1)),
-            set: format!("{insert} {}", d.upsert_clause()),
+            set: format!("{insert} {}", upsert_clause(d)),
             add,
             touch: format!(
                 "UPDATE {t} SET expires_ms = {} WHERE cache_key = {} AND {} > {}",
                 p(1),
                 p(2),
-                d.expires_of("expires_ms"),
+                expires_of(d, "expires_ms"),
                 p(3)
             ),
             delete: format!("DELETE FROM {t} WHERE cache_key = {} AND {live}", p(1)),
             lock_value: format!(
                 "SELECT {value} FROM {t} WHERE cache_key = {} AND {live}{}",
                 p(1),
-                match d {
-                    Dialect::Sqlite => "",
-                    Dialect::Postgres | Dialect::MySql => " FOR UPDATE",
-                }
+                d.for_update()
             ),
             update_value: format!("UPDATE {t} SET value = {} WHERE cache_key = {}", p(1), p(2)),
             compare_and_set: format!(
@@ -303,19 +228,16 @@ impl Statements {
                 p(1),
                 p(2),
                 p(3),
-                d.expires_of("expires_ms"),
+                expires_of(d, "expires_ms"),
                 p(4),
                 p(5)
             ),
-            begin_write: match d {
-                Dialect::Sqlite => "BEGIN IMMEDIATE",
-                Dialect::Postgres | Dialect::MySql => "BEGIN",
-            },
+            begin_write: d.begin_write(),
             clear: format!("DELETE FROM {t}"),
             count: format!("SELECT COUNT(*) FROM {t}"),
             cull_expired: format!(
                 "DELETE FROM {t} WHERE {} <= {}",
-                d.expires_of("expires_ms"),
+                expires_of(d, "expires_ms"),
                 p(1)
             ),
             cull_soonest,
@@ -330,9 +252,9 @@ impl Statements {
         let d = self.dialect;
         format!(
             "SELECT cache_key, {} FROM {} WHERE {} > {} AND cache_key IN ({})",
-            d.value_expr(),
+            value_expr(d),
             self.quoted_table,
-            d.expires_of("expires_ms"),
+            expires_of(d, "expires_ms"),
             d.placeholder(1),
             d.placeholder_list(2, n)
         )
@@ -362,7 +284,7 @@ impl Statements {
             let _ = write!(sql, "({})", d.placeholder_list(row * 3 + 1, 3));
         }
         sql.push(' ');
-        sql.push_str(d.upsert_clause());
+        sql.push_str(upsert_clause(d));
         sql
     }
 }
@@ -372,17 +294,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn identifiers_are_quoted_with_the_quote_doubled() {
-        assert_eq!(Dialect::Sqlite.quote(r#"my "t""#), r#""my ""t""""#);
-        assert_eq!(Dialect::Postgres.quote("a b"), r#""a b""#);
-        assert_eq!(Dialect::MySql.quote("we`ird \"x\""), "`we``ird \"x\"`");
-    }
-
-    #[test]
-    fn placeholders_follow_the_dialect() {
-        assert_eq!(Dialect::Sqlite.placeholder_list(2, 3), "?2, ?3, ?4");
-        assert_eq!(Dialect::Postgres.placeholder_list(1, 2), "$1, $2");
-        assert_eq!(Dialect::MySql.placeholder_list(5, 2), "?, ?");
+    fn multi_row_inserts_number_their_placeholders() {
         let sql = Statements::new(Dialect::Postgres, "t").set_many(2);
         assert!(
             sql.contains("($1, $2, $3), ($4, $5, $6) ON CONFLICT"),
@@ -402,14 +314,14 @@ mod tests {
             (Dialect::Sqlite, "SQLite_"),
         ] {
             assert!(
-                matches!(dialect.validate_table(name), Err(Error::Config(_))),
+                matches!(validate_table(dialect, name), Err(Error::Config(_))),
                 "{dialect:?} {name:?}"
             );
         }
-        assert!(Dialect::MySql.validate_table("a \"b\" `c`").is_ok());
-        assert!(Dialect::Sqlite.validate_table("my_sqlite_cache").is_ok());
-        assert!(Dialect::Sqlite.validate_table("sqlite").is_ok());
-        assert!(Dialect::Postgres.validate_table("sqlite_cache").is_ok());
-        assert!(Dialect::Postgres.validate_table(&"x".repeat(55)).is_ok());
+        assert!(validate_table(Dialect::MySql, "a \"b\" `c`").is_ok());
+        assert!(validate_table(Dialect::Sqlite, "my_sqlite_cache").is_ok());
+        assert!(validate_table(Dialect::Sqlite, "sqlite").is_ok());
+        assert!(validate_table(Dialect::Postgres, "sqlite_cache").is_ok());
+        assert!(validate_table(Dialect::Postgres, &"x".repeat(55)).is_ok());
     }
 }

@@ -1,0 +1,273 @@
+//! [`DatabaseStore`]: sessions in a SQL table (Django's default `db` engine) on SQLite, PostgreSQL or
+//! MySQL/MariaDB, on cache-core's SQL foundation ([`cache_core::sql`]): one pool type, dialect, URL
+//! handling and set of connection rules for the database cache and this store.
+
+mod builder;
+mod load;
+mod queries;
+mod save;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use cache_core::sql::{Bind, SqlError, SqlPool};
+
+pub use builder::{DatabaseStoreBuilder, DEFAULT_TABLE, MAX_TABLE_NAME};
+#[cfg(feature = "cache")]
+pub(crate) use save::BeforeCommit;
+
+use super::{create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError};
+use crate::deadline::{within, Deadline};
+use crate::expiry::{self, unix_millis};
+use crate::key::SessionKey;
+use crate::record::{self, Data};
+use queries::Queries;
+
+/// Collisions of 165-bit random keys do not happen; a few retries cover a broken RNG being noticed.
+const CREATE_ATTEMPTS: u32 = 10;
+
+/// The bound of `migrate` and `clear_expired` when the deadline is shorter: they are not request work, and
+/// DDL waiting for a lock, or the cleanup of a large table, legitimately takes longer than a request may.
+pub const MAINTENANCE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Sessions in one SQL table, created by [`migrate`](DatabaseStore::migrate):
+///
+/// | column        | SQLite            | PostgreSQL           | MySQL/MariaDB                   |
+/// |---------------|-------------------|----------------------|---------------------------------|
+/// | `session_key` | TEXT PK           | VARCHAR(40) PK       | VARCHAR(40) ascii_bin PK        |
+/// | `session_data`| TEXT (JSON)       | TEXT (JSON)          | LONGTEXT (JSON)                 |
+/// | `expire_date` | INTEGER (Unix ms) | BIGINT (Unix ms)     | BIGINT (Unix ms), indexed       |
+///
+/// plus an index on `expire_date` for [`clear_expired`](SessionStore::clear_expired). Django's table is
+/// `django_session` with base64-signed data and a `datetime`; this one is plain JSON and milliseconds, under
+/// another name, so the two never get mixed up.
+///
+/// - `load`: one `SELECT` of the live row (`expire_date > now`), a prepared statement on a pooled
+///   connection. On SQLite, loads that arrive while one is running are read together by one
+///   `SELECT … WHERE session_key IN (SELECT value FROM json_each(?))` as soon as it finishes: each
+///   statement is a hop to a worker thread, and under load those hops, not SQLite, are the cost. A load
+///   alone runs its own query at once, and a queued load is answered by a query that started after it
+///   arrived, so it never sees older data than its own query would have.
+/// - `create`: `INSERT`; a duplicate key is retried with a new key.
+/// - `save`: **one transaction** — SQLite `BEGIN IMMEDIATE` (the write lock up front), PostgreSQL and
+///   MySQL `SELECT … FOR UPDATE` — reads the current data, applies this request's changes, and `UPDATE`s
+///   data and expiry. Concurrent saves of one session are serialized on the row, so none is lost; writes
+///   to the same key: the last save wins. No row (deleted meanwhile, even if merely expired rows count as
+///   present as in Django) → [`StoreError::Gone`]. On SQLite the transaction is the fallback: a save first
+///   reads the row, merges, and writes with `UPDATE … WHERE session_data = <what it read>` — two
+///   statements instead of four, each a hop to sqlx's SQLite worker thread — and only when another save
+///   changed the row in between does it run the transaction. The result is the same: changes merged onto
+///   the current record, nothing lost.
+/// - `clear_expired`: `DELETE … WHERE expire_date < now`.
+///
+/// **Deadline.** Every operation — waiting for a pooled connection included — is bounded by the
+/// [deadline](DatabaseStoreBuilder::deadline) (default [`DEFAULT_DEADLINE`](super::DEFAULT_DEADLINE), 1 s,
+/// as cache-core's database cache): past it the operation is abandoned with [`StoreError::TimedOut`], never a hang, even
+/// against a server that stopped answering. `migrate` and `clear_expired`, which are not request work, get
+/// at least [`MAINTENANCE_DEADLINE`]. A PostgreSQL or MySQL connection whose statement was abandoned is
+/// closed rather than returned to the pool (it may be stuck mid-protocol), so the server rolls back what
+/// it had not committed. A save abandoned after its `COMMIT` reached the server is still applied by the
+/// server, though the request was answered with an error; since a save applies this request's changes
+/// (see [`SessionStore::save`]), the client's retry gives the same record.
+///
+/// **Connections** are cache-core's [SQL foundation](cache_core::sql), shared with its database cache:
+/// SQLite file databases use WAL with `synchronous=NORMAL` (readers never wait for writers; durable across
+/// process crashes, the last commits may be lost on power loss — the usual choice for a web app), a busy
+/// timeout of the deadline (a locked database is waited for as long as the operation may take), and
+/// connections that are not pinged before each use (a local file cannot drop the connection).
+/// `sqlite::memory:` keeps a single connection for its lifetime. PostgreSQL and MySQL pools check idle
+/// connections before use, so the store recovers after a server restart.
+#[derive(Debug, Clone)]
+pub struct DatabaseStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: SqlPool,
+    table: String,
+    sql: Queries,
+    /// The bound of every operation.
+    deadline: Duration,
+    /// SQLite loads arriving while one runs, read together (see [`load_batch`](super::load_batch)).
+    #[cfg(feature = "sqlite")]
+    batch: super::load_batch::LoadBatch<RawRow>,
+}
+
+/// A live row as read: its data (or why it could not be read as text) and its expiry in Unix
+/// milliseconds (`None` when unreadable).
+type RawRow = (Result<String, String>, Option<i64>);
+
+/// A text column, or why it could not be read (NULL, or not text).
+fn text_or_reason(column: Result<Option<String>, SqlError>) -> Result<String, String> {
+    match column {
+        Ok(Some(text)) => Ok(text),
+        Ok(None) => Err("the session data is NULL".to_owned()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+fn now_millis() -> i64 {
+    unix_millis(SystemTime::now())
+}
+
+impl DatabaseStore {
+    /// Settings for a store on `url`: `sqlite://path/sessions.db`, `sqlite::memory:`,
+    /// `postgres://user@host/db`, `mysql://user@host/db` (or `mariadb://`).
+    pub fn builder(url: impl Into<String>) -> DatabaseStoreBuilder {
+        DatabaseStoreBuilder::new(url.into())
+    }
+
+    /// A store on `url` with the default table and pool settings.
+    pub async fn connect(url: impl Into<String>) -> Result<DatabaseStore, StoreError> {
+        DatabaseStore::builder(url).connect().await
+    }
+
+    /// Creates the table and its index if they are missing (idempotent; Django's `migrate`). Bounded by
+    /// the deadline, or [`MAINTENANCE_DEADLINE`] if that is longer.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrate = async {
+            for statement in &self.inner.sql.migrate {
+                self.inner
+                    .pool
+                    .execute(statement, &[])
+                    .await
+                    .map_err(|error| self.error(error))?;
+            }
+            Ok(())
+        };
+        self.bounded(self.inner.deadline.max(MAINTENANCE_DEADLINE), migrate)
+            .await
+    }
+
+    /// The table sessions are kept in.
+    pub fn table(&self) -> &str {
+        &self.inner.table
+    }
+
+    /// Closes the pool's connections (tests and shutdown).
+    pub async fn close(&self) {
+        self.inner.pool.close().await
+    }
+
+    fn dialect_name(&self) -> &'static str {
+        self.inner.pool.dialect().name()
+    }
+
+    /// `operation`, abandoned with [`StoreError::TimedOut`] after `limit`.
+    async fn bounded<T>(
+        &self,
+        limit: Duration,
+        operation: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        within(self.dialect_name(), Deadline::after(limit), operation).await
+    }
+
+    /// A statement's failure as the store's error, saying to call `migrate` when the table is missing.
+    fn error(&self, error: SqlError) -> StoreError {
+        if error.is_missing_table() {
+            return StoreError::backend(
+                self.dialect_name(),
+                format!(
+                    "{error} (the session table {:?} is missing: call DatabaseStore::migrate)",
+                    self.inner.table
+                ),
+            );
+        }
+        StoreError::backend(self.dialect_name(), error)
+    }
+
+    fn decode_row(&self, row: Result<&str, impl std::fmt::Display>) -> Data {
+        match row {
+            Ok(text) => record::decode(self.dialect_name(), text.as_bytes()),
+            Err(error) => {
+                tracing::warn!(store = self.dialect_name(), %error, "unreadable session row: using an empty session");
+                Data::new()
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for DatabaseStore {
+    fn name(&self) -> &'static str {
+        self.dialect_name()
+    }
+
+    /// The [deadline](DatabaseStoreBuilder::deadline).
+    fn deadline(&self) -> Option<Duration> {
+        Some(self.inner.deadline)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
+        Ok(self.load_row(key).await?.map(|(data, _, snapshot)| Loaded {
+            snapshot,
+            ..Loaded::new(data)
+        }))
+    }
+
+    async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
+        let text = String::from_utf8(record::encode(data)).unwrap_or_else(|_| "{}".to_owned());
+        let expires = unix_millis(expiry::date(data, SystemTime::now(), cookie_age));
+        let text = text.as_str();
+        let create = create_with_retries(self.dialect_name(), CREATE_ATTEMPTS, |key| async move {
+            let binds = [
+                Bind::Text(key.as_str()),
+                Bind::Text(text),
+                Bind::Int(expires),
+            ];
+            let inserted = self
+                .inner
+                .pool
+                .execute_unless_duplicate(&self.inner.sql.insert, &binds)
+                .await;
+            match inserted {
+                Ok(inserted) => Ok(inserted.is_some()),
+                Err(error) => Err(self.error(error)),
+            }
+        });
+        self.bounded(self.inner.deadline, create).await
+    }
+
+    async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
+        self.save_hooked(key, request, None).await
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        let delete = async {
+            let binds = [Bind::Text(key.as_str())];
+            let deleted = self.inner.pool.execute(&self.inner.sql.delete, &binds);
+            deleted.await.map(drop).map_err(|e| self.error(e))
+        };
+        self.bounded(self.inner.deadline, delete).await
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let exists = async {
+            let binds = [Bind::Text(key.as_str())];
+            let row = self
+                .inner
+                .pool
+                .fetch_optional(&self.inner.sql.exists, &binds, |_row| ());
+            row.await
+                .map(|row| row.is_some())
+                .map_err(|e| self.error(e))
+        };
+        self.bounded(self.inner.deadline, exists).await
+    }
+
+    /// Bounded by the deadline, or [`MAINTENANCE_DEADLINE`] if that is longer.
+    async fn clear_expired(&self) -> Result<u64, StoreError> {
+        let clear = async {
+            let binds = [Bind::Int(now_millis())];
+            let cleared = self
+                .inner
+                .pool
+                .execute(&self.inner.sql.clear_expired, &binds);
+            cleared.await.map_err(|e| self.error(e))
+        };
+        self.bounded(self.inner.deadline.max(MAINTENANCE_DEADLINE), clear)
+            .await
+    }
+}
