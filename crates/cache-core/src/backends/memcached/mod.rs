@@ -25,9 +25,9 @@
 //! - **Values** are binary-safe (length-prefixed) and at most 1 MiB by default (memcached's item size).
 //!   A larger value is [`Error::ValueTooLarge`], and, as in Django, a failed `set` **deletes** the old
 //!   value so a stale one never stays visible; `set_many` returns such keys as failed (and deletes them).
-//! - **Keys**: at most 250 bytes, no spaces or control characters ([`KeyLimits`]); the `Cache` rejects
-//!   longer keys with [`Error::InvalidKey`] before a request is sent (a key of 250 characters but more
-//!   than 250 UTF-8 bytes is rejected here, since memcached counts bytes).
+//! - **Keys**: at most 250 bytes, no spaces or control characters ([`KeyLimits`](crate::KeyLimits)); the
+//!   `Cache` rejects longer keys with [`Error::InvalidKey`] before a request is sent (a key of 250
+//!   characters but more than 250 UTF-8 bytes is rejected here, since memcached counts bytes).
 //! - **Expiry**: whole seconds, rounded up (a sub-second timeout lives 1 s); up to 30 days relative, beyond
 //!   that an absolute Unix time, as memcached requires; never-expiring entries use 0.
 //! - **`compare_and_set`**: `mg` with the item's CAS token, compared byte for byte, then `ms C<token>`:

@@ -203,7 +203,8 @@ impl RedisBackend {
     }
 
     /// Deletes **every key of the database** (`FLUSHDB`; on a cluster, on every primary), this cache's and
-    /// anyone else's — Django's `clear` on Redis. [`CacheBackend::clear`] deletes only this namespace.
+    /// anyone else's — Django's `clear` on Redis. [`CacheBackend::clear`](crate::CacheBackend::clear)
+    /// deletes only this namespace.
     pub async fn flush_db(&self) -> Result<()> {
         let mut flush = redis::cmd("FLUSHDB");
         flush.arg("ASYNC");
