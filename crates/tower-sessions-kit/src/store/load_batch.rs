@@ -355,8 +355,10 @@ mod tests {
     #[test]
     fn a_runtime_shut_down_mid_batch_strands_no_one() {
         let table = table(false);
+        // Paused time: the stop lands mid-batch however busy the machine is.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
+            .start_paused(true)
             .build()
             .unwrap_or_else(|e| panic!("runtime: {e}"));
         runtime.block_on(async {
