@@ -19,7 +19,7 @@ use crate::{Cache, Result, Timeout};
 /// of each value's `Display` text followed by `:`.
 ///
 /// ```
-/// use cache_core::fragment::make_fragment_key;
+/// use cache_core::make_fragment_key;
 ///
 /// assert_eq!(make_fragment_key("a.fragment", &[]), "template.cache.a.fragment.d41d8cd98f00b204e9800998ecf8427e");
 /// assert_eq!(make_fragment_key("foo", &[&"abc"]), "template.cache.foo.493e283d571a73056196f1a68efd0f66");

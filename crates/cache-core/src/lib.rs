@@ -48,7 +48,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 
-pub mod backend;
+mod backend;
 pub mod backends;
 mod cache;
 mod caches;
@@ -56,7 +56,7 @@ pub mod call;
 pub mod codec;
 mod config;
 mod error;
-pub mod fragment;
+mod fragment;
 pub mod key;
 mod raw;
 mod setters;
@@ -68,13 +68,15 @@ pub mod testing;
 mod timeout;
 mod url;
 
-pub use backend::{CacheBackend, Expiry, ImmediateReads, KeyLimits};
+pub use backend::{
+    checked_increment, deadline_for_keys, parse_integer, CacheBackend, Expiry, ImmediateReads, KeyLimits,
+    KEYS_PER_DEADLINE,
+};
 pub use cache::{Cache, CacheBuilder, DEFAULT_TIMEOUT, DEFAULT_VERSION};
 pub use caches::{supported_schemes, Caches, DEFAULT_ALIAS};
-pub use call::Call;
 pub use config::{BackendOptions, CacheConfig, CachesConfig};
 pub use error::{Error, KeyProblem, Result};
-pub use fragment::FragmentCache;
+pub use fragment::{make_fragment_key, FragmentCache};
 pub use raw::{KeyMaker, RawCache};
 pub use timeout::Timeout;
 pub use url::{redact, CacheUrl};

@@ -1,4 +1,4 @@
-//! Django's per-view and site-wide page cache as one Tower layer, the fragment cache for handlers, conditional
+//! Django's per-view and site-wide page cache as one Tower layer, conditional
 //! GET, and the cache-header layers and helpers — for axum, hyper or any Tower stack, over any
 //! [`cache_core`] backend.
 //!
@@ -88,10 +88,11 @@
 //! ([`RawCache::generation`](cache_core::RawCache::generation): the memory backend) a memoised
 //! page is served without reading the backend until something is written.
 //!
-//! # Fragments ([`FragmentCache`])
+//! # Fragments
 //!
-//! Re-exported from [`cache_core`]: `get_or_render(name, vary_on, timeout, render)` with Django's
-//! `make_template_fragment_key` keys, coalesced per key, and `invalidate(name, vary_on)`.
+//! Django's fragment cache for handlers is cache-core's [`FragmentCache`](cache_core::FragmentCache):
+//! `get_or_render(name, vary_on, timeout, render)` with Django's `make_template_fragment_key` keys,
+//! coalesced per key, and `invalidate(name, vary_on)`.
 //!
 //! # Header layers and helpers
 //!
@@ -141,8 +142,6 @@ pub use cache_control::service::{
     CacheControlService, NeverCacheService, PatchHeadersService, VaryOnHeadersService,
 };
 pub use cache_control::vary::VaryOnHeadersLayer;
-pub use cache_core::fragment::make_fragment_key;
-pub use cache_core::FragmentCache;
 pub use conditional::layer::ConditionalGetLayer;
 pub use conditional::service::ConditionalGetService;
 pub use headers::{

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use cache_core::Cache;
 use support::{fetch, req, Counter};
-use tower_cache_page::{make_fragment_key, FragmentCache};
+use cache_core::{make_fragment_key, FragmentCache};
 
 #[derive(Clone)]
 struct AppState {

@@ -71,7 +71,7 @@
 //!
 //! - Every operation runs under the [operation timeout](DatabaseBackendBuilder::operation_timeout)
 //!   (default 1 s; multi-key operations one per started thousand keys, see
-//!   [`KEYS_PER_DEADLINE`](crate::backend::KEYS_PER_DEADLINE)), waiting for a connection included; waiting for a connection alone is bounded by the
+//!   [`KEYS_PER_DEADLINE`](crate::KEYS_PER_DEADLINE)), waiting for a connection included; waiting for a connection alone is bounded by the
 //!   [connect timeout](DatabaseBackendBuilder::connect_timeout) (default 1 s). Either way the result is an
 //!   [`Error::Backend`](crate::Error::Backend) (`io::ErrorKind::TimedOut` for the operation timeout), never
 //!   a hang.
