@@ -69,8 +69,8 @@ mod timeout;
 mod url;
 
 pub use backend::{
-    checked_increment, deadline_for_keys, parse_integer, CacheBackend, Expiry, ImmediateReads, KeyLimits,
-    KEYS_PER_DEADLINE,
+    checked_increment, deadline_for_keys, parse_integer, CacheBackend, Expiry, ImmediateReads,
+    KeyLimits, KEYS_PER_DEADLINE,
 };
 pub use cache::{Cache, CacheBuilder, DEFAULT_TIMEOUT, DEFAULT_VERSION};
 pub use caches::{supported_schemes, Caches, DEFAULT_ALIAS};

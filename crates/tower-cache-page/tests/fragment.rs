@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::Router;
 use cache_core::Cache;
-use support::{fetch, req, Counter};
 use cache_core::{make_fragment_key, FragmentCache};
+use support::{fetch, req, Counter};
 
 #[derive(Clone)]
 struct AppState {
