@@ -111,7 +111,13 @@ pub(crate) fn at_browser_close(data: &Data, default: bool) -> bool {
 }
 
 /// Unix milliseconds of an instant (the stores' expiry column), clamped to the `i64` range.
-#[cfg(any(feature = "sql", feature = "file", feature = "signed-cookie"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "file",
+    feature = "signed-cookie"
+))]
 pub(crate) fn unix_millis(at: SystemTime) -> i64 {
     match at.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),

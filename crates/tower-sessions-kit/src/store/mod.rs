@@ -52,7 +52,13 @@ pub use signed_cookie::{SignedCookieStore, DEFAULT_MAX_SIZE};
 
 /// Retries `make` with fresh keys until it stores (`Ok(true)`), up to `attempts` times: the shared
 /// collision loop of `create`.
-#[cfg(any(feature = "sql", feature = "file", feature = "cache"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "file",
+    feature = "cache"
+))]
 pub(crate) async fn create_with_retries<F, Fut>(
     store: &'static str,
     attempts: u32,
