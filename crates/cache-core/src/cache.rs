@@ -180,6 +180,11 @@ impl Cache {
         self.inner.backend.name()
     }
 
+    /// The backend's key limits, read once when the cache was built.
+    pub(crate) fn key_limits(&self) -> KeyLimits {
+        self.inner.limits
+    }
+
     /// Whether keys are made by Django's default key function (`prefix:version:key`).
     pub(crate) fn has_default_key_function(&self) -> bool {
         self.inner.key_function.is_none()

@@ -43,7 +43,7 @@ impl<'a> RawCache<'a> {
 
     /// The keys the backend can store.
     pub fn key_limits(self) -> KeyLimits {
-        self.backend().key_limits()
+        self.cache.key_limits()
     }
 
     /// The made key for `key` at the cache's default version, validated as every typed call validates it:
@@ -166,7 +166,7 @@ impl KeyMaker {
                 self.cache.make_key(&full, None)
             }
         };
-        validate_key(&made, self.cache.raw().key_limits())?;
+        validate_key(&made, self.cache.key_limits())?;
         Ok(made)
     }
 
