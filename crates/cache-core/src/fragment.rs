@@ -12,7 +12,7 @@ use std::future::Future;
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
-use crate::call::CallOptions;
+use crate::cache::call::CallOptions;
 use crate::{Cache, Result, Timeout};
 
 /// Django's `make_template_fragment_key(name, vary_on)`: `template.cache.{name}.{hex}` where `hex` is the MD5

@@ -52,13 +52,11 @@ mod backend;
 pub mod backends;
 mod cache;
 mod caches;
-pub mod call;
 pub mod codec;
 mod config;
 mod error;
 mod fragment;
 pub mod key;
-mod raw;
 mod setters;
 pub mod sharing;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
@@ -72,11 +70,10 @@ pub use backend::{
     checked_increment, deadline_for_keys, parse_integer, CacheBackend, Expiry, ImmediateReads,
     KeyLimits, KEYS_PER_DEADLINE,
 };
-pub use cache::{Cache, CacheBuilder, DEFAULT_TIMEOUT, DEFAULT_VERSION};
+pub use cache::{call, Cache, CacheBuilder, KeyMaker, RawCache, DEFAULT_TIMEOUT, DEFAULT_VERSION};
 pub use caches::{supported_schemes, Caches, DEFAULT_ALIAS};
 pub use config::{BackendOptions, CacheConfig, CachesConfig};
 pub use error::{Error, KeyProblem, Result};
 pub use fragment::{make_fragment_key, FragmentCache};
-pub use raw::{KeyMaker, RawCache};
 pub use timeout::Timeout;
 pub use url::{redact, CacheUrl};

@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL, EXPIRES, VARY};
 
-use crate::cache_control::directives::{self, CacheDirectives};
+use crate::directives::{self, CacheDirectives};
 
-pub use crate::cache_control::directives::get_max_age;
+pub use crate::directives::get_max_age;
 
 /// Merges `directives` into the `Cache-Control` header (Django's `patch_cache_control`):
 ///

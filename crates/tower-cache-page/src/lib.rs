@@ -130,13 +130,13 @@ macro_rules! inner_accessors {
 mod body;
 pub mod cache_control;
 pub mod conditional;
+mod directives;
 mod headers;
 pub mod page;
 mod setting;
 
 pub use body::PageBody;
 pub use cache_control::control::CacheControlLayer;
-pub use cache_control::directives::CacheDirectives;
 pub use cache_control::never_cache::NeverCacheLayer;
 pub use cache_control::service::{
     CacheControlService, NeverCacheService, PatchHeadersService, VaryOnHeadersService,
@@ -144,6 +144,7 @@ pub use cache_control::service::{
 pub use cache_control::vary::VaryOnHeadersLayer;
 pub use conditional::layer::ConditionalGetLayer;
 pub use conditional::service::ConditionalGetService;
+pub use directives::CacheDirectives;
 pub use headers::{
     add_never_cache_headers, get_max_age, has_vary_header, patch_cache_control,
     patch_response_headers, patch_vary_headers,

@@ -33,9 +33,9 @@ use tower::BoxError;
 use tower_service::Service;
 
 use crate::exception::{take_raised, Exception};
-use crate::layer::Shared;
 use crate::middleware::{Middleware, Request};
 use crate::render::RenderError;
+use crate::shared::Shared;
 use crate::template::{take_deferred, TemplateResponse};
 use crate::view::{ViewInfo, ViewName};
 

@@ -163,6 +163,7 @@ mod layer;
 mod middleware;
 mod render;
 mod service;
+mod shared;
 mod template;
 mod view;
 

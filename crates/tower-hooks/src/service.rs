@@ -12,8 +12,8 @@ use tower_service::Service;
 
 use crate::chain;
 use crate::future::ResponseFuture;
-use crate::layer::Shared;
 use crate::middleware::Request;
+use crate::shared::Shared;
 
 /// Runs the [`HooksLayer`](crate::HooksLayer)'s middleware around an inner service.
 ///

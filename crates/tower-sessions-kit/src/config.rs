@@ -8,7 +8,6 @@ use std::time::Duration;
 use axum::body::Body;
 use http::{Response, StatusCode};
 
-use crate::cookie::SameSite;
 use crate::error::SessionError;
 
 /// Django's `SESSION_COOKIE_NAME`.
@@ -19,6 +18,21 @@ pub const DEFAULT_COOKIE_AGE: Duration = Duration::from_secs(1_209_600);
 
 /// Builds the response sent when a store fails; see [`SessionLayer::error_response`](crate::SessionLayer::error_response).
 pub type ErrorResponder = Arc<dyn Fn(&SessionError) -> Response<Body> + Send + Sync>;
+
+/// The `SameSite` attribute of the session cookie (Django's `SESSION_COOKIE_SAMESITE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SameSite {
+    /// Sent only with same-site requests.
+    Strict,
+    /// Sent with same-site requests and top-level cross-site navigations (the default, as in Django).
+    #[default]
+    Lax,
+    /// Sent with every request. Browsers require `Secure` with it, so the cookie gets `Secure` even when
+    /// [`SessionLayer::secure`](crate::SessionLayer::secure) is off.
+    None,
+    /// No `SameSite` attribute at all (Django's `False`): the browser's default applies.
+    Omit,
+}
 
 /// Every setting of the layer.
 #[derive(Clone, Debug)]

@@ -8,23 +8,8 @@ use cookie::{Cookie, Expiration};
 use http::HeaderValue;
 use time::OffsetDateTime;
 
-use crate::config::Config;
+use crate::config::{Config, SameSite};
 use crate::error::InvalidSetting;
-
-/// The `SameSite` attribute of the session cookie (Django's `SESSION_COOKIE_SAMESITE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SameSite {
-    /// Sent only with same-site requests.
-    Strict,
-    /// Sent with same-site requests and top-level cross-site navigations (the default, as in Django).
-    #[default]
-    Lax,
-    /// Sent with every request. Browsers require `Secure` with it, so the cookie gets `Secure` even when
-    /// [`SessionLayer::secure`](crate::SessionLayer::secure) is off.
-    None,
-    /// No `SameSite` attribute at all (Django's `False`): the browser's default applies.
-    Omit,
-}
 
 impl SameSite {
     fn to_cookie(self) -> Option<cookie::SameSite> {

@@ -10,7 +10,6 @@ use std::time::Duration;
 use crate::breaker::{Breaker, DEFAULT_COOLDOWN};
 use crate::deadline::{within, Deadline};
 use crate::key::SessionKey;
-use crate::state::Shared;
 use crate::store::{Loaded, SessionStore, StoreError};
 
 /// The breaker and deadline of one layer's store.
@@ -58,41 +57,42 @@ impl Phase {
     }
 }
 
-impl Shared {
-    /// `call` (a call of the store) as part of `phase`: refused at once while the breaker is open, cut at
-    /// the phase's deadline, and its outcome told to the breaker.
+impl Guard {
+    /// `call` (a call of the store named `name`) as part of `phase`: refused at once while the breaker is
+    /// open, cut at the phase's deadline, and its outcome told to the breaker.
     pub(crate) async fn call<T, Fut>(
         &self,
+        name: &'static str,
         phase: &mut Phase,
         call: impl FnOnce() -> Fut,
     ) -> Result<T, StoreError>
     where
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        let name = self.store.name();
-        let permit = self.guard.breaker.admit(name)?;
-        let deadline = phase.deadline(self.guard.deadline);
+        let permit = self.breaker.admit(name)?;
+        let deadline = phase.deadline(self.deadline);
         let result = within(name, deadline, call()).await;
         permit.settle(&result);
         result
     }
 
-    /// The record under `key`, as part of `phase`: answered by the store's
+    /// The record under `key` in `store`, as part of `phase`: answered by the store's
     /// [`ImmediateLoads`](crate::store::ImmediateLoads) when it can (no deadline needed), else by `load`
     /// under the phase's deadline; through the breaker either way.
     pub(crate) async fn load(
         &self,
+        store: &dyn SessionStore,
         key: &SessionKey,
         phase: &mut Phase,
     ) -> Result<Option<Loaded>, StoreError> {
-        let name = self.store.name();
-        let permit = self.guard.breaker.admit(name)?;
-        let immediate = self.store.immediate().and_then(|fast| fast.load_now(key));
+        let name = store.name();
+        let permit = self.breaker.admit(name)?;
+        let immediate = store.immediate().and_then(|fast| fast.load_now(key));
         let loaded = match immediate {
             Some(loaded) => loaded,
             None => {
-                let deadline = phase.deadline(self.guard.deadline);
-                within(name, deadline, self.store.load(key)).await
+                let deadline = phase.deadline(self.deadline);
+                within(name, deadline, store.load(key)).await
             }
         };
         permit.settle(&loaded);

@@ -8,12 +8,13 @@ use axum::body::Body;
 use http::Response;
 use tower_layer::Layer;
 
+use crate::config::SameSite;
 use crate::config::{Config, Responder};
-use crate::cookie::{checked_attribute, checked_name, SameSite};
+use crate::cookie::{checked_attribute, checked_name};
 use crate::error::{InvalidSetting, SessionError};
 use crate::guard::Guard;
 use crate::service::SessionService;
-use crate::state::Shared;
+use crate::shared::Shared;
 use crate::SessionStore;
 
 /// Adds Django's sessions to a service: a lazy [`Session`](crate::Session) in every request's extensions,

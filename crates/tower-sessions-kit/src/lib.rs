@@ -130,14 +130,14 @@ pub mod record;
 mod respond;
 mod service;
 mod session;
+mod shared;
 mod state;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use cleanup::spawn_cleanup;
-pub use config::{ErrorResponder, DEFAULT_COOKIE_AGE, DEFAULT_COOKIE_NAME};
-pub use cookie::SameSite;
+pub use config::{ErrorResponder, SameSite, DEFAULT_COOKIE_AGE, DEFAULT_COOKIE_NAME};
 pub use error::{InvalidSetting, SessionError};
 pub use expiry::SessionExpiry;
 pub use key::SessionKey;

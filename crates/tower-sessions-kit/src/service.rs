@@ -12,7 +12,7 @@ use tower_service::Service;
 use crate::cookie::find_cookie;
 use crate::future::ResponseFuture;
 use crate::session::Session;
-use crate::state::Shared;
+use crate::shared::Shared;
 
 /// Puts a lazy [`Session`] into each request and applies the response rules to what the inner service
 /// answers. The request phase reads only the `Cookie` header: no store access, only

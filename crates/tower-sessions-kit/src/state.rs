@@ -1,25 +1,16 @@
-//! The per-request session state behind a [`Session`](crate::Session): what the layer shares with every
-//! request, the data as loaded and changed, and the first load from the store.
+//! The per-request session state behind a [`Session`](crate::Session): the data as loaded and changed,
+//! and the first load from the store.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::Config;
 use crate::error::SessionError;
 use crate::expiry::EXPIRY_KEY;
-use crate::guard::{Guard, Phase};
+use crate::guard::Phase;
 use crate::key::SessionKey;
 use crate::record::{Changes, Data};
-use crate::SessionStore;
-
-/// What every request of one layer shares: the store, how it is called, and the settings.
-#[derive(Clone)]
-pub(crate) struct Shared {
-    pub(crate) store: Arc<dyn SessionStore>,
-    pub(crate) guard: Guard,
-    pub(crate) config: Config,
-}
+use crate::shared::Shared;
 
 /// One request's session: its key, its data and what the request changed.
 pub(crate) struct State {

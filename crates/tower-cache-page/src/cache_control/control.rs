@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use super::directives::CacheDirectives;
-use super::service::{CacheControlService, Patch};
+use super::patch::Patch;
+use super::service::CacheControlService;
+use crate::directives::CacheDirectives;
 
 /// Merges directives into every response's `Cache-Control` by the rules of
 /// [`patch_cache_control`](crate::patch_cache_control).

@@ -13,7 +13,7 @@ use std::task::{ready, Context, Poll};
 use http::Response;
 use pin_project_lite::pin_project;
 
-use super::service::Patch;
+use super::patch::Patch;
 
 pin_project! {
     /// Response future of the header layers: the inner future, then a header patch on its response.

@@ -4,12 +4,13 @@
 //! `vary_on_headers` decorators), their one service and [`CacheDirectives`](crate::CacheDirectives) are
 //! exported at the crate root.
 //!
-//! Inside: `directives.rs` parses and merges `Cache-Control` directives; `never_cache.rs`, `control.rs`
-//! and `vary.rs` are the layers; `service.rs` is the service they share.
+//! Inside: `never_cache.rs`, `control.rs` and `vary.rs` are the layers; `service.rs` is the service they
+//! share, and `patch.rs` the header change each makes. `Cache-Control` directives are parsed and merged in
+//! the crate's `directives.rs`, beside the header functions that use them.
 
 pub(crate) mod control;
-pub(crate) mod directives;
 pub mod future;
 pub(crate) mod never_cache;
+mod patch;
 pub(crate) mod service;
 pub(crate) mod vary;

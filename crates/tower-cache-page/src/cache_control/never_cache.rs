@@ -2,7 +2,8 @@
 
 use tower_layer::Layer;
 
-use super::service::{NeverCacheService, Patch};
+use super::patch::Patch;
+use super::service::NeverCacheService;
 
 /// Marks every response as never to be cached: `Expires` now (when absent), `max-age=0` and
 /// `no-cache, no-store, must-revalidate, private` ([`add_never_cache_headers`](crate::add_never_cache_headers)).

@@ -7,33 +7,13 @@
 //! a generic service over a patch trait would add a public trait and three public patch types for no gain,
 //! as the patch is only matched once per response.
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use tower_service::Service;
 
-use super::directives::CacheDirectives;
 use super::future::ResponseFuture;
-use crate::headers::{add_never_cache_headers, patch_cache_control, patch_vary_headers};
-
-/// The header change a layer makes.
-#[derive(Debug, Clone)]
-pub(crate) enum Patch {
-    NeverCache,
-    CacheControl(Arc<CacheDirectives>),
-    Vary(Arc<[String]>),
-}
-
-impl Patch {
-    pub(crate) fn apply(&self, headers: &mut HeaderMap) {
-        match self {
-            Patch::NeverCache => add_never_cache_headers(headers),
-            Patch::CacheControl(directives) => patch_cache_control(headers, directives),
-            Patch::Vary(names) => patch_vary_headers(headers, names.iter()),
-        }
-    }
-}
+use super::patch::Patch;
 
 /// The service made by the header layers: the inner service, then the layer's patch on every response's
 /// headers. See [`NeverCacheLayer`](crate::NeverCacheLayer), [`CacheControlLayer`](crate::CacheControlLayer)

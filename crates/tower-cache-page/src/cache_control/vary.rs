@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use super::service::{Patch, VaryOnHeadersService};
+use super::patch::Patch;
+use super::service::VaryOnHeadersService;
 use crate::setting::{is_token, InvalidSetting};
 
 /// Adds request header names to every response's `Vary` header by the rules of

@@ -22,7 +22,7 @@ use std::time::Duration;
 use http::header::{HeaderMap, AUTHORIZATION, CACHE_CONTROL, SET_COOKIE};
 use http::StatusCode;
 
-use crate::cache_control::directives::{get_max_age, has_directive};
+use crate::directives::{get_max_age, has_directive};
 use crate::headers::{
     has_vary_header, patch_response_headers, patch_vary_headers, vary_header_names,
 };

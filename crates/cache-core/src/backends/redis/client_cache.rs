@@ -43,7 +43,7 @@ use redis::{
 
 use crate::error::{Error, Result};
 
-use super::connection::backend_error;
+use super::errors::backend_error;
 
 /// The settings of a client-side cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use crate::backend::deadline_for_keys;
 use crate::backends::pool::with_deadline;
 use crate::error::{Error, Result};
 
-use super::connection::backend_error;
+use super::errors::backend_error;
 use super::{RedisBackend, Retry, NAME};
 
 impl RedisBackend {

@@ -29,7 +29,8 @@ use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 use crate::backends::pool::{Health, Lease};
 
 use super::client_cache::{LocalCache, Tracked};
-use crate::error::{Error, Result};
+use super::errors::is_connection_error;
+use crate::error::Result;
 
 use super::NAME;
 
@@ -375,19 +376,4 @@ impl ConnectionLike for RedisConnection {
             Kind::Shared(Handle::Cluster(connection), _) => connection.get_db(),
         }
     }
-}
-
-/// Whether `error` means the connection itself is unusable (as opposed to an error reply from a healthy
-/// server, like a wrong type or a non-integer value).
-pub(super) fn is_connection_error(error: &RedisError) -> bool {
-    error.is_io_error()
-        || error.is_connection_dropped()
-        || error.is_connection_refusal()
-        || error.is_timeout()
-        || error.is_unrecoverable_error()
-}
-
-/// Wraps a driver error as [`Error::Backend`].
-pub(super) fn backend_error(error: RedisError) -> Error {
-    Error::backend(NAME, error)
 }

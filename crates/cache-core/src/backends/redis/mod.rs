@@ -64,6 +64,7 @@ mod client_cache;
 #[cfg(feature = "redis-cluster")]
 mod cluster;
 mod connection;
+mod errors;
 mod ops;
 mod protocol;
 mod tracked;
@@ -79,8 +80,9 @@ use crate::error::{Error, Result};
 
 pub use builder::RedisBackendBuilder;
 use client_cache::ClientCache;
+use connection::Pools;
 pub use connection::RedisConnection;
-use connection::{backend_error, is_connection_error, Pools};
+use errors::{backend_error, is_connection_error};
 use protocol::NamespacedKey;
 
 /// The redis-rs crate this backend is built on, for commands on a [`RedisConnection`] with the same version.

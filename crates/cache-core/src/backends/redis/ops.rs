@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use redis::{Cmd, Value};
 
-use super::connection::backend_error;
+use super::errors::backend_error;
 use super::protocol::{bytes_reply, glob_escape, incr_error, int_reply, millis_left, unexpected};
 use super::{RedisBackend, Retry, NAME};
 use crate::backend::{deadline_for_keys, CacheBackend, Expiry, ImmediateReads};

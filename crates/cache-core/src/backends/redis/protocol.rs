@@ -5,7 +5,7 @@ use bytes::Bytes;
 use redis::{RedisError, Value};
 use std::time::SystemTime;
 
-use super::connection::is_connection_error;
+use super::errors::is_connection_error;
 use super::NAME;
 use crate::backend::Expiry;
 use crate::error::{Error, Result};

@@ -17,7 +17,10 @@ use crate::expiry::EXPIRY_KEY;
 use crate::guard::Phase;
 use crate::key::SessionKey;
 use crate::record::{Changes, Data};
-use crate::state::{is_empty, load_into, visible, write, Shared, State};
+use crate::shared::Shared;
+use crate::state::{is_empty, load_into, visible, write, State};
+
+mod expiry;
 
 /// Django's `TEST_COOKIE_NAME`: the entry [`Session::set_test_cookie`] stores.
 pub const TEST_COOKIE_KEY: &str = "testcookie";

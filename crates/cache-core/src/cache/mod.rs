@@ -9,13 +9,17 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
+use self::call::{ops, Call, CallOptions};
 use crate::backend::{CacheBackend, Expiry, KeyLimits};
-use crate::call::{ops, Call, CallOptions};
 use crate::codec;
 use crate::error::Result;
 use crate::key::{default_key_function, validate_key, KeyFunction};
-use crate::raw::RawCache;
 use crate::timeout::Timeout;
+
+pub mod call;
+mod raw;
+
+pub use self::raw::{KeyMaker, RawCache};
 
 /// Django's default timeout: 300 seconds.
 pub const DEFAULT_TIMEOUT: Timeout = Timeout::After(std::time::Duration::from_secs(300));
