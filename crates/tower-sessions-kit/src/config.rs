@@ -47,6 +47,8 @@ pub(crate) struct Config {
     pub(crate) save_every_request: bool,
     pub(crate) expire_at_browser_close: bool,
     pub(crate) error_responder: Responder,
+    /// [`SessionLayer::max_sessions_per_user`](crate::SessionLayer::max_sessions_per_user).
+    pub(crate) max_sessions_per_user: Option<usize>,
 }
 
 /// The [`ErrorResponder`], shown in `Debug` output by name only (a closure has nothing to show).
@@ -72,6 +74,7 @@ impl Default for Config {
             save_every_request: false,
             expire_at_browser_close: false,
             error_responder: Responder(Arc::new(default_error_response)),
+            max_sessions_per_user: None,
         }
     }
 }

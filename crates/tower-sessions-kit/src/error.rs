@@ -39,10 +39,16 @@ pub enum SessionError {
         source: serde_json::Error,
     },
 
-    /// The key is reserved for the session's own bookkeeping (`_session_expiry`): use
-    /// [`Session::set_expiry`](crate::Session::set_expiry).
-    #[error("the session key {0:?} is reserved; use Session::set_expiry")]
+    /// The key is reserved for the session's own bookkeeping: `_session_expiry` is written by
+    /// [`Session::set_expiry`](crate::Session::set_expiry), `_auth_user_id` by
+    /// [`Session::set_user`](crate::Session::set_user).
+    #[error("the session key {0:?} is reserved; use Session::set_expiry or Session::set_user")]
     ReservedKey(String),
+
+    /// A user id given to [`Session::set_user`](crate::Session::set_user) is empty, longer than
+    /// [`MAX_USER_ID`](crate::users::MAX_USER_ID) bytes, or holds a control character.
+    #[error("invalid user id {0:?}: empty, too long, or with a control character")]
+    InvalidUser(String),
 
     /// The handler asked for a [`Session`](crate::Session) but no [`SessionLayer`](crate::SessionLayer) is
     /// installed on its route.
@@ -77,6 +83,11 @@ pub enum InvalidSetting {
     /// A deadline of zero would fail every call that has to wait; `Duration::MAX` is the way to say none.
     #[error("a zero {0} would fail every call that has to wait; use Duration::MAX for none")]
     ZeroDeadline(&'static str),
+
+    /// [`SessionLayer::max_sessions_per_user`](crate::SessionLayer::max_sessions_per_user) on a store that
+    /// keeps no sessions by user (see [`users`](crate::users)), or with a cap of zero.
+    #[error("cannot cap sessions per user: {0}")]
+    SessionsPerUser(&'static str),
 }
 
 /// Marks a response that a [`SessionError`] turned into, so the layer can swap in its configured error

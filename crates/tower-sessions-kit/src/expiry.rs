@@ -113,7 +113,8 @@ pub(crate) fn at_browser_close(data: &Data, default: bool) -> bool {
     feature = "postgres",
     feature = "mysql",
     feature = "file",
-    feature = "signed-cookie"
+    feature = "signed-cookie",
+    feature = "redis"
 ))]
 pub(crate) fn unix_millis(at: SystemTime) -> i64 {
     match at.duration_since(SystemTime::UNIX_EPOCH) {

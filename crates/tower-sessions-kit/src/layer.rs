@@ -122,6 +122,27 @@ impl SessionLayer {
         self.with_config(|config| config.same_site = same_site)
     }
 
+    /// Keeps at most `max` sessions per user: when [`Session::set_user`](crate::Session::set_user) logs a
+    /// user in, the user's other sessions beyond `max` are revoked, the least recently used (soonest to
+    /// expire) first; the new session is always kept. Off by default.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting::SessionsPerUser`] when `max` is zero or the store keeps no sessions by user
+    /// ([`SessionStore::users`]).
+    pub fn max_sessions_per_user(mut self, max: usize) -> Result<Self, InvalidSetting> {
+        if max == 0 {
+            return Err(InvalidSetting::SessionsPerUser("a cap of zero sessions"));
+        }
+        if self.shared.store.users().is_none() {
+            return Err(InvalidSetting::SessionsPerUser(
+                "the store keeps no sessions by user",
+            ));
+        }
+        self.config().max_sessions_per_user = Some(max);
+        Ok(self)
+    }
+
     /// Saves the session and re-sends the cookie on every response below 500 that has a session
     /// (`SESSION_SAVE_EVERY_REQUEST`, default off): sliding expiry, at one store write per request.
     pub fn save_every_request(self, save: bool) -> Self {

@@ -103,7 +103,8 @@
 //! # Differences from Django
 //!
 //! - Data is JSON only (Django's default serializer); the custom expiry is kept under `"_session_expiry"`
-//!   as in Django, but hidden from [`Session::keys`] and reserved.
+//!   as in Django, but hidden from [`Session::keys`] and reserved. The user's id is kept under Django's
+//!   `"_auth_user_id"`, reserved for [`Session::set_user`].
 //! - A cache error while loading a [`store::CacheStore`] session is an error response, not an empty
 //!   session (Django treats it as a miss and so logs the user out).
 //! - The signed-cookie store enforces custom expiries, and can encrypt.
@@ -135,6 +136,7 @@ mod state;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod users;
 
 pub use cleanup::spawn_cleanup;
 pub use config::{ErrorResponder, SameSite, DEFAULT_COOKIE_AGE, DEFAULT_COOKIE_NAME};

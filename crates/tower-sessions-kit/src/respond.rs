@@ -11,7 +11,6 @@
 //!    a store failure makes it the configured error response.
 //! 4. `Vary: Cookie` whenever the session was accessed or a cookie was set.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::Body;
@@ -129,7 +128,7 @@ pub(crate) async fn finish_with_save(
             return store_failure(&session, SessionError::Store(error));
         }
     };
-    let data = merged.map(Arc::new).unwrap_or(data);
+    let data = merged.unwrap_or(data);
     let max_age = if expiry::at_browser_close(&data, config.expire_at_browser_close) {
         None
     } else {

@@ -24,6 +24,7 @@ use crate::expiry::{SessionExpiry, EXPIRY_KEY};
 use crate::key::SessionKey;
 use crate::record::{Changes, Data};
 use crate::store::{Loaded, SaveRequest, Saved};
+use crate::users::{UserIndex, USER_KEY};
 use crate::{SessionStore, StoreError};
 
 /// What the suite gives a factory.
@@ -46,15 +47,19 @@ pub struct Subject {
     /// Whether records live on the server (not the signed-cookie store): deletion, `Gone` and
     /// `clear_expired` then apply.
     pub server_side: bool,
+    /// Whether the store keeps sessions by user ([`SessionStore::users`]); when not, the suite checks
+    /// that it says so.
+    pub users: bool,
 }
 
 /// Names the store (a store need not be `Debug`) and what it promises.
 impl std::fmt::Debug for Subject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (name, merges, server_side) = (self.store.name(), self.merges, self.server_side);
+        let (name, merges, server_side, users) =
+            (self.store.name(), self.merges, self.server_side, self.users);
         write!(
             f,
-            "Subject({name}, merges: {merges}, server_side: {server_side})"
+            "Subject({name}, merges: {merges}, server_side: {server_side}, users: {users})"
         )
     }
 }
@@ -66,7 +71,14 @@ impl Subject {
             store: Arc::new(store),
             merges: true,
             server_side: true,
+            users: false,
         }
+    }
+
+    /// Marks the store as keeping sessions by user: the suite lists and revokes them.
+    pub fn with_users(mut self) -> Self {
+        self.users = true;
+        self
     }
 
     /// Marks the store as last-writer-wins for whole records.
@@ -374,6 +386,133 @@ pub async fn empty_data_round_trips(s: Subject) {
     assert_eq!(load(&s, &key).await, Some(Data::new()));
 }
 
+/// A session of `user` (its data holding [`USER_KEY`]), created with `extra` data.
+async fn user_session(s: &Subject, user: &str, extra: Value) -> SessionKey {
+    let mut data = data(extra);
+    data.insert(USER_KEY.into(), Value::String(user.into()));
+    ok(s.store.create(&data, AGE).await, "create a user's session")
+}
+
+/// The keys `user`'s sessions are listed under.
+async fn listed(index: &dyn UserIndex, user: &str) -> HashSet<SessionKey> {
+    ok(index.sessions_of(user).await, "sessions_of")
+        .into_iter()
+        .map(|session| session.key)
+        .collect()
+}
+
+/// Sessions by user: each user's live sessions are listed, revoking needs the right user, a revoked
+/// session is gone, and `revoke_all` keeps the one asked for and other users' sessions. A store that
+/// keeps no index says so ([`StoreError::Unsupported`]).
+pub async fn sessions_by_user(s: Subject) {
+    let index = match crate::users::index_of(&*s.store) {
+        Ok(index) => index,
+        Err(StoreError::Unsupported { .. }) if !s.users => return,
+        Err(error) => panic!("no user index: {error}"),
+    };
+    assert!(
+        s.users,
+        "the store has a user index the subject does not declare"
+    );
+    let user = "u1";
+    let mine: Vec<SessionKey> = [
+        user_session(&s, user, json!({"n": 1})).await,
+        user_session(&s, user, json!({})).await,
+        user_session(&s, user, json!({"n": 3})).await,
+    ]
+    .into();
+    let theirs = user_session(&s, "u2", json!({})).await;
+    let anonymous = ok(s.store.create(&data(json!({"n": 0})), AGE).await, "create");
+    assert_eq!(listed(index, user).await, mine.iter().cloned().collect());
+    assert_eq!(listed(index, "u2").await, HashSet::from([theirs.clone()]));
+    assert!(listed(index, "nobody").await.is_empty());
+    for session in ok(index.sessions_of(user).await, "sessions_of") {
+        assert!(
+            session.expires > std::time::SystemTime::now(),
+            "listed an expired session"
+        );
+    }
+
+    assert!(!ok(
+        index.revoke("u2", &mine[0]).await,
+        "revoke by another user"
+    ));
+    assert!(
+        load(&s, &mine[0]).await.is_some(),
+        "another user revoked a session"
+    );
+    assert!(ok(index.revoke(user, &mine[0]).await, "revoke"));
+    assert_eq!(
+        load(&s, &mine[0]).await,
+        None,
+        "a revoked session still loads"
+    );
+    assert_eq!(
+        listed(index, user).await,
+        mine[1..].iter().cloned().collect()
+    );
+
+    assert_eq!(
+        ok(index.revoke_all(user, Some(&mine[2])).await, "revoke_all"),
+        1
+    );
+    assert_eq!(load(&s, &mine[1]).await, None);
+    assert_eq!(listed(index, user).await, HashSet::from([mine[2].clone()]));
+    assert_eq!(ok(index.revoke_all(user, None).await, "revoke_all"), 1);
+    assert!(listed(index, user).await.is_empty());
+    assert!(
+        load(&s, &theirs).await.is_some(),
+        "revoke_all touched another user"
+    );
+    assert!(
+        load(&s, &anonymous).await.is_some(),
+        "revoke_all touched an anonymous session"
+    );
+    assert_eq!(listed(index, "u2").await, HashSet::from([theirs]));
+}
+
+/// A user's list drops a session when it is deleted, when a save clears its data (the user with it),
+/// and when it expires.
+pub async fn user_sessions_follow_the_sessions(s: Subject) {
+    let Ok(index) = crate::users::index_of(&*s.store) else {
+        return;
+    };
+    let user = "u3";
+    let deleted = user_session(&s, user, json!({})).await;
+    let cleared = user_session(&s, user, json!({})).await;
+    let mut short = serde_json::Map::new();
+    short.insert(
+        EXPIRY_KEY.into(),
+        SessionExpiry::Idle(Duration::from_secs(1))
+            .to_value()
+            .unwrap_or(Value::Null),
+    );
+    let expiring = user_session(&s, user, Value::Object(short)).await;
+    let kept = user_session(&s, user, json!({})).await;
+    assert_eq!(listed(index, user).await.len(), 4);
+
+    ok(s.store.delete(&deleted).await, "delete");
+    let mut clear = Changes::new();
+    clear.clear();
+    clear.set("after".into(), json!(true));
+    save(&s, &cleared, &Data::new(), &clear).await;
+    assert_eq!(
+        listed(index, user).await,
+        HashSet::from([expiring.clone(), kept.clone()])
+    );
+
+    // Expired: never listed once past its expiry (polled: no assumption about how fast this runs).
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while listed(index, user).await.contains(&expiring) {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "an expired session is still listed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(listed(index, user).await, HashSet::from([kept]));
+}
+
 /// Runs every check of the suite as its own `#[tokio::test]`; see the [module docs](crate::testing).
 #[macro_export]
 macro_rules! conformance_suite {
@@ -382,7 +521,7 @@ macro_rules! conformance_suite {
             create_then_load, unknown_keys_load_nothing, created_keys_are_fresh, save_applies_changes,
             save_after_clear_replaces, save_of_deleted_record_is_gone, concurrent_saves_keep_every_key,
             save_with_a_stale_snapshot_merges, expired_records_are_gone, clear_expired_keeps_live_records, delete_removes,
-            empty_data_round_trips);
+            empty_data_round_trips, sessions_by_user, user_sessions_follow_the_sessions);
     };
     (@tests $factory:expr; $($check:ident),* $(,)?) => {
         $(

@@ -1,6 +1,7 @@
 //! No lost updates: 50 concurrent requests on one session, each inserting its own key, through a real
-//! `Router`, leave all 50 keys in the store. SQLite and the memory cache always; PostgreSQL, MySQL and
-//! Redis when their `TEST_*_URL` is set (required with `TEST_REQUIRE_SERVERS=1`).
+//! `Router`, leave all 50 keys in the store. The memory store, SQLite, the cached database and the cache
+//! store on in-process backends always; PostgreSQL, MySQL, Redis and Redis Cluster (the hash store and the
+//! cache store) and memcached when their `TEST_*_URL` is set (required with `TEST_REQUIRE_SERVERS=1`).
 //!
 //! And coalesced loads: sessions loaded while another load runs are read together (one query or one
 //! multi-get) and each still gets its own record, or none for an unknown or expired key.
@@ -152,6 +153,12 @@ async fn the_harness_catches_a_store_that_overwrites_whole_records() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_merges_in_place() {
+    let store = tower_sessions_kit::store::MemoryStore::new();
+    fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_cache_store() {
     let (store, _) = memory_store();
     fifty_concurrent_writers_keep_every_key(Arc::new(store)).await;
@@ -240,6 +247,19 @@ async fn redis_cache_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cache_store_with_client_side_cache() {
     when_configured(|name| async move { servers::redis_store(&name, 1_000) }).await;
+}
+
+/// `RedisStore`: each save one script applying its changes to the session's hash.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_hash_store() {
+    when_configured(|name| async move { servers::redis_hash_store(&name) }).await;
+}
+
+#[cfg(feature = "redis-cluster")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_hash_store() {
+    when_configured(|name| async move { servers::redis_cluster_hash_store(&name) }).await;
 }
 
 #[cfg(feature = "redis-cluster")]

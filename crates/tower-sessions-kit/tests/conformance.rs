@@ -24,6 +24,36 @@ fn sqlite_file_url() -> String {
     format!("sqlite://{}", dir.join("sessions.db").display())
 }
 
+mod memory {
+    use super::*;
+    use tower_sessions_kit::store::MemoryStore;
+
+    tower_sessions_kit::conformance_suite!(|_setup: Setup| async move {
+        Some(Subject::new(MemoryStore::new()).with_users())
+    });
+}
+
+/// Sessions as Redis hashes, saved by applying the changes in a script.
+#[cfg(feature = "redis")]
+mod redis_hash {
+    use super::*;
+
+    tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
+        servers::redis_hash_store(&setup.unique).map(|store| Subject::new(store).with_users())
+    });
+}
+
+/// Sessions as Redis hashes on a cluster: each session one key, a user's index another.
+#[cfg(feature = "redis-cluster")]
+mod redis_cluster_hash {
+    use super::*;
+
+    tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
+        servers::redis_cluster_hash_store(&setup.unique)
+            .map(|store| Subject::new(store).with_users())
+    });
+}
+
 #[cfg(feature = "memory")]
 mod memory_cache {
     use super::*;
@@ -45,9 +75,7 @@ mod sqlite_file {
     use super::*;
 
     tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
-        Some(Subject::new(
-            database(sqlite_file_url(), setup.unique).await,
-        ))
+        Some(Subject::new(database(sqlite_file_url(), setup.unique).await).with_users())
     });
 }
 
@@ -61,7 +89,7 @@ mod sqlite_memory {
             .await
             .expect("sqlite store");
         store.migrate().await.expect("migrate");
-        Some(Subject::new(store))
+        Some(Subject::new(store).with_users())
     });
 }
 
@@ -71,7 +99,7 @@ mod postgres {
 
     tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
         let url = cache_core::testing::server_url("TEST_POSTGRES_URL", "PostgreSQL session store")?;
-        Some(Subject::new(database(url, setup.unique).await))
+        Some(Subject::new(database(url, setup.unique).await).with_users())
     });
 }
 
@@ -81,7 +109,7 @@ mod mysql {
 
     tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
         let url = cache_core::testing::server_url("TEST_MYSQL_URL", "MySQL session store")?;
-        Some(Subject::new(database(url, setup.unique).await))
+        Some(Subject::new(database(url, setup.unique).await).with_users())
     });
 }
 
@@ -136,7 +164,7 @@ mod cached_db {
         let cache = Cache::builder(MemoryBackend::new())
             .key_prefix(setup.unique)
             .build();
-        Some(Subject::new(CachedDatabaseStore::new(database, cache)))
+        Some(Subject::new(CachedDatabaseStore::new(database, cache)).with_users())
     });
 }
 

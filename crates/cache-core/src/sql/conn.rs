@@ -170,6 +170,8 @@ pub enum Bind<'a> {
     Bytes(&'a [u8]),
     /// Text (`TEXT`, `VARCHAR`).
     Text(&'a str),
+    /// Text, or `NULL` for `None`.
+    OptionalText(Option<&'a str>),
     /// A 64-bit integer (`INTEGER`, `BIGINT`).
     Int(i64),
 }
@@ -223,6 +225,7 @@ macro_rules! query {
             query = match *bind {
                 Bind::Bytes(bytes) => query.bind(bytes),
                 Bind::Text(text) => query.bind(text),
+                Bind::OptionalText(text) => query.bind(text),
                 Bind::Int(int) => query.bind(int),
             };
         }

@@ -21,6 +21,7 @@ use crate::shared::Shared;
 use crate::state::{is_empty, load_into, visible, write, State};
 
 mod expiry;
+mod user;
 
 /// Django's `TEST_COOKIE_NAME`: the entry [`Session::set_test_cookie`] stores.
 pub const TEST_COOKIE_KEY: &str = "testcookie";
@@ -380,6 +381,11 @@ impl Session {
     pub async fn clear(&self) {
         self.mark_accessed();
         let mut state = self.inner.state.lock().await;
+        self.clear_locked(&mut state);
+    }
+
+    /// [`clear`](Self::clear) with the state's lock held.
+    pub(crate) fn clear_locked(&self, state: &mut State) {
         state.data = Some(Arc::default());
         state.changes.clear();
         self.mark_modified();
@@ -434,9 +440,10 @@ impl Session {
     }
 }
 
-/// Refuses the reserved expiry key, which only [`Session::set_expiry`] writes.
+/// Refuses the reserved keys: the expiry, which only [`Session::set_expiry`] writes, and the user, which
+/// only [`Session::set_user`] writes (and `clear`/`flush` remove).
 fn not_reserved(key: &str) -> Result<(), SessionError> {
-    if key == EXPIRY_KEY {
+    if key == EXPIRY_KEY || key == crate::users::USER_KEY {
         Err(SessionError::ReservedKey(key.to_owned()))
     } else {
         Ok(())

@@ -319,7 +319,7 @@ impl CacheStore {
                 if value == current {
                     return Ok(Saved {
                         new_key: None,
-                        merged: Some(data),
+                        merged: Some(Arc::new(data)),
                     });
                 }
             }
@@ -331,7 +331,7 @@ impl CacheStore {
                 backend.delete(&made).await.map_err(cache_error)?;
                 return Ok(Saved {
                     new_key: None,
-                    merged: Some(data),
+                    merged: Some(Arc::new(data)),
                 });
             };
             match backend
@@ -341,7 +341,7 @@ impl CacheStore {
                 Ok(true) => {
                     return Ok(Saved {
                         new_key: None,
-                        merged: Some(data),
+                        merged: Some(Arc::new(data)),
                     })
                 }
                 Ok(false) => attempted = Some((value, data)),
@@ -367,7 +367,7 @@ impl CacheStore {
                         .map_err(cache_error)?;
                     return Ok(Saved {
                         new_key: None,
-                        merged: Some(data),
+                        merged: Some(Arc::new(data)),
                     });
                 }
                 Err(error) => return Err(cache_error(error)),

@@ -20,6 +20,7 @@ use crate::expiry;
 use crate::key::SessionKey;
 use crate::memo::DecodedRecords;
 use crate::record::{self, Data};
+use crate::users::{UserIndex, UserSession};
 
 const NAME: &str = "cached_db";
 
@@ -232,6 +233,11 @@ impl SessionStore for CachedDatabaseStore {
         Some(self)
     }
 
+    /// The database's index; a revoked session leaves the cache too.
+    fn users(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
         let mut budget = self.budget();
         let read = async { self.raw().get(&self.made_key(key)?).await };
@@ -291,6 +297,34 @@ impl SessionStore for CachedDatabaseStore {
 
     async fn clear_expired(&self) -> Result<u64, StoreError> {
         self.database.clear_expired().await
+    }
+}
+
+#[async_trait]
+impl UserIndex for CachedDatabaseStore {
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        self.database.sessions_of(user).await
+    }
+
+    /// The database's revoke, then the cache entry, so the next request misses the cache and finds no
+    /// row.
+    async fn revoke(&self, user: &str, key: &SessionKey) -> Result<bool, StoreError> {
+        let revoked = self.database.revoke(user, key).await?;
+        if revoked {
+            self.decoded.forget(key);
+            self.cache_delete(&mut self.budget(), key).await;
+        }
+        Ok(revoked)
+    }
+
+    async fn revoke_all(&self, user: &str, except: Option<&SessionKey>) -> Result<u64, StoreError> {
+        let mut revoked = 0;
+        for session in self.database.sessions_of(user).await? {
+            if Some(&session.key) != except && self.revoke(user, &session.key).await? {
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
     }
 }
 

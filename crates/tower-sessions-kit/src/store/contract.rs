@@ -9,6 +9,7 @@ use tower::BoxError;
 
 use crate::key::SessionKey;
 use crate::record::{Changes, Data};
+use crate::users::UserIndex;
 
 /// The default [deadline](SessionStore::deadline) of a store: 1 s, as cache-core's `socket_timeout` and
 /// database `operation_timeout`.
@@ -180,9 +181,10 @@ pub struct SaveRequest<'a> {
 pub struct Saved {
     /// The key to send from now on, when the store changed it (the signed-cookie store re-signs).
     pub new_key: Option<SessionKey>,
-    /// The record as stored after merging, when it differs from the request's view (other requests'
-    /// changes included). The cookie's `Max-Age` is computed from it.
-    pub merged: Option<Data>,
+    /// The record as stored after merging, when the store knows it and it may differ from the request's
+    /// view (other requests' changes included). The cookie's `Max-Age` is computed from it. Shared, so a
+    /// store can return what it keeps without a copy.
+    pub merged: Option<Arc<Data>>,
 }
 
 /// Where sessions live. Object-safe (`Arc<dyn SessionStore>`) and shared by all requests.
@@ -214,6 +216,13 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The loads this store answers without waiting, if any (see [`ImmediateLoads`]). Optional: the
     /// default is `None`, and the layer awaits [`load`](SessionStore::load).
     fn immediate(&self) -> Option<&dyn ImmediateLoads> {
+        None
+    }
+
+    /// The sessions of each user, if this store keeps them (see [`users`](crate::users)). Optional: the
+    /// default is `None`, and [`Session::set_user`](crate::Session::set_user) still records the user in
+    /// the session, but sessions cannot be listed or revoked by user.
+    fn users(&self) -> Option<&dyn UserIndex> {
         None
     }
 

@@ -249,7 +249,7 @@ impl SessionStore for FileStore {
         }
         Ok(Saved {
             new_key: None,
-            merged: Some(data),
+            merged: Some(Arc::new(data)),
         })
     }
 

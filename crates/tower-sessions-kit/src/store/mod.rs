@@ -2,18 +2,28 @@
 //! layer ([`Loaded`], [`SaveRequest`], [`Saved`], the optional [`ImmediateLoads`]); the trait itself is
 //! [`SessionStore`].
 //!
-//! | store | feature | merges concurrent writes | `clear_expired` |
-//! |-------|---------|--------------------------|-----------------|
-//! | [`DatabaseStore`] (SQLite, PostgreSQL, MySQL/MariaDB) | `sqlite` (default), `postgres`, `mysql` | yes: one transaction holding the row | deletes expired rows |
-//! | [`CacheStore`] (any `cache_core::Cache`) | `cache` | yes on backends with `compare_and_set` (memory, Redis); otherwise last writer wins | no-op (entries expire by TTL) |
-//! | [`CachedDatabaseStore`] | `cache` + a SQL feature | yes (the database is authoritative) | the database's |
-//! | [`FileStore`] | `file` | **no**: the last save wins the whole record | deletes expired files |
-//! | [`SignedCookieStore`] | `signed-cookie` | **no**: the data travels in each request's cookie | unsupported (nothing stored) |
+//! | store | feature | merges concurrent writes | sessions by user | `clear_expired` |
+//! |-------|---------|--------------------------|------------------|-----------------|
+//! | [`MemoryStore`] (this process) | none | yes: in place, under the session's lock | yes | removes expired sessions |
+//! | [`DatabaseStore`] (SQLite, PostgreSQL, MySQL/MariaDB) | `sqlite` (default), `postgres`, `mysql` | yes: one statement, or one transaction holding the row | yes | deletes expired rows |
+//! | [`RedisStore`] (Redis, Redis Cluster) | `redis` | yes: one script applying the changes to a hash | yes | no-op (keys expire by TTL) |
+//! | [`CacheStore`] (any `cache_core::Cache`) | `cache` | yes on backends with `compare_and_set` (memory, Redis, file, database, memcached), by compare-and-swap with retries; otherwise last writer wins | no | no-op (entries expire by TTL) |
+//! | [`CachedDatabaseStore`] | `cache` + a SQL feature | yes (the database is authoritative) | yes | the database's |
+//! | [`FileStore`] | `file` | **no**: the last save wins the whole record | no | deletes expired files |
+//! | [`SignedCookieStore`] | `signed-cookie` | **no**: the data travels in each request's cookie | no | unsupported (nothing stored) |
 
 pub(crate) mod contract;
 pub use contract::{ImmediateLoads, Loaded, SaveRequest, Saved, DEFAULT_DEADLINE};
 // For the stores' `use super::{…}`; public at the crate root only.
 pub(crate) use contract::{SessionStore, StoreError};
+
+mod memory;
+pub use memory::MemoryStore;
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use redis::{RedisStore, DEFAULT_PREFIX as DEFAULT_REDIS_PREFIX};
 
 #[cfg(feature = "cache")]
 mod cache;
@@ -52,13 +62,6 @@ pub use signed_cookie::{SignedCookieStore, DEFAULT_MAX_SIZE};
 
 /// Retries `make` with fresh keys until it stores (`Ok(true)`), up to `attempts` times: the shared
 /// collision loop of `create`.
-#[cfg(any(
-    feature = "sqlite",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "file",
-    feature = "cache"
-))]
 pub(crate) async fn create_with_retries<F, Fut>(
     store: &'static str,
     attempts: u32,

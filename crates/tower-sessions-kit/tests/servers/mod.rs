@@ -38,7 +38,7 @@ pub fn redis_store(
 
 /// The Redis Cluster at `TEST_REDIS_CLUSTER_URLS` (node URLs separated by commas).
 #[cfg(feature = "redis-cluster")]
-pub fn redis_cluster_store(name: &str) -> Option<tower_sessions_kit::store::CacheStore> {
+fn redis_cluster_backend(name: &str) -> Option<RedisBackend> {
     let urls =
         cache_core::testing::server_url("TEST_REDIS_CLUSTER_URLS", "Redis Cluster session store")?;
     let backend = RedisBackend::cluster_builder(urls.split(',').map(str::trim))
@@ -47,7 +47,38 @@ pub fn redis_cluster_store(name: &str) -> Option<tower_sessions_kit::store::Cach
         .build()
         .expect("redis cluster backend");
     assert!(backend.is_cluster());
-    Some(store_on(cache_core::Cache::new(backend)))
+    Some(backend)
+}
+
+/// A `CacheStore` on the Redis Cluster.
+#[cfg(feature = "redis-cluster")]
+pub fn redis_cluster_store(name: &str) -> Option<tower_sessions_kit::store::CacheStore> {
+    redis_cluster_backend(name).map(|backend| store_on(cache_core::Cache::new(backend)))
+}
+
+/// A `RedisStore` (sessions as hashes) at `TEST_REDIS_URL`, its keys under `name`.
+#[cfg(feature = "redis")]
+pub fn redis_hash_store(name: &str) -> Option<tower_sessions_kit::store::RedisStore> {
+    let url = cache_core::testing::server_url("TEST_REDIS_URL", "Redis session store")?;
+    let backend = RedisBackend::builder(url)
+        .namespace(format!("{name}:"))
+        .timeout(GENEROUS)
+        .build()
+        .expect("redis backend");
+    Some(hash_store_on(backend))
+}
+
+/// A `RedisStore` on the Redis Cluster.
+#[cfg(feature = "redis-cluster")]
+pub fn redis_cluster_hash_store(name: &str) -> Option<tower_sessions_kit::store::RedisStore> {
+    redis_cluster_backend(name).map(hash_store_on)
+}
+
+#[cfg(feature = "redis")]
+fn hash_store_on(backend: RedisBackend) -> tower_sessions_kit::store::RedisStore {
+    tower_sessions_kit::store::RedisStore::new(backend)
+        .with_deadline(GENEROUS)
+        .expect("a non-zero deadline")
 }
 
 /// memcached at `TEST_MEMCACHED_URL`.

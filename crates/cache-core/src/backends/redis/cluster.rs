@@ -19,12 +19,13 @@ use super::errors::backend_error;
 use super::{RedisBackend, Retry, NAME};
 
 impl RedisBackend {
-    /// Sends `commands` concurrently on one cluster connection; fails if any fails.
+    /// Sends `commands` concurrently on one cluster connection (each routed by its key); the reply of
+    /// each, in order. Fails if any fails.
     pub(super) async fn cluster_concurrently(
         &self,
-        commands: Vec<Cmd>,
+        commands: &[Cmd],
         operation: &'static str,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<Value>> {
         let timeout = deadline_for_keys(self.inner.timeout, commands.len());
         with_deadline(NAME, operation, timeout, async {
             let mut lease = self.share().await?;
@@ -36,13 +37,17 @@ impl RedisBackend {
                 async move { command.query_async::<Value>(&mut connection).await }
             });
             let results = futures_util::future::join_all(sends).await;
+            let mut replies = Vec::with_capacity(results.len());
             for result in results {
-                if let Err(error) = result {
-                    lease.observe_error(&error);
-                    return Err(backend_error(error));
+                match result {
+                    Ok(reply) => replies.push(reply),
+                    Err(error) => {
+                        lease.observe_error(&error);
+                        return Err(backend_error(error));
+                    }
                 }
             }
-            Ok(Vec::new())
+            Ok(replies)
         })
         .await
     }

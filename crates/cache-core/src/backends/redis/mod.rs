@@ -63,6 +63,7 @@ mod builder;
 mod client_cache;
 #[cfg(feature = "redis-cluster")]
 mod cluster;
+mod commands;
 mod connection;
 mod errors;
 mod ops;
@@ -80,6 +81,7 @@ use crate::error::{Error, Result};
 
 pub use builder::RedisBackendBuilder;
 use client_cache::ClientCache;
+pub use commands::{LuaScript, ScriptCall};
 use connection::Pools;
 pub use connection::RedisConnection;
 use errors::{backend_error, is_connection_error};

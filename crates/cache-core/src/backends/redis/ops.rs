@@ -4,6 +4,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use redis::{Cmd, Value};
 
+use std::sync::LazyLock;
+
+use super::commands::LuaScript;
 use super::errors::backend_error;
 use super::protocol::{bytes_reply, glob_escape, incr_error, int_reply, millis_left, unexpected};
 use super::{RedisBackend, Retry, NAME};
@@ -13,21 +16,33 @@ use crate::error::{Error, Result};
 
 /// `compare_and_set`: `SET` (with `PX` unless the expiry is "never") only if the live value is exactly the
 /// expected one; atomic because Redis runs a script without interleaving other commands.
-const COMPARE_AND_SET_SCRIPT: &str = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end \
+static COMPARE_AND_SET_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end \
                                       if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[2]) \
                                       else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end \
-                                      return 1";
+                                      return 1",
+    )
+});
 
 /// Keys per `SCAN` step and per `UNLINK` of `clear`.
 const CLEAR_BATCH: usize = 1000;
 
 /// `incr` only on an existing key: `INCRBY` alone would create a missing key at 0.
-const INCR_SCRIPT: &str = "if redis.call('EXISTS', KEYS[1]) == 0 then return false end \
-                           return redis.call('INCRBY', KEYS[1], ARGV[1])";
+static INCR_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        "if redis.call('EXISTS', KEYS[1]) == 0 then return false end \
+                           return redis.call('INCRBY', KEYS[1], ARGV[1])",
+    )
+});
 
 /// `touch` to "never": `PERSIST` answers 0 both for a missing key and for a live key without a TTL.
-const PERSIST_SCRIPT: &str = "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end \
-                              redis.call('PERSIST', KEYS[1]) return 1";
+static PERSIST_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end \
+                              redis.call('PERSIST', KEYS[1]) return 1",
+    )
+});
 
 impl RedisBackend {
     /// A `SET` of `value` under the made key `key` with `expiry`.
@@ -151,7 +166,10 @@ impl CacheBackend for RedisBackend {
                 .iter()
                 .map(|(key, value)| self.set_command(key, value, expiry, false))
                 .collect();
-            return self.cluster_concurrently(commands, "set_many").await;
+            return self
+                .cluster_concurrently(&commands, "set_many")
+                .await
+                .map(|_| Vec::new());
         }
         let mut pipeline = redis::pipe();
         for (key, value) in &entries {
@@ -199,21 +217,17 @@ impl CacheBackend for RedisBackend {
                 pexpire
             }
             None => {
-                let mut eval = redis::cmd("EVAL");
-                eval.arg(PERSIST_SCRIPT).arg(1).arg(stored);
-                eval
+                let call = PERSIST_SCRIPT.call().key(stored);
+                let reply = self.eval_as(&call, "touch", Retry::Safe).await?;
+                return Ok(int_reply("touch", reply)? == 1);
             }
         };
         Ok(int_reply("touch", self.query(&command, "touch", Retry::Safe).await?)? == 1)
     }
 
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
-        let mut eval = redis::cmd("EVAL");
-        eval.arg(INCR_SCRIPT)
-            .arg(1)
-            .arg(self.key_arg(key))
-            .arg(delta);
-        match self.query(&eval, "incr", Retry::Never).await {
+        let call = INCR_SCRIPT.call().key(self.key_arg(key)).arg(delta);
+        match self.eval_as(&call, "incr", Retry::Never).await {
             Ok(Value::Nil) => Err(Error::KeyNotFound {
                 key: key.to_owned(),
             }),
@@ -230,18 +244,17 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn compare_and_set(&self, key: &str, old: &[u8], new: Bytes, at: Expiry) -> Result<bool> {
-        let mut eval = redis::cmd("EVAL");
-        eval.arg(COMPARE_AND_SET_SCRIPT)
-            .arg(1)
-            .arg(self.key_arg(key))
+        let call = COMPARE_AND_SET_SCRIPT
+            .call()
+            .key(self.key_arg(key))
             .arg(old)
             .arg(&new[..]);
-        match millis_left(at) {
-            Some(millis) => eval.arg(millis),
-            None => eval.arg(""),
+        let call = match millis_left(at) {
+            Some(millis) => call.arg(millis),
+            None => call.arg(""),
         };
         // Not retried: a swap applied before a connection died would be reported as not applied.
-        let reply = self.query(&eval, "compare_and_set", Retry::Never).await?;
+        let reply = self.eval_as(&call, "compare_and_set", Retry::Never).await?;
         Ok(int_reply("compare_and_set", reply)? == 1)
     }
 

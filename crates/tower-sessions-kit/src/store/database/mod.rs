@@ -6,6 +6,7 @@ mod builder;
 mod load;
 mod queries;
 mod save;
+mod users;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -22,6 +23,7 @@ use crate::deadline::{within, Deadline};
 use crate::expiry::{self, unix_millis};
 use crate::key::SessionKey;
 use crate::record::{self, Data};
+use crate::users::{user_of, UserIndex};
 use queries::Queries;
 
 /// Collisions of 165-bit random keys do not happen; a few retries cover a broken RNG being noticed.
@@ -37,9 +39,12 @@ pub const MAINTENANCE_DEADLINE: Duration = Duration::from_secs(60);
 /// |---------------|-------------------|----------------------|---------------------------------|
 /// | `session_key` | TEXT PK           | VARCHAR(40) PK       | VARCHAR(40) ascii_bin PK        |
 /// | `session_data`| TEXT (JSON)       | TEXT (JSON)          | LONGTEXT (JSON)                 |
-/// | `expire_date` | INTEGER (Unix ms) | BIGINT (Unix ms)     | BIGINT (Unix ms), indexed       |
+/// | `expire_date` | INTEGER (Unix ms) | BIGINT (Unix ms)     | BIGINT (Unix ms)                |
+/// | `user_id`     | TEXT, NULL        | VARCHAR(150), NULL   | VARCHAR(150), NULL              |
 ///
-/// plus an index on `expire_date` for [`clear_expired`](SessionStore::clear_expired). Django's table is
+/// plus an index on `expire_date` for [`clear_expired`](SessionStore::clear_expired) and one on `user_id`
+/// for [sessions by user](crate::users) (`migrate` adds the column and its index to a table made by an
+/// earlier version). Django's table is
 /// `django_session` with base64-signed data and a `datetime`; this one is plain JSON and milliseconds, under
 /// another name, so the two never get mixed up.
 ///
@@ -124,21 +129,42 @@ impl DatabaseStore {
         DatabaseStore::builder(url).connect().await
     }
 
-    /// Creates the table and its index if they are missing (idempotent; Django's `migrate`). Bounded by
-    /// the deadline, or [`MAINTENANCE_DEADLINE`] if that is longer.
+    /// Creates the table and its indexes if they are missing, and adds the `user_id` column to a table
+    /// made before it existed (idempotent; Django's `migrate`). Bounded by the deadline, or
+    /// [`MAINTENANCE_DEADLINE`] if that is longer.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        let sql = &self.inner.sql;
         let migrate = async {
-            for statement in &self.inner.sql.migrate {
-                self.inner
-                    .pool
-                    .execute(statement, &[])
-                    .await
-                    .map_err(|error| self.error(error))?;
+            for statement in &sql.migrate {
+                self.execute_ddl(statement).await?;
+            }
+            let columns = self
+                .inner
+                .pool
+                .fetch_optional(&sql.has_user_column, &[], |row| row.int(0))
+                .await
+                .map_err(|error| self.error(error))?;
+            if let Some(Ok(Some(0))) = columns {
+                tracing::info!(table = %self.inner.table, "adding the user_id column to the session table");
+                self.execute_ddl(&sql.add_user_column).await?;
+            }
+            for statement in &sql.migrate_indexes {
+                self.execute_ddl(statement).await?;
             }
             Ok(())
         };
         self.bounded(self.inner.deadline.max(MAINTENANCE_DEADLINE), migrate)
             .await
+    }
+
+    /// Runs one statement of `migrate`.
+    async fn execute_ddl(&self, statement: &str) -> Result<(), StoreError> {
+        self.inner
+            .pool
+            .execute(statement, &[])
+            .await
+            .map(drop)
+            .map_err(|error| self.error(error))
     }
 
     /// The table sessions are kept in.
@@ -211,11 +237,13 @@ impl SessionStore for DatabaseStore {
         let text = String::from_utf8(record::encode(data)).unwrap_or_else(|_| "{}".to_owned());
         let expires = unix_millis(expiry::date(data, SystemTime::now(), cookie_age));
         let text = text.as_str();
+        let user = user_of(data);
         let create = create_with_retries(self.dialect_name(), CREATE_ATTEMPTS, |key| async move {
             let binds = [
                 Bind::Text(key.as_str()),
                 Bind::Text(text),
                 Bind::Int(expires),
+                Bind::OptionalText(user),
             ];
             let inserted = self
                 .inner
@@ -232,6 +260,10 @@ impl SessionStore for DatabaseStore {
 
     async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
         self.save_hooked(key, request, None).await
+    }
+
+    fn users(&self) -> Option<&dyn UserIndex> {
+        Some(self)
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {

@@ -11,14 +11,14 @@ pub(super) struct Queries {
     /// the keys (coalesced loads).
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(super) load_many: String,
-    /// Binds: key, data, expiry.
+    /// Binds: key, data, expiry, user (or NULL).
     pub(super) insert: String,
     /// Binds: key. Column: the data, the row locked until the transaction ends (expired or not).
     pub(super) lock: String,
-    /// Binds: data, expiry, key.
+    /// Binds: data, expiry, user (or NULL), key.
     pub(super) update: String,
     /// SQLite only: the optimistic save's write, only if the row still holds the data that was read.
-    /// Binds: data, expiry, key, the data read.
+    /// Binds: data, expiry, user (or NULL), key, the data read.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(super) update_if_unchanged: String,
     /// Binds: key.
@@ -27,8 +27,20 @@ pub(super) struct Queries {
     pub(super) exists: String,
     /// Binds: now.
     pub(super) clear_expired: String,
-    /// Run in order; each is idempotent.
+    /// Binds: user, now. Columns: key, expiry of the user's live rows, soonest to expire first.
+    pub(super) user_sessions: String,
+    /// Binds: key, user. Deletes the row only if it is the user's.
+    pub(super) revoke: String,
+    /// Binds: user, a key to keep (`""` for none). Deletes the user's other rows.
+    pub(super) revoke_all: String,
+    /// Run in order; each is idempotent. The table as it is now, `user_id` included.
     pub(super) migrate: Vec<String>,
+    /// Column: how many `user_id` columns the table has (0 for a table made before sessions by user).
+    pub(super) has_user_column: String,
+    /// Run when the table lacks `user_id`, before the rest of `migrate`.
+    pub(super) add_user_column: String,
+    /// Run in order after the column exists; each is idempotent.
+    pub(super) migrate_indexes: Vec<String>,
 }
 
 impl Queries {
@@ -37,28 +49,55 @@ impl Queries {
         let d = dialect;
         let t = d.quote(table);
         let index = d.quote(&format!("{table}_expire_date"));
+        let user_index = d.quote(&format!("{table}_user_id"));
         let p = |n: usize| d.placeholder(n);
-        let migrate = match d {
-            Dialect::Postgres => vec![
-                format!(
+        // `table` is an identifier (letters, digits, `_`): safe inside a string literal.
+        let (migrate, has_user_column, add_user_column, migrate_indexes) = match d {
+            Dialect::Postgres => (
+                vec![format!(
                     "CREATE TABLE IF NOT EXISTS {t} (session_key VARCHAR(40) PRIMARY KEY, \
-                     session_data TEXT NOT NULL, expire_date BIGINT NOT NULL)"
-                ),
-                format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expire_date)"),
-            ],
-            Dialect::MySql => vec![format!(
-                "CREATE TABLE IF NOT EXISTS {t} (session_key VARCHAR(40) CHARACTER SET ascii \
-                 COLLATE ascii_bin PRIMARY KEY, session_data LONGTEXT NOT NULL, expire_date BIGINT \
-                 NOT NULL, INDEX {index} (expire_date)) DEFAULT CHARSET=utf8mb4"
-            )],
-            // SQLite, and any database added later: the plainest SQL.
-            _ => vec![
+                     session_data TEXT NOT NULL, expire_date BIGINT NOT NULL, user_id VARCHAR(150))"
+                )],
                 format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (session_key TEXT PRIMARY KEY NOT NULL, \
-                     session_data TEXT NOT NULL, expire_date INTEGER NOT NULL) WITHOUT ROWID"
+                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = \
+                     current_schema() AND table_name = '{table}' AND column_name = 'user_id'"
                 ),
-                format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expire_date)"),
-            ],
+                format!("ALTER TABLE {t} ADD COLUMN user_id VARCHAR(150)"),
+                vec![
+                    format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expire_date)"),
+                    format!("CREATE INDEX IF NOT EXISTS {user_index} ON {t} (user_id)"),
+                ],
+            ),
+            Dialect::MySql => (
+                vec![format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (session_key VARCHAR(40) CHARACTER SET ascii \
+                     COLLATE ascii_bin PRIMARY KEY, session_data LONGTEXT NOT NULL, expire_date BIGINT \
+                     NOT NULL, user_id VARCHAR(150) NULL, INDEX {index} (expire_date), \
+                     INDEX {user_index} (user_id)) DEFAULT CHARSET=utf8mb4"
+                )],
+                format!(
+                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() \
+                     AND table_name = '{table}' AND column_name = 'user_id'"
+                ),
+                // One statement with its index: MySQL has no `CREATE INDEX IF NOT EXISTS`.
+                format!(
+                    "ALTER TABLE {t} ADD COLUMN user_id VARCHAR(150) NULL, ADD INDEX {user_index} (user_id)"
+                ),
+                Vec::new(),
+            ),
+            // SQLite, and any database added later: the plainest SQL.
+            _ => (
+                vec![format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (session_key TEXT PRIMARY KEY NOT NULL, \
+                     session_data TEXT NOT NULL, expire_date INTEGER NOT NULL, user_id TEXT) WITHOUT ROWID"
+                )],
+                format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = 'user_id'"),
+                format!("ALTER TABLE {t} ADD COLUMN user_id TEXT"),
+                vec![
+                    format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expire_date)"),
+                    format!("CREATE INDEX IF NOT EXISTS {user_index} ON {t} (user_id)"),
+                ],
+            ),
         };
         Queries {
             load: format!(
@@ -73,10 +112,11 @@ impl Queries {
                 p(2)
             ),
             insert: format!(
-                "INSERT INTO {t} (session_key, session_data, expire_date) VALUES ({}, {}, {})",
+                "INSERT INTO {t} (session_key, session_data, expire_date, user_id) VALUES ({}, {}, {}, {})",
                 p(1),
                 p(2),
-                p(3)
+                p(3),
+                p(4)
             ),
             lock: format!(
                 "SELECT session_data FROM {t} WHERE session_key = {}{}",
@@ -84,23 +124,44 @@ impl Queries {
                 d.for_update()
             ),
             update: format!(
-                "UPDATE {t} SET session_data = {}, expire_date = {} WHERE session_key = {}",
-                p(1),
-                p(2),
-                p(3)
-            ),
-            update_if_unchanged: format!(
-                "UPDATE {t} SET session_data = {}, expire_date = {} WHERE session_key = {} \
-                 AND session_data = {}",
+                "UPDATE {t} SET session_data = {}, expire_date = {}, user_id = {} WHERE session_key = {}",
                 p(1),
                 p(2),
                 p(3),
                 p(4)
             ),
+            update_if_unchanged: format!(
+                "UPDATE {t} SET session_data = {}, expire_date = {}, user_id = {} WHERE session_key = {} \
+                 AND session_data = {}",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5)
+            ),
+            user_sessions: format!(
+                "SELECT session_key, expire_date FROM {t} WHERE user_id = {} AND expire_date > {} \
+                 ORDER BY expire_date",
+                p(1),
+                p(2)
+            ),
+            revoke: format!(
+                "DELETE FROM {t} WHERE session_key = {} AND user_id = {}",
+                p(1),
+                p(2)
+            ),
+            revoke_all: format!(
+                "DELETE FROM {t} WHERE user_id = {} AND session_key <> {}",
+                p(1),
+                p(2)
+            ),
             delete: format!("DELETE FROM {t} WHERE session_key = {}", p(1)),
             exists: format!("SELECT 1 FROM {t} WHERE session_key = {}", p(1)),
             clear_expired: format!("DELETE FROM {t} WHERE expire_date < {}", p(1)),
             migrate,
+            has_user_column,
+            add_user_column,
+            migrate_indexes,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! or, on SQLite, first without one, writing only if the row is unchanged.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -12,6 +13,7 @@ use crate::expiry::{self, unix_millis};
 use crate::key::SessionKey;
 use crate::record::{self, Data};
 use crate::store::{SaveRequest, Saved, StoreError};
+use crate::users::user_of;
 
 /// Runs inside a `save` transaction after the `UPDATE` and before the `COMMIT`, while the row is
 /// locked: [`CachedDatabaseStore`](crate::store::CachedDatabaseStore) writes its cache entry there, so
@@ -91,6 +93,7 @@ impl DatabaseStore {
                 &[
                     Bind::Text(&text),
                     Bind::Int(expires),
+                    Bind::OptionalText(user_of(&data)),
                     Bind::Text(key.as_str()),
                 ],
                 true,
@@ -103,7 +106,7 @@ impl DatabaseStore {
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(Saved {
             new_key: None,
-            merged: Some(data),
+            merged: Some(Arc::new(data)),
         })
     }
 
@@ -142,6 +145,7 @@ impl DatabaseStore {
                 &[
                     Bind::Text(&text),
                     Bind::Int(expires),
+                    Bind::OptionalText(user_of(&data)),
                     Bind::Text(key.as_str()),
                     Bind::Text(&stored),
                 ],
@@ -150,7 +154,7 @@ impl DatabaseStore {
             .map_err(|e| self.error(e))?;
         Ok((written == 1).then_some(Saved {
             new_key: None,
-            merged: Some(data),
+            merged: Some(Arc::new(data)),
         }))
     }
 

@@ -1,0 +1,382 @@
+//! [`RedisStore`]: each session a Redis hash, written by applying the request's changes in one script.
+
+mod fields;
+mod scripts;
+mod users;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use cache_core::backends::redis::driver::{self, Value};
+use cache_core::backends::redis::ScriptCall;
+use cache_core::backends::RedisBackend;
+
+use super::load_batch::{self, BatchSource, LoadBatch};
+use super::{
+    create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError, DEFAULT_DEADLINE,
+};
+use crate::deadline::{nonzero, within, Deadline};
+use crate::error::InvalidSetting;
+use crate::expiry::{self, unix_millis};
+use crate::key::SessionKey;
+use crate::record::Data;
+use crate::users::{user_of, UserIndex};
+use fields::{decode_hash, encode_value, field_of};
+
+const NAME: &str = "redis";
+
+/// The default prefix of session keys, after the backend's namespace: `cache:session:<key>` with a
+/// backend of the default namespace.
+pub const DEFAULT_PREFIX: &str = "session:";
+
+/// Random 165-bit keys do not collide; a few attempts cover a broken RNG being noticed.
+const CREATE_ATTEMPTS: u32 = 10;
+
+/// Sessions in Redis or Redis Cluster, each kept as a **hash**: one field per data key holding the value's
+/// JSON, the session's expiry as the key's TTL. Writes cost what the request changed, not the session's
+/// size, and concurrent writers of one session never conflict:
+///
+/// | operation | Redis |
+/// |-----------|-------|
+/// | `load` | `HGETALL`; loads arriving while one is waiting are sent together in one pipeline, a session asked for twice read once |
+/// | `save` | one `EVALSHA` of a script that applies the changes (`HSET` the keys set, `HDEL` the keys removed, recreate after a clear) and `PEXPIREAT`, only if the session still exists |
+/// | `create` | one `EVALSHA`: the hash and its expiry, unless the key is taken |
+/// | `delete` | one `EVALSHA` (`UNLINK`); for a logged-in session, a `ZREM` from its user's index |
+///
+/// - **No lost writes, no retries.** Two requests writing different keys of one session both keep their
+///   writes, applied by Redis in one atomic script each; writing the same key, the last save wins. A save
+///   never re-reads the session and never retries for contention: it sends only the changed keys.
+/// - **Deleted stays deleted.** A save finds no hash when the session was deleted (logout, `flush`,
+///   `cycle_key`, revoked) or expired: [`StoreError::Gone`], never a re-created session.
+/// - **Scripts by SHA1.** Scripts are sent with `EVALSHA`; their text crosses the network only when a
+///   server lacks it (after a restart or `SCRIPT FLUSH`).
+/// - **Cluster.** Each session is one key, so each script runs on the node owning it; the batched loads
+///   are sent concurrently to their nodes.
+/// - **Sessions by user** ([`UserIndex`]): a logged-in session is also in its user's sorted set (scored
+///   by its expiry, kept alive as long as its longest session); listing checks each member against the
+///   session itself, dropping expired, deleted and cleared ones, so the index cannot list a session that
+///   is not the user's.
+/// - **Expiry** is the session's: a custom expiry, else the cookie age from each save; Redis removes
+///   expired sessions itself, so `clear_expired` has nothing to do.
+/// - **Deadline.** Every operation is bounded by one [deadline](Self::with_deadline) (default 1 s), besides
+///   the backend's own timeout. A save abandoned at its deadline may still be applied if Redis received
+///   it; a save applies changes, so applying it again changes nothing.
+/// - Keys live under the backend's namespace and this store's prefix: `clear` on a cache sharing the
+///   backend's namespace deletes sessions too. Give the store a backend of its own namespace
+///   (`?namespace=sessions:` in the URL) when a cache on the same server may be cleared.
+///
+/// Clones share the connection pool.
+#[derive(Debug, Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: RedisBackend,
+    /// Namespace and prefix: a session's key is this plus the session key.
+    prefix: String,
+    deadline: Duration,
+    /// Loads arriving while one runs, read together.
+    batch: LoadBatch<Arc<Data>>,
+}
+
+impl RedisStore {
+    /// Sessions on `backend` (sharing its pool with any cache on it), under [`DEFAULT_PREFIX`].
+    pub fn new(backend: RedisBackend) -> Self {
+        RedisStore::with_prefix(backend, DEFAULT_PREFIX)
+    }
+
+    /// Sessions on `backend` under keys `"{namespace}{prefix}{key}"`.
+    pub fn with_prefix(backend: RedisBackend, prefix: &str) -> Self {
+        RedisStore {
+            inner: Arc::new(Inner {
+                prefix: backend.namespaced_key(prefix),
+                backend,
+                deadline: DEFAULT_DEADLINE,
+                batch: LoadBatch::default(),
+            }),
+        }
+    }
+
+    /// Sessions on the Redis at `url` (`redis://…`, `rediss://…`, `redis+cluster://…`; the options of
+    /// [`RedisBackend::builder`], `namespace` included).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] for a URL the backend refuses (nothing is connected yet).
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        let backend = RedisBackend::from_url(url).map_err(backend_error)?;
+        Ok(RedisStore::new(backend))
+    }
+
+    /// Bounds every operation by `deadline` (default [`DEFAULT_DEADLINE`], 1 s); also the store's
+    /// [`SessionStore::deadline`]. `Duration::MAX` means none.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting::ZeroDeadline`] for zero.
+    pub fn with_deadline(self, deadline: Duration) -> Result<Self, InvalidSetting> {
+        let deadline = nonzero(deadline, "session store deadline")?;
+        let inner = Inner {
+            backend: self.inner.backend.clone(),
+            prefix: self.inner.prefix.clone(),
+            deadline,
+            batch: LoadBatch::default(),
+        };
+        Ok(RedisStore {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The backend sessions are kept on.
+    pub fn backend(&self) -> &RedisBackend {
+        &self.inner.backend
+    }
+
+    /// The Redis key of a session.
+    fn session_key(&self, key: &str) -> String {
+        let mut stored = String::with_capacity(self.inner.prefix.len() + key.len());
+        stored.push_str(&self.inner.prefix);
+        stored.push_str(key);
+        stored
+    }
+
+    /// `operation`, abandoned with [`StoreError::TimedOut`] at the deadline.
+    async fn bounded<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        within(NAME, Deadline::after(self.inner.deadline), operation).await
+    }
+
+    /// Runs script calls in one round trip.
+    async fn eval(
+        &self,
+        calls: &[ScriptCall<'_>],
+        idempotent: bool,
+    ) -> Result<Vec<Value>, StoreError> {
+        self.inner
+            .backend
+            .eval_all(calls, idempotent)
+            .await
+            .map_err(backend_error)
+    }
+
+    /// A `HGETALL` of a session.
+    fn hgetall(&self, key: &str) -> driver::Cmd {
+        let mut cmd = driver::cmd("HGETALL");
+        cmd.arg(self.session_key(key));
+        cmd
+    }
+}
+
+fn backend_error(error: cache_core::Error) -> StoreError {
+    StoreError::backend(NAME, error)
+}
+
+/// A script's integer reply.
+fn int_reply(reply: &Value) -> Result<i64, StoreError> {
+    match reply {
+        Value::Int(n) => Ok(*n),
+        other => Err(StoreError::backend(
+            NAME,
+            format!("unexpected reply from a session script: {other:?}"),
+        )),
+    }
+}
+
+/// A text reply (`None` for nil).
+fn text_reply(reply: Value) -> Option<String> {
+    match reply {
+        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        Value::SimpleString(text) => Some(text),
+        _ => None,
+    }
+}
+
+/// When a session expires, in Unix milliseconds, and how many milliseconds that is from `now`.
+fn expires(data: &Data, now: SystemTime, cookie_age: Duration) -> (i64, i64) {
+    let at = expiry::date(data, now, cookie_age);
+    let left = at.duration_since(now).map_or(0, |left| {
+        i64::try_from(left.as_millis()).unwrap_or(i64::MAX)
+    });
+    (unix_millis(at), left)
+}
+
+impl BatchSource for RedisStore {
+    type Row = Arc<Data>;
+
+    fn batch(&self) -> &LoadBatch<Arc<Data>> {
+        &self.inner.batch
+    }
+
+    async fn fetch_one(&self, key: &SessionKey) -> Result<Option<Arc<Data>>, StoreError> {
+        let reply = self
+            .inner
+            .backend
+            .command(&self.hgetall(key.as_str()), true)
+            .await
+            .map_err(backend_error)?;
+        Ok(decode_hash(NAME, reply).map(Arc::new))
+    }
+
+    async fn fetch_many(&self, keys: &[&str]) -> Result<HashMap<String, Arc<Data>>, StoreError> {
+        let mut unique: Vec<&str> = keys.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let commands: Vec<driver::Cmd> = unique.iter().map(|key| self.hgetall(key)).collect();
+        let replies = self
+            .inner
+            .backend
+            .commands(&commands, true)
+            .await
+            .map_err(backend_error)?;
+        Ok(unique
+            .into_iter()
+            .zip(replies)
+            .filter_map(|(key, reply)| Some((key.to_owned(), Arc::new(decode_hash(NAME, reply)?))))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    /// The [deadline](RedisStore::with_deadline).
+    fn deadline(&self) -> Option<Duration> {
+        Some(self.inner.deadline)
+    }
+
+    fn users(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
+        Ok(self
+            .bounded(load_batch::load(self, key))
+            .await?
+            .map(Loaded::shared))
+    }
+
+    async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
+        let (at, left) = expires(data, SystemTime::now(), cookie_age);
+        let values: Vec<(std::borrow::Cow<'_, str>, Vec<u8>)> = data
+            .iter()
+            .map(|(key, value)| (field_of(key), encode_value(value)))
+            .collect();
+        let user = user_of(data);
+        let create = async {
+            let key = create_with_retries(NAME, CREATE_ATTEMPTS, |key| {
+                let values = &values;
+                async move {
+                    let session = self.session_key(key.as_str());
+                    let mut call = scripts::CREATE.call().key(&session).arg(at);
+                    for (field, value) in values {
+                        call = call.arg(field.as_bytes()).arg(&value[..]);
+                    }
+                    // Alone: a create is not safe to send twice (see `RedisBackend::eval_all`).
+                    let replies = self.eval(&[call], false).await?;
+                    let created = replies.first().map(int_reply).transpose()?;
+                    Ok(created == Some(1))
+                }
+            })
+            .await?;
+            if let Some(user) = user {
+                let index = self.index_key(user);
+                let call = self.index_call(&index, key.as_str(), at, left);
+                self.eval(&[call], true).await?;
+            }
+            Ok(key)
+        };
+        self.bounded(create).await
+    }
+
+    async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
+        let now = SystemTime::now();
+        let (at, left) = expires(request.data, now, request.cookie_age);
+        if left <= 0 {
+            // A custom expiry already in the past: the session ends now.
+            self.delete(key).await?;
+            return Ok(Saved::default());
+        }
+        let session = self.session_key(key.as_str());
+        let changes = request.changes;
+        let mut call = scripts::SAVE
+            .call()
+            .key(&session)
+            .arg(at)
+            .arg(if changes.cleared() { "1" } else { "0" });
+        let written: Vec<(std::borrow::Cow<'_, str>, Vec<u8>)> = changes
+            .writes()
+            .filter_map(|(key, value)| Some((field_of(key), encode_value(value?))))
+            .collect();
+        call = call.arg(written.len());
+        for (field, value) in &written {
+            call = call.arg(field.as_bytes()).arg(&value[..]);
+        }
+        for (key, value) in changes.writes() {
+            if value.is_none() {
+                call = call.arg(field_of(key).as_bytes());
+            }
+        }
+        let mut calls = vec![call];
+        // A logged-in session's index entry follows its expiry, in the same round trip.
+        let index = user_of(request.data).map(|user| self.index_key(user));
+        if let Some(index) = &index {
+            calls.push(self.index_call(index, key.as_str(), at, left));
+        }
+        let save = async {
+            let replies = self.eval(&calls, true).await?;
+            match replies.first().map(int_reply).transpose()? {
+                Some(1) => Ok(Saved::default()),
+                _ => Err(StoreError::Gone),
+            }
+        };
+        self.bounded(save).await
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        let delete = async {
+            let session = self.session_key(key.as_str());
+            let call = scripts::DELETE
+                .call()
+                .key(&session)
+                .arg(field_of(crate::users::USER_KEY).as_bytes());
+            let reply = self.eval(&[call], true).await?.into_iter().next();
+            let user = reply
+                .and_then(text_reply)
+                .and_then(|json| serde_json::from_str::<String>(&json).ok());
+            if let Some(user) = user {
+                self.unindex(&user, &[key.as_str()]).await?;
+            }
+            Ok(())
+        };
+        self.bounded(delete).await
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let exists = async {
+            let mut cmd = driver::cmd("EXISTS");
+            cmd.arg(self.session_key(key.as_str()));
+            let reply = self
+                .inner
+                .backend
+                .command(&cmd, true)
+                .await
+                .map_err(backend_error)?;
+            Ok(int_reply(&reply)? > 0)
+        };
+        self.bounded(exists).await
+    }
+
+    /// Redis expires sessions itself.
+    async fn clear_expired(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
