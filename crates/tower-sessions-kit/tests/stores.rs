@@ -253,3 +253,62 @@ async fn zero_deadlines_are_refused() {
         Some(InvalidSetting::ZeroDeadline("cache deadline"))
     );
 }
+
+/// PostgreSQL merges a save in one `jsonb` statement; a row `jsonb` refuses (not JSON, or JSON with a
+/// `\u0000` that `text` holds but `jsonb` cannot) is saved by the transaction instead: decoded leniently,
+/// the changes applied, the request answered as usual.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_rows_jsonb_refuses_still_save() {
+    use axum::routing::get;
+    use cache_core::sql::{Bind, PoolSettings, SqlPool};
+    use tower_sessions_kit::store::DatabaseStore;
+    use tower_sessions_kit::{Session, SessionError, SessionLayer};
+
+    let Some(url) =
+        cache_core::testing::server_url("TEST_POSTGRES_URL", "PostgreSQL jsonb fallback")
+    else {
+        return;
+    };
+    let table = tower_sessions_kit::testing::unique_name("jsonb");
+    let store = DatabaseStore::builder(url.clone())
+        .table(table.clone())
+        .connect()
+        .await
+        .expect("store");
+    store.migrate().await.expect("migrate");
+    let app = axum::Router::new()
+        .route(
+            "/write/{value}",
+            get(|session: Session, axum::extract::Path(value): axum::extract::Path<u32>| async move {
+                session.insert("after", &value).await?;
+                Ok::<_, SessionError>("written")
+            }),
+        )
+        .route(
+            "/read",
+            get(|session: Session| async move {
+                Ok::<_, SessionError>(format!("{:?}", session.get::<u32>("after").await?))
+            }),
+        )
+        .layer(SessionLayer::new(store));
+    let raw = SqlPool::connect_lazy(&url, &PoolSettings::default()).expect("pool");
+    for stored in ["not json at all", r#"{"nul": "a\u0000b", "kept": 1}"#] {
+        let first = support::send(&app, "/write/1", None).await;
+        let key = first
+            .session_cookie()
+            .expect("a session")
+            .value()
+            .to_owned();
+        raw.execute(
+            &format!("UPDATE \"{table}\" SET session_data = $1 WHERE session_key = $2"),
+            &[Bind::Text(stored), Bind::Text(&key)],
+        )
+        .await
+        .expect("corrupt the row");
+        let second = support::send(&app, "/write/2", Some(&key)).await;
+        assert_eq!(second.status, StatusCode::OK, "{stored}: {}", second.body);
+        let read = support::send(&app, "/read", Some(&key)).await;
+        assert_eq!(read.body, "Some(2)", "{stored}");
+    }
+}

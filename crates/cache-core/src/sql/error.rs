@@ -50,6 +50,16 @@ impl SqlError {
         }
     }
 
+    /// Whether the database refused a value (SQLSTATE class 22, "data exception": text that is not valid
+    /// JSON for a `jsonb` cast, a number out of range, …), as opposed to a failed connection or statement:
+    /// the caller may retry the same change another way.
+    pub fn is_data_exception(&self) -> bool {
+        let sqlx::Error::Database(db) = &self.source else {
+            return false;
+        };
+        db.code().is_some_and(|code| code.starts_with("22"))
+    }
+
     /// Whether the statement broke a unique constraint (an `INSERT` of a key that exists).
     pub fn is_unique_violation(&self) -> bool {
         matches!(&self.source, sqlx::Error::Database(db) if db.is_unique_violation())

@@ -55,15 +55,19 @@ pub const MAINTENANCE_DEADLINE: Duration = Duration::from_secs(60);
 ///   alone runs its own query at once, and a queued load is answered by a query that started after it
 ///   arrived, so it never sees older data than its own query would have.
 /// - `create`: `INSERT`; a duplicate key is retried with a new key.
-/// - `save`: **one transaction** — SQLite `BEGIN IMMEDIATE` (the write lock up front), PostgreSQL and
-///   MySQL `SELECT … FOR UPDATE` — reads the current data, applies this request's changes, and `UPDATE`s
-///   data and expiry. Concurrent saves of one session are serialized on the row, so none is lost; writes
-///   to the same key: the last save wins. No row (deleted meanwhile, even if merely expired rows count as
-///   present as in Django) → [`StoreError::Gone`]. On SQLite the transaction is the fallback: a save first
-///   reads the row, merges, and writes with `UPDATE … WHERE session_data = <what it read>` — two
-///   statements instead of four, each a hop to sqlx's SQLite worker thread — and only when another save
-///   changed the row in between does it run the transaction. The result is the same: changes merged onto
-///   the current record, nothing lost.
+/// - `save`: this request's changes merged onto the row as it is now, never the whole record overwritten,
+///   so concurrent saves of one session all keep their writes (writes to the same key: the last save
+///   wins). No row (deleted meanwhile; a merely expired row counts as present, as in Django) →
+///   [`StoreError::Gone`]. How, per database:
+///   - **PostgreSQL: one statement.** The database merges: `session_data::jsonb - <removed keys> ||
+///     <set keys>` in one `UPDATE`, serialized by the row's lock, no read and no transaction. A row
+///     whose data `jsonb` refuses (corrupted, or holding `\u0000`) falls back to the transaction below.
+///   - **SQLite: one statement when uncontended.** The save merges onto the row as this request loaded
+///     it and writes with `UPDATE … WHERE session_data = <as loaded>`; only when another save changed
+///     the row in between does it run the transaction.
+///   - **MySQL/MariaDB, and the fallbacks: one transaction** — SQLite `BEGIN IMMEDIATE`, the others
+///     `SELECT … FOR UPDATE` — reads the row, applies the changes, `UPDATE`s. (MySQL has no per-key
+///     JSON merge that is safe for every key name and value, so it keeps the transaction.)
 /// - `clear_expired`: `DELETE … WHERE expire_date < now`.
 ///
 /// **Deadline.** Every operation — waiting for a pooled connection included — is bounded by the

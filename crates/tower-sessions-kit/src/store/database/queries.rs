@@ -23,6 +23,11 @@ pub(super) struct Queries {
     pub(super) update_if_unchanged: String,
     /// Binds: key.
     pub(super) delete: String,
+    /// PostgreSQL only: the whole save as one statement, merged by the database (`jsonb`: minus the
+    /// removed keys, then `||` the set ones — a shallow, per-key merge). Binds: 1 when cleared else 0,
+    /// the removed keys (JSON array), the set keys (JSON object), expiry, user (or NULL), key.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(super) update_merged: String,
     /// Binds: key. A row iff one exists, expired or not.
     pub(super) exists: String,
     /// Binds: now.
@@ -138,6 +143,17 @@ impl Queries {
                 p(3),
                 p(4),
                 p(5)
+            ),
+            update_merged: format!(
+                "UPDATE {t} SET session_data = (((CASE WHEN {} = 1 THEN '{{}}'::jsonb \
+                 ELSE session_data::jsonb END) - ARRAY(SELECT jsonb_array_elements_text({}::jsonb))) \
+                 || {}::jsonb)::text, expire_date = {}, user_id = {} WHERE session_key = {}",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6)
             ),
             user_sessions: format!(
                 "SELECT session_key, expire_date FROM {t} WHERE user_id = {} AND expire_date > {} \

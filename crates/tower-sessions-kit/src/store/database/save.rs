@@ -50,8 +50,13 @@ impl DatabaseStore {
         hook: Option<&dyn BeforeCommit>,
     ) -> Result<Saved, StoreError> {
         // A hook must run while the row is locked, which only the transaction does.
-        if hook.is_none() && self.inner.pool.dialect() == Dialect::Sqlite {
-            if let Some(saved) = self.save_if_unchanged(key, &request).await? {
+        if hook.is_none() {
+            let saved = match self.inner.pool.dialect() {
+                Dialect::Sqlite => self.save_if_unchanged(key, &request).await?,
+                Dialect::Postgres => self.save_merged_by_database(key, &request).await?,
+                _ => None,
+            };
+            if let Some(saved) = saved {
                 return Ok(saved);
             }
         }
@@ -156,6 +161,59 @@ impl DatabaseStore {
             new_key: None,
             merged: Some(Arc::new(data)),
         }))
+    }
+
+    /// PostgreSQL's save: one `UPDATE` in which the database merges the changes onto the row (`jsonb`).
+    /// No read, no transaction, no lock held across round trips; concurrent saves of one session are
+    /// serialized by the row lock of their `UPDATE`s, so none is lost. The expiry and user are the
+    /// request's view's, as for the other stores. `Ok(None)` when the database refused the row's data
+    /// as JSON (a corrupted or foreign row, or text `jsonb` cannot hold such as `\u0000`): the caller runs
+    /// the transaction, which decodes it leniently.
+    async fn save_merged_by_database(
+        &self,
+        key: &SessionKey,
+        request: &SaveRequest<'_>,
+    ) -> Result<Option<Saved>, StoreError> {
+        let changes = request.changes;
+        let mut removed = Vec::new();
+        let mut set = Data::new();
+        for (name, value) in changes.writes() {
+            match value {
+                Some(value) => {
+                    set.insert(name.to_owned(), value.clone());
+                }
+                None => removed.push(name),
+            }
+        }
+        let removed = serde_json::to_string(&removed).unwrap_or_else(|_| "[]".to_owned());
+        let set = String::from_utf8(record::encode(&set)).unwrap_or_else(|_| "{}".to_owned());
+        let expires = unix_millis(expiry::date(
+            request.data,
+            SystemTime::now(),
+            request.cookie_age,
+        ));
+        let binds = [
+            Bind::Int(i64::from(changes.cleared())),
+            Bind::Text(&removed),
+            Bind::Text(&set),
+            Bind::Int(expires),
+            Bind::OptionalText(user_of(request.data)),
+            Bind::Text(key.as_str()),
+        ];
+        match self
+            .inner
+            .pool
+            .execute(&self.inner.sql.update_merged, &binds)
+            .await
+        {
+            Ok(0) => Err(StoreError::Gone),
+            Ok(_) => Ok(Some(Saved::default())),
+            Err(error) if error.is_data_exception() => {
+                tracing::debug!(%error, "session row is not jsonb: saving in a transaction");
+                Ok(None)
+            }
+            Err(error) => Err(self.error(error)),
+        }
     }
 
     /// The stored data (as read from the row) with this request's changes applied: the data, its text
