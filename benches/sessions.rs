@@ -44,7 +44,6 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, Request};
 use axum::routing::get;
 use axum::Router;
-use cache_core::backends::MemoryBackend;
 use cache_core::Cache;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http_body_util::BodyExt;
@@ -187,11 +186,7 @@ async fn variant(name: &'static str, router: Router, with_session: bool) -> Vari
 }
 
 async fn memory_group() -> Vec<Variant> {
-    let backend = MemoryBackend::builder()
-        .max_entries(100_000)
-        .build()
-        .unwrap_or_default();
-    let store = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
+    let store = tower_sessions_kit::store::CacheStore::new(support::stores::memory_cache());
     same_request_for_plain(vec![
         variant("plain", plain(), false).await,
         variant(
@@ -228,26 +223,9 @@ fn same_request_for_plain(mut variants: Vec<Variant>) -> Vec<Variant> {
 
 async fn sqlite_group(dir: &std::path::Path, write: bool) -> Vec<Variant> {
     let suffix = if write { "write" } else { "read" };
-    let ours = tower_sessions_kit::store::DatabaseStore::connect(format!(
-        "sqlite://{}",
-        dir.join(format!("kit-{suffix}.db")).display()
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("kit sqlite: {e}"));
-    ours.migrate()
-        .await
-        .unwrap_or_else(|e| panic!("kit migrate: {e}"));
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.join(format!("tower-sessions-{suffix}.db")).display()
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("tower-sessions sqlite: {e}"));
-    let theirs = tower_sessions_sqlx_store::SqliteStore::new(pool);
-    theirs
-        .migrate()
-        .await
-        .unwrap_or_else(|e| panic!("tower-sessions migrate: {e}"));
+    let ours = support::stores::kit_sqlite_store(&dir.join(format!("kit-{suffix}.db"))).await;
+    let theirs =
+        support::stores::peer_sqlite_store(&dir.join(format!("tower-sessions-{suffix}.db"))).await;
     same_request_for_plain(vec![
         variant("plain", plain(), false).await,
         variant("kit", kit::app(ours, write), true).await,
@@ -256,22 +234,15 @@ async fn sqlite_group(dir: &std::path::Path, write: bool) -> Vec<Variant> {
 }
 
 async fn redis_group(url: &str) -> Option<Vec<Variant>> {
-    use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
-    let backend = cache_core::backends::RedisBackend::builder(url)
-        .namespace("bench-sessions-kit:")
-        .build()
-        .ok()?;
-    let ours = tower_sessions_kit::store::CacheStore::new(Cache::new(backend));
+    use tower_sessions_kit::store::CacheStore;
+    let ours = CacheStore::new(support::stores::redis_cache(url, "bench-sessions-kit:").ok()?);
     let client_cached = cache_core::backends::RedisBackend::builder(url)
         .namespace("bench-sessions-kit-client-cache:")
         .client_side_cache(10_000)
         .build()
         .ok()?;
-    let ours_client_cached = tower_sessions_kit::store::CacheStore::new(Cache::new(client_cached));
-    let config = Config::from_url(url).ok()?;
-    let pool = Pool::new(config, None, None, None, 6).ok()?;
-    pool.init().await.ok()?;
-    let theirs = tower_sessions_redis_store::RedisStore::new(pool);
+    let ours_client_cached = CacheStore::new(Cache::new(client_cached));
+    let theirs = support::stores::peer_redis_store(url).await.ok()?;
     Some(same_request_for_plain(vec![
         variant("plain", plain(), false).await,
         variant("kit", kit::app(ours, false), true).await,

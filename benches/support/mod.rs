@@ -1,11 +1,16 @@
 //! What the benches share: their runtimes, the loopback HTTP/1.1 driver (an app served by `axum::serve` on
-//! 127.0.0.1 and keep-alive client connections sending a fixed `GET`, each one request at a time), and the
-//! arithmetic of their side-by-side reports.
+//! 127.0.0.1 and keep-alive client connections, each one request at a time), a load generator over such
+//! connections ([`load`]), the session stores the session benches compare ([`stores`]), and the arithmetic
+//! of their side-by-side reports.
 
 // Each bench uses the part it needs.
 #![allow(dead_code)]
 
+pub mod load;
+pub mod stores;
+
 use std::convert::Infallible;
+use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -64,58 +69,123 @@ async fn listen() -> TcpListener {
         .expect("bind loopback")
 }
 
+/// A `GET` of `path` as HTTP/1.1 bytes, with `cookie` as its `Cookie` header: what a browser sends.
+pub fn get_request(path: &str, cookie: Option<&[u8]>) -> Vec<u8> {
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n").into_bytes();
+    if let Some(cookie) = cookie {
+        request.extend_from_slice(b"Cookie: ");
+        request.extend_from_slice(cookie);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    request
+}
+
+/// One keep-alive HTTP/1.1 connection that sends whatever request it is given and reads the whole response:
+/// what [`Conn`] and the load generator ([`load`]) share. Failures are errors, not panics, so that a load
+/// run can count them and go on.
+pub struct Wire {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// A response read by [`Wire::exchange`], borrowed from the connection's buffer.
+pub struct Reply<'a> {
+    /// The status code.
+    pub status: u16,
+    /// The head, through the blank line.
+    pub head: &'a [u8],
+    /// The body (`Content-Length` bytes).
+    pub body: &'a [u8],
+}
+
+impl Reply<'_> {
+    /// The first value of the header `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        std::str::from_utf8(self.head)
+            .ok()?
+            .split("\r\n")
+            .find_map(|line| {
+                let (n, value) = line.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| value.trim())
+            })
+    }
+}
+
+impl Wire {
+    /// Connects to `addr` (without Nagle's delay, as a browser's small requests would go).
+    pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            buf: vec![0; 64 * 1024],
+        })
+    }
+
+    /// Sends `request` and reads the whole response (head, then `Content-Length` bytes of body).
+    pub async fn exchange(&mut self, request: &[u8]) -> io::Result<Reply<'_>> {
+        self.stream.write_all(request).await?;
+        let mut filled = 0;
+        let (head, body) = loop {
+            let n = self.stream.read(&mut self.buf[filled..]).await?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "server closed the connection",
+                ));
+            }
+            filled += n;
+            match head_and_body_len(&self.buf[..filled])? {
+                Some((head, body)) if filled >= head + body => break (head, body),
+                _ if filled == self.buf.len() => {
+                    return Err(malformed("response larger than the buffer"))
+                }
+                _ => {}
+            }
+        };
+        let status = self
+            .buf
+            .strip_prefix(b"HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| std::str::from_utf8(code).ok()?.parse().ok())
+            .ok_or_else(|| malformed("no HTTP/1.1 status line"))?;
+        Ok(Reply {
+            status,
+            head: &self.buf[..head],
+            body: &self.buf[head..head + body],
+        })
+    }
+}
+
+fn malformed(what: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
 /// One keep-alive HTTP/1.1 connection to a served app, sending the same `GET` every time.
 pub struct Conn {
-    stream: TcpStream,
+    wire: Wire,
     request: Vec<u8>,
-    buf: Vec<u8>,
 }
 
 impl Conn {
     /// Connects to `addr`; every [`get`](Self::get) asks for `path`, with `cookie` as its `Cookie` header.
     pub async fn open(addr: SocketAddr, path: &str, cookie: Option<&[u8]>) -> Self {
-        let stream = TcpStream::connect(addr).await.expect("connect to loopback");
-        stream.set_nodelay(true).expect("nodelay");
-        let mut request = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n").into_bytes();
-        if let Some(cookie) = cookie {
-            request.extend_from_slice(b"Cookie: ");
-            request.extend_from_slice(cookie);
-            request.extend_from_slice(b"\r\n");
-        }
-        request.extend_from_slice(b"\r\n");
         Self {
-            stream,
-            request,
-            buf: vec![0; 64 * 1024],
+            wire: Wire::connect(addr).await.expect("connect to loopback"),
+            request: get_request(path, cookie),
         }
     }
 
-    /// Sends the request and reads the whole response (head, then `Content-Length` bytes of body); asserts
-    /// a `200` and returns the body.
+    /// Sends the request and reads the whole response; asserts a `200` and returns the body.
     pub async fn get(&mut self) -> &[u8] {
-        self.stream.write_all(&self.request).await.expect("write");
-        let mut filled = 0;
-        let mut framing: Option<(usize, usize)> = None;
-        loop {
-            let n = self
-                .stream
-                .read(&mut self.buf[filled..])
-                .await
-                .expect("read");
-            assert!(n > 0, "server closed the connection");
-            filled += n;
-            if framing.is_none() {
-                framing = head_and_body_len(&self.buf[..filled]);
-            }
-            match framing {
-                Some((head, body)) if filled >= head + body => break,
-                _ => assert!(filled < self.buf.len(), "response larger than the buffer"),
-            }
-        }
-        assert!(self.buf.starts_with(b"HTTP/1.1 200"), "status is not 200");
-        let (head, body) = framing.unwrap_or((filled, 0));
-        let end = head + body;
-        &self.buf[head..end]
+        let reply = self
+            .wire
+            .exchange(&self.request)
+            .await
+            .unwrap_or_else(|error| panic!("exchange over loopback: {error}"));
+        assert_eq!(reply.status, 200, "status is not 200");
+        reply.body
     }
 }
 
@@ -146,10 +216,14 @@ pub async fn keep_sending(conns: Vec<Conn>, deadline: Instant) -> (Vec<Conn>, u6
 }
 
 /// The length of the response head (through the blank line) and the body's `Content-Length`, once the
-/// whole head is in `bytes`.
-fn head_and_body_len(bytes: &[u8]) -> Option<(usize, usize)> {
-    let head = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let text = std::str::from_utf8(&bytes[..head]).expect("ASCII response head");
+/// whole head is in `bytes` (`None` before).
+fn head_and_body_len(bytes: &[u8]) -> io::Result<Option<(usize, usize)>> {
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Ok(None);
+    };
+    let head = end + 4;
+    let text =
+        std::str::from_utf8(&bytes[..head]).map_err(|_| malformed("non-UTF-8 response head"))?;
     let body = text
         .split("\r\n")
         .find_map(|line| {
@@ -158,8 +232,8 @@ fn head_and_body_len(bytes: &[u8]) -> Option<(usize, usize)> {
                 .then(|| value.trim().parse::<usize>().ok())
                 .flatten()
         })
-        .expect("response without Content-Length");
-    Some((head, body))
+        .ok_or_else(|| malformed("response without Content-Length"))?;
+    Ok(Some((head, body)))
 }
 
 /// The middle of `values` (the upper one of an even count), `NaN` when there are none.
