@@ -26,7 +26,7 @@ use axum::routing::get;
 use axum::Router;
 use support::{ensure, BoxError, Client};
 use tower_django::cache::{redact, Cache, Timeout};
-use tower_django::sessions::store::CacheStore;
+use tower_django::sessions::store::RedisStore;
 use tower_django::sessions::{Session, SessionError, SessionLayer};
 
 /// The cache's key prefix (Django's `KEY_PREFIX`): this example's keys, apart from anything else in Redis.
@@ -94,10 +94,15 @@ async fn popular(State(cache): State<Cache>) -> Result<String, AppError> {
     Ok(format!("popular: {}\n", articles.join(", ")))
 }
 
+/// The Redis URL: `REDIS_URL`, or the local default.
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 /// The cache on `REDIS_URL`, after one round trip to prove the server answers; otherwise how to start
 /// one, and exit.
 async fn connect(key_prefix: &str) -> Cache {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let url = redis_url();
     let reachable = match Cache::from_url(&url).await {
         Ok(cache) => {
             let cache = cache.to_builder().key_prefix(key_prefix).build();
@@ -116,14 +121,15 @@ async fn connect(key_prefix: &str) -> Cache {
     }
 }
 
-fn app(cache: Cache) -> Router {
+fn app(cache: Cache, sessions: RedisStore) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/popular", get(popular))
-        .with_state(cache.clone())
-        // Django's `cache` session engine on the same Redis: sessions survive restarts and are shared by
-        // every process (saves merge concurrent changes with compare-and-swap).
-        .layer(SessionLayer::new(CacheStore::new(cache)).secure(false))
+        .with_state(cache)
+        // Sessions on the same Redis, each a hash: they survive restarts and are shared by every process,
+        // and a save sends only what the request changed, so parallel requests never lose each other's
+        // writes.
+        .layer(SessionLayer::new(sessions).secure(false))
 }
 
 async fn smoke(client: Client, cache: Cache) -> Result<(), BoxError> {
@@ -159,8 +165,9 @@ async fn main() -> Result<(), BoxError> {
         KEY_PREFIX.to_owned()
     };
     let cache = connect(&key_prefix).await;
+    let sessions = RedisStore::from_url(&redis_url())?;
     let served = support::serve(
-        app(cache.clone()),
+        app(cache.clone(), sessions),
         &[
             "curl -c jar -b jar http://{addr}/",
             "curl http://{addr}/popular",

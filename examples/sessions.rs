@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --example sessions --features sessions   # sessions in SQLite (a file in the temp dir)
-//! SESSION_STORE=memory cargo run --example sessions --features sessions   # sessions in the in-process memory cache
+//! SESSION_STORE=memory cargo run --example sessions --features sessions   # sessions in this process (MemoryStore)
 //! curl -c jar -b jar http://127.0.0.1:3000/                   # run twice: the counter goes up
 //! curl -c jar -b jar -X POST 'http://127.0.0.1:3000/login?user=alice'
 //! curl -c jar -b jar http://127.0.0.1:3000/
@@ -24,9 +24,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use support::{ensure, BoxError, Client};
-use tower_django::cache::backends::MemoryBackend;
-use tower_django::cache::Cache;
-use tower_django::sessions::store::{CacheStore, DatabaseStore};
+use tower_django::sessions::store::{DatabaseStore, MemoryStore};
 use tower_django::sessions::{spawn_cleanup, Session, SessionError, SessionLayer, SessionStore};
 
 async fn home(session: Session) -> Result<String, SessionError> {
@@ -62,9 +60,8 @@ async fn logout(session: Session) -> Result<&'static str, SessionError> {
 /// The store `SESSION_STORE` names: `sqlite` (default) or `memory`.
 async fn store() -> Result<Arc<dyn SessionStore>, BoxError> {
     if std::env::var("SESSION_STORE").is_ok_and(|store| store == "memory") {
-        // Django's `cache` engine; any cache works (Redis: see the `redis` example).
-        let cache = Cache::new(MemoryBackend::new());
-        return Ok(Arc::new(CacheStore::new(cache)));
+        // In this process only: the fastest store, gone at exit (Redis: see the `redis` example).
+        return Ok(Arc::new(MemoryStore::new()));
     }
     let url = match std::env::var("SESSIONS_DB") {
         Ok(url) => url,
@@ -133,7 +130,7 @@ async fn smoke(client: Client) -> Result<(), BoxError> {
 async fn main() -> Result<(), BoxError> {
     support::init_tracing();
     let store = store().await?;
-    // Django's `clearsessions`, hourly (a no-op for the cache store: entries expire by themselves).
+    // Django's `clearsessions`, hourly.
     let cleanup = spawn_cleanup(store.clone(), Duration::from_secs(3600));
     let served = support::serve(
         app(store),

@@ -10,21 +10,26 @@ use std::path::Path;
 use cache_core::backends::{MemoryBackend, RedisBackend};
 use cache_core::Cache;
 use tower::BoxError;
-use tower_sessions_kit::store::{CacheStore, DatabaseStore};
+use tower_sessions_kit::store::{CacheStore, DatabaseStore, MemoryStore, RedisStore};
 use tower_sessions_kit::SessionStore;
 use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
 
 /// Our memory store.
 pub fn kit_memory_store() -> impl SessionStore {
-    CacheStore::new(memory_cache())
+    MemoryStore::new()
 }
 
-/// Our Redis store on `url`, its entries under a namespace of their own.
+/// Our Redis store on `url` (each session a hash), its keys under a namespace of their own.
 pub async fn kit_redis_store(url: &str) -> Result<impl SessionStore, BoxError> {
-    Ok(CacheStore::new(redis_cache(
-        url,
-        "bench-session-load-kit:",
-    )?))
+    let backend = RedisBackend::builder(url)
+        .namespace("bench-session-load-kit:")
+        .build()?;
+    Ok(RedisStore::new(backend))
+}
+
+/// Our `CacheStore` on cache-core's memory backend (the memory store before `MemoryStore`).
+pub fn kit_memory_cache_store() -> impl SessionStore {
+    CacheStore::new(memory_cache())
 }
 
 /// cache-core's memory backend with room for every session a bench makes (its default bound, Django's

@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `GET /` | the page cache: `CachePageLayer` keeps the whole page 30 s; `Cache-Status` says hit or miss |
 //! | `GET /post/{id}` | sessions (a per-visitor counter) and a fragment cached per user (the sidebar) |
-//! | `POST /login` | `cycle_key`, then the name stored in the session; 303 back to the page |
+//! | `POST /login` | `set_user`: the name recorded as the session's user, under a new key; 303 back to the page |
 //! | `POST /logout` | `flush`: session deleted, cookie removed; 303 back to the page |
 //! | `GET /boom` | a panicking handler: `process_exception` answers a friendly 500 page |
 //! | `GET /events` | server-sent events (the time, once a second) through the same layers |
@@ -32,7 +32,7 @@ use futures_util::Stream;
 use tower_django::cache::FragmentCache;
 use tower_django::hooks::{async_trait, Exception, HooksLayer, Middleware, Request};
 use tower_django::page::CachePageLayer;
-use tower_django::sessions::{Session, SessionLayer};
+use tower_django::sessions::{Session, SessionError, SessionLayer};
 
 #[path = "backends.rs"]
 pub mod backends;
@@ -55,7 +55,6 @@ pub const CACHE_STATUS_NAME: &str = "demo";
 
 /// Session keys.
 const VISITS: &str = "visits";
-const USER: &str = "user";
 
 /// The whole app on `backends`: routes, then the session layer, then the hooks layer around them.
 pub fn router(backends: &Backends) -> Router {
@@ -114,7 +113,7 @@ async fn post_page(
         .unwrap_or(0)
         .saturating_add(1);
     session.insert(VISITS, &visits).await?;
-    let user: Option<String> = session.get(USER).await?;
+    let user: Option<String> = session.user().await?;
     let user = user.as_deref();
     // Django: `{% cache 30 sidebar request.user.is_authenticated request.user.username %}`.
     let sidebar = state
@@ -140,8 +139,8 @@ struct AccountForm {
     next: String,
 }
 
-/// Logs in as the form's `name`: a new session key first (so a key planted before login is useless),
-/// then the name in the session; back to `next` with 303 See Other.
+/// Logs in as the form's `name` (Django's `login`): the name recorded as the session's user, under a new
+/// session key (so a key planted before login is useless); back to `next` with 303 See Other.
 async fn login(
     session: Session,
     form: Result<Form<AccountForm>, FormRejection>,
@@ -154,8 +153,10 @@ async fn login(
             pages::MAX_NAME
         )));
     }
-    session.cycle_key().await?;
-    session.insert(USER, name).await?;
+    session.set_user(name).await.map_err(|error| match error {
+        SessionError::InvalidUser(_) => bad_request(format!("not a usable name: {error}")),
+        other => other.into(),
+    })?;
     Ok(Redirect::to(local_path(&form.next)))
 }
 

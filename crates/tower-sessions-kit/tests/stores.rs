@@ -2,6 +2,7 @@
 //! outage, the file store cannot be made to touch a path outside its directory, and cache sessions read
 //! without a lookup still see every write and expiry.
 
+mod servers;
 mod support;
 
 use std::sync::Arc;
@@ -311,4 +312,58 @@ async fn postgres_rows_jsonb_refuses_still_save() {
         let read = support::send(&app, "/read", Some(&key)).await;
         assert_eq!(read.body, "Some(2)", "{stored}");
     }
+}
+
+/// A `RedisStore` save that races a delete finds the session gone (the layer answers 400, Django's
+/// `SessionInterrupted`) and leaves nothing behind: what its `HSET` wrote, a hash without the marker, is
+/// removed.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_saves_racing_a_delete_leave_nothing() {
+    use axum::routing::get;
+    use cache_core::backends::redis::driver::{cmd, Value};
+    use tower_sessions_kit::store::RedisStore;
+    use tower_sessions_kit::{Session, SessionError, SessionLayer};
+
+    let name = tower_sessions_kit::testing::unique_name("gone");
+    let Some(store) = servers::redis_hash_store(&name) else {
+        return;
+    };
+    let deleter: RedisStore = store.clone();
+    let app = axum::Router::new()
+        .route(
+            "/write",
+            get(|session: Session| async move {
+                session.insert("n", &1).await?;
+                Ok::<_, SessionError>("written")
+            }),
+        )
+        .route(
+            "/race",
+            get(move |session: Session| async move {
+                session.get::<u32>("n").await?;
+                // Another request logs this session out after this one loaded it.
+                let key = session.key().await.expect("a session");
+                deleter.delete(&key).await?;
+                session.insert("n", &2).await?;
+                Ok::<_, SessionError>("written")
+            }),
+        )
+        .layer(SessionLayer::new(store.clone()));
+    let first = support::send(&app, "/write", None).await;
+    let key = first
+        .session_cookie()
+        .expect("a session")
+        .value()
+        .to_owned();
+    let raced = support::send(&app, "/race", Some(&key)).await;
+    assert_eq!(raced.status, StatusCode::BAD_REQUEST, "{}", raced.body);
+    let mut exists = cmd("EXISTS");
+    exists.arg(store.backend().namespaced_key(&format!("session:{key}")));
+    let left = store
+        .backend()
+        .command(&exists, true)
+        .await
+        .expect("EXISTS");
+    assert_eq!(left, Value::Int(0), "the deleted session's key came back");
 }

@@ -44,6 +44,29 @@ impl RedisBackend {
     }
 }
 
+impl RedisBackend {
+    /// Sends `commands` as one transaction (`MULTI` … `EXEC` in one pipeline: one round trip), so they
+    /// are applied together with no other client's command between them; the reply of each, in order.
+    /// Cheaper for the server than a script doing the same. Not on a cluster ([`Error::Unsupported`](
+    /// crate::Error::Unsupported)), where a transaction cannot be routed by redis-rs: use a script
+    /// there.
+    pub async fn transaction(&self, commands: &[Cmd], idempotent: bool) -> Result<Vec<Value>> {
+        if self.inner.cluster {
+            return Err(crate::Error::Unsupported {
+                backend: super::NAME,
+                operation: "transaction on a cluster",
+            });
+        }
+        let mut pipeline = redis::pipe();
+        pipeline.atomic();
+        for cmd in commands {
+            pipeline.add_command(cmd.clone());
+        }
+        self.query_pipeline(pipeline, "transaction", retry(idempotent))
+            .await
+    }
+}
+
 fn retry(idempotent: bool) -> Retry {
     if idempotent {
         Retry::Safe

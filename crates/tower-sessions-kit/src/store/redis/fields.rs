@@ -9,6 +9,9 @@ use serde_json::Value as Json;
 
 use crate::record::Data;
 
+/// The marker field every session hash has; a hash without it is not a session.
+pub(super) const MARKER: &str = "\0";
+
 /// The field name of data key `key`.
 pub(super) fn field_of(key: &str) -> Cow<'_, str> {
     if key.starts_with('\0') {
@@ -49,16 +52,17 @@ pub(super) fn decode_hash(store: &'static str, reply: Value) -> Option<Data> {
         }
         _ => return None,
     };
-    if pairs.is_empty() {
-        return None;
-    }
     let mut data = Data::new();
+    let mut marked = false;
     for (field, value) in pairs {
         let (Value::BulkString(field), Value::BulkString(value)) = (field, value) else {
             tracing::warn!(store, "session hash field of an unexpected type: left out");
             continue;
         };
-        let Some(key) = key_of(&field) else { continue };
+        let Some(key) = key_of(&field) else {
+            marked = true;
+            continue;
+        };
         match serde_json::from_slice(&value) {
             Ok(value) => {
                 data.insert(key.into_owned(), value);
@@ -68,7 +72,8 @@ pub(super) fn decode_hash(store: &'static str, reply: Value) -> Option<Data> {
             }
         }
     }
-    Some(data)
+    // No marker: no session, or the remains of a save that raced a delete (removed by that save).
+    marked.then_some(data)
 }
 
 #[cfg(test)]
@@ -101,5 +106,11 @@ mod tests {
         let resp3 = Value::Map(vec![(bulk("\0"), bulk(""))]);
         assert_eq!(decode_hash("redis", resp3), Some(Data::new()));
         assert_eq!(decode_hash("redis", Value::Array(vec![])), None);
+        let unmarked = Value::Array(vec![bulk("n"), bulk("1")]);
+        assert_eq!(
+            decode_hash("redis", unmarked),
+            None,
+            "a hash without the marker is no session"
+        );
     }
 }

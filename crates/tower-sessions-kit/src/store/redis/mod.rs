@@ -41,15 +41,17 @@ const CREATE_ATTEMPTS: u32 = 10;
 /// | operation | Redis |
 /// |-----------|-------|
 /// | `load` | `HGETALL`; loads arriving while one is waiting are sent together in one pipeline, a session asked for twice read once |
-/// | `save` | one `EVALSHA` of a script that applies the changes (`HSET` the keys set, `HDEL` the keys removed, recreate after a clear) and `PEXPIREAT`, only if the session still exists |
+/// | `save` | one `MULTI`/`EXEC`: `HSET` the keys set, `HDEL` the keys removed, `PEXPIREAT`, and a check that the session still exists; a save that clears, and every save on a cluster, is one `EVALSHA` of a script doing the same |
 /// | `create` | one `EVALSHA`: the hash and its expiry, unless the key is taken |
 /// | `delete` | one `EVALSHA` (`UNLINK`); for a logged-in session, a `ZREM` from its user's index |
 ///
 /// - **No lost writes, no retries.** Two requests writing different keys of one session both keep their
-///   writes, applied by Redis in one atomic script each; writing the same key, the last save wins. A save
-///   never re-reads the session and never retries for contention: it sends only the changed keys.
-/// - **Deleted stays deleted.** A save finds no hash when the session was deleted (logout, `flush`,
-///   `cycle_key`, revoked) or expired: [`StoreError::Gone`], never a re-created session.
+///   writes, each save applied by Redis atomically; writing the same key, the last save wins. A save never
+///   re-reads the session and never retries for contention: it sends only the changed keys.
+/// - **Deleted stays deleted.** A session exists while its hash has the marker field (`"\0"`), written only
+///   by `create`. A save of a session deleted meanwhile (logout, `flush`, `cycle_key`, revoked) or expired
+///   is [`StoreError::Gone`], never a re-created session: what its `HSET` wrote has no marker, is taken for
+///   a session by no load or save, and is removed at once.
 /// - **Scripts by SHA1.** Scripts are sent with `EVALSHA`; their text crosses the network only when a
 ///   server lacks it (after a restart or `SCRIPT FLUSH`).
 /// - **Cluster.** Each session is one key, so each script runs on the node owning it; the batched loads
@@ -206,6 +208,70 @@ fn expires(data: &Data, now: SystemTime, cookie_age: Duration) -> (i64, i64) {
     (unix_millis(at), left)
 }
 
+impl RedisStore {
+    /// A save without a clear, on a standalone server: `HSET` the set keys, `HDEL` the removed ones,
+    /// `PEXPIREAT`, then `HEXISTS` of the marker, in one `MULTI`/`EXEC` (cheaper for Redis than a
+    /// script). No marker afterwards means the session had been deleted and the `HSET` made a hash
+    /// without one, which no load or save takes for a session: it is removed and the save is
+    /// [`StoreError::Gone`]. A logged-in session's index entry is re-scored in the same round trip.
+    #[allow(clippy::too_many_arguments)]
+    async fn save_in_transaction(
+        &self,
+        session: &str,
+        set: &[(std::borrow::Cow<'_, str>, Vec<u8>)],
+        removed: &[std::borrow::Cow<'_, str>],
+        at: i64,
+        index: Option<&str>,
+        key: &SessionKey,
+        left: i64,
+    ) -> Result<Saved, StoreError> {
+        let mut commands = Vec::with_capacity(4);
+        if !set.is_empty() {
+            let mut hset = driver::cmd("HSET");
+            hset.arg(session);
+            for (field, value) in set {
+                hset.arg(field.as_bytes()).arg(&value[..]);
+            }
+            commands.push(hset);
+        }
+        if !removed.is_empty() {
+            let mut hdel = driver::cmd("HDEL");
+            hdel.arg(session);
+            for field in removed {
+                hdel.arg(field.as_bytes());
+            }
+            commands.push(hdel);
+        }
+        let mut pexpireat = driver::cmd("PEXPIREAT");
+        pexpireat.arg(session).arg(at);
+        commands.push(pexpireat);
+        let mut marked = driver::cmd("HEXISTS");
+        marked.arg(session).arg(fields::MARKER);
+        commands.push(marked);
+        let backend = &self.inner.backend;
+        let replies = backend
+            .transaction(&commands, true)
+            .await
+            .map_err(backend_error)?;
+        if let Some(index) = index {
+            self.eval(&[self.index_call(index, key.as_str(), at, left)], true)
+                .await?;
+        }
+        match replies.last().map(int_reply).transpose()? {
+            Some(1) => Ok(Saved::default()),
+            _ => {
+                let mut unlink = driver::cmd("UNLINK");
+                unlink.arg(session);
+                backend
+                    .command(&unlink, true)
+                    .await
+                    .map_err(backend_error)?;
+                Err(StoreError::Gone)
+            }
+        }
+    }
+}
+
 impl BatchSource for RedisStore {
     type Row = Arc<Data>;
 
@@ -307,31 +373,38 @@ impl SessionStore for RedisStore {
         }
         let session = self.session_key(key.as_str());
         let changes = request.changes;
-        let mut call = scripts::SAVE
-            .call()
-            .key(&session)
-            .arg(at)
-            .arg(if changes.cleared() { "1" } else { "0" });
-        let written: Vec<(std::borrow::Cow<'_, str>, Vec<u8>)> = changes
-            .writes()
-            .filter_map(|(key, value)| Some((field_of(key), encode_value(value?))))
-            .collect();
-        call = call.arg(written.len());
-        for (field, value) in &written {
-            call = call.arg(field.as_bytes()).arg(&value[..]);
-        }
-        for (key, value) in changes.writes() {
-            if value.is_none() {
-                call = call.arg(field_of(key).as_bytes());
+        let mut set = Vec::new();
+        let mut removed = Vec::new();
+        for (name, value) in changes.writes() {
+            match value {
+                Some(value) => set.push((field_of(name), encode_value(value))),
+                None => removed.push(field_of(name)),
             }
         }
-        let mut calls = vec![call];
         // A logged-in session's index entry follows its expiry, in the same round trip.
         let index = user_of(request.data).map(|user| self.index_key(user));
-        if let Some(index) = &index {
-            calls.push(self.index_call(index, key.as_str(), at, left));
-        }
         let save = async {
+            if !changes.cleared() && !self.inner.backend.is_cluster() {
+                return self
+                    .save_in_transaction(&session, &set, &removed, at, index.as_deref(), key, left)
+                    .await;
+            }
+            let mut call = scripts::SAVE
+                .call()
+                .key(&session)
+                .arg(at)
+                .arg(if changes.cleared() { "1" } else { "0" })
+                .arg(set.len());
+            for (field, value) in &set {
+                call = call.arg(field.as_bytes()).arg(&value[..]);
+            }
+            for field in &removed {
+                call = call.arg(field.as_bytes());
+            }
+            let mut calls = vec![call];
+            if let Some(index) = &index {
+                calls.push(self.index_call(index, key.as_str(), at, left));
+            }
             let replies = self.eval(&calls, true).await?;
             match replies.first().map(int_reply).transpose()? {
                 Some(1) => Ok(Saved::default()),
@@ -362,8 +435,8 @@ impl SessionStore for RedisStore {
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
         let exists = async {
-            let mut cmd = driver::cmd("EXISTS");
-            cmd.arg(self.session_key(key.as_str()));
+            let mut cmd = driver::cmd("HEXISTS");
+            cmd.arg(self.session_key(key.as_str())).arg(fields::MARKER);
             let reply = self
                 .inner
                 .backend

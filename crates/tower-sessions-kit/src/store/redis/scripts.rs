@@ -10,10 +10,11 @@ use cache_core::backends::redis::LuaScript;
 
 /// KEYS: the session. ARGV: expire-at (Unix ms); `1` if the data was cleared first; the number of field
 /// pairs `n`; `n` field/value pairs; the fields to remove. Applies the change only to an existing session
-/// (0 when there is none: it was deleted, the save must not bring it back), then sets its expiry.
+/// (0 when there is none: it was deleted, the save must not bring it back), then sets its expiry. Used
+/// for a save that clears, and on a cluster; other saves are a `MULTI`/`EXEC` (`RedisStore::save`).
 pub(super) static SAVE: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(
-        "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end \
+        "if redis.call('HEXISTS', KEYS[1], '\\0') == 0 then return 0 end \
          if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) redis.call('HSET', KEYS[1], '\\0', '') end \
          local last = 3 + 2 * tonumber(ARGV[3]) \
          for i = 4, last, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end \
