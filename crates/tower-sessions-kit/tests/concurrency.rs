@@ -366,14 +366,13 @@ async fn concurrent_loads_are_read_together(store: Arc<dyn SessionStore>) {
     assert_eq!(seen, expected.len());
     assert!(
         !logs
-            .lines_with(&["coalesced session loads read in one query"])
+            .lines_with(&["coalesced calls sent in one batch"])
             .is_empty(),
         "no batch in logs:\n{}",
         logs.text()
     );
     assert!(
-        logs.lines_with(&["coalesced session load failed"])
-            .is_empty(),
+        logs.lines_with(&["coalesced batch failed"]).is_empty(),
         "logs:\n{}",
         logs.text()
     );

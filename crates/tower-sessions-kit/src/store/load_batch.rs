@@ -1,32 +1,16 @@
-//! Coalesced loads: the sessions asked for while a load is running are read together, in one query.
-//!
-//! On SQLite every statement is a round trip to one of sqlx's worker threads (two thread wake-ups, a
-//! pooled connection taken and returned), which costs far more than finding a row. With many requests at
-//! once, one query per request spends most of the server's CPU on those hops. So:
-//!
-//! - a load that finds no other load running runs its own query at once (one request at a time pays
-//!   nothing extra: no task, no channel);
-//! - a load that arrives while one runs waits in a queue;
-//! - whoever finishes a query hands the queue to a task that reads all of it with one query (in chunks
-//!   of [`MAX_KEYS`]) and repeats until the queue is empty.
-//!
-//! A queued load is answered by a query that started after it arrived, so it never sees older data than
-//! its own query would have. Nothing can strand a waiter: if a query fails, or the task or the first
-//! load is dropped (a client went away, the runtime shut down), the waiters' channels close and each runs
-//! its own query instead, which also reports the error properly.
+//! Coalesced loads: the sessions asked for while a load is running are read together, in one query
+//! (SQLite: one `SELECT … IN`; cache: one `get_many`; Redis: one pipeline of `HGETALL`s), each session
+//! once however many loads asked for it. The queueing is [`batch`](super::batch)'s.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::mem;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::oneshot;
-
+use super::batch::{self, Batch, Runner};
 use super::StoreError;
 use crate::key::SessionKey;
 
-/// The most keys one query reads (SQLite binds the list as one JSON text, so this only bounds a batch).
-pub(crate) const MAX_KEYS: usize = 256;
+/// The loads of one store waiting for a query.
+pub(crate) type LoadBatch<R> = Batch<SessionKey, Option<R>>;
 
 /// Where coalesced loads read from: one key, or many keys at once.
 pub(crate) trait BatchSource: Clone + Send + Sync + 'static {
@@ -49,48 +33,33 @@ pub(crate) trait BatchSource: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<HashMap<String, Self::Row>, StoreError>> + Send;
 }
 
-/// The loads waiting for a query, and whether one is running.
-pub(crate) struct LoadBatch<R> {
-    state: Mutex<State<R>>,
-}
+/// A [`BatchSource`] as a [`Runner`]: one answer per load, a session asked for twice read once.
+#[derive(Clone)]
+struct Loads<S>(S);
 
-struct State<R> {
-    /// A query is running (its owner will hand the queue on when it finishes).
-    running: bool,
-    waiting: Vec<Waiter<R>>,
-}
+impl<S: BatchSource> Runner for Loads<S> {
+    type Request = SessionKey;
+    type Reply = Option<S::Row>;
 
-struct Waiter<R> {
-    key: SessionKey,
-    reply: oneshot::Sender<Option<R>>,
-}
-
-impl<R> Default for LoadBatch<R> {
-    fn default() -> Self {
-        LoadBatch {
-            state: Mutex::new(State {
-                running: false,
-                waiting: Vec::new(),
-            }),
-        }
+    fn queue(&self) -> &LoadBatch<S::Row> {
+        self.0.batch()
     }
-}
 
-impl<R> std::fmt::Debug for LoadBatch<R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = self.lock();
-        f.debug_struct("LoadBatch")
-            .field("running", &state.running)
-            .field("waiting", &state.waiting.len())
-            .finish()
+    async fn run_one(&self, key: &SessionKey) -> Result<Option<S::Row>, StoreError> {
+        self.0.fetch_one(key).await
     }
-}
 
-impl<R> LoadBatch<R> {
-    /// The state stays consistent under a panic (each change is one assignment), so a poisoned lock is
-    /// still usable.
-    fn lock(&self) -> MutexGuard<'_, State<R>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    async fn run_many(&self, keys: &[&SessionKey]) -> Result<Vec<Option<S::Row>>, StoreError> {
+        let mut unique: Vec<&str> = keys.iter().map(|key| key.as_str()).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let rows = self.0.fetch_many(&unique).await?;
+        // The last load of a key could take the row instead of a clone; a session asked for twice in
+        // one batch is rare.
+        Ok(keys
+            .iter()
+            .map(|key| rows.get(key.as_str()).cloned())
+            .collect())
     }
 }
 
@@ -99,122 +68,7 @@ pub(crate) async fn load<S: BatchSource>(
     source: &S,
     key: &SessionKey,
 ) -> Result<Option<S::Row>, StoreError> {
-    let receiver = {
-        let mut state = source.batch().lock();
-        if state.running {
-            let (reply, receiver) = oneshot::channel();
-            state.waiting.push(Waiter {
-                key: key.clone(),
-                reply,
-            });
-            Some(receiver)
-        } else {
-            state.running = true;
-            None
-        }
-    };
-    match receiver {
-        None => {
-            // Dropped after the query, or with it when this load is cancelled: either way the queue
-            // moves on.
-            let _turn = Turn {
-                source: source.clone(),
-                on_drop: Handover::Spawn,
-            };
-            source.fetch_one(key).await
-        }
-        Some(receiver) => match receiver.await {
-            Ok(row) => Ok(row),
-            // The batch failed or was dropped: read alone.
-            Err(_) => source.fetch_one(key).await,
-        },
-    }
-}
-
-/// What a [`Turn`] does with the queue when dropped.
-enum Handover {
-    /// Hand it to a new task that reads it (the first load's turn ends).
-    Spawn,
-    /// Let it go: the waiters read alone (the task was dropped before it finished).
-    Release,
-    /// Nothing: the task emptied the queue and cleared `running` itself.
-    Done,
-}
-
-/// The responsibility for the queue while a query runs.
-struct Turn<S: BatchSource> {
-    source: S,
-    on_drop: Handover,
-}
-
-impl<S: BatchSource> Drop for Turn<S> {
-    fn drop(&mut self) {
-        let runtime = match self.on_drop {
-            Handover::Done => return,
-            // No runtime (dropped outside one): the waiters read alone.
-            Handover::Spawn => tokio::runtime::Handle::try_current().ok(),
-            Handover::Release => None,
-        };
-        let waiting = {
-            let mut state = self.source.batch().lock();
-            let waiting = mem::take(&mut state.waiting);
-            // Cleared under the lock unless a task takes over, so a load arriving now either joins the
-            // task's queue or runs its own query.
-            if waiting.is_empty() || runtime.is_none() {
-                state.running = false;
-            }
-            waiting
-        };
-        if let (Some(runtime), false) = (runtime, waiting.is_empty()) {
-            runtime.spawn(read_queue(self.source.clone(), waiting));
-        }
-        // Otherwise dropping `waiting` closes the waiters' channels: they read alone.
-    }
-}
-
-/// Reads the queue in batches until it is empty, then clears `running`.
-async fn read_queue<S: BatchSource>(source: S, mut waiting: Vec<Waiter<S::Row>>) {
-    let mut turn = Turn {
-        source,
-        on_drop: Handover::Release,
-    };
-    loop {
-        while !waiting.is_empty() {
-            let rest = waiting.split_off(waiting.len().min(MAX_KEYS));
-            let chunk = mem::replace(&mut waiting, rest);
-            answer(&turn.source, chunk).await;
-        }
-        let mut state = turn.source.batch().lock();
-        if state.waiting.is_empty() {
-            state.running = false;
-            turn.on_drop = Handover::Done;
-            return;
-        }
-        waiting = mem::take(&mut state.waiting);
-    }
-}
-
-/// One query for `chunk`; each waiter gets its row. On an error the waiters are dropped (they read alone).
-async fn answer<S: BatchSource>(source: &S, chunk: Vec<Waiter<S::Row>>) {
-    let keys: Vec<&str> = chunk.iter().map(|waiter| waiter.key.as_str()).collect();
-    let rows = match source.fetch_many(&keys).await {
-        Ok(rows) => rows,
-        Err(error) => {
-            tracing::warn!(%error, sessions = keys.len(), "coalesced session load failed: each reads alone");
-            return;
-        }
-    };
-    tracing::debug!(
-        sessions = keys.len(),
-        "coalesced session loads read in one query"
-    );
-    for waiter in chunk {
-        // The last waiter of a key could take the row instead of a clone; a session asked for twice
-        // in one batch is rare.
-        let row = rows.get(waiter.key.as_str()).cloned();
-        // A waiter that went away does not need its answer.
-        let _ = waiter.reply.send(row);
-    }
+    batch::submit(&Loads(source.clone()), key.clone()).await
 }
 
 #[cfg(test)]
@@ -308,7 +162,7 @@ mod tests {
             1,
             "the rest in one query"
         );
-        assert!(!table.batch.lock().running);
+        assert!(!table.batch.is_running());
     }
 
     #[tokio::test(start_paused = true)]
@@ -328,7 +182,7 @@ mod tests {
         assert_eq!(rows, (0..10).map(Some).collect::<Vec<_>>());
         assert_eq!(table.batches.load(Ordering::SeqCst), 1);
         assert_eq!(table.singles.load(Ordering::SeqCst), 10);
-        assert!(!table.batch.lock().running);
+        assert!(!table.batch.is_running());
     }
 
     #[tokio::test(start_paused = true)]
@@ -347,7 +201,7 @@ mod tests {
         first.abort();
         let rows = waiters.await.unwrap_or_default();
         assert_eq!(rows, (1..6).map(Some).collect::<Vec<_>>());
-        assert!(!table.batch.lock().running);
+        assert!(!table.batch.is_running());
         // And the store keeps working.
         assert_eq!(load(&table, &key(9)).await.ok().flatten(), Some(9));
     }
@@ -370,7 +224,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(30)).await;
         });
         drop(runtime);
-        assert!(!table.batch.lock().running, "the dropped task let go");
+        assert!(!table.batch.is_running(), "the dropped task let go");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()

@@ -30,6 +30,8 @@ mod cache;
 #[cfg(feature = "cache")]
 pub use cache::CacheStore;
 
+#[cfg(any(feature = "sqlite", feature = "cache"))]
+mod batch;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod database;
 #[cfg(any(feature = "sqlite", feature = "cache"))]

@@ -13,6 +13,7 @@ use cache_core::backends::redis::driver::{self, Value};
 use cache_core::backends::redis::ScriptCall;
 use cache_core::backends::RedisBackend;
 
+use super::batch::{self, Batch, Runner};
 use super::load_batch::{self, BatchSource, LoadBatch};
 use super::{
     create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError, DEFAULT_DEADLINE,
@@ -83,6 +84,8 @@ struct Inner {
     deadline: Duration,
     /// Loads arriving while one runs, read together.
     batch: LoadBatch<Arc<Data>>,
+    /// Saves arriving while one runs, sent together (each its own transaction).
+    saves: Batch<Vec<driver::Cmd>, bool>,
 }
 
 impl RedisStore {
@@ -99,6 +102,7 @@ impl RedisStore {
                 backend,
                 deadline: DEFAULT_DEADLINE,
                 batch: LoadBatch::default(),
+                saves: Batch::default(),
             }),
         }
     }
@@ -127,6 +131,7 @@ impl RedisStore {
             prefix: self.inner.prefix.clone(),
             deadline,
             batch: LoadBatch::default(),
+            saves: Batch::default(),
         };
         Ok(RedisStore {
             inner: Arc::new(inner),
@@ -248,27 +253,80 @@ impl RedisStore {
         let mut marked = driver::cmd("HEXISTS");
         marked.arg(session).arg(fields::MARKER);
         commands.push(marked);
-        let backend = &self.inner.backend;
-        let replies = backend
-            .transaction(&commands, true)
-            .await
-            .map_err(backend_error)?;
+        let existed = batch::submit(&Saves(self.clone()), commands).await?;
         if let Some(index) = index {
             self.eval(&[self.index_call(index, key.as_str(), at, left)], true)
                 .await?;
         }
-        match replies.last().map(int_reply).transpose()? {
-            Some(1) => Ok(Saved::default()),
-            _ => {
-                let mut unlink = driver::cmd("UNLINK");
-                unlink.arg(session);
-                backend
-                    .command(&unlink, true)
-                    .await
-                    .map_err(backend_error)?;
-                Err(StoreError::Gone)
-            }
+        if existed {
+            return Ok(Saved::default());
         }
+        let mut unlink = driver::cmd("UNLINK");
+        unlink.arg(session);
+        self.inner
+            .backend
+            .command(&unlink, true)
+            .await
+            .map_err(backend_error)?;
+        Err(StoreError::Gone)
+    }
+}
+
+/// The saves of a [`RedisStore`] as a [`Runner`]: one transaction alone, or many (each its own
+/// `MULTI` … `EXEC`) in one pipeline. The answer is whether the session's marker was there.
+#[derive(Clone)]
+struct Saves(RedisStore);
+
+/// Whether the reply of the marker check (`HEXISTS`, last in a save's transaction) found it.
+fn marker_found(reply: Option<&Value>) -> Result<bool, StoreError> {
+    Ok(reply.map(int_reply).transpose()? == Some(1))
+}
+
+impl Runner for Saves {
+    type Request = Vec<driver::Cmd>;
+    type Reply = bool;
+
+    fn queue(&self) -> &Batch<Vec<driver::Cmd>, bool> {
+        &self.0.inner.saves
+    }
+
+    async fn run_one(&self, commands: &Vec<driver::Cmd>) -> Result<bool, StoreError> {
+        let replies = self
+            .0
+            .inner
+            .backend
+            .transaction(commands, true)
+            .await
+            .map_err(backend_error)?;
+        marker_found(replies.last())
+    }
+
+    async fn run_many(&self, saves: &[&Vec<driver::Cmd>]) -> Result<Vec<bool>, StoreError> {
+        let mut pipeline = Vec::with_capacity(saves.iter().map(|save| save.len() + 2).sum());
+        let mut execs = Vec::with_capacity(saves.len());
+        for save in saves {
+            pipeline.push(driver::cmd("MULTI"));
+            pipeline.extend(save.iter().cloned());
+            pipeline.push(driver::cmd("EXEC"));
+            execs.push(pipeline.len() - 1);
+        }
+        let replies = self
+            .0
+            .inner
+            .backend
+            .commands(&pipeline, true)
+            .await
+            .map_err(backend_error)?;
+        execs
+            .into_iter()
+            .map(|at| match replies.get(at) {
+                Some(Value::Array(results)) => marker_found(results.last()),
+                other => Err(StoreError::backend(
+                    NAME,
+                    format!("unexpected reply to a session transaction: {other:?}"),
+                )),
+            })
+            .collect()
     }
 }
 
@@ -290,20 +348,19 @@ impl BatchSource for RedisStore {
     }
 
     async fn fetch_many(&self, keys: &[&str]) -> Result<HashMap<String, Arc<Data>>, StoreError> {
-        let mut unique: Vec<&str> = keys.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        let commands: Vec<driver::Cmd> = unique.iter().map(|key| self.hgetall(key)).collect();
+        let commands: Vec<driver::Cmd> = keys.iter().map(|key| self.hgetall(key)).collect();
         let replies = self
             .inner
             .backend
             .commands(&commands, true)
             .await
             .map_err(backend_error)?;
-        Ok(unique
-            .into_iter()
+        Ok(keys
+            .iter()
             .zip(replies)
-            .filter_map(|(key, reply)| Some((key.to_owned(), Arc::new(decode_hash(NAME, reply)?))))
+            .filter_map(|(key, reply)| {
+                Some(((*key).to_owned(), Arc::new(decode_hash(NAME, reply)?)))
+            })
             .collect())
     }
 }
