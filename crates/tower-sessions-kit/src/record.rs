@@ -86,6 +86,18 @@ impl Changes {
     }
 }
 
+/// The data key of the session's user: Django's `_auth_user_id`, public as
+/// [`users::USER_KEY`](crate::users::USER_KEY).
+pub(crate) const USER_KEY: &str = "_auth_user_id";
+
+/// The user recorded in `data`, if any.
+pub(crate) fn user_of(data: &Data) -> Option<&str> {
+    match data.get(USER_KEY)? {
+        Value::String(user) => Some(user),
+        _ => None,
+    }
+}
+
 /// Encodes data for storage (compact JSON).
 pub fn encode(data: &Data) -> Vec<u8> {
     // A map of JSON values always serializes; the fallback only keeps this free of `expect`.

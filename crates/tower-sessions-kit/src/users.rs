@@ -3,7 +3,7 @@
 //! A session belongs to a user once [`Session::set_user`](crate::Session::set_user) has recorded the
 //! user's id in it, under [`USER_KEY`] (Django's `_auth_user_id`, the key `django.contrib.auth.login`
 //! writes). Stores that keep an index of sessions by user offer it as a [`UserIndex`], reached through
-//! [`SessionStore::users`](crate::SessionStore::users):
+//! [`SessionStore::users`]:
 //!
 //! | store | index |
 //! |-------|-------|
@@ -28,57 +28,20 @@
 //! # Ok(()) }
 //! ```
 
-use std::time::SystemTime;
-
-use async_trait::async_trait;
-use serde_json::Value;
-
 use crate::error::SessionError;
 use crate::key::SessionKey;
-use crate::record::Data;
+use crate::record;
 use crate::store::{SessionStore, StoreError};
+
+pub use crate::store::contract::{UserIndex, UserSession};
 
 /// The data key holding the id of the session's user: Django's `_auth_user_id` (`SESSION_KEY` in
 /// `django.contrib.auth`). Reserved: only [`Session::set_user`](crate::Session::set_user) writes it.
-pub const USER_KEY: &str = "_auth_user_id";
+pub const USER_KEY: &str = record::USER_KEY;
 
 /// The longest user id accepted, in bytes: an index column has to have a bound, and 150 is Django's
 /// longest username, longer than any primary key's text.
 pub const MAX_USER_ID: usize = 150;
-
-/// One live session of a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct UserSession {
-    /// The session's key (its cookie value).
-    pub key: SessionKey,
-    /// When it expires unless used again.
-    pub expires: SystemTime,
-}
-
-impl UserSession {
-    /// A session of a user, for [`UserIndex`] implementations.
-    pub fn new(key: SessionKey, expires: SystemTime) -> Self {
-        UserSession { key, expires }
-    }
-}
-
-/// The sessions of each user, kept by a store that can find them (see the [module](self)).
-///
-/// The conformance suite (`testing::conformance_suite!` with `Subject::with_users`) checks these
-/// rules for a store of your own: only live sessions are listed, a revoked session loads as `None`, and
-/// sessions of other users are never touched.
-#[async_trait]
-pub trait UserIndex: Send + Sync {
-    /// The live sessions of `user`, soonest to expire first.
-    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError>;
-
-    /// Ends the session `key` if it belongs to `user`; whether it did.
-    async fn revoke(&self, user: &str, key: &SessionKey) -> Result<bool, StoreError>;
-
-    /// Ends every session of `user` but `except` ("log out everywhere else"); how many were ended.
-    async fn revoke_all(&self, user: &str, except: Option<&SessionKey>) -> Result<u64, StoreError>;
-}
 
 /// The [`UserIndex`] of `store`, or [`StoreError::Unsupported`] when it keeps none.
 pub fn index_of(store: &dyn SessionStore) -> Result<&dyn UserIndex, StoreError> {
@@ -86,14 +49,6 @@ pub fn index_of(store: &dyn SessionStore) -> Result<&dyn UserIndex, StoreError> 
         store: store.name(),
         operation: "sessions by user",
     })
-}
-
-/// The user recorded in `data`, if any.
-pub(crate) fn user_of(data: &Data) -> Option<&str> {
-    match data.get(USER_KEY)? {
-        Value::String(user) => Some(user),
-        _ => None,
-    }
 }
 
 /// Refuses an id that is empty, longer than [`MAX_USER_ID`], or holds control characters (which no

@@ -443,7 +443,7 @@ impl Session {
 /// Refuses the reserved keys: the expiry, which only [`Session::set_expiry`] writes, and the user, which
 /// only [`Session::set_user`] writes (and `clear`/`flush` remove).
 fn not_reserved(key: &str) -> Result<(), SessionError> {
-    if key == EXPIRY_KEY || key == crate::users::USER_KEY {
+    if key == EXPIRY_KEY || key == crate::record::USER_KEY {
         Err(SessionError::ReservedKey(key.to_owned()))
     } else {
         Ok(())

@@ -6,8 +6,9 @@ use serde_json::Value;
 use super::Session;
 use crate::error::SessionError;
 use crate::guard::Phase;
+use crate::record::user_of;
 use crate::state::write;
-use crate::users::{self, checked_user_id, user_of, UserSession, USER_KEY};
+use crate::users::{self, checked_user_id, UserSession, USER_KEY};
 
 impl Session {
     /// Logs `user` in on this session (Django's `login`): records the user's id under

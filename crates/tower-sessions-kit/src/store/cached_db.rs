@@ -20,7 +20,7 @@ use crate::expiry;
 use crate::key::SessionKey;
 use crate::memo::DecodedRecords;
 use crate::record::{self, Data};
-use crate::users::{UserIndex, UserSession};
+use crate::store::contract::{UserIndex, UserSession};
 
 const NAME: &str = "cached_db";
 

@@ -2,14 +2,13 @@
 //! [`ImmediateLoads`] capability, the records passed in and out, and [`StoreError`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use tower::BoxError;
 
 use crate::key::SessionKey;
 use crate::record::{Changes, Data};
-use crate::users::UserIndex;
 
 /// The default [deadline](SessionStore::deadline) of a store: 1 s, as cache-core's `socket_timeout` and
 /// database `operation_timeout`.
@@ -277,4 +276,38 @@ pub trait ImmediateLoads: Send + Sync {
     /// [`load`](SessionStore::load) answered without waiting, or `None` when the store cannot answer
     /// this one at once (the layer then awaits `load`).
     fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>>;
+}
+
+/// One live session of a user (see [`users`](crate::users)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserSession {
+    /// The session's key (its cookie value).
+    pub key: SessionKey,
+    /// When it expires unless used again.
+    pub expires: SystemTime,
+}
+
+impl UserSession {
+    /// A session of a user, for [`UserIndex`] implementations.
+    pub fn new(key: SessionKey, expires: SystemTime) -> Self {
+        UserSession { key, expires }
+    }
+}
+
+/// The sessions of each user, kept by a store that can find them (see [`users`](crate::users)).
+///
+/// The conformance suite (`testing::conformance_suite!` with `Subject::with_users`) checks these
+/// rules for a store of your own (see [`users`](crate::users)): only live sessions are listed, a revoked session loads as `None`, and
+/// sessions of other users are never touched.
+#[async_trait]
+pub trait UserIndex: Send + Sync {
+    /// The live sessions of `user`, soonest to expire first.
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError>;
+
+    /// Ends the session `key` if it belongs to `user`; whether it did.
+    async fn revoke(&self, user: &str, key: &SessionKey) -> Result<bool, StoreError>;
+
+    /// Ends every session of `user` but `except` ("log out everywhere else"); how many were ended.
+    async fn revoke_all(&self, user: &str, except: Option<&SessionKey>) -> Result<u64, StoreError>;
 }

@@ -13,8 +13,9 @@ use super::{
 };
 use crate::expiry;
 use crate::key::SessionKey;
+use crate::record::user_of;
 use crate::record::Data;
-use crate::users::{user_of, UserIndex, UserSession};
+use crate::store::contract::{UserIndex, UserSession};
 
 const NAME: &str = "memory";
 

@@ -22,8 +22,9 @@ use super::{create_with_retries, Loaded, SaveRequest, Saved, SessionStore, Store
 use crate::deadline::{within, Deadline};
 use crate::expiry::{self, unix_millis};
 use crate::key::SessionKey;
+use crate::record::user_of;
 use crate::record::{self, Data};
-use crate::users::{user_of, UserIndex};
+use crate::store::contract::UserIndex;
 use queries::Queries;
 
 /// Collisions of 165-bit random keys do not happen; a few retries cover a broken RNG being noticed.

@@ -11,9 +11,9 @@ use cache_core::sql::{Bind, Conn, Dialect};
 use super::{text_or_reason, DatabaseStore};
 use crate::expiry::{self, unix_millis};
 use crate::key::SessionKey;
+use crate::record::user_of;
 use crate::record::{self, Data};
 use crate::store::{SaveRequest, Saved, StoreError};
-use crate::users::user_of;
 
 /// Runs inside a `save` transaction after the `UPDATE` and before the `COMMIT`, while the row is
 /// locked: [`CachedDatabaseStore`](crate::store::CachedDatabaseStore) writes its cache entry there, so

@@ -8,8 +8,8 @@ use cache_core::sql::Bind;
 
 use super::{now_millis, DatabaseStore};
 use crate::key::SessionKey;
+use crate::store::contract::{UserIndex, UserSession};
 use crate::store::StoreError;
-use crate::users::{UserIndex, UserSession};
 
 /// An instant from Unix milliseconds (the `expire_date` column).
 fn from_unix_millis(millis: i64) -> SystemTime {

@@ -22,8 +22,9 @@ use crate::deadline::{nonzero, within, Deadline};
 use crate::error::InvalidSetting;
 use crate::expiry::{self, unix_millis};
 use crate::key::SessionKey;
+use crate::record::user_of;
 use crate::record::Data;
-use crate::users::{user_of, UserIndex};
+use crate::store::contract::UserIndex;
 use fields::{decode_hash, encode_value, field_of};
 
 const NAME: &str = "redis";
@@ -477,7 +478,7 @@ impl SessionStore for RedisStore {
             let call = scripts::DELETE
                 .call()
                 .key(&session)
-                .arg(field_of(crate::users::USER_KEY).as_bytes());
+                .arg(field_of(crate::record::USER_KEY).as_bytes());
             let reply = self.eval(&[call], true).await?.into_iter().next();
             let user = reply
                 .and_then(text_reply)

@@ -10,8 +10,9 @@ use cache_core::backends::redis::ScriptCall;
 use super::fields::{encode_value, field_of};
 use super::{backend_error, int_reply, scripts, text_reply, RedisStore};
 use crate::key::SessionKey;
+use crate::record::USER_KEY;
+use crate::store::contract::{UserIndex, UserSession};
 use crate::store::StoreError;
-use crate::users::{UserIndex, UserSession, USER_KEY};
 
 impl RedisStore {
     /// The Redis key of `user`'s index.
