@@ -52,6 +52,12 @@ const SAVE_ATTEMPTS: u32 = 1_000;
 ///   read again. Two requests writing different keys both keep their writes; writing the same key, the
 ///   last save wins. A backend without `compare_and_set` (your own, say) gets read-merge-`set`, where a
 ///   concurrent save between the read and the set is lost; a warning says so once.
+/// - **What a save costs**: a read of the whole entry and a `compare_and_set` sending the old and the new
+///   entry — two round trips and about three times the session's size on the wire when nobody else writes
+///   the session, and a read and a swap more for every concurrent save that got in first (at most 1 000
+///   attempts, then [`StoreError::Contention`]). Many parallel requests on one session (a browser loading
+///   several API calls at once) therefore cost many round trips each. [`RedisStore`](super::RedisStore)
+///   and [`MemoryStore`](super::MemoryStore) merge in one round trip, or none, whatever the contention.
 /// - **Retried saves are idempotent.** A swap whose reply was lost (a dropped connection, a backend
 ///   timeout) may have happened: the save reads the entry again, once, and when it finds exactly what it
 ///   was writing — its own write, or the same changes made by another request — it is done, without a
