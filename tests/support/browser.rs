@@ -55,6 +55,16 @@ impl Browser {
         }
     }
 
+    /// A browser talking to `addr` whose jar already holds the session cookie `key`: another tab of a
+    /// browser that has the session.
+    pub fn with_session(addr: SocketAddr, key: &str) -> Browser {
+        let mut browser = Browser::new(addr);
+        browser
+            .jar
+            .insert(SESSION_COOKIE.to_owned(), key.to_owned());
+        browser
+    }
+
     /// The session key the jar holds now.
     pub fn session_key(&self) -> Option<&str> {
         self.jar.get(SESSION_COOKIE).map(String::as_str)
