@@ -158,7 +158,14 @@ pub mod page {
 /// `sessions`: the layer, the extractor, and one store per backend feature enabled with it.
 #[cfg(any(feature = "sessions", feature = "signed-cookie"))]
 pub mod sessions {
+    pub use tower_django::sessions::users::{UserIndex, UserSession};
     pub use tower_django::sessions::{Session, SessionLayer, SessionStore};
+
+    /// `sessions` alone: `MemoryStore`, with sessions by user.
+    pub fn in_process(max_per_user: usize) -> Result<SessionLayer, tower_django::sessions::InvalidSetting> {
+        SessionLayer::new(tower_django::sessions::store::MemoryStore::new())
+            .max_sessions_per_user(max_per_user)
+    }
 
     /// `sessions` + `cache`: `CacheStore`.
     #[cfg(feature = "cache")]
@@ -182,6 +189,16 @@ pub mod sessions {
         Ok(SessionLayer::new(CacheStore::new(Cache::new(
             RedisBackend::from_url(url)?,
         ))))
+    }
+
+    /// `sessions` + `redis`: `RedisStore`, each session a hash.
+    #[cfg(feature = "redis")]
+    pub fn in_redis_hashes(
+        url: &str,
+    ) -> Result<SessionLayer, tower_django::sessions::StoreError> {
+        Ok(SessionLayer::new(
+            tower_django::sessions::store::RedisStore::from_url(url)?,
+        ))
     }
 
     /// `sessions` + `memcached`: `CacheStore` on `MemcachedBackend`.
