@@ -160,6 +160,24 @@ impl RedisStore {
         within(NAME, Deadline::after(self.inner.deadline), operation).await
     }
 
+    /// Sends one command, safe to repeat (reads, `UNLINK`, `ZREM`).
+    async fn command(&self, cmd: &driver::Cmd) -> Result<Value, StoreError> {
+        self.inner
+            .backend
+            .command(cmd, true)
+            .await
+            .map_err(backend_error)
+    }
+
+    /// Sends commands safe to repeat in one round trip; each one's reply, in order.
+    async fn commands(&self, commands: &[driver::Cmd]) -> Result<Vec<Value>, StoreError> {
+        self.inner
+            .backend
+            .commands(commands, true)
+            .await
+            .map_err(backend_error)
+    }
+
     /// Runs script calls in one round trip.
     async fn eval(
         &self,
@@ -264,11 +282,7 @@ impl RedisStore {
         }
         let mut unlink = driver::cmd("UNLINK");
         unlink.arg(session);
-        self.inner
-            .backend
-            .command(&unlink, true)
-            .await
-            .map_err(backend_error)?;
+        self.command(&unlink).await?;
         Err(StoreError::Gone)
     }
 }
@@ -311,13 +325,7 @@ impl Runner for Saves {
             pipeline.push(driver::cmd("EXEC"));
             execs.push(pipeline.len() - 1);
         }
-        let replies = self
-            .0
-            .inner
-            .backend
-            .commands(&pipeline, true)
-            .await
-            .map_err(backend_error)?;
+        let replies = self.0.commands(&pipeline).await?;
         execs
             .into_iter()
             .map(|at| match replies.get(at) {
@@ -339,23 +347,13 @@ impl BatchSource for RedisStore {
     }
 
     async fn fetch_one(&self, key: &SessionKey) -> Result<Option<Arc<Data>>, StoreError> {
-        let reply = self
-            .inner
-            .backend
-            .command(&self.hgetall(key.as_str()), true)
-            .await
-            .map_err(backend_error)?;
+        let reply = self.command(&self.hgetall(key.as_str())).await?;
         Ok(decode_hash(NAME, reply).map(Arc::new))
     }
 
     async fn fetch_many(&self, keys: &[&str]) -> Result<HashMap<String, Arc<Data>>, StoreError> {
         let commands: Vec<driver::Cmd> = keys.iter().map(|key| self.hgetall(key)).collect();
-        let replies = self
-            .inner
-            .backend
-            .commands(&commands, true)
-            .await
-            .map_err(backend_error)?;
+        let replies = self.commands(&commands).await?;
         Ok(keys
             .iter()
             .zip(replies)
@@ -495,12 +493,7 @@ impl SessionStore for RedisStore {
         let exists = async {
             let mut cmd = driver::cmd("HEXISTS");
             cmd.arg(self.session_key(key.as_str())).arg(fields::MARKER);
-            let reply = self
-                .inner
-                .backend
-                .command(&cmd, true)
-                .await
-                .map_err(backend_error)?;
+            let reply = self.command(&cmd).await?;
             Ok(int_reply(&reply)? > 0)
         };
         self.bounded(exists).await

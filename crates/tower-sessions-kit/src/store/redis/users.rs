@@ -8,7 +8,7 @@ use cache_core::backends::redis::driver::{self, Value};
 use cache_core::backends::redis::ScriptCall;
 
 use super::fields::{encode_value, field_of};
-use super::{backend_error, int_reply, scripts, text_reply, RedisStore};
+use super::{int_reply, scripts, text_reply, RedisStore};
 use crate::key::SessionKey;
 use crate::record::USER_KEY;
 use crate::store::contract::{UserIndex, UserSession};
@@ -38,24 +38,13 @@ impl RedisStore {
         }
         let mut zrem = driver::cmd("ZREM");
         zrem.arg(self.index_key(user)).arg(keys);
-        self.inner
-            .backend
-            .command(&zrem, true)
-            .await
-            .map(drop)
-            .map_err(backend_error)
+        self.command(&zrem).await.map(drop)
     }
 
     async fn sessions_unbounded(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
         let mut zrange = driver::cmd("ZRANGE");
         zrange.arg(self.index_key(user)).arg(0).arg(-1);
-        let members = match self
-            .inner
-            .backend
-            .command(&zrange, true)
-            .await
-            .map_err(backend_error)?
-        {
+        let members = match self.command(&zrange).await? {
             Value::Array(members) | Value::Set(members) => members,
             _ => Vec::new(),
         };
@@ -75,12 +64,7 @@ impl RedisStore {
             commands.push(hget);
             commands.push(pttl);
         }
-        let replies = self
-            .inner
-            .backend
-            .commands(&commands, true)
-            .await
-            .map_err(backend_error)?;
+        let replies = self.commands(&commands).await?;
         let expected = encode_value(&serde_json::Value::String(user.to_owned()));
         let now = std::time::SystemTime::now();
         let mut sessions = Vec::new();
