@@ -2,21 +2,20 @@
 //! and delete it, built from the layer's [`Config`]. The name, `Path` and `Domain` are checked when set
 //! ([`InvalidSetting`]), so the headers built here are always well formed.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cookie::{Cookie, Expiration};
 use http::HeaderValue;
-use time::OffsetDateTime;
 
 use crate::config::{Config, SameSite};
 use crate::error::InvalidSetting;
 
 impl SameSite {
-    fn to_cookie(self) -> Option<cookie::SameSite> {
+    /// The `SameSite` attribute's value; `None` to leave the attribute out.
+    fn attribute(self) -> Option<&'static str> {
         match self {
-            SameSite::Strict => Some(cookie::SameSite::Strict),
-            SameSite::Lax => Some(cookie::SameSite::Lax),
-            SameSite::None => Some(cookie::SameSite::None),
+            SameSite::Strict => Some("Strict"),
+            SameSite::Lax => Some("Lax"),
+            SameSite::None => Some("None"),
             SameSite::Omit => None,
         }
     }
@@ -24,58 +23,78 @@ impl SameSite {
 
 impl Config {
     /// `Set-Cookie` for the session `key`: `Max-Age` and `Expires` from `max_age` (none for a
-    /// browser-close session), then `Domain`, `Path`, `Secure`, `HttpOnly` and `SameSite` per the settings.
+    /// browser-close session), then `Domain`, `Path`, `Secure`, `HttpOnly` and `SameSite` per the settings
+    /// (`Secure` always with `SameSite=None`).
     pub(crate) fn session_cookie(&self, key: &str, max_age: Option<Duration>) -> HeaderValue {
-        let mut cookie = Cookie::build((self.cookie_name.as_str(), key))
-            .path(self.path.as_str())
-            .http_only(self.http_only);
-        if self.secure {
-            cookie = cookie.secure(true);
-        }
-        if let Some(same_site) = self.same_site.to_cookie() {
-            cookie = cookie.same_site(same_site);
-        }
-        if let Some(domain) = &self.domain {
-            cookie = cookie.domain(domain.as_str());
-        }
-        if let Some(max_age) = max_age {
-            let seconds = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-            // Clamped to the last representable instant for absurd ages (`Duration::MAX`).
-            let expires = OffsetDateTime::now_utc()
-                .checked_add(time::Duration::seconds(seconds))
-                .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc());
-            cookie = cookie
-                .max_age(time::Duration::seconds(seconds))
-                .expires(Expiration::DateTime(expires));
-        }
-        header_value(&cookie.build())
+        let lifetime = max_age.map(|age| {
+            // Clamped to the last instant an HTTP date can state for absurd ages (`Duration::MAX`).
+            let expires = SystemTime::now()
+                .checked_add(age)
+                .map_or_else(last_http_date, |at| at.min(last_http_date()));
+            (expires, age.as_secs())
+        });
+        // Browsers refuse `SameSite=None` without `Secure`: sent with it whatever the `secure` setting.
+        let secure = self.secure || self.same_site == SameSite::None;
+        self.set_cookie(key, lifetime, secure)
     }
 
     /// Django's `delete_cookie`: an empty value, `Max-Age=0`, an `Expires` in 1970, the same `Path`,
     /// `Domain` and `SameSite` as the session cookie (or the browser would keep it), and `Secure` only for
     /// `__Secure-`/`__Host-` names or `SameSite=None`.
     pub(crate) fn deletion_cookie(&self) -> HeaderValue {
-        let mut cookie = Cookie::build((self.cookie_name.as_str(), ""))
-            .path(self.path.as_str())
-            .max_age(time::Duration::ZERO)
-            .expires(Expiration::DateTime(OffsetDateTime::UNIX_EPOCH));
+        let secure = self.cookie_name.starts_with("__Secure-")
+            || self.cookie_name.starts_with("__Host-")
+            || self.same_site == SameSite::None;
+        self.set_cookie("", Some((UNIX_EPOCH, 0)), secure)
+    }
+
+    /// A `Set-Cookie` value written as Django writes it (Python's `http.cookies.Morsel`: attributes in
+    /// alphabetical order, `expires` in lower case), by hand: this runs on every response that saves, and
+    /// the `cookie` crate's formatter costs more than the rest of an in-memory save.
+    fn set_cookie(
+        &self,
+        value: &str,
+        lifetime: Option<(SystemTime, u64)>,
+        secure: bool,
+    ) -> HeaderValue {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(160);
+        out.push_str(&self.cookie_name);
+        out.push('=');
+        out.push_str(value);
         if let Some(domain) = &self.domain {
-            cookie = cookie.domain(domain.as_str());
+            out.push_str("; Domain=");
+            out.push_str(domain);
         }
-        if let Some(same_site) = self.same_site.to_cookie() {
-            cookie = cookie.same_site(same_site);
+        if let Some((expires, _)) = lifetime {
+            out.push_str("; expires=");
+            out.push_str(&httpdate::fmt_http_date(expires));
         }
-        if self.cookie_name.starts_with("__Secure-") || self.cookie_name.starts_with("__Host-") {
-            cookie = cookie.secure(true);
+        if self.http_only {
+            out.push_str("; HttpOnly");
         }
-        header_value(&cookie.build())
+        if let Some((_, seconds)) = lifetime {
+            // Writing to a `String` cannot fail.
+            let _ = write!(out, "; Max-Age={seconds}");
+        }
+        out.push_str("; Path=");
+        out.push_str(&self.path);
+        if let Some(same_site) = self.same_site.attribute() {
+            out.push_str("; SameSite=");
+            out.push_str(same_site);
+        }
+        if secure {
+            out.push_str("; Secure");
+        }
+        // Names, paths and domains are checked when set and keys are cookie-safe, so this always converts;
+        // an unusable header would only drop the cookie, never panic.
+        HeaderValue::try_from(out).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 }
 
-fn header_value(cookie: &Cookie<'_>) -> HeaderValue {
-    // Names, paths and domains are checked when set and keys are cookie-safe, so this always converts; an
-    // unusable header would only drop the cookie, never panic.
-    HeaderValue::try_from(cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+/// The last instant an HTTP date can state (9999-12-31T23:59:59Z); later ones cannot be formatted.
+fn last_http_date() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(253_402_300_799)
 }
 
 /// Whether `name` is a valid cookie name (an RFC 7230 token).
@@ -155,6 +174,7 @@ pub(crate) fn checked_attribute(
 mod tests {
     use super::*;
     use crate::config::DEFAULT_COOKIE_AGE;
+    use cookie::Cookie;
 
     #[test]
     fn finds_the_cookie_among_others() {
@@ -207,6 +227,44 @@ mod tests {
         assert!(cookie.expires_datetime().is_some());
     }
 
+    /// What Django's `response.set_cookie` writes (Python's `Morsel`: alphabetical attributes, lower-case
+    /// `expires`), for every attribute at once.
+    #[test]
+    fn session_cookie_is_written_as_django_writes_it() {
+        let config = Config {
+            domain: Some("example.com".into()),
+            secure: true,
+            same_site: SameSite::None,
+            ..Config::default()
+        };
+        let value = config.session_cookie("abc", Some(Duration::from_secs(60)));
+        let text = value.to_str().expect("ascii");
+        let (head, tail) = text.split_once("; expires=").expect("expires");
+        assert_eq!(head, "sessionid=abc; Domain=example.com");
+        let (date, rest) = tail.split_once("; ").expect("after expires");
+        assert!(httpdate::parse_http_date(date).is_ok(), "{date}");
+        assert!(date.ends_with(" GMT"), "{date}");
+        assert_eq!(rest, "HttpOnly; Max-Age=60; Path=/; SameSite=None; Secure");
+
+        let bare = Config {
+            http_only: false,
+            same_site: SameSite::Omit,
+            ..Config::default()
+        };
+        assert_eq!(bare.session_cookie("k", None), "sessionid=k; Path=/");
+    }
+
+    #[test]
+    fn absurd_ages_end_in_the_last_http_date() {
+        let value = Config::default().session_cookie("k", Some(Duration::MAX));
+        let text = value.to_str().expect("ascii");
+        assert!(
+            text.contains("expires=Fri, 31 Dec 9999 23:59:59 GMT"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("Max-Age={}", u64::MAX)), "{text}");
+    }
+
     #[test]
     fn deletion_cookie_matches_path_domain_and_samesite() {
         let config = Config {
@@ -226,6 +284,16 @@ mod tests {
             cookie.expires_datetime().map(|d| d.unix_timestamp()),
             Some(0)
         );
+        assert_eq!(cookie.secure(), None);
+        let cross_site = Config {
+            same_site: SameSite::None,
+            ..Config::default()
+        };
+        let value = cross_site.deletion_cookie();
+        assert!(value
+            .to_str()
+            .expect("ascii")
+            .ends_with("; SameSite=None; Secure"));
     }
 
     #[test]
