@@ -115,6 +115,8 @@ impl DatabaseStoreBuilder {
                 table: self.table,
                 #[cfg(feature = "sqlite")]
                 batch: Default::default(),
+                #[cfg(feature = "sqlite")]
+                saves: Default::default(),
             }),
         })
     }

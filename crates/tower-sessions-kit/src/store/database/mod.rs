@@ -6,6 +6,8 @@ mod builder;
 mod load;
 mod queries;
 mod save;
+#[cfg(feature = "sqlite")]
+mod save_batch;
 mod users;
 
 use std::sync::Arc;
@@ -65,7 +67,10 @@ pub const MAINTENANCE_DEADLINE: Duration = Duration::from_secs(60);
 ///     whose data `jsonb` refuses (corrupted, or holding `\u0000`) falls back to the transaction below.
 ///   - **SQLite: one statement when uncontended.** The save merges onto the row as this request loaded
 ///     it and writes with `UPDATE … WHERE session_data = <as loaded>`; only when another save changed
-///     the row in between does it run the transaction.
+///     the row in between does it run the transaction. Saves that arrive while one is being written
+///     are written together by one `UPDATE … FROM json_each(?) … RETURNING` (one write transaction for
+///     all, each row still written only if unchanged), so concurrent saves of different sessions
+///     neither queue one transaction each nor sleep in SQLite's busy handler.
 ///   - **MySQL/MariaDB, and the fallbacks: one transaction** — SQLite `BEGIN IMMEDIATE`, the others
 ///     `SELECT … FOR UPDATE` — reads the row, applies the changes, `UPDATE`s. (MySQL has no per-key
 ///     JSON merge that is safe for every key name and value, so it keeps the transaction.)
@@ -103,6 +108,9 @@ struct Inner {
     /// SQLite loads arriving while one runs, read together (see [`load_batch`](super::load_batch)).
     #[cfg(feature = "sqlite")]
     batch: super::load_batch::LoadBatch<RawRow>,
+    /// SQLite's optimistic saves arriving while one is written, written together.
+    #[cfg(feature = "sqlite")]
+    saves: save_batch::SaveBatch,
 }
 
 /// A live row as read: its data (or why it could not be read as text) and its expiry in Unix

@@ -21,6 +21,11 @@ pub(super) struct Queries {
     /// Binds: data, expiry, user (or NULL), key, the data read.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(super) update_if_unchanged: String,
+    /// SQLite only: [`update_if_unchanged`](Self::update_if_unchanged) for many rows in one statement.
+    /// Binds: a JSON array of `[key, data, expiry, user or null, the data read]`, one key at most once.
+    /// Column: the key of each row written.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(super) update_many_if_unchanged: String,
     /// Binds: key.
     pub(super) delete: String,
     /// PostgreSQL only: the whole save as one statement, merged by the database (`jsonb`: minus the
@@ -143,6 +148,13 @@ impl Queries {
                 p(3),
                 p(4),
                 p(5)
+            ),
+            update_many_if_unchanged: format!(
+                "UPDATE {t} SET session_data = json_extract(w.value, '$[1]'), \
+                 expire_date = json_extract(w.value, '$[2]'), user_id = json_extract(w.value, '$[3]') \
+                 FROM json_each({}) AS w WHERE {t}.session_key = json_extract(w.value, '$[0]') \
+                 AND {t}.session_data = json_extract(w.value, '$[4]') RETURNING {t}.session_key",
+                p(1)
             ),
             update_merged: format!(
                 "UPDATE {t} SET session_data = (((CASE WHEN {} = 1 THEN '{{}}'::jsonb \

@@ -52,6 +52,7 @@ impl DatabaseStore {
         // A hook must run while the row is locked, which only the transaction does.
         if hook.is_none() {
             let saved = match self.inner.pool.dialect() {
+                #[cfg(feature = "sqlite")]
                 Dialect::Sqlite => self.save_if_unchanged(key, &request).await?,
                 Dialect::Postgres => self.save_merged_by_database(key, &request).await?,
                 _ => None,
@@ -116,9 +117,10 @@ impl DatabaseStore {
     }
 
     /// SQLite's optimistic save: merge onto the row as this request loaded it ([`SaveRequest::snapshot`])
-    /// or, without one, as read now; write only if the row is unchanged. `Ok(None)` when it changed in
-    /// between (or could not be read as text): the caller runs the locking transaction. Two statements
-    /// instead of four, each a hop to sqlx's SQLite worker thread.
+    /// or, without one, as read now; write only if the row is unchanged, coalesced with the saves
+    /// arriving meanwhile ([`save_batch`](super::save_batch)). `Ok(None)` when it changed in between (or
+    /// could not be read as text): the caller runs the locking transaction.
+    #[cfg(feature = "sqlite")]
     async fn save_if_unchanged(
         &self,
         key: &SessionKey,
@@ -144,20 +146,16 @@ impl DatabaseStore {
             }
         };
         let (data, text, expires) = self.merge(Ok::<_, &str>(&stored), request);
-        let written = pool
-            .execute(
-                &self.inner.sql.update_if_unchanged,
-                &[
-                    Bind::Text(&text),
-                    Bind::Int(expires),
-                    Bind::OptionalText(user_of(&data)),
-                    Bind::Text(key.as_str()),
-                    Bind::Text(&stored),
-                ],
-            )
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok((written == 1).then_some(Saved {
+        let write = super::save_batch::RowWrite {
+            key: key.as_str().to_owned(),
+            text,
+            expires,
+            user: user_of(&data).map(str::to_owned),
+            stored: stored.into_owned(),
+        };
+        let written =
+            crate::store::batch::submit(&super::save_batch::Saves(self.clone()), write).await?;
+        Ok(written.then_some(Saved {
             new_key: None,
             merged: Some(Arc::new(data)),
         }))

@@ -1,0 +1,177 @@
+//! SQLite's optimistic saves, coalesced: the saves that arrive while one is being written go to SQLite
+//! together as **one** `UPDATE … FROM json_each(?) … RETURNING` — one hop to sqlx's worker thread and one
+//! write transaction for all of them, where each alone is a hop and a transaction of its own, and
+//! concurrent writers on several connections would wait in SQLite's busy handler, which sleeps.
+//!
+//! Each save still writes only if its row holds the data that save merged onto; the statement returns the
+//! keys it wrote, and a save whose key is not among them goes on as alone: to the locking transaction.
+//! Two saves of one session in one batch cannot both be decided by one statement (SQLite picks one
+//! source row per target row), so only the first goes into it and the others are answered "not
+//! written": they, too, take the transaction, which merges onto the row as the first left it.
+
+use std::collections::HashSet;
+
+use cache_core::sql::Bind;
+use serde_json::json;
+
+use super::DatabaseStore;
+use crate::store::batch::{Batch, Runner};
+use crate::store::StoreError;
+
+/// One optimistic save: the row's new values, written only if it still holds `stored`.
+pub(super) struct RowWrite {
+    pub(super) key: String,
+    pub(super) text: String,
+    pub(super) expires: i64,
+    pub(super) user: Option<String>,
+    pub(super) stored: String,
+}
+
+/// The queue of SQLite saves waiting for a statement; the answer is whether the row was written.
+pub(super) type SaveBatch = Batch<RowWrite, bool>;
+
+/// A [`DatabaseStore`]'s optimistic saves as a [`Runner`].
+#[derive(Clone)]
+pub(super) struct Saves(pub(super) DatabaseStore);
+
+impl Runner for Saves {
+    type Request = RowWrite;
+    type Reply = bool;
+
+    fn queue(&self) -> &SaveBatch {
+        &self.0.inner.saves
+    }
+
+    async fn run_one(&self, write: &RowWrite) -> Result<bool, StoreError> {
+        let store = &self.0;
+        let written = store
+            .inner
+            .pool
+            .execute(
+                &store.inner.sql.update_if_unchanged,
+                &[
+                    Bind::Text(&write.text),
+                    Bind::Int(write.expires),
+                    Bind::OptionalText(write.user.as_deref()),
+                    Bind::Text(&write.key),
+                    Bind::Text(&write.stored),
+                ],
+            )
+            .await
+            .map_err(|error| store.error(error))?;
+        Ok(written == 1)
+    }
+
+    async fn run_many(&self, writes: &[&RowWrite]) -> Result<Vec<bool>, StoreError> {
+        let store = &self.0;
+        // The first save of each session goes into the statement; later ones answer "not written".
+        let mut seen = HashSet::with_capacity(writes.len());
+        let first: Vec<bool> = writes
+            .iter()
+            .map(|write| seen.insert(write.key.as_str()))
+            .collect();
+        let rows: Vec<_> = writes
+            .iter()
+            .zip(&first)
+            .filter(|(_, first)| **first)
+            .map(|(write, _)| {
+                json!([
+                    write.key,
+                    write.text,
+                    write.expires,
+                    write.user,
+                    write.stored
+                ])
+            })
+            .collect();
+        let rows = serde_json::to_string(&rows)
+            .map_err(|error| StoreError::backend(store.dialect_name(), error))?;
+        let written: HashSet<String> = store
+            .inner
+            .pool
+            .fetch_all(
+                &store.inner.sql.update_many_if_unchanged,
+                &[Bind::Text(&rows)],
+                |row| row.text(0).ok().flatten(),
+            )
+            .await
+            .map_err(|error| store.error(error))?
+            .into_iter()
+            .collect();
+        Ok(writes
+            .iter()
+            .zip(first)
+            .map(|(write, first)| first && written.contains(&write.key))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::key::SessionKey;
+    use crate::record::{self, Data};
+    use crate::store::SessionStore;
+
+    fn text(data: &Data) -> String {
+        String::from_utf8(record::encode(data)).expect("JSON is UTF-8")
+    }
+
+    fn counter(n: u64) -> Data {
+        let mut data = Data::new();
+        data.insert("n".into(), n.into());
+        data
+    }
+
+    /// The statement writes each first save whose row is unchanged, and only those; a second save of
+    /// one session in the batch and a save onto data that changed are answered "not written" and leave
+    /// the row alone.
+    #[tokio::test]
+    async fn one_statement_writes_the_unchanged_rows_once_each() {
+        let store = DatabaseStore::connect("sqlite::memory:")
+            .await
+            .expect("store");
+        store.migrate().await.expect("migrate");
+        let age = Duration::from_secs(600);
+        let a = store.create(&counter(0), age).await.expect("a");
+        let b = store.create(&counter(0), age).await.expect("b");
+        let c = store.create(&counter(0), age).await.expect("c");
+        let write = |key: &SessionKey, stored: u64, new: u64| RowWrite {
+            key: key.as_str().to_owned(),
+            text: text(&counter(new)),
+            expires: i64::MAX,
+            user: Some("7".into()),
+            stored: text(&counter(stored)),
+        };
+        let writes = [
+            write(&a, 0, 1),
+            write(&b, 0, 1),
+            write(&a, 0, 2),
+            write(&c, 5, 6),
+        ];
+        let replies = Saves(store.clone())
+            .run_many(&writes.iter().collect::<Vec<_>>())
+            .await
+            .expect("batch");
+        assert_eq!(replies, [true, true, false, false]);
+        let value = |key: &SessionKey| {
+            let store = store.clone();
+            let key = key.clone();
+            async move {
+                let loaded = store.load(&key).await.expect("load").expect("live");
+                loaded.data.get("n").cloned()
+            }
+        };
+        assert_eq!(value(&a).await, Some(1.into()), "the first save of a");
+        assert_eq!(value(&b).await, Some(1.into()));
+        assert_eq!(
+            value(&c).await,
+            Some(0.into()),
+            "changed meanwhile: untouched"
+        );
+        let users = store.users().expect("index");
+        assert_eq!(users.sessions_of("7").await.expect("user").len(), 2);
+    }
+}
