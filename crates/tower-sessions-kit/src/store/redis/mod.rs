@@ -193,10 +193,20 @@ impl RedisStore {
 
     /// A `HGETALL` of a session.
     fn hgetall(&self, key: &str) -> driver::Cmd {
-        let mut cmd = driver::cmd("HGETALL");
-        cmd.arg(self.session_key(key));
+        let session = self.session_key(key);
+        let mut cmd = sized_cmd("HGETALL", 1, session.len());
+        cmd.arg(session);
         cmd
     }
+}
+
+/// The command `name` with room for `args` more arguments of `bytes` bytes in all, so that building it
+/// never regrows its buffers: each regrowth is an allocation, and on a busy server allocations from
+/// several threads contend in the allocator (most of this store's lock waits were those).
+fn sized_cmd(name: &str, args: usize, bytes: usize) -> driver::Cmd {
+    let mut cmd = driver::Cmd::with_capacity(args + 1, name.len() + bytes);
+    cmd.arg(name);
+    cmd
 }
 
 fn backend_error(error: cache_core::Error) -> StoreError {
@@ -251,7 +261,8 @@ impl RedisStore {
     ) -> Result<Saved, StoreError> {
         let mut commands = Vec::with_capacity(4);
         if !set.is_empty() {
-            let mut hset = driver::cmd("HSET");
+            let bytes: usize = set.iter().map(|(f, v)| f.len() + v.len()).sum();
+            let mut hset = sized_cmd("HSET", 1 + 2 * set.len(), session.len() + bytes);
             hset.arg(session);
             for (field, value) in set {
                 hset.arg(field.as_bytes()).arg(&value[..]);
@@ -266,10 +277,10 @@ impl RedisStore {
             }
             commands.push(hdel);
         }
-        let mut pexpireat = driver::cmd("PEXPIREAT");
+        let mut pexpireat = sized_cmd("PEXPIREAT", 2, session.len() + 20);
         pexpireat.arg(session).arg(at);
         commands.push(pexpireat);
-        let mut marked = driver::cmd("HEXISTS");
+        let mut marked = sized_cmd("HEXISTS", 2, session.len() + fields::MARKER.len());
         marked.arg(session).arg(fields::MARKER);
         commands.push(marked);
         let existed = batch::submit(&Saves(self.clone()), commands).await?;
