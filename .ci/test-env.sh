@@ -5,3 +5,8 @@ export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:543
 export TEST_MYSQL_URL="${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
 export TEST_MEMCACHED_URL="${TEST_MEMCACHED_URL:-memcached://127.0.0.1:11211,127.0.0.1:11212}"
 export TEST_REDIS_CLUSTER_URLS="${TEST_REDIS_CLUSTER_URLS:-redis://127.0.0.1:7001,redis://127.0.0.1:7002,redis://127.0.0.1:7003}"
+# The Django of the interop tests (bash .ci/install-django.sh), when installed.
+if [ -z "${TEST_DJANGO_PYTHON:-}" ] && [ -x "${TEST_DJANGO_VENV:-$(dirname "${BASH_SOURCE[0]}")/../target/django-venv}/bin/python" ]; then
+    TEST_DJANGO_PYTHON="$(cd "${TEST_DJANGO_VENV:-$(dirname "${BASH_SOURCE[0]}")/../target/django-venv}" && pwd)/bin/python"
+    export TEST_DJANGO_PYTHON
+fi
