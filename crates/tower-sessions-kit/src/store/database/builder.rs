@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use cache_core::sql::{is_sqlite_reserved_name, PoolSettings, SqlPool};
 
-use super::queries::Queries;
+use super::format::{Json, RowFormat};
+use super::queries::{Layout, Queries};
 use super::{DatabaseStore, Inner};
 use crate::store::{StoreError, DEFAULT_DEADLINE};
 
@@ -43,6 +44,8 @@ pub struct DatabaseStoreBuilder {
     table: String,
     /// The pool's settings; its operation timeout is the store's deadline.
     pool: PoolSettings,
+    layout: Layout,
+    format: Arc<dyn RowFormat>,
 }
 
 impl DatabaseStoreBuilder {
@@ -50,6 +53,8 @@ impl DatabaseStoreBuilder {
         DatabaseStoreBuilder {
             url,
             table: DEFAULT_TABLE.to_owned(),
+            layout: Layout::Native,
+            format: Arc::new(Json),
             pool: PoolSettings {
                 acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
                 operation_timeout: DEFAULT_DEADLINE,
@@ -109,7 +114,8 @@ impl DatabaseStoreBuilder {
         let pool = SqlPool::connect_lazy(&self.url, &self.pool).map_err(config_error)?;
         Ok(DatabaseStore {
             inner: Arc::new(Inner {
-                sql: Queries::new(pool.dialect(), &self.table),
+                sql: Queries::new(pool.dialect(), &self.table, self.layout),
+                format: self.format,
                 pool,
                 deadline: self.pool.operation_timeout,
                 table: self.table,

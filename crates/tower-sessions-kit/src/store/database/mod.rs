@@ -3,6 +3,7 @@
 //! handling and set of connection rules for the database cache and this store.
 
 mod builder;
+mod format;
 mod load;
 mod queries;
 mod save;
@@ -25,8 +26,9 @@ use crate::deadline::{within, Deadline};
 use crate::expiry::{self, unix_millis};
 use crate::key::SessionKey;
 use crate::record::user_of;
-use crate::record::{self, Data};
+use crate::record::Data;
 use crate::store::contract::UserIndex;
+use format::RowFormat;
 use queries::Queries;
 
 /// Collisions of 165-bit random keys do not happen; a few retries cover a broken RNG being noticed.
@@ -103,6 +105,8 @@ struct Inner {
     pool: SqlPool,
     table: String,
     sql: Queries,
+    /// How the data column holds a session.
+    format: Arc<dyn RowFormat>,
     /// The bound of every operation.
     deadline: Duration,
     /// SQLite loads arriving while one runs, read together (see [`load_batch`](super::load_batch)).
@@ -151,12 +155,15 @@ impl DatabaseStore {
             for statement in &sql.migrate {
                 self.execute_ddl(statement).await?;
             }
-            let columns = self
-                .inner
-                .pool
-                .fetch_optional(&sql.has_user_column, &[], |row| row.int(0))
-                .await
-                .map_err(|error| self.error(error))?;
+            let columns = match &sql.has_user_column {
+                Some(count) => self
+                    .inner
+                    .pool
+                    .fetch_optional(count, &[], |row| row.int(0))
+                    .await
+                    .map_err(|error| self.error(error))?,
+                None => None,
+            };
             if let Some(Ok(Some(0))) = columns {
                 tracing::info!(table = %self.inner.table, "adding the user_id column to the session table");
                 self.execute_ddl(&sql.add_user_column).await?;
@@ -219,7 +226,7 @@ impl DatabaseStore {
 
     fn decode_row(&self, row: Result<&str, impl std::fmt::Display>) -> Data {
         match row {
-            Ok(text) => record::decode(self.dialect_name(), text.as_bytes()),
+            Ok(text) => self.inner.format.decode(self.dialect_name(), text),
             Err(error) => {
                 tracing::warn!(store = self.dialect_name(), %error, "unreadable session row: using an empty session");
                 Data::new()
@@ -247,17 +254,19 @@ impl SessionStore for DatabaseStore {
     }
 
     async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
-        let text = String::from_utf8(record::encode(data)).unwrap_or_else(|_| "{}".to_owned());
+        let text = self.inner.format.encode(data);
         let expires = unix_millis(expiry::date(data, SystemTime::now(), cookie_age));
         let text = text.as_str();
         let user = user_of(data);
         let create = create_with_retries(self.dialect_name(), CREATE_ATTEMPTS, |key| async move {
-            let binds = [
+            let mut binds = vec![
                 Bind::Text(key.as_str()),
                 Bind::Text(text),
                 Bind::Int(expires),
-                Bind::OptionalText(user),
             ];
+            if self.inner.sql.has_user {
+                binds.push(Bind::OptionalText(user));
+            }
             let inserted = self
                 .inner
                 .pool
@@ -275,8 +284,9 @@ impl SessionStore for DatabaseStore {
         self.save_hooked(key, request, None).await
     }
 
+    /// This crate's table only: Django's has no `user_id` column.
     fn users(&self) -> Option<&dyn UserIndex> {
-        Some(self)
+        self.inner.sql.has_user.then_some(self as &dyn UserIndex)
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {

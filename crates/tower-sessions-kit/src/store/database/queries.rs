@@ -1,36 +1,53 @@
-//! The SQL text of the session store's statements, per database: built once per store, with the table
-//! name quoted. Parameters are bound in textual order (MySQL's placeholders are positional).
+//! The SQL text of the session store's statements, per database and table layout: built once per store,
+//! every identifier quoted. Parameters are bound in textual order (MySQL's placeholders are positional).
+//!
+//! Expiry instants are bound and read as Unix milliseconds whatever the layout: in Django's table, where
+//! `expire_date` is a date-time column, the statements convert on the database side ([`Layout`]).
 
 use cache_core::sql::Dialect;
 
+/// Which table the store keeps sessions in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// This crate's table: `expire_date` in Unix milliseconds and an indexed `user_id` column (sessions
+    /// by user).
+    Native,
+    /// Django's `django_session` table as Django's migrations make it: `expire_date` a date-time in UTC,
+    /// no `user_id` column.
+    Django,
+}
+
 #[derive(Debug)]
 pub(super) struct Queries {
+    /// Whether the row statements bind a user (the table has `user_id`).
+    pub(super) has_user: bool,
     /// Binds: key, now. Columns: data, expiry of the live row.
     pub(super) load: String,
     /// SQLite only. Binds: a JSON array of keys, now. Columns: key, data, expiry of the live rows among
     /// the keys (coalesced loads).
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(super) load_many: String,
-    /// Binds: key, data, expiry, user (or NULL).
+    /// Binds: key, data, expiry, user (or NULL; [`has_user`](Self::has_user) only).
     pub(super) insert: String,
     /// Binds: key. Column: the data, the row locked until the transaction ends (expired or not).
     pub(super) lock: String,
-    /// Binds: data, expiry, user (or NULL), key.
+    /// Binds: data, expiry, user (or NULL; [`has_user`](Self::has_user) only), key.
     pub(super) update: String,
     /// SQLite only: the optimistic save's write, only if the row still holds the data that was read.
-    /// Binds: data, expiry, user (or NULL), key, the data read.
+    /// Binds: data, expiry, user (or NULL; [`has_user`](Self::has_user) only), key, the data read.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(super) update_if_unchanged: String,
     /// SQLite only: [`update_if_unchanged`](Self::update_if_unchanged) for many rows in one statement.
-    /// Binds: a JSON array of `[key, data, expiry, user or null, the data read]`, one key at most once.
-    /// Column: the key of each row written.
+    /// Binds: a JSON array of `[key, data, expiry, user or null, the data read]`, one key at most once
+    /// (the user is ignored without `user_id`). Column: the key of each row written.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(super) update_many_if_unchanged: String,
     /// Binds: key.
     pub(super) delete: String,
-    /// PostgreSQL only: the whole save as one statement, merged by the database (`jsonb`: minus the
-    /// removed keys, then `||` the set ones — a shallow, per-key merge). Binds: 1 when cleared else 0,
-    /// the removed keys (JSON array), the set keys (JSON object), expiry, user (or NULL), key.
+    /// PostgreSQL and this crate's layout only: the whole save as one statement, merged by the database
+    /// (`jsonb`: minus the removed keys, then `||` the set ones — a shallow, per-key merge). Binds: 1 when
+    /// cleared else 0, the removed keys (JSON array), the set keys (JSON object), expiry, user (or NULL),
+    /// key.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(super) update_merged: String,
     /// Binds: key. A row iff one exists, expired or not.
@@ -46,120 +63,276 @@ pub(super) struct Queries {
     /// Run in order; each is idempotent. The table as it is now, `user_id` included.
     pub(super) migrate: Vec<String>,
     /// Column: how many `user_id` columns the table has (0 for a table made before sessions by user).
-    pub(super) has_user_column: String,
+    /// `None` for Django's table, which has none.
+    pub(super) has_user_column: Option<String>,
     /// Run when the table lacks `user_id`, before the rest of `migrate`.
     pub(super) add_user_column: String,
     /// Run in order after the column exists; each is idempotent.
     pub(super) migrate_indexes: Vec<String>,
 }
 
-impl Queries {
-    /// The statements for `table` (a name [`valid_table_name`](super::builder) accepted) on `dialect`.
-    pub(super) fn new(dialect: Dialect, table: &str) -> Queries {
-        let d = dialect;
-        let t = d.quote(table);
-        let index = d.quote(&format!("{table}_expire_date"));
-        let user_index = d.quote(&format!("{table}_user_id"));
-        let p = |n: usize| d.placeholder(n);
-        // `table` is an identifier (letters, digits, `_`): safe inside a string literal.
-        let (migrate, has_user_column, add_user_column, migrate_indexes) = match d {
-            Dialect::Postgres => (
-                vec![format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (session_key VARCHAR(40) PRIMARY KEY, \
-                     session_data TEXT NOT NULL, expire_date BIGINT NOT NULL, user_id VARCHAR(150))"
-                )],
-                format!(
-                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = \
-                     current_schema() AND table_name = '{table}' AND column_name = 'user_id'"
-                ),
-                format!("ALTER TABLE {t} ADD COLUMN user_id VARCHAR(150)"),
-                vec![
-                    format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expire_date)"),
-                    format!("CREATE INDEX IF NOT EXISTS {user_index} ON {t} (user_id)"),
-                ],
+/// An expiry bound as Unix milliseconds (`param`), as the `expire_date` column holds it.
+fn expiry_in(d: Dialect, layout: Layout, param: &str) -> String {
+    match (layout, d) {
+        (Layout::Native, _) => param.to_owned(),
+        // Django's SQLite backend stores naive UTC date-times as text (`YYYY-MM-DD HH:MM:SS.ffffff`),
+        // compared as text.
+        (Layout::Django, Dialect::Sqlite) => {
+            format!("strftime('%Y-%m-%d %H:%M:%f', {param} / 1000.0, 'unixepoch')")
+        }
+        (Layout::Django, Dialect::Postgres) => {
+            format!("to_timestamp(CAST({param} AS DOUBLE PRECISION) / 1000)")
+        }
+        // Naive UTC, as Django writes with `USE_TZ`; independent of the session's time zone.
+        (Layout::Django, _) => {
+            format!("TIMESTAMPADD(MICROSECOND, {param} * 1000, '1970-01-01 00:00:00')")
+        }
+    }
+}
+
+/// The `expire_date` column (`column`, already quoted) read as Unix milliseconds.
+fn expiry_out(d: Dialect, layout: Layout, column: &str) -> String {
+    match (layout, d) {
+        (Layout::Native, _) => column.to_owned(),
+        (Layout::Django, Dialect::Sqlite) => {
+            format!("CAST(ROUND((julianday({column}) - 2440587.5) * 86400000.0) AS INTEGER)")
+        }
+        (Layout::Django, Dialect::Postgres) => {
+            format!("CAST(EXTRACT(EPOCH FROM {column}) * 1000 AS BIGINT)")
+        }
+        (Layout::Django, _) => format!(
+            "CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {column}) DIV 1000 AS SIGNED)"
+        ),
+    }
+}
+
+/// The statements that create a table (and its indexes) in `layout`, and the ones adding `user_id` to an
+/// older table of this crate's layout.
+struct Schema {
+    migrate: Vec<String>,
+    has_user_column: Option<String>,
+    add_user_column: String,
+    migrate_indexes: Vec<String>,
+}
+
+fn schema(d: Dialect, layout: Layout, table: &str) -> Schema {
+    let t = d.quote(table);
+    let (key, data, expire, user) = (
+        d.quote("session_key"),
+        d.quote("session_data"),
+        d.quote("expire_date"),
+        d.quote("user_id"),
+    );
+    let index = d.quote(&format!("{table}_expire_date"));
+    let user_index = d.quote(&format!("{table}_user_id"));
+    if layout == Layout::Django {
+        // The columns Django's `sessions` migration makes; Django's own `migrate` also adds its index.
+        // Made here only when missing (tests, a fresh database), never altered.
+        let create = match d {
+            Dialect::Postgres => format!(
+                "CREATE TABLE IF NOT EXISTS {t} ({key} VARCHAR(40) NOT NULL PRIMARY KEY, {data} TEXT \
+                 NOT NULL, {expire} TIMESTAMP WITH TIME ZONE NOT NULL)"
             ),
-            Dialect::MySql => (
-                vec![format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (session_key VARCHAR(40) CHARACTER SET ascii \
-                     COLLATE ascii_bin PRIMARY KEY, session_data LONGTEXT NOT NULL, expire_date BIGINT \
-                     NOT NULL, user_id VARCHAR(150) NULL, INDEX {index} (expire_date), \
-                     INDEX {user_index} (user_id)) DEFAULT CHARSET=utf8mb4"
-                )],
-                format!(
-                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() \
-                     AND table_name = '{table}' AND column_name = 'user_id'"
-                ),
-                // One statement with its index: MySQL has no `CREATE INDEX IF NOT EXISTS`.
-                format!(
-                    "ALTER TABLE {t} ADD COLUMN user_id VARCHAR(150) NULL, ADD INDEX {user_index} (user_id)"
-                ),
-                Vec::new(),
+            Dialect::MySql => format!(
+                "CREATE TABLE IF NOT EXISTS {t} ({key} VARCHAR(40) NOT NULL PRIMARY KEY, {data} \
+                 LONGTEXT NOT NULL, {expire} DATETIME(6) NOT NULL, INDEX {index} ({expire}))"
             ),
-            // SQLite, and any database added later: the plainest SQL.
-            _ => (
-                vec![format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (session_key TEXT PRIMARY KEY NOT NULL, \
-                     session_data TEXT NOT NULL, expire_date INTEGER NOT NULL, user_id TEXT) WITHOUT ROWID"
-                )],
-                format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = 'user_id'"),
-                format!("ALTER TABLE {t} ADD COLUMN user_id TEXT"),
-                vec![
-                    format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expire_date)"),
-                    format!("CREATE INDEX IF NOT EXISTS {user_index} ON {t} (user_id)"),
-                ],
+            _ => format!(
+                "CREATE TABLE IF NOT EXISTS {t} ({key} VARCHAR(40) NOT NULL PRIMARY KEY, {data} TEXT \
+                 NOT NULL, {expire} DATETIME NOT NULL)"
             ),
         };
+        let indexes = match d {
+            Dialect::MySql => Vec::new(),
+            _ => vec![format!(
+                "CREATE INDEX IF NOT EXISTS {index} ON {t} ({expire})"
+            )],
+        };
+        return Schema {
+            migrate: vec![create],
+            has_user_column: None,
+            add_user_column: String::new(),
+            migrate_indexes: indexes,
+        };
+    }
+    // `table` is an identifier (letters, digits, `_`): safe inside a string literal.
+    match d {
+        Dialect::Postgres => Schema {
+            migrate: vec![format!(
+                "CREATE TABLE IF NOT EXISTS {t} ({key} VARCHAR(40) PRIMARY KEY, {data} TEXT NOT NULL, \
+                 {expire} BIGINT NOT NULL, {user} VARCHAR(150))"
+            )],
+            has_user_column: Some(format!(
+                "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = \
+                 current_schema() AND table_name = '{table}' AND column_name = 'user_id'"
+            )),
+            add_user_column: format!("ALTER TABLE {t} ADD COLUMN {user} VARCHAR(150)"),
+            migrate_indexes: vec![
+                format!("CREATE INDEX IF NOT EXISTS {index} ON {t} ({expire})"),
+                format!("CREATE INDEX IF NOT EXISTS {user_index} ON {t} ({user})"),
+            ],
+        },
+        Dialect::MySql => Schema {
+            migrate: vec![format!(
+                "CREATE TABLE IF NOT EXISTS {t} ({key} VARCHAR(40) CHARACTER SET ascii COLLATE \
+                 ascii_bin PRIMARY KEY, {data} LONGTEXT NOT NULL, {expire} BIGINT NOT NULL, {user} \
+                 VARCHAR(150) NULL, INDEX {index} ({expire}), INDEX {user_index} ({user})) DEFAULT \
+                 CHARSET=utf8mb4"
+            )],
+            has_user_column: Some(format!(
+                "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() \
+                 AND table_name = '{table}' AND column_name = 'user_id'"
+            )),
+            // One statement with its index: MySQL has no `CREATE INDEX IF NOT EXISTS`.
+            add_user_column: format!(
+                "ALTER TABLE {t} ADD COLUMN {user} VARCHAR(150) NULL, ADD INDEX {user_index} ({user})"
+            ),
+            migrate_indexes: Vec::new(),
+        },
+        // SQLite, and any database added later: the plainest SQL.
+        _ => Schema {
+            migrate: vec![format!(
+                "CREATE TABLE IF NOT EXISTS {t} ({key} TEXT PRIMARY KEY NOT NULL, {data} TEXT NOT NULL, \
+                 {expire} INTEGER NOT NULL, {user} TEXT) WITHOUT ROWID"
+            )],
+            has_user_column: Some(format!(
+                "SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = 'user_id'"
+            )),
+            add_user_column: format!("ALTER TABLE {t} ADD COLUMN {user} TEXT"),
+            migrate_indexes: vec![
+                format!("CREATE INDEX IF NOT EXISTS {index} ON {t} ({expire})"),
+                format!("CREATE INDEX IF NOT EXISTS {user_index} ON {t} ({user})"),
+            ],
+        },
+    }
+}
+
+impl Queries {
+    /// The statements for `table` (a name [`valid_table_name`](super::builder) accepted) in `layout` on
+    /// `dialect`.
+    pub(super) fn new(dialect: Dialect, table: &str, layout: Layout) -> Queries {
+        let d = dialect;
+        let t = d.quote(table);
+        let (key, data, expire, user) = (
+            d.quote("session_key"),
+            d.quote("session_data"),
+            d.quote("expire_date"),
+            d.quote("user_id"),
+        );
+        let has_user = layout == Layout::Native;
+        // Numbered placeholders in the order the binds come (PostgreSQL and SQLite number them; MySQL's
+        // are positional, so the order is what matters).
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            d.placeholder(n)
+        };
+        let expires_out = expiry_out(d, layout, &expire);
+        let load = {
+            let (k, now) = (next(), next());
+            format!(
+                "SELECT {data}, {expires_out} FROM {t} WHERE {key} = {k} AND {expire} > {}",
+                expiry_in(d, layout, &now)
+            )
+        };
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            d.placeholder(n)
+        };
+        let load_many = {
+            let (keys, now) = (next(), next());
+            format!(
+                "SELECT {key}, {data}, {expires_out} FROM {t} WHERE {key} IN (SELECT value FROM \
+                 json_each({keys})) AND {expire} > {}",
+                expiry_in(d, layout, &now)
+            )
+        };
+        // The `SET` list of a row write, its placeholders starting at `first`: data, expiry and (with
+        // `user_id`) user.
+        let set_row = |first: usize| {
+            let p = |i: usize| d.placeholder(first + i);
+            let mut set = format!(
+                "{data} = {}, {expire} = {}",
+                p(0),
+                expiry_in(d, layout, &p(1))
+            );
+            if has_user {
+                set.push_str(&format!(", {user} = {}", p(2)));
+            }
+            set
+        };
+        let row_binds = if has_user { 3 } else { 2 };
+        let insert = {
+            let p = |i: usize| d.placeholder(i);
+            if has_user {
+                format!(
+                    "INSERT INTO {t} ({key}, {data}, {expire}, {user}) VALUES ({}, {}, {}, {})",
+                    p(1),
+                    p(2),
+                    expiry_in(d, layout, &p(3)),
+                    p(4)
+                )
+            } else {
+                format!(
+                    "INSERT INTO {t} ({key}, {data}, {expire}) VALUES ({}, {}, {})",
+                    p(1),
+                    p(2),
+                    expiry_in(d, layout, &p(3))
+                )
+            }
+        };
+        let update = format!(
+            "UPDATE {t} SET {} WHERE {key} = {}",
+            set_row(1),
+            d.placeholder(row_binds + 1)
+        );
+        let update_if_unchanged = format!(
+            "UPDATE {t} SET {} WHERE {key} = {} AND {data} = {}",
+            set_row(1),
+            d.placeholder(row_binds + 1),
+            d.placeholder(row_binds + 2)
+        );
+        let field = |i: usize| format!("json_extract(w.value, '$[{i}]')");
+        let mut set_many = format!(
+            "{data} = {}, {expire} = {}",
+            field(1),
+            expiry_in(d, layout, &field(2))
+        );
+        if has_user {
+            set_many.push_str(&format!(", {user} = {}", field(3)));
+        }
+        let update_many_if_unchanged = format!(
+            "UPDATE {t} SET {set_many} FROM json_each({}) AS w WHERE {t}.{key} = {} AND {t}.{data} = {} \
+             RETURNING {t}.{key}",
+            d.placeholder(1),
+            field(0),
+            field(4)
+        );
+        let p = |n: usize| d.placeholder(n);
+        let Schema {
+            migrate,
+            has_user_column,
+            add_user_column,
+            migrate_indexes,
+        } = schema(d, layout, table);
         Queries {
-            load: format!(
-                "SELECT session_data, expire_date FROM {t} WHERE session_key = {} AND expire_date > {}",
-                p(1),
-                p(2)
-            ),
-            load_many: format!(
-                "SELECT session_key, session_data, expire_date FROM {t} WHERE session_key IN \
-                 (SELECT value FROM json_each({})) AND expire_date > {}",
-                p(1),
-                p(2)
-            ),
-            insert: format!(
-                "INSERT INTO {t} (session_key, session_data, expire_date, user_id) VALUES ({}, {}, {}, {})",
-                p(1),
-                p(2),
-                p(3),
-                p(4)
-            ),
+            has_user,
+            load,
+            load_many,
+            insert,
             lock: format!(
-                "SELECT session_data FROM {t} WHERE session_key = {}{}",
+                "SELECT {data} FROM {t} WHERE {key} = {}{}",
                 p(1),
                 d.for_update()
             ),
-            update: format!(
-                "UPDATE {t} SET session_data = {}, expire_date = {}, user_id = {} WHERE session_key = {}",
-                p(1),
-                p(2),
-                p(3),
-                p(4)
-            ),
-            update_if_unchanged: format!(
-                "UPDATE {t} SET session_data = {}, expire_date = {}, user_id = {} WHERE session_key = {} \
-                 AND session_data = {}",
-                p(1),
-                p(2),
-                p(3),
-                p(4),
-                p(5)
-            ),
-            update_many_if_unchanged: format!(
-                "UPDATE {t} SET session_data = json_extract(w.value, '$[1]'), \
-                 expire_date = json_extract(w.value, '$[2]'), user_id = json_extract(w.value, '$[3]') \
-                 FROM json_each({}) AS w WHERE {t}.session_key = json_extract(w.value, '$[0]') \
-                 AND {t}.session_data = json_extract(w.value, '$[4]') RETURNING {t}.session_key",
-                p(1)
-            ),
+            update,
+            update_if_unchanged,
+            update_many_if_unchanged,
             update_merged: format!(
-                "UPDATE {t} SET session_data = (((CASE WHEN {} = 1 THEN '{{}}'::jsonb \
-                 ELSE session_data::jsonb END) - ARRAY(SELECT jsonb_array_elements_text({}::jsonb))) \
-                 || {}::jsonb)::text, expire_date = {}, user_id = {} WHERE session_key = {}",
+                "UPDATE {t} SET {data} = (((CASE WHEN {} = 1 THEN '{{}}'::jsonb \
+                 ELSE {data}::jsonb END) - ARRAY(SELECT jsonb_array_elements_text({}::jsonb))) \
+                 || {}::jsonb)::text, {expire} = {}, {user} = {} WHERE {key} = {}",
                 p(1),
                 p(2),
                 p(3),
@@ -168,24 +341,27 @@ impl Queries {
                 p(6)
             ),
             user_sessions: format!(
-                "SELECT session_key, expire_date FROM {t} WHERE user_id = {} AND expire_date > {} \
-                 ORDER BY expire_date",
+                "SELECT {key}, {expire} FROM {t} WHERE {user} = {} AND {expire} > {} \
+                 ORDER BY {expire}",
                 p(1),
                 p(2)
             ),
             revoke: format!(
-                "DELETE FROM {t} WHERE session_key = {} AND user_id = {}",
+                "DELETE FROM {t} WHERE {key} = {} AND {user} = {}",
                 p(1),
                 p(2)
             ),
             revoke_all: format!(
-                "DELETE FROM {t} WHERE user_id = {} AND session_key <> {}",
+                "DELETE FROM {t} WHERE {user} = {} AND {key} <> {}",
                 p(1),
                 p(2)
             ),
-            delete: format!("DELETE FROM {t} WHERE session_key = {}", p(1)),
-            exists: format!("SELECT 1 FROM {t} WHERE session_key = {}", p(1)),
-            clear_expired: format!("DELETE FROM {t} WHERE expire_date < {}", p(1)),
+            delete: format!("DELETE FROM {t} WHERE {key} = {}", p(1)),
+            exists: format!("SELECT 1 FROM {t} WHERE {key} = {}", p(1)),
+            clear_expired: format!(
+                "DELETE FROM {t} WHERE {expire} < {}",
+                expiry_in(d, layout, &p(1))
+            ),
             migrate,
             has_user_column,
             add_user_column,
@@ -200,10 +376,41 @@ mod tests {
 
     #[test]
     fn postgres_numbers_its_placeholders() {
-        let sql = Queries::new(Dialect::Postgres, "t");
+        let sql = Queries::new(Dialect::Postgres, "t", Layout::Native);
         assert!(sql.update.contains("$3"), "{}", sql.update);
         assert!(sql.lock.ends_with("FOR UPDATE"));
-        let sql = Queries::new(Dialect::Sqlite, "t");
+        let sql = Queries::new(Dialect::Sqlite, "t", Layout::Native);
         assert!(!sql.lock.contains("FOR UPDATE"));
+    }
+
+    #[test]
+    fn every_identifier_is_quoted() {
+        let sql = Queries::new(Dialect::MySql, "t", Layout::Native);
+        assert_eq!(
+            sql.update,
+            "UPDATE `t` SET `session_data` = ?, `expire_date` = ?, `user_id` = ? WHERE `session_key` = ?"
+        );
+        let sql = Queries::new(Dialect::Postgres, "t", Layout::Native);
+        assert_eq!(
+            sql.load,
+            "SELECT \"session_data\", \"expire_date\" FROM \"t\" WHERE \"session_key\" = $1 AND \
+             \"expire_date\" > $2"
+        );
+    }
+
+    /// Django's table has no `user_id`: the row statements bind one value fewer, in the same order.
+    #[test]
+    fn djangos_table_has_no_user_column_and_converts_expiry() {
+        let sql = Queries::new(Dialect::Postgres, "django_session", Layout::Django);
+        assert!(!sql.has_user);
+        assert_eq!(
+            sql.update,
+            "UPDATE \"django_session\" SET \"session_data\" = $1, \"expire_date\" = \
+             to_timestamp(CAST($2 AS DOUBLE PRECISION) / 1000) WHERE \"session_key\" = $3"
+        );
+        assert!(sql.has_user_column.is_none());
+        assert!(!sql.update_many_if_unchanged.contains("user_id"));
+        let sql = Queries::new(Dialect::Sqlite, "django_session", Layout::Django);
+        assert!(sql.load.contains("julianday"), "{}", sql.load);
     }
 }

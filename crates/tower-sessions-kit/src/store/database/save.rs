@@ -54,7 +54,10 @@ impl DatabaseStore {
             let saved = match self.inner.pool.dialect() {
                 #[cfg(feature = "sqlite")]
                 Dialect::Sqlite => self.save_if_unchanged(key, &request).await?,
-                Dialect::Postgres => self.save_merged_by_database(key, &request).await?,
+                // The database can merge only this crate's JSON.
+                Dialect::Postgres if self.inner.sql.has_user => {
+                    self.save_merged_by_database(key, &request).await?
+                }
                 _ => None,
             };
             if let Some(saved) = saved {
@@ -93,17 +96,13 @@ impl DatabaseStore {
             return Err(StoreError::Gone);
         };
         let (data, text, expires) = self.merge(stored.as_deref(), request);
+        let mut binds = vec![Bind::Text(&text), Bind::Int(expires)];
+        if self.inner.sql.has_user {
+            binds.push(Bind::OptionalText(user_of(&data)));
+        }
+        binds.push(Bind::Text(key.as_str()));
         tx.exec()
-            .execute(
-                &self.inner.sql.update,
-                &[
-                    Bind::Text(&text),
-                    Bind::Int(expires),
-                    Bind::OptionalText(user_of(&data)),
-                    Bind::Text(key.as_str()),
-                ],
-                true,
-            )
+            .execute(&self.inner.sql.update, &binds, true)
             .await
             .map_err(|e| self.error(e))?;
         if let Some(hook) = hook {
@@ -223,7 +222,7 @@ impl DatabaseStore {
     ) -> (Data, String, i64) {
         let mut data = self.decode_row(stored);
         request.changes.apply_to(&mut data);
-        let text = String::from_utf8(record::encode(&data)).unwrap_or_else(|_| "{}".to_owned());
+        let text = self.inner.format.encode(&data);
         let expires = unix_millis(expiry::date(&data, SystemTime::now(), request.cookie_age));
         (data, text, expires)
     }

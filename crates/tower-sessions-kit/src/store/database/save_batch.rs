@@ -47,16 +47,14 @@ impl Runner for Saves {
         let written = store
             .inner
             .pool
-            .execute(
-                &store.inner.sql.update_if_unchanged,
-                &[
-                    Bind::Text(&write.text),
-                    Bind::Int(write.expires),
-                    Bind::OptionalText(write.user.as_deref()),
-                    Bind::Text(&write.key),
-                    Bind::Text(&write.stored),
-                ],
-            )
+            .execute(&store.inner.sql.update_if_unchanged, &{
+                let mut binds = vec![Bind::Text(&write.text), Bind::Int(write.expires)];
+                if store.inner.sql.has_user {
+                    binds.push(Bind::OptionalText(write.user.as_deref()));
+                }
+                binds.extend([Bind::Text(&write.key), Bind::Text(&write.stored)]);
+                binds
+            })
             .await
             .map_err(|error| store.error(error))?;
         Ok(written == 1)
