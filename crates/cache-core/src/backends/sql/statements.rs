@@ -22,11 +22,21 @@ fn expires_of(d: Dialect, column: &str) -> String {
 
 /// The value column as bytes. On SQLite a hand-written row may hold text or a number; `CAST` reads any of
 /// them as bytes (NULL stays NULL and is reported as a corrupted row).
-fn value_expr(d: Dialect) -> &'static str {
+fn value_expr(d: Dialect) -> String {
+    let value = d.quote("value");
     match d {
-        Dialect::Sqlite => "CAST(value AS BLOB)",
-        Dialect::Postgres | Dialect::MySql => "value",
+        Dialect::Sqlite => format!("CAST({value} AS BLOB)"),
+        Dialect::Postgres | Dialect::MySql => value,
     }
+}
+
+/// The quoted column names: key, value, expiry.
+fn columns(d: Dialect) -> (String, String, String) {
+    (
+        d.quote("cache_key"),
+        d.quote("value"),
+        d.quote("expires_ms"),
+    )
 }
 
 /// Checks that `table` is a usable identifier on `d`; [`Error::Config`] says why not.
@@ -62,16 +72,15 @@ pub(crate) fn validate_table(d: Dialect, table: &str) -> Result<()> {
 }
 
 /// What an upsert does on a key conflict: take the new value and expiry.
-fn upsert_clause(d: Dialect) -> &'static str {
+fn upsert_clause(d: Dialect) -> String {
+    let (k, v, e) = columns(d);
     match d {
         Dialect::Sqlite | Dialect::Postgres => {
-            "ON CONFLICT (cache_key) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms"
+            format!("ON CONFLICT ({k}) DO UPDATE SET {v} = excluded.{v}, {e} = excluded.{e}")
         }
         // `VALUES(col)` works on MariaDB and MySQL (deprecated there in 8.0.20 for a row alias, which
         // MariaDB does not support).
-        Dialect::MySql => {
-            "ON DUPLICATE KEY UPDATE value = VALUES(value), expires_ms = VALUES(expires_ms)"
-        }
+        Dialect::MySql => format!("ON DUPLICATE KEY UPDATE {v} = VALUES({v}), {e} = VALUES({e})"),
     }
 }
 
@@ -141,11 +150,12 @@ impl Statements {
         let d = dialect;
         let t = d.quote(table);
         let p = |n| d.placeholder(n);
-        let live = format!("{} > {}", expires_of(d, "expires_ms"), p(2));
+        let (k, v, e) = columns(d);
+        let expires = expires_of(d, &e);
+        let live = format!("{expires} > {}", p(2));
         let value = value_expr(d);
-        let columns = "(cache_key, value, expires_ms)";
         let insert = format!(
-            "INSERT INTO {t} {columns} VALUES ({}, {}, {})",
+            "INSERT INTO {t} ({k}, {v}, {e}) VALUES ({}, {}, {})",
             p(1),
             p(2),
             p(3)
@@ -154,11 +164,11 @@ impl Statements {
             Dialect::Sqlite | Dialect::Postgres => AddSql::Upsert(format!(
                 "{insert} {} WHERE {} <= {}",
                 upsert_clause(d),
-                expires_of(d, &format!("{t}.expires_ms")),
+                expires_of(d, &format!("{t}.{e}")),
                 p(4)
             )),
             Dialect::MySql => AddSql::DeleteExpiredThenInsert {
-                delete_expired: format!("DELETE FROM {t} WHERE cache_key = ? AND expires_ms <= ?"),
+                delete_expired: format!("DELETE FROM {t} WHERE {k} = ? AND {e} <= ?"),
                 insert: insert.clone(),
             },
         };
@@ -166,80 +176,66 @@ impl Statements {
         let create = match d {
             Dialect::Sqlite => vec![
                 format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (cache_key BLOB NOT NULL PRIMARY KEY, \
-                     value BLOB NOT NULL, expires_ms INTEGER NOT NULL)"
+                    "CREATE TABLE IF NOT EXISTS {t} ({k} BLOB NOT NULL PRIMARY KEY, \
+                     {v} BLOB NOT NULL, {e} INTEGER NOT NULL)"
                 ),
-                format!(
-                    "CREATE INDEX IF NOT EXISTS {index} ON {t} ({})",
-                    expires_of(d, "expires_ms")
-                ),
+                format!("CREATE INDEX IF NOT EXISTS {index} ON {t} ({expires})"),
             ],
             Dialect::Postgres => vec![
                 format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (cache_key BYTEA NOT NULL PRIMARY KEY, \
-                     value BYTEA NOT NULL, expires_ms BIGINT NOT NULL)"
+                    "CREATE TABLE IF NOT EXISTS {t} ({k} BYTEA NOT NULL PRIMARY KEY, \
+                     {v} BYTEA NOT NULL, {e} BIGINT NOT NULL)"
                 ),
-                format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_ms)"),
+                format!("CREATE INDEX IF NOT EXISTS {index} ON {t} ({e})"),
             ],
             // Index names are per table on MySQL, so a fixed one is fine; `CREATE INDEX IF NOT EXISTS` is
             // MariaDB-only, hence the index inside the CREATE TABLE.
             Dialect::MySql => vec![format!(
-                "CREATE TABLE IF NOT EXISTS {t} (cache_key VARBINARY(1020) NOT NULL PRIMARY KEY, \
-                 value LONGBLOB NOT NULL, expires_ms BIGINT NOT NULL, \
-                 KEY cache_expires_ms (expires_ms)) ENGINE=InnoDB"
+                "CREATE TABLE IF NOT EXISTS {t} ({k} VARBINARY(1020) NOT NULL PRIMARY KEY, \
+                 {v} LONGBLOB NOT NULL, {e} BIGINT NOT NULL, \
+                 KEY `cache_expires_ms` ({e})) ENGINE=InnoDB"
             )],
         };
         let cull_soonest = match d {
             Dialect::Sqlite | Dialect::Postgres => format!(
-                "DELETE FROM {t} WHERE cache_key IN \
-                 (SELECT cache_key FROM {t} ORDER BY {}, cache_key LIMIT {})",
-                expires_of(d, "expires_ms"),
+                "DELETE FROM {t} WHERE {k} IN (SELECT {k} FROM {t} ORDER BY {expires}, {k} LIMIT {})",
                 p(1)
             ),
             // MySQL rejects LIMIT in an IN subquery but has DELETE … ORDER BY … LIMIT.
-            Dialect::MySql => format!("DELETE FROM {t} ORDER BY expires_ms, cache_key LIMIT ?"),
+            Dialect::MySql => format!("DELETE FROM {t} ORDER BY {e}, {k} LIMIT ?"),
         };
         Statements {
             dialect,
-            get: format!(
-                "SELECT {value} FROM {t} WHERE cache_key = {} AND {live}",
-                p(1)
-            ),
-            has_key: format!("SELECT 1 FROM {t} WHERE cache_key = {} AND {live}", p(1)),
+            get: format!("SELECT {value} FROM {t} WHERE {k} = {} AND {live}", p(1)),
+            has_key: format!("SELECT 1 FROM {t} WHERE {k} = {} AND {live}", p(1)),
             set: format!("{insert} {}", upsert_clause(d)),
             add,
             touch: format!(
-                "UPDATE {t} SET expires_ms = {} WHERE cache_key = {} AND {} > {}",
+                "UPDATE {t} SET {e} = {} WHERE {k} = {} AND {expires} > {}",
                 p(1),
                 p(2),
-                expires_of(d, "expires_ms"),
                 p(3)
             ),
-            delete: format!("DELETE FROM {t} WHERE cache_key = {} AND {live}", p(1)),
+            delete: format!("DELETE FROM {t} WHERE {k} = {} AND {live}", p(1)),
             lock_value: format!(
-                "SELECT {value} FROM {t} WHERE cache_key = {} AND {live}{}",
+                "SELECT {value} FROM {t} WHERE {k} = {} AND {live}{}",
                 p(1),
                 d.for_update()
             ),
-            update_value: format!("UPDATE {t} SET value = {} WHERE cache_key = {}", p(1), p(2)),
+            update_value: format!("UPDATE {t} SET {v} = {} WHERE {k} = {}", p(1), p(2)),
             compare_and_set: format!(
-                "UPDATE {t} SET value = {}, expires_ms = {} WHERE cache_key = {} AND {} > {} \
+                "UPDATE {t} SET {v} = {}, {e} = {} WHERE {k} = {} AND {expires} > {} \
                  AND {value} = {}",
                 p(1),
                 p(2),
                 p(3),
-                expires_of(d, "expires_ms"),
                 p(4),
                 p(5)
             ),
             begin_write: d.begin_write(),
             clear: format!("DELETE FROM {t}"),
             count: format!("SELECT COUNT(*) FROM {t}"),
-            cull_expired: format!(
-                "DELETE FROM {t} WHERE {} <= {}",
-                expires_of(d, "expires_ms"),
-                p(1)
-            ),
+            cull_expired: format!("DELETE FROM {t} WHERE {expires} <= {}", p(1)),
             cull_soonest,
             create,
             drop: format!("DROP TABLE IF EXISTS {t}"),
@@ -250,11 +246,12 @@ impl Statements {
     /// Binds: now, then `n` keys. Columns: key, value, of the live rows among the keys.
     pub(crate) fn get_many(&self, n: usize) -> String {
         let d = self.dialect;
+        let (k, _, e) = columns(d);
         format!(
-            "SELECT cache_key, {} FROM {} WHERE {} > {} AND cache_key IN ({})",
+            "SELECT {k}, {} FROM {} WHERE {} > {} AND {k} IN ({})",
             value_expr(d),
             self.quoted_table,
-            expires_of(d, "expires_ms"),
+            expires_of(d, &e),
             d.placeholder(1),
             d.placeholder_list(2, n)
         )
@@ -263,8 +260,9 @@ impl Statements {
     /// Binds: `n` keys.
     pub(crate) fn delete_many(&self, n: usize) -> String {
         format!(
-            "DELETE FROM {} WHERE cache_key IN ({})",
+            "DELETE FROM {} WHERE {} IN ({})",
             self.quoted_table,
+            self.dialect.quote("cache_key"),
             self.dialect.placeholder_list(1, n)
         )
     }
@@ -273,10 +271,8 @@ impl Statements {
     /// update one row twice in a statement).
     pub(crate) fn set_many(&self, rows: usize) -> String {
         let d = self.dialect;
-        let mut sql = format!(
-            "INSERT INTO {} (cache_key, value, expires_ms) VALUES ",
-            self.quoted_table
-        );
+        let (k, v, e) = columns(d);
+        let mut sql = format!("INSERT INTO {} ({k}, {v}, {e}) VALUES ", self.quoted_table);
         for row in 0..rows {
             if row > 0 {
                 sql.push_str(", ");
@@ -284,7 +280,7 @@ impl Statements {
             let _ = write!(sql, "({})", d.placeholder_list(row * 3 + 1, 3));
         }
         sql.push(' ');
-        sql.push_str(upsert_clause(d));
+        sql.push_str(&upsert_clause(d));
         sql
     }
 }
