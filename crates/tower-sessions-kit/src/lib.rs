@@ -97,6 +97,10 @@
 //! | [`store::FileStore`] | `file` |
 //! | [`store::SignedCookieStore`] | `signed-cookie` |
 //!
+//! [`django`] (feature `django`) reads and writes Django's signing and session formats byte for byte —
+//! `django.core.signing`, `SessionBase.encode`/`decode`, the `signed_cookies` engine — so an application
+//! can share sessions with a Django project.
+//!
 //! [`spawn_cleanup`] runs [`SessionStore::clear_expired`] periodically. The store conformance suite every
 //! store passes is in `testing` (feature `testing`).
 //!
@@ -119,6 +123,8 @@ mod cleanup;
 mod config;
 mod cookie;
 mod deadline;
+#[cfg(feature = "django")]
+pub mod django;
 mod error;
 mod expiry;
 pub mod future;
