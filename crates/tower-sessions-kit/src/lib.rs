@@ -96,6 +96,7 @@
 //! | [`store::CachedDatabaseStore`] | `cache` and a SQL feature |
 //! | [`store::FileStore`] | `file` |
 //! | [`store::SignedCookieStore`] | `signed-cookie` |
+//! | [`store::SignedCookieStore::django`]: Django's `signed_cookies` engine format | `signed-cookie` and `django` |
 //!
 //! [`django`] (feature `django`) reads and writes Django's signing and session formats byte for byte —
 //! `django.core.signing`, `SessionBase.encode`/`decode`, the `signed_cookies` engine — so an application
