@@ -28,7 +28,11 @@ if [ -x "$python" ] && "$python" -c 'import django, redis, psycopg, pymysql; ass
     exit 0
 fi
 command -v python3 >/dev/null || { log "python3 is missing"; exit 1; }
+if ! python3 -c 'import ensurepip' 2>/dev/null; then
+    log "installing python3-venv"
+    apt_install --no-install-recommends python3-venv
+fi
 log "creating $venv"
 python3 -m venv "$venv" >&2
-"$python" -m pip install --quiet --disable-pip-version-check "${requirements[@]}" >&2
+retry 3 5 "$python" -m pip install --quiet --disable-pip-version-check "${requirements[@]}" >&2
 log "installed Django $("$python" -c 'import django; print(django.get_version())') in $venv"

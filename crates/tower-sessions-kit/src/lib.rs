@@ -96,6 +96,11 @@
 //! | [`store::CachedDatabaseStore`] | `cache` and a SQL feature |
 //! | [`store::FileStore`] | `file` |
 //! | [`store::SignedCookieStore`] | `signed-cookie` |
+//! | [`store::SignedCookieStore::django`]: Django's `signed_cookies` engine format | `signed-cookie` and `django` |
+//!
+//! [`django`] (feature `django`) reads and writes Django's signing and session formats byte for byte —
+//! `django.core.signing`, `SessionBase.encode`/`decode`, the `signed_cookies` engine — so an application
+//! can share sessions with a Django project.
 //!
 //! [`spawn_cleanup`] runs [`SessionStore::clear_expired`] periodically. The store conformance suite every
 //! store passes is in `testing` (feature `testing`).
@@ -119,6 +124,8 @@ mod cleanup;
 mod config;
 mod cookie;
 mod deadline;
+#[cfg(feature = "django")]
+pub mod django;
 mod error;
 mod expiry;
 pub mod future;

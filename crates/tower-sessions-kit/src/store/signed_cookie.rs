@@ -54,21 +54,45 @@ pub const DEFAULT_MAX_SIZE: usize = 3_800;
 ///   `encrypted`, the client can read (not change) the data. Keep `HttpOnly` on.
 /// - `exists` says whether a value verifies; `delete` has nothing to delete; `clear_expired` is
 ///   unsupported (nothing is stored).
+///
+/// **Django's format**: [`SignedCookieStore::django`] reads and writes the cookies of Django's
+/// `signed_cookies` session engine instead (feature `django`), so one session works on both sides.
 #[derive(Clone)]
 pub struct SignedCookieStore {
     keys: Vec<Key>,
     encrypted: bool,
     max_size: usize,
+    #[cfg(feature = "django")]
+    django: Option<Arc<DjangoFormat>>,
+}
+
+/// The `signed_cookies` engine's format and the settings it depends on.
+#[cfg(feature = "django")]
+#[derive(Debug)]
+struct DjangoFormat {
+    codec: crate::django::SessionCodec,
+    cookie_age: Duration,
 }
 
 impl std::fmt::Debug for SignedCookieStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignedCookieStore")
-            .field("keys", &self.keys.len())
+        let mut out = f.debug_struct("SignedCookieStore");
+        out.field("keys", &self.keys.len())
             .field("encrypted", &self.encrypted)
-            .field("max_size", &self.max_size)
-            .finish()
+            .field("max_size", &self.max_size);
+        #[cfg(feature = "django")]
+        out.field("django", &self.django.is_some());
+        out.finish()
     }
+}
+
+/// A cookie value that verified.
+struct Opened {
+    data: Data,
+    /// A fallback key verified it.
+    old_key: bool,
+    /// Not expired.
+    live: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -87,10 +111,59 @@ impl SignedCookieStore {
             keys: vec![key],
             encrypted: false,
             max_size: DEFAULT_MAX_SIZE,
+            #[cfg(feature = "django")]
+            django: None,
+        }
+    }
+
+    /// Sessions in the cookies of Django's `signed_cookies` engine
+    /// (`SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"`), under `settings`' keys
+    /// (feature `django`): a cookie Django set is read here, and one set here is read by Django.
+    ///
+    /// - The cookie value is `signing.dumps(data, compress=True, salt=…signed_cookies)`
+    ///   ([`Django::signed_cookies_codec`](crate::django::Django::signed_cookies_codec)), loaded with
+    ///   `max_age` = [`Django::session_cookie_age`](crate::django::Django::session_cookie_age) — set it
+    ///   to the layer's cookie age, as both are `SESSION_COOKIE_AGE` in Django.
+    /// - Key rotation is the `Django` value's `SECRET_KEY_FALLBACKS`: a cookie a fallback key verified is
+    ///   re-signed with the secret key on that response (Django itself keeps it as it is).
+    /// - Stricter than Django: a custom expiry (`_session_expiry`, from
+    ///   [`Session::set_expiry`](crate::Session::set_expiry)) is enforced too, counted from the time the
+    ///   cookie was signed; Django only applies it to the browser cookie.
+    /// - Anything that does not verify, is expired or does not decode is a new, empty session (Django's
+    ///   `load` returns `{}` the same way).
+    /// - [`encrypted`](Self::encrypted) and [`fallback_keys`](Self::fallback_keys) belong to this
+    ///   crate's own format: on a Django-format store every load and save fails with a store error
+    ///   saying so, rather than silently not encrypting.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_sessions_kit::{django::Django, store::SignedCookieStore, SessionLayer};
+    ///
+    /// // The Django project's settings.py values.
+    /// let age = Duration::from_secs(60 * 60 * 24 * 7 * 2); // SESSION_COOKIE_AGE
+    /// let settings = Django::new("the Django project's SECRET_KEY")?
+    ///     .secret_key_fallbacks(["its SECRET_KEY_FALLBACKS entry"])?
+    ///     .session_cookie_age(age);
+    /// // Django's cookie is `sessionid` as here; keep the age the same on both sides.
+    /// let layer = SessionLayer::new(SignedCookieStore::django(settings)).cookie_age(age);
+    /// # let _ = layer;
+    /// # Ok::<(), tower_sessions_kit::django::SettingsError>(())
+    /// ```
+    #[cfg(feature = "django")]
+    pub fn django(settings: crate::django::Django) -> Self {
+        SignedCookieStore {
+            keys: Vec::new(),
+            encrypted: false,
+            max_size: DEFAULT_MAX_SIZE,
+            django: Some(Arc::new(DjangoFormat {
+                codec: settings.signed_cookies_codec(),
+                cookie_age: settings.cookie_age(),
+            })),
         }
     }
 
     /// Older keys that still verify (rotation): cookies they verify are re-signed with the current key.
+    /// (A [Django-format](Self::django) store takes its fallbacks from its `Django` value.)
     pub fn fallback_keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
         self.keys.truncate(1);
         self.keys.extend(keys);
@@ -110,7 +183,19 @@ impl SignedCookieStore {
         self
     }
 
+    /// The value of a cookie carrying `data`, within [`max_size`](Self::max_size).
     fn seal(&self, data: &Data, expires: SystemTime) -> Result<SessionKey, StoreError> {
+        #[cfg(feature = "django")]
+        if let Some(django) = self.django_format()? {
+            return self.checked(django.codec.encode(data));
+        }
+        self.seal_native(data, expires)
+    }
+
+    fn seal_native(&self, data: &Data, expires: SystemTime) -> Result<SessionKey, StoreError> {
+        let Some(key) = self.keys.first() else {
+            return Err(StoreError::backend(NAME, "no signing key"));
+        };
         let payload = Payload {
             e: unix_millis(expires),
             d: data.clone(),
@@ -118,7 +203,6 @@ impl SignedCookieStore {
         let json =
             serde_json::to_vec(&payload).map_err(|error| StoreError::backend(NAME, error))?;
         let encoded = URL_SAFE_NO_PAD.encode(json);
-        let key = &self.keys[0];
         let value = if self.encrypted {
             let mut jar = CookieJar::new();
             jar.private_mut(key).add(Cookie::new(PURPOSE, encoded));
@@ -131,6 +215,11 @@ impl SignedCookieStore {
             let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
             format!("{encoded}{SIGNATURE_SEPARATOR}{signature}")
         };
+        self.checked(value)
+    }
+
+    /// `value` as the session key, unless it is too large for a cookie.
+    fn checked(&self, value: String) -> Result<SessionKey, StoreError> {
         if value.len() > self.max_size {
             return Err(StoreError::TooLarge {
                 store: NAME,
@@ -143,8 +232,58 @@ impl SignedCookieStore {
         })
     }
 
+    /// The Django format, if this store uses it; an error if it was also given options of the native
+    /// format, which it cannot honour.
+    #[cfg(feature = "django")]
+    fn django_format(&self) -> Result<Option<&DjangoFormat>, StoreError> {
+        let Some(django) = self.django.as_deref() else {
+            return Ok(None);
+        };
+        if self.encrypted || !self.keys.is_empty() {
+            return Err(StoreError::backend(
+                NAME,
+                "a Django-format signed-cookie store cannot encrypt or take `Key` fallbacks: \
+                 Django's format is signed only, its keys come from the `Django` value",
+            ));
+        }
+        Ok(Some(django))
+    }
+
+    /// A Django `signed_cookies` value's data; `None` when it does not verify, is older than the cookie
+    /// age, or does not decode.
+    #[cfg(feature = "django")]
+    fn open_django(django: &DjangoFormat, value: &str) -> Option<Opened> {
+        let now = SystemTime::now();
+        let decoded = match django.codec.decode_strict_at(value, now) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                tracing::debug!(store = NAME, %error, "Django session cookie refused");
+                return None;
+            }
+        };
+        let expires = expiry::date(&decoded.value, decoded.signed_at(), django.cookie_age);
+        Some(Opened {
+            live: expires > now,
+            data: decoded.value,
+            old_key: decoded.fallback,
+        })
+    }
+
+    /// The data of a value that verifies; `None` when it does not.
+    fn open(&self, value: &str) -> Result<Option<Opened>, StoreError> {
+        #[cfg(feature = "django")]
+        if let Some(django) = self.django_format()? {
+            return Ok(Self::open_django(django, value));
+        }
+        Ok(self.open_native(value).map(|(payload, old_key)| Opened {
+            live: payload.e > unix_millis(SystemTime::now()),
+            data: payload.d,
+            old_key,
+        }))
+    }
+
     /// The payload of a value, and whether a fallback key verified it.
-    fn open(&self, value: &str) -> Option<(Payload, bool)> {
+    fn open_native(&self, value: &str) -> Option<(Payload, bool)> {
         let jar = CookieJar::new();
         for (index, key) in self.keys.iter().enumerate() {
             let opened = if self.encrypted {
@@ -209,16 +348,16 @@ impl SessionStore for SignedCookieStore {
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
-        let Some((payload, old_key)) = self.open(key.as_str()) else {
+        let Some(opened) = self.open(key.as_str())? else {
             tracing::debug!(store = NAME, "session cookie did not verify");
             return Ok(None);
         };
-        if payload.e <= unix_millis(SystemTime::now()) {
+        if !opened.live {
             return Ok(None);
         }
         Ok(Some(Loaded {
-            data: Arc::new(payload.d),
-            reissue: old_key,
+            data: Arc::new(opened.data),
+            reissue: opened.old_key,
             snapshot: None,
         }))
     }
@@ -243,7 +382,7 @@ impl SessionStore for SignedCookieStore {
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        Ok(self.open(key.as_str()).is_some())
+        Ok(self.open(key.as_str())?.is_some())
     }
 }
 
