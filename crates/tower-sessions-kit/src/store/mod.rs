@@ -38,7 +38,8 @@ mod database;
 mod load_batch;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use database::{
-    DatabaseStore, DatabaseStoreBuilder, DEFAULT_TABLE, MAINTENANCE_DEADLINE, MAX_TABLE_NAME,
+    DatabaseStore, DatabaseStoreBuilder, DEFAULT_TABLE, DJANGO_TABLE, MAINTENANCE_DEADLINE,
+    MAX_TABLE_NAME,
 };
 
 #[cfg(all(

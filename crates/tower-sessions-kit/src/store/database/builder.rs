@@ -14,6 +14,9 @@ use crate::store::{StoreError, DEFAULT_DEADLINE};
 /// The default table name.
 pub const DEFAULT_TABLE: &str = "tower_sessions_kit_session";
 
+/// Django's session table, the default with [`DatabaseStoreBuilder::django`].
+pub const DJANGO_TABLE: &str = "django_session";
+
 /// The longest session table name: PostgreSQL identifiers hold 63 bytes and MySQL's 64 characters, and the
 /// index is named `<table>_expire_date` (12 more).
 pub const MAX_TABLE_NAME: usize = 63 - "_expire_date".len();
@@ -70,6 +73,27 @@ impl DatabaseStoreBuilder {
     /// [`connect`](Self::connect).
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
+        self
+    }
+
+    /// Keeps sessions in **Django's `django_session` table**, as Django's database session engine
+    /// (`django.contrib.sessions.backends.db`) does, so a Django project on the same database shares them:
+    /// the data signed with `django`'s secret key ([`SessionCodec`](crate::django::SessionCodec)),
+    /// `expire_date` a date-time in UTC (Django's `USE_TZ = True`). The table name becomes
+    /// `django_session` unless [`table`](Self::table) names another. Django's `migrate` makes the table;
+    /// [`DatabaseStore::migrate`] makes it only when missing. Django's table has no `user_id` column, so
+    /// this store keeps no [sessions by user](crate::users) (its [`users`](SessionStore::users) is
+    /// `None`). See [Django's session documentation](https://docs.djangoproject.com/en/5.2/topics/http/sessions/).
+    ///
+    /// [`DatabaseStore::migrate`]: super::DatabaseStore::migrate
+    /// [`SessionStore::users`]: crate::store::SessionStore::users
+    #[cfg(feature = "django")]
+    pub fn django(mut self, django: &crate::django::Django) -> Self {
+        if self.table == DEFAULT_TABLE {
+            self.table = DJANGO_TABLE.to_owned();
+        }
+        self.layout = Layout::Django;
+        self.format = Arc::new(django.session_codec());
         self
     }
 

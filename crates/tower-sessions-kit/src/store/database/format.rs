@@ -28,3 +28,15 @@ impl RowFormat for Json {
         record::decode(store, text.as_bytes())
     }
 }
+
+/// Django's format: `SessionBase.encode`/`decode`, signed with the project's secret key.
+#[cfg(feature = "django")]
+impl RowFormat for crate::django::SessionCodec {
+    fn encode(&self, data: &Data) -> String {
+        crate::django::SessionCodec::encode(self, data)
+    }
+
+    fn decode(&self, _store: &'static str, text: &str) -> Data {
+        crate::django::SessionCodec::decode(self, text)
+    }
+}

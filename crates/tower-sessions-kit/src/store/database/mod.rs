@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use cache_core::sql::{Bind, SqlError, SqlPool};
 
-pub use builder::{DatabaseStoreBuilder, DEFAULT_TABLE, MAX_TABLE_NAME};
+pub use builder::{DatabaseStoreBuilder, DEFAULT_TABLE, DJANGO_TABLE, MAX_TABLE_NAME};
 #[cfg(feature = "cache")]
 pub(crate) use save::BeforeCommit;
 

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""The Django side of tests/django_interop.rs: a small Django project (settings below) whose database
+session engine, auth and signed cookies run against the same database as the Rust side.
+
+Configured by the environment: DJANGO_DATABASE (a path for SQLite, or postgres://…, mysql://…),
+DJANGO_SECRET_KEY, DJANGO_SECRET_KEY_FALLBACKS (JSON list). Reads a JSON array of requests on stdin and
+writes a JSON array of answers on stdout:
+
+    {"op": "migrate"}                                   -> {}
+    {"op": "create_session", "data": {...}}             -> {"key": ...}
+    {"op": "read_session", "key": ...}                  -> {"data": {...} or null}
+    {"op": "create_user", "username": ..., "password": ...} -> {"id": "..."}
+    {"op": "login", "username": ..., "password": ...}   -> {"key": ...}    (auth.login on a new session)
+    {"op": "set_password", "username": ..., "password": ...} -> {}
+    {"op": "session_user", "key": ...}                  -> {"id": "..." or null}  (auth.get_user)
+"""
+
+import json
+import os
+import sys
+from urllib.parse import urlparse
+
+import django
+from django.conf import settings
+
+
+def database():
+    url = os.environ["DJANGO_DATABASE"]
+    if "://" not in url:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": url}
+    parsed = urlparse(url)
+    if parsed.scheme.startswith("postgres"):
+        engine = "django.db.backends.postgresql"
+    else:
+        import pymysql
+
+        pymysql.install_as_MySQLdb()
+        engine = "django.db.backends.mysql"
+    return {
+        "ENGINE": engine,
+        "NAME": parsed.path.lstrip("/"),
+        "USER": parsed.username or "",
+        "PASSWORD": parsed.password or "",
+        "HOST": parsed.hostname or "",
+        "PORT": str(parsed.port or ""),
+    }
+
+
+settings.configure(
+    SECRET_KEY=os.environ["DJANGO_SECRET_KEY"],
+    SECRET_KEY_FALLBACKS=json.loads(os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "[]")),
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"],
+    DATABASES={"default": database()},
+    SESSION_ENGINE="django.contrib.sessions.backends.db",
+    USE_TZ=True,
+    # Fast hashing: the tests only need real hashes, not slow ones.
+    PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+)
+django.setup()
+
+from django.contrib import auth  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import RequestFactory  # noqa: E402
+
+
+def request_with(session):
+    request = RequestFactory().get("/")
+    request.session = session
+    return request
+
+
+def run(request):
+    op = request["op"]
+    if op == "migrate":
+        call_command("migrate", verbosity=0, interactive=False)
+        return {}
+    if op == "create_session":
+        session = SessionStore()
+        session.update(request["data"])
+        session.create()
+        return {"key": session.session_key}
+    if op == "read_session":
+        session = SessionStore(session_key=request["key"])
+        if not session.exists(request["key"]):
+            return {"data": None}
+        return {"data": dict(session.load())}
+    if op == "create_user":
+        user, _ = User.objects.get_or_create(username=request["username"])
+        user.set_password(request["password"])
+        user.save()
+        return {"id": str(user.pk)}
+    if op == "login":
+        user = auth.authenticate(username=request["username"], password=request["password"])
+        if user is None:
+            return {"error": "authentication failed"}
+        http_request = request_with(SessionStore())
+        auth.login(http_request, user)
+        http_request.session.save()
+        return {"key": http_request.session.session_key}
+    if op == "set_password":
+        user = User.objects.get(username=request["username"])
+        user.set_password(request["password"])
+        user.save()
+        return {}
+    if op == "session_user":
+        http_request = request_with(SessionStore(session_key=request["key"]))
+        user = auth.get_user(http_request)
+        return {"id": str(user.pk) if user.is_authenticated else None}
+    raise ValueError(f"unknown op {op!r}")
+
+
+def main():
+    requests = json.load(sys.stdin)
+    json.dump([run(request) for request in requests], sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

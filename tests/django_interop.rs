@@ -1,0 +1,329 @@
+//! Beside a running Django: an axum app built on the umbrella crate and a Django 5.2 project
+//! (`tests/django/peer.py`) share one database, served over a real socket to cookie-keeping browsers.
+//!
+//! On SQLite (a file both open), and on PostgreSQL and MariaDB when `TEST_POSTGRES_URL` /
+//! `TEST_MYSQL_URL` are set:
+//!
+//! - Django writes a session in `django_session`; the app reads it, changes it; Django reads the change.
+//! - The app writes a session; Django reads it.
+//! - Django logs a user in; the app's `DjangoUser` extractor sees that user. The password changes in
+//!   Django; the app's next request is anonymous (and the session is flushed, as Django does).
+//! - The app logs the user in (`DjangoAuth::login`); Django's `get_user` sees the same user.
+//! - A session signed under a key now in `SECRET_KEY_FALLBACKS` is read, and re-signed with the new key
+//!   when saved, which Django then reads without the fallback.
+//!
+//! Django runs through `TEST_DJANGO_PYTHON` (`bash .ci/install-django.sh`, then
+//! `source .ci/test-env.sh`); without it the tests say they skipped, except under `CI` or
+//! `TEST_REQUIRE_SERVERS`, where that is a failure.
+
+mod support;
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use axum::extract::Path;
+use axum::routing::get;
+use axum::{Extension, Router};
+use serde_json::{json, Value};
+use support::browser::Browser;
+use tokio::sync::Mutex;
+use tower_django::cache::sql::{PoolSettings, SqlPool};
+use tower_django::sessions::django::{Django, DjangoAuth, DjangoUser};
+use tower_django::sessions::store::DatabaseStore;
+use tower_django::sessions::{Session, SessionError, SessionLayer};
+
+const SECRET: &str = "django-insecure-interop-test-key-0123456789abcdef";
+const OLD_SECRET: &str = "the-key-this-project-had-before-rotating-it";
+
+fn required() -> bool {
+    std::env::var_os("CI").is_some() || std::env::var_os("TEST_REQUIRE_SERVERS").is_some()
+}
+
+/// The Python with Django, or `None` (after saying so) when the tests skip.
+fn python() -> Option<String> {
+    match std::env::var("TEST_DJANGO_PYTHON") {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ if required() => panic!(
+            "TEST_DJANGO_PYTHON is not set: CI must run the Django interoperability tests \
+             (bash .ci/install-django.sh, then source .ci/test-env.sh)"
+        ),
+        _ => {
+            eprintln!("skipped: set TEST_DJANGO_PYTHON to a Python with Django 5.2");
+            None
+        }
+    }
+}
+
+/// The Django project on `database`, under `secret` (and `fallbacks`).
+struct Peer {
+    python: String,
+    database: String,
+    secret: &'static str,
+    fallbacks: Vec<&'static str>,
+}
+
+impl Peer {
+    fn run(&self, requests: Vec<Value>) -> Vec<Value> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/django/peer.py");
+        let mut child = Command::new(&self.python)
+            .arg(script)
+            .env("DJANGO_DATABASE", &self.database)
+            .env("DJANGO_SECRET_KEY", self.secret)
+            .env(
+                "DJANGO_SECRET_KEY_FALLBACKS",
+                serde_json::to_string(&self.fallbacks).expect("JSON"),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the Django peer");
+        let input = serde_json::to_vec(&requests).expect("JSON");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&input)
+            .expect("write to the peer");
+        let output = child.wait_with_output().expect("the peer ends");
+        assert!(
+            output.status.success(),
+            "the Django peer failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let answers: Vec<Value> = serde_json::from_slice(&output.stdout).expect("answers");
+        assert_eq!(answers.len(), requests.len());
+        answers
+    }
+
+    fn one(&self, request: Value) -> Value {
+        self.run(vec![request]).remove(0)
+    }
+}
+
+/// The app: reads and writes its session, and says who is logged in.
+fn app(store: DatabaseStore, auth: DjangoAuth) -> Router {
+    Router::new()
+        .route(
+            "/data",
+            get(|session: Session| async move {
+                let items: serde_json::Map<String, Value> =
+                    session.items().await?.into_iter().collect();
+                Ok::<_, SessionError>(Value::Object(items).to_string())
+            }),
+        )
+        .route(
+            "/write",
+            get(|session: Session| async move {
+                let n: i64 = session.get("n").await?.unwrap_or(0);
+                session.insert("n", &(n + 1)).await?;
+                session.insert("rust", "was here").await?;
+                Ok::<_, SessionError>("written")
+            }),
+        )
+        .route(
+            "/whoami",
+            get(|user: DjangoUser| async move {
+                user.id()
+                    .map_or("anonymous".to_owned(), |id| format!("user {id}"))
+            }),
+        )
+        .route(
+            "/login/{id}",
+            get(
+                |session: Session,
+                 Extension(auth): Extension<DjangoAuth>,
+                 Path(id): Path<String>| async move {
+                    auth.login(&session, &id).await.map(|()| "in")
+                },
+            ),
+        )
+        .layer(SessionLayer::new(store))
+        .layer(Extension(auth))
+}
+
+async fn serve(router: Router) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (addr, server)
+}
+
+async fn body(browser: &mut Browser, path: &str) -> String {
+    match browser.get(path).await {
+        Ok(reply) if reply.status == 200 => reply.body,
+        other => panic!("{path}: {other:?}"),
+    }
+}
+
+/// Migrates each database once per run (Django's `migrate` run twice at once would race).
+async fn migrated(peer: &Peer) {
+    static DONE: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    let mut done = DONE.get_or_init(|| Mutex::new(Vec::new())).lock().await;
+    if !done.contains(&peer.database) {
+        peer.one(json!({"op": "migrate"}));
+        done.push(peer.database.clone());
+    }
+}
+
+/// Every scenario of the module documentation on the database at `url` (sqlx's URL), which Django
+/// reaches as `django_database`.
+async fn beside_django(url: &str, django_database: String) {
+    let Some(python) = python() else { return };
+    let peer = Peer {
+        python,
+        database: django_database,
+        secret: SECRET,
+        fallbacks: vec![OLD_SECRET],
+    };
+    migrated(&peer).await;
+    let django = Django::new(SECRET)
+        .and_then(|django| django.secret_key_fallbacks([OLD_SECRET]))
+        .expect("keys");
+    let store = DatabaseStore::builder(url)
+        .django(&django)
+        .connect()
+        .await
+        .expect("store");
+    let pool = SqlPool::connect_lazy(url, &PoolSettings::default()).expect("user pool");
+    let auth = DjangoAuth::new(&django).with_database(pool);
+    let (addr, server) = serve(app(store, auth)).await;
+
+    // Django writes, the app reads and changes, Django reads the change.
+    let key = peer.one(json!({"op": "create_session", "data": {"django": "wrote", "n": 1, "ü": [1.5, null, true]}}))["key"]
+        .as_str()
+        .expect("a key")
+        .to_owned();
+    let mut browser = Browser::with_session(addr, &key);
+    let data: Value = serde_json::from_str(&body(&mut browser, "/data").await).expect("JSON");
+    assert_eq!(
+        data,
+        json!({"django": "wrote", "n": 1, "ü": [1.5, null, true]})
+    );
+    assert_eq!(body(&mut browser, "/write").await, "written");
+    let read = peer.one(json!({"op": "read_session", "key": key}));
+    assert_eq!(
+        read["data"],
+        json!({"django": "wrote", "n": 2, "ü": [1.5, null, true], "rust": "was here"}),
+        "Django reads the change"
+    );
+
+    // The app writes a new session; Django reads it.
+    let mut fresh = Browser::new(addr);
+    body(&mut fresh, "/write").await;
+    let fresh_key = fresh.session_key().expect("a cookie").to_owned();
+    let read = peer.one(json!({"op": "read_session", "key": fresh_key}));
+    assert_eq!(read["data"], json!({"n": 1, "rust": "was here"}));
+
+    // Django logs a user in; the app sees that user; a password change logs them out here too.
+    let username = format!("user{}", rand_suffix());
+    let id = peer.one(json!({"op": "create_user", "username": username, "password": "first"}))
+        ["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let login = peer.one(json!({"op": "login", "username": username, "password": "first"}));
+    let logged_in = login["key"].as_str().expect("a session").to_owned();
+    let mut user_browser = Browser::with_session(addr, &logged_in);
+    assert_eq!(
+        body(&mut user_browser, "/whoami").await,
+        format!("user {id}")
+    );
+    peer.one(json!({"op": "set_password", "username": username, "password": "second"}));
+    assert_eq!(
+        body(&mut user_browser, "/whoami").await,
+        "anonymous",
+        "a password changed in Django logs the session out here"
+    );
+    let read = peer.one(json!({"op": "read_session", "key": logged_in}));
+    assert_eq!(read["data"], Value::Null, "flushed, as Django flushes it");
+
+    // The app logs the user in; Django sees the same user.
+    let mut rust_login = Browser::new(addr);
+    assert_eq!(body(&mut rust_login, &format!("/login/{id}")).await, "in");
+    let rust_key = rust_login.session_key().expect("a cookie").to_owned();
+    assert_eq!(body(&mut rust_login, "/whoami").await, format!("user {id}"));
+    let seen = peer.one(json!({"op": "session_user", "key": rust_key}));
+    assert_eq!(
+        seen["id"],
+        json!(id),
+        "Django's get_user sees the app's login"
+    );
+
+    // A session signed under the old key (Django before the rotation) is read through the fallback and
+    // re-signed with the new key when saved.
+    let before = Peer {
+        python: peer.python.clone(),
+        database: peer.database.clone(),
+        secret: OLD_SECRET,
+        fallbacks: Vec::new(),
+    };
+    let old_key = before.one(json!({"op": "create_session", "data": {"n": 10}}))["key"]
+        .as_str()
+        .expect("a key")
+        .to_owned();
+    let mut old = Browser::with_session(addr, &old_key);
+    assert_eq!(body(&mut old, "/data").await, r#"{"n":10}"#);
+    body(&mut old, "/write").await;
+    let without_fallback = Peer {
+        fallbacks: Vec::new(),
+        python: peer.python.clone(),
+        database: peer.database.clone(),
+        secret: SECRET,
+    };
+    let read = without_fallback.one(json!({"op": "read_session", "key": old_key}));
+    assert_eq!(read["data"], json!({"n": 11, "rust": "was here"}));
+    server.abort();
+}
+
+/// A suffix that keeps usernames of concurrent and repeated runs apart.
+fn rand_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}{nanos}", std::process::id())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("shared.db");
+    beside_django(
+        &format!("sqlite://{}", path.display()),
+        path.display().to_string(),
+    )
+    .await;
+}
+
+fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if required() => panic!("{var} is not set"),
+        _ => {
+            eprintln!("skipped: {var} is not set");
+            None
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    if let Some(url) = server_url("TEST_POSTGRES_URL") {
+        beside_django(&url, url.clone()).await;
+    }
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb() {
+    if let Some(url) = server_url("TEST_MYSQL_URL") {
+        beside_django(&url, url.clone()).await;
+    }
+}
