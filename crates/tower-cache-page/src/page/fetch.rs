@@ -4,11 +4,12 @@
 //!
 //! ```text
 //! start ── list memoised ─────────────────────────────────┐
-//!   └── Read(header-list key) ── none ──> Miss (uri-miss)  │
+//!   └── Read(header-list key) ── none or a mark ──> Miss (uri-miss)
 //!                  └── a list: memoise it ────────────────┤
 //!                                                         v
 //! Read(GET page key)   skipped when the backend counts its writes and none happened since the memo
 //!   │                  decoded the page
+//!   ├── of another generation than the list (stored before an invalidation) ──> as none
 //!   ├── fresh ──> Hit
 //!   ├── stale, within the window ──> Hit (for a GET, with a refresh to start)
 //!   └── none, expired or undecodable ──> for a HEAD: Read(HEAD page key), with the same outcomes

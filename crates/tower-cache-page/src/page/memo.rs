@@ -10,8 +10,10 @@
 //! gone reachable). What the memo can delay is an *invalidation* made elsewhere (another process, or a
 //! layer built separately): for at most the memo's lifetime this layer may still read the URL's pages under
 //! the old header list. Invalidations through this layer's [`PageInvalidator`](crate::PageInvalidator) drop
-//! its memo entry at once. A learnt list is put in the memo when stored, so a change of `Vary` is seen at
-//! once in the process that stored it.
+//! its memo entry at once, and move the memo's *epoch* on: a list a request read from the backend before
+//! that is not memoised after it. A learnt list is put in the memo when stored, so a change of `Vary` is
+//! seen at once in the process that stored it. A store refused because the generation it saw is gone
+//! (see `store.rs`) drops the URL's entry too, as the memo may have been what was out of date.
 //!
 //! Size: the memo is bounded in bytes, not in entries
 //! ([`CachePageLayer::memo_max_bytes`](crate::CachePageLayer::memo_max_bytes), 16 MiB by default). A
