@@ -132,3 +132,26 @@ async fn keys_are_djangos() {
         run(case).await;
     }
 }
+
+/// The committed fixture is what Django computes now (with `TEST_DJANGO_PYTHON`, a Python with Django).
+#[test]
+fn the_fixture_is_what_django_computes() {
+    let Ok(python) = std::env::var("TEST_DJANGO_PYTHON") else {
+        eprintln!("skipping the Django fixture check: set TEST_DJANGO_PYTHON to run it");
+        return;
+    };
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/django/page_keys.py"
+    );
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), FIXTURE);
+}
