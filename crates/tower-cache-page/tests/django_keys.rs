@@ -155,3 +155,25 @@ fn the_fixture_is_what_django_computes() {
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout), FIXTURE);
 }
+
+#[test]
+fn key_suffixes_are_validated() {
+    let layer = || CachePageLayer::new(Cache::new(MemoryBackend::new()));
+    assert!(layer().django_key_suffix(None, None).is_ok());
+    assert!(layer()
+        .django_key_suffix(Some("zh-hans"), Some("America/Argentina/Buenos_Aires"))
+        .is_ok());
+    for (language, time_zone) in [
+        (Some(""), None),
+        (None, Some("")),
+        (Some("en us"), None),
+        (None, Some("UTC\n")),
+        (Some("é"), None),
+    ] {
+        let error = layer().django_key_suffix(language, time_zone).err();
+        assert!(error.is_some(), "{language:?} {time_zone:?} was accepted");
+    }
+    let long = "x".repeat(65);
+    let error = layer().django_key_suffix(None, Some(&long)).err();
+    assert_eq!(error.map(|e| e.setting()), Some("time zone"));
+}
