@@ -107,7 +107,8 @@ impl CachePageLayer {
     }
 
     /// The page-key prefix (`cache_page(key_prefix=…)`, `CACHE_MIDDLEWARE_KEY_PREFIX`); separate from the
-    /// cache's own key prefix, and both apply. Layers with the same prefix on the same cache share pages.
+    /// cache's own key prefix, and both apply. Layers with the same prefix (and
+    /// key suffix) on the same cache share pages.
     pub fn key_prefix(self, prefix: impl Into<String>) -> Self {
         self.configure(|c| c.set_key_prefix(prefix.into()))
     }

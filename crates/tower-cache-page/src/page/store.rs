@@ -22,8 +22,10 @@
 //! went away altogether was not removed by an invalidation (which leaves a mark) and every page under it
 //! is unreachable once a new generation is learnt, so the store goes ahead.
 //!
-//! What remains is the short window between this read and the writes: an invalidation landing there is
-//! overwritten (no compare-and-set on every backend); the next invalidation, or the page timeout, ends it.
+//! What remains: the short window between this read and the writes, where an invalidation is overwritten
+//! (not every backend has compare-and-set); and a request that saw no list at all, whose URL is
+//! invalidated and then learnt again by another request before it stores, which looks like no
+//! invalidation. Either way the next invalidation, or the page timeout, ends it.
 
 use std::time::{Duration, SystemTime};
 
