@@ -33,10 +33,14 @@
 //!
 //! - **Only GET and HEAD** are looked up and stored; other methods pass through. A HEAD is answered from
 //!   the GET entry (without its body, with its `Content-Length`), else from a HEAD entry.
-//! - **Keys** hold the host, path and query, and the request's values of every header the URL's responses
-//!   vary on: the list of those headers is **learnt** per URL from `Vary` when a response is stored, so
-//!   `Vary: Accept-Language` keeps languages apart. An absent header and an empty one give different keys.
-//!   See the `key` module docs for the format.
+//! - **Keys are Django's**, byte for byte (`views.decorators.cache.cache_header.…` and
+//!   `views.decorators.cache.cache_page.{prefix}.{METHOD}.{md5(url)}.{md5(values)}`, through the cache's
+//!   key function): they hold the absolute URL as Django builds it (scheme, host, path, query), and the
+//!   request's values of every header the URL's responses vary on: the list of those headers is
+//!   **learnt** per URL from `Vary` when a response is stored, so `Vary: Accept-Language` keeps languages
+//!   apart. An absent header and an empty one give different keys. Django's language and time-zone
+//!   suffix is an option ([`django_key_suffix`](CachePageLayer::django_key_suffix)). See the `key`
+//!   module docs for the details.
 //! - **Stored**: only 200 responses; not 304 (whose headers are still patched); never a response with
 //!   `Cache-Control` containing `private`, `no-cache` or `no-store`, or `Vary: *`.
 //! - **Timeout**: the layer's [`timeout`](CachePageLayer::timeout), else the response's `max-age` (0: not

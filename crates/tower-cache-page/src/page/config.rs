@@ -36,6 +36,8 @@ pub(crate) struct Config {
     /// Made from `cache` and `key_prefix`; remade whenever either changes.
     pub(crate) keys: Keys,
     pub(crate) key_prefix: Arc<str>,
+    /// Django's `_i18n_cache_key_suffix`, set by `django_key_suffix`.
+    pub(crate) key_suffix: KeySuffix,
     pub(crate) policy: Policy,
     pub(crate) max_body: usize,
     pub(crate) stale_while_revalidate: Option<Duration>,
@@ -50,9 +52,10 @@ impl Config {
     /// Django's defaults on `cache` (see [`CachePageLayer::new`](crate::CachePageLayer::new)).
     pub(crate) fn new(cache: Cache) -> Self {
         Config {
-            keys: Keys::new(&cache, ""),
+            keys: Keys::new(&cache, "", ""),
             cache,
             key_prefix: Arc::from(""),
+            key_suffix: KeySuffix::default(),
             policy: Policy {
                 page_timeout: None,
                 default_timeout: DEFAULT_TIMEOUT,
@@ -70,7 +73,44 @@ impl Config {
 
     /// Sets the page-key prefix, and the key makers with it.
     pub(crate) fn set_key_prefix(&mut self, prefix: String) {
-        self.keys = Keys::new(&self.cache, &prefix);
+        self.keys = Keys::new(&self.cache, &prefix, &self.key_suffix.text());
         self.key_prefix = Arc::from(prefix);
+    }
+
+    /// Sets the page-key suffix, and the key makers with it.
+    pub(crate) fn set_key_suffix(&mut self, suffix: KeySuffix) {
+        self.keys = Keys::new(&self.cache, &self.key_prefix, &suffix.text());
+        self.key_suffix = suffix;
+    }
+
+    /// How long a page can stay stored at most, as far as the settings tell: the page timeout, else the
+    /// default one, plus the stale window. An invalidation mark lives this long.
+    pub(crate) fn longest_page_life(&self) -> Duration {
+        let timeout = self
+            .policy
+            .page_timeout
+            .unwrap_or(self.policy.default_timeout);
+        timeout
+            .max(self.policy.default_timeout)
+            .saturating_add(self.stale_while_revalidate.unwrap_or_default())
+    }
+}
+
+/// The language and time zone Django appends to page keys (`USE_I18N`, `USE_TZ`); both `None` by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KeySuffix {
+    pub(crate) language: Option<String>,
+    pub(crate) time_zone: Option<String>,
+}
+
+impl KeySuffix {
+    /// `.{language}.{time zone}`, either left out when unset.
+    pub(crate) fn text(&self) -> String {
+        let mut text = String::new();
+        for part in [&self.language, &self.time_zone].into_iter().flatten() {
+            text.push('.');
+            text.push_str(part);
+        }
+        text
     }
 }

@@ -3,10 +3,11 @@
 //! backend's own `set`, under keys made by the [`Cache`](cache_core::Cache)'s key function) so nothing is
 //! re-encoded, and decoded without copying the body (it is a slice of the blob the backend returned).
 //!
-//! # Page entry, version 1 (integers big-endian)
+//! # Page entry, version 2 (integers big-endian)
 //!
 //! ```text
-//! "TCP" 0x01              magic and version (4 bytes)
+//! "TCP" 0x02              magic and version (4 bytes)
+//! generation     u64      the URL's header-list generation when the page was stored
 //! stored_at      u64      Unix milliseconds when stored (for `Age`)
 //! fresh_until    u64      Unix milliseconds when it becomes stale (u64::MAX: never)
 //! status         u16
@@ -16,14 +17,19 @@
 //! body
 //! ```
 //!
-//! # Header-list entry, version 1
+//! # Header-list entry, version 2
 //!
 //! ```text
-//! "TCH" 0x01              magic and version
-//! generation     u64      part of every page key of the URL; a new one after an invalidation
+//! "TCH" 0x02              magic and version
+//! generation     u64      a page is the URL's only when it carries the same; a new one after an invalidation
+//! flags          u8       bit 0: invalidated (no list learnt since; a miss, as no list)
 //! count          u16
-//! count × { name_len u16, name }   lower-case header names, sorted
+//! count × { name_len u16, name }   lower-case header names, in Django's order
 //! ```
+//!
+//! The page keys are Django's and do not change when a URL is invalidated, so the generation is what
+//! makes old pages unreachable: a page whose generation is not its header list's is a miss (and the next
+//! store overwrites it). Version 1 entries (from before the keys were Django's) are under other keys.
 //!
 //! A blob that is truncated, has trailing bytes, an unknown magic or version, or a name or value that is not
 //! a valid header is [`Corrupt`]: the page cache treats it as a miss and logs a warning, so a format change
@@ -35,8 +41,14 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 
-const PAGE_MAGIC: [u8; 4] = *b"TCP\x01";
-const LIST_MAGIC: [u8; 4] = *b"TCH\x01";
+const PAGE_MAGIC: [u8; 4] = *b"TCP\x02";
+const LIST_MAGIC: [u8; 4] = *b"TCH\x02";
+
+/// The largest header count a page's header map is sized for up front.
+const MAX_HINT: usize = 64;
+
+/// The header-list flag of an invalidated URL.
+const INVALIDATED: u8 = 1;
 
 /// A stored entry could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +63,8 @@ impl std::fmt::Display for Corrupt {
 /// A response as stored, decoded.
 #[derive(Debug, Clone)]
 pub(crate) struct StoredPage {
+    /// The URL's header-list generation when the page was stored.
+    pub(crate) generation: u64,
     pub(crate) stored_at: SystemTime,
     pub(crate) fresh_until: Option<SystemTime>,
     pub(crate) status: StatusCode,
@@ -72,6 +86,7 @@ fn from_unix_millis(ms: u64) -> SystemTime {
 /// Encodes a page with the headers `keep` accepts. Headers that cannot be length-prefixed (over 64 KiB
 /// names, 4 GiB values) are impossible in `http` types, but are skipped rather than trusted.
 pub(crate) fn encode_page(
+    generation: u64,
     stored_at: SystemTime,
     fresh_until: Option<SystemTime>,
     status: StatusCode,
@@ -83,8 +98,9 @@ pub(crate) fn encode_page(
         .iter()
         .map(|(name, value)| 6 + name.as_str().len() + value.len())
         .sum();
-    let mut out = BytesMut::with_capacity(4 + 8 + 8 + 2 + 2 + headers_len + 8 + body.len());
+    let mut out = BytesMut::with_capacity(4 + 8 + 8 + 8 + 2 + 2 + headers_len + 8 + body.len());
     out.put_slice(&PAGE_MAGIC);
+    out.put_u64(generation);
     out.put_u64(unix_millis(stored_at));
     out.put_u64(fresh_until.map_or(u64::MAX, unix_millis));
     out.put_u16(status.as_u16());
@@ -168,6 +184,7 @@ pub(crate) fn decode_page(blob: Bytes) -> Result<StoredPage, Corrupt> {
     if r.array::<4>()? != PAGE_MAGIC {
         return Err(Corrupt("unknown page entry format or version"));
     }
+    let generation = r.u64()?;
     let stored_at = from_unix_millis(r.u64()?);
     let fresh_until = match r.u64()? {
         u64::MAX => None,
@@ -176,7 +193,8 @@ pub(crate) fn decode_page(blob: Bytes) -> Result<StoredPage, Corrupt> {
     let status = StatusCode::from_u16(r.u16()?).map_err(|_| Corrupt("invalid status"))?;
     let count = usize::from(r.u16()?);
     // Room for what a hit adds (`Age`, `Cache-Status`, `Content-Length`) without growing the map.
-    let mut headers = HeaderMap::with_capacity(count + 3);
+    // The count is the blob's word: the capacity is only a hint, bounded so no count can make it panic.
+    let mut headers = HeaderMap::with_capacity(count.min(MAX_HINT) + 3);
     for _ in 0..count {
         let name_len = usize::from(r.u16()?);
         let name = r.take(name_len)?;
@@ -184,12 +202,15 @@ pub(crate) fn decode_page(blob: Bytes) -> Result<StoredPage, Corrupt> {
         let value_len = usize_from(u64::from(r.u32()?))?;
         let value = HeaderValue::from_maybe_shared(r.take(value_len)?)
             .map_err(|_| Corrupt("invalid header value"))?;
-        headers.append(name, value);
+        headers
+            .try_append(name, value)
+            .map_err(|_| Corrupt("too many headers"))?;
     }
     let body_len = usize_from(r.u64()?)?;
     let body = r.take(body_len)?;
     r.finish()?;
     Ok(StoredPage {
+        generation,
         stored_at,
         fresh_until,
         status,
@@ -198,19 +219,23 @@ pub(crate) fn decode_page(blob: Bytes) -> Result<StoredPage, Corrupt> {
     })
 }
 
-/// The request headers a URL's responses vary on, and the generation of its page keys.
+/// The request headers a URL's responses vary on, and the generation its pages must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HeaderList {
     pub(crate) generation: u64,
+    /// Written by an invalidation: no list is learnt, and `generation` is the one every store begun
+    /// before it can tell it by.
+    pub(crate) invalidated: bool,
     pub(crate) names: Vec<HeaderName>,
 }
 
 impl HeaderList {
     pub(crate) fn encode(&self) -> Bytes {
         let names_len: usize = self.names.iter().map(|n| 2 + n.as_str().len()).sum();
-        let mut out = BytesMut::with_capacity(4 + 8 + 2 + names_len);
+        let mut out = BytesMut::with_capacity(4 + 8 + 1 + 2 + names_len);
         out.put_slice(&LIST_MAGIC);
         out.put_u64(self.generation);
+        out.put_u8(if self.invalidated { INVALIDATED } else { 0 });
         let names: Vec<&HeaderName> = self
             .names
             .iter()
@@ -232,6 +257,11 @@ impl HeaderList {
             return Err(Corrupt("unknown header-list entry format or version"));
         }
         let generation = r.u64()?;
+        let invalidated = match r.array::<1>()? {
+            [0] => false,
+            [INVALIDATED] => true,
+            _ => return Err(Corrupt("unknown header-list flags")),
+        };
         let count = usize::from(r.u16()?);
         let mut names = Vec::with_capacity(count);
         for _ in 0..count {
@@ -240,7 +270,11 @@ impl HeaderList {
             names.push(HeaderName::from_bytes(&name).map_err(|_| Corrupt("invalid header name"))?);
         }
         r.finish()?;
-        Ok(HeaderList { generation, names })
+        Ok(HeaderList {
+            generation,
+            invalidated,
+            names,
+        })
     }
 }
 
@@ -271,6 +305,7 @@ mod tests {
             HeaderValue::from_bytes(b"caf\xe9").unwrap_or(HeaderValue::from_static("")),
         );
         encode_page(
+            7,
             from_unix_millis(1_000),
             Some(from_unix_millis(61_000)),
             StatusCode::OK,
@@ -284,6 +319,7 @@ mod tests {
     fn page_round_trip() {
         let page = decode_page(page()).expect("decodes");
         assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.generation, 7);
         assert_eq!(unix_millis(page.stored_at), 1_000);
         assert_eq!(page.fresh_until.map(unix_millis), Some(61_000));
         assert_eq!(page.headers["content-type"], "text/html");
@@ -306,7 +342,7 @@ mod tests {
         longer.put_u8(0);
         assert!(decode_page(longer.freeze()).is_err());
         let mut other_version = BytesMut::from(&blob[..]);
-        other_version[3] = 2;
+        other_version[3] = 1;
         assert!(decode_page(other_version.freeze()).is_err());
         assert!(decode_page(Bytes::from_static(b"\"some json\"")).is_err());
     }
@@ -330,10 +366,31 @@ mod tests {
         }
     }
 
+    /// More distinct headers than a header map can hold is corrupt, not a panic.
+    #[test]
+    fn huge_header_counts_are_corrupt() {
+        let mut blob = BytesMut::new();
+        blob.put_slice(&PAGE_MAGIC);
+        blob.put_u64(1);
+        blob.put_u64(0);
+        blob.put_u64(u64::MAX);
+        blob.put_u16(200);
+        blob.put_u16(u16::MAX);
+        for i in 0..u16::MAX {
+            let name = format!("h{i}");
+            blob.put_u16(u16::try_from(name.len()).unwrap_or(0));
+            blob.put_slice(name.as_bytes());
+            blob.put_u32(0);
+        }
+        blob.put_u64(0);
+        assert!(decode_page(blob.freeze()).is_err());
+    }
+
     #[test]
     fn header_list_round_trip() {
         let list = HeaderList {
             generation: 0xdead_beef,
+            invalidated: false,
             names: vec![
                 HeaderName::from_static("accept-language"),
                 HeaderName::from_static("cookie"),
@@ -344,6 +401,15 @@ mod tests {
         for len in 0..blob.len() {
             assert!(HeaderList::decode(blob.slice(..len)).is_err());
         }
+        let tombstone = HeaderList {
+            generation: 1,
+            invalidated: true,
+            names: Vec::new(),
+        };
+        assert_eq!(HeaderList::decode(tombstone.encode()), Ok(tombstone));
+        let mut flags = BytesMut::from(&blob[..]);
+        flags[12] = 2;
+        assert!(HeaderList::decode(flags.freeze()).is_err());
     }
 
     #[test]

@@ -4,11 +4,12 @@
 //!
 //! ```text
 //! start ── list memoised ─────────────────────────────────┐
-//!   └── Read(header-list key) ── none ──> Miss (uri-miss)  │
+//!   └── Read(header-list key) ── none or a mark ──> Miss (uri-miss)
 //!                  └── a list: memoise it ────────────────┤
 //!                                                         v
 //! Read(GET page key)   skipped when the backend counts its writes and none happened since the memo
 //!   │                  decoded the page
+//!   ├── of another generation than the list (stored before an invalidation) ──> as none
 //!   ├── fresh ──> Hit
 //!   ├── stale, within the window ──> Hit (for a GET, with a refresh to start)
 //!   └── none, expired or undecodable ──> for a HEAD: Read(HEAD page key), with the same outcomes
@@ -49,8 +50,12 @@ pub(crate) struct Fetch<'a> {
 
 /// Where the machine waits.
 enum State {
-    /// For the URL's header list.
-    HeaderList { target: Target, key: String },
+    /// For the URL's header list; `epoch` is the memo's, taken before the read.
+    HeaderList {
+        target: Target,
+        key: String,
+        epoch: u64,
+    },
     /// For a page under the list: the GET one (`get`), else the HEAD one. `key` is `None` for the
     /// memoised GET key; `generation` is the backend's, read before the page.
     Page {
@@ -90,6 +95,22 @@ pub(crate) struct Refresh {
     pub(crate) page_key: String,
 }
 
+impl Refresh {
+    /// The flight of the refresh: the page key and the generation it was read under.
+    pub(crate) fn flight(&self) -> String {
+        flight_key(&self.page_key, self.target.seen)
+    }
+}
+
+/// A flight key: a made key and the header-list generation the request phase saw. Requests that saw
+/// different generations (one before an invalidation, one after) never share a response.
+pub(crate) fn flight_key(key: &str, seen: Option<u64>) -> String {
+    match seen {
+        Some(generation) => format!("{key} {generation:x}"),
+        None => format!("{key} -"),
+    }
+}
+
 /// A miss: the request's target, the URL's header list when one was learnt, and why it was forwarded.
 pub(crate) struct Miss {
     pub(crate) target: Target,
@@ -125,13 +146,15 @@ impl<'a> Fetch<'a> {
         if let Some(memoised) = self.shared.memo.get(raw.as_slice()) {
             return self.page(memoised, true);
         }
+        let epoch = self.shared.memo.epoch();
         let target = Target {
-            url: key::digest(raw.as_slice()),
+            url: key::request_url(self.uri, self.headers),
             raw: raw.into_vec(),
+            seen: None,
         };
         match self.shared.header_key(&target.url) {
             Ok(key) => {
-                self.state = State::HeaderList { target, key };
+                self.state = State::HeaderList { target, key, epoch };
                 self.pending()
             }
             Err(_) => Step::Done(Found::Failed),
@@ -142,19 +165,26 @@ impl<'a> Fetch<'a> {
     #[inline]
     pub(crate) fn resume(&mut self, read: Read) -> Step<'_> {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::HeaderList { target, key } => {
-                match read.blob.and_then(|blob| header_list(&key, blob)) {
-                    None => Step::Done(Found::Miss(Miss {
+            State::HeaderList {
+                mut target,
+                key,
+                epoch,
+            } => match read.blob.and_then(|blob| header_list(&key, blob)) {
+                Some(list) if !list.invalidated => {
+                    target.seen = Some(list.generation);
+                    let memoised = self.shared.remember(epoch, &target, list);
+                    self.page(memoised, true)
+                }
+                // No list, or an invalidation mark: nothing to look up, and the store must find the same.
+                other => {
+                    target.seen = other.map(|mark| mark.generation);
+                    Step::Done(Found::Miss(Miss {
                         target,
                         list: None,
                         forward: Forward::UriMiss,
-                    })),
-                    Some(list) => {
-                        let memoised = self.shared.remember(&target, list);
-                        self.page(memoised, true)
-                    }
+                    }))
                 }
-            }
+            },
             State::Page {
                 memoised,
                 get,
@@ -170,7 +200,7 @@ impl<'a> Fetch<'a> {
                         if key.is_none() && read.in_process {
                             self.judge_memoised(&memoised, made, blob, generation)
                         } else {
-                            self.judge(made, blob)
+                            self.judge(&memoised, made, blob)
                         }
                     }
                 };
@@ -222,7 +252,7 @@ impl<'a> Fetch<'a> {
             Some(_) => None,
         };
         if let Some(page) = memoised.unchanged(generation) {
-            let judged = self.freshness(page);
+            let judged = self.freshness(&memoised, page);
             return self.found(memoised, get, key, judged);
         }
         self.state = State::Page {
@@ -251,16 +281,18 @@ impl<'a> Fetch<'a> {
             }
             Judged::Gone if self.head && get => return self.page(memoised, false),
             Judged::Gone => {
+                let seen = Some(memoised.list.generation);
                 return Step::Done(Found::Miss(Miss {
-                    target: Target::of(self.uri, self.headers, memoised.url),
+                    target: Target::of(self.uri, self.headers, memoised.url, seen),
                     list: Some(memoised),
                     forward: Forward::Miss,
                 }));
             }
         };
         let refresh = (stale && !self.head).then(|| {
+            let seen = Some(memoised.list.generation);
             Box::new(Refresh {
-                target: Target::of(self.uri, self.headers, memoised.url),
+                target: Target::of(self.uri, self.headers, memoised.url, seen),
                 page_key: key.or_else(|| memoised.get_key.clone()).unwrap_or_default(),
             })
         });
@@ -274,9 +306,9 @@ impl<'a> Fetch<'a> {
     }
 
     /// Decodes an entry and tells fresh from stale.
-    fn judge(&self, page_key: &str, blob: Bytes) -> Judged {
+    fn judge(&self, memoised: &Memoised, page_key: &str, blob: Bytes) -> Judged {
         match decode_page(blob) {
-            Ok(page) => self.freshness(Arc::new(page)),
+            Ok(page) => self.freshness(memoised, Arc::new(page)),
             Err(corrupt) => {
                 tracing::warn!(key = page_key, reason = %corrupt, "page cache: undecodable page, treated as a miss");
                 Judged::Gone
@@ -295,14 +327,14 @@ impl<'a> Fetch<'a> {
         generation: Option<u64>,
     ) -> Judged {
         if let Some(page) = memoised.decoded(&blob) {
-            return self.freshness(page);
+            return self.freshness(memoised, page);
         }
         match decode_page(blob.clone()) {
             Ok(page) => {
                 let page = Arc::new(page);
                 let memo = &self.shared.memo;
                 memo.keep_decoded(memoised, blob, Arc::clone(&page), generation);
-                self.freshness(page)
+                self.freshness(memoised, page)
             }
             Err(corrupt) => {
                 tracing::warn!(key = page_key, reason = %corrupt, "page cache: undecodable page, treated as a miss");
@@ -311,9 +343,13 @@ impl<'a> Fetch<'a> {
         }
     }
 
-    /// Fresh, stale within the stale-while-revalidate window, or gone.
+    /// Fresh, stale within the stale-while-revalidate window, or gone. A page stored under another
+    /// generation than the list's (before an invalidation) is gone.
     #[inline]
-    fn freshness(&self, page: Arc<StoredPage>) -> Judged {
+    fn freshness(&self, memoised: &Memoised, page: Arc<StoredPage>) -> Judged {
+        if page.generation != memoised.list.generation {
+            return Judged::Gone;
+        }
         let now = SystemTime::now();
         match page.fresh_until {
             Some(until) if until <= now => {

@@ -10,7 +10,7 @@ use http_body::Body;
 
 use super::coalesce::{Follower, Outcome, Published, Role};
 use super::entry::decode_page;
-use super::fetch::{Miss, Refresh};
+use super::fetch::{flight_key, Miss, Refresh};
 use super::hit::Hit;
 use super::key::Hex;
 use super::shared::{SendBody, SendService, Shared};
@@ -63,7 +63,8 @@ where
         None => shared
             .header_key(&target.url)
             .map(|key| format!("{key} {}", request.method())),
-    };
+    }
+    .map(|key| flight_key(&key, target.seen));
     // Without a key there is nothing to store, nor to wait for.
     let Ok(flight) = flight else {
         return update(shared, inner, request, target, None, forward, false).await;
@@ -139,8 +140,9 @@ pub(crate) fn revalidate<S, ReqB, ResB>(
         tracing::debug!("page cache: no Tokio runtime to refresh a stale page in");
         return;
     };
-    let Refresh { target, page_key } = refresh;
-    if let Role::Leader(leader) = shared.flights.join(page_key) {
+    let flight = refresh.flight();
+    let Refresh { target, .. } = refresh;
+    if let Role::Leader(leader) = shared.flights.join(flight) {
         let shared = Arc::clone(shared);
         runtime.spawn(async move {
             let _ = update(

@@ -1,12 +1,31 @@
 //! [`PageInvalidator`]: drops every stored variant of a URL.
+//!
+//! Page keys are Django's, the same before and after an invalidation, so invalidation cannot move pages
+//! out of reach by changing their keys. Instead every page entry carries the generation of the URL's
+//! header list it was stored under, and a page is served only when that is still the list's generation.
+//! Invalidating writes an *invalidation mark* in place of the list: a header-list entry with a fresh
+//! generation and no names. Every stored variant then carries another generation and is a miss (each is
+//! overwritten by the next store of its key, or expires); the request that misses learns the list again
+//! under a new generation.
+//!
+//! The mark, rather than a deletion, is what lets a store that began before the invalidation see it: the
+//! store checks that the list's generation is still the one its request saw (see `store.rs`), so a
+//! response made before the invalidation is not stored after it. The mark lives as long as the layer's
+//! pages can ([`Config::longest_page_life`]); once it expires the URL simply has no list.
+//!
+//! Each layer memoises header lists for a short time; invalidating through a layer's own invalidator
+//! forgets its memo entry after the mark is written, and a list read before that is not memoised again
+//! (the memo's epoch). Other layers and processes see the mark when their memo entry expires.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::Cache;
+use cache_core::{Cache, Expiry};
 use http::{HeaderMap, Uri};
 
 use super::config::Config;
+use super::entry::{new_generation, HeaderList};
 use super::key::{self, Keys};
 use super::memo::HeaderListMemo;
 
@@ -17,9 +36,12 @@ use super::memo::HeaderListMemo;
 /// [`CachePageLayer::invalidator`](crate::CachePageLayer::invalidator) makes one for code elsewhere.
 /// Cheap to clone.
 ///
-/// Invalidation deletes the URL's learnt header list. Every variant of the page (one per combination of the
-/// headers it varies on) is keyed under that list's generation, so all of them become unreachable at once,
-/// in every process sharing the cache; the orphaned entries expire on their own.
+/// Invalidation replaces the URL's learnt header list with a mark of a new generation. Every variant of the
+/// page (one per combination of the headers it varies on) carries the list's old generation, so all of
+/// them become unreachable at once, in every process sharing the cache (within the memo's lifetime,
+/// [`CachePageLayer::header_list_memo`](crate::CachePageLayer::header_list_memo), for other layers and
+/// processes); each is overwritten by the next store of its key, or expires. A response that was being
+/// made while the URL was invalidated is not stored.
 ///
 /// ```
 /// # use axum::{routing::{get, post}, Extension, Router};
@@ -47,6 +69,8 @@ pub struct PageInvalidator {
     memo: Arc<HeaderListMemo>,
     key_prefix: Arc<str>,
     backend_timeout: Option<Duration>,
+    /// How long an invalidation mark lives.
+    mark_ttl: Duration,
 }
 
 impl std::fmt::Debug for PageInvalidator {
@@ -80,6 +104,7 @@ impl PageInvalidator {
             memo,
             key_prefix: Arc::clone(&config.key_prefix),
             backend_timeout: config.backend_timeout,
+            mark_ttl: config.longest_page_life(),
         }
     }
 
@@ -125,17 +150,40 @@ impl PageInvalidator {
         self.drop_url(&digest).await
     }
 
+    /// Writes the invalidation mark of one URL (see the module docs); whether a learnt list was there.
     async fn drop_url(&self, url: &key::Hex) -> Result<bool, InvalidateError> {
-        self.memo.forget(url);
         let header_key = self.keys.header_list(url)?;
-        let delete = self.cache.raw().delete(&header_key);
-        let removed = match self.backend_timeout {
-            Some(limit) => tokio::time::timeout(limit, delete)
-                .await
-                .map_err(|_| InvalidateError::Timeout(limit))??,
-            None => delete.await?,
+        let raw = self.cache.raw();
+        let existing = self.bounded(raw.get(&header_key)).await?;
+        let removed = existing
+            .and_then(|blob| HeaderList::decode(blob).ok())
+            .is_some_and(|list| !list.invalidated);
+        let mark = HeaderList {
+            generation: new_generation(),
+            invalidated: true,
+            names: Vec::new(),
         };
+        let written = self
+            .bounded(raw.set(&header_key, mark.encode(), Expiry::after(self.mark_ttl)))
+            .await;
+        // After the write: a list this layer reads from now on is the mark, and one read before is not
+        // memoised (the memo's epoch moves on).
+        self.memo.forget(url);
+        written?;
         tracing::debug!(key = %header_key, removed, "page cache: invalidated URL");
         Ok(removed)
+    }
+
+    /// A backend operation within the layer's backend timeout.
+    async fn bounded<T>(
+        &self,
+        op: impl Future<Output = cache_core::Result<T>>,
+    ) -> Result<T, InvalidateError> {
+        match self.backend_timeout {
+            Some(limit) => Ok(tokio::time::timeout(limit, op)
+                .await
+                .map_err(|_| InvalidateError::Timeout(limit))??),
+            None => Ok(op.await?),
+        }
     }
 }

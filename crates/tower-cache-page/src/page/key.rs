@@ -1,24 +1,35 @@
-//! Cache keys for pages, with Django's semantics (`django.utils.cache._generate_cache_key`) in our format.
+//! Cache keys for pages, exactly as Django makes them (`django.utils.cache._generate_cache_header_key`,
+//! `_generate_cache_key`, `learn_cache_key`, `_i18n_cache_key_suffix`, as of Django 5.2).
 //!
-//! - **URL**: `scheme://host[:port]/path[?query]`, where the scheme is the request URI's (HTTP/2) or `http`,
-//!   the host is the `Host` header (else the URI's authority) lower-cased, and `?query` is there only when the
-//!   query is non-empty. Host and query are therefore part of every key. The URL is hashed (MD5, as Django),
-//!   so a huge URL still makes a short key, and its bytes need not be UTF-8.
-//! - **Header-list key**: `cache_header.{prefix}.{md5(url)}`: where the list of request headers the URL's
-//!   responses vary on is learnt (Django's `learn_cache_key`).
-//! - **Page key**: `cache_page.{prefix}.{METHOD}.{md5(url)}.{md5(variant)}.{generation}` where the variant is
-//!   the request's values of the learnt headers. Unlike Django (which concatenates raw values), each value is
-//!   length-prefixed and an absent header has its own marker, so absent and empty values differ and no
-//!   choice of values can collide with another variant's. The generation comes from the header-list entry:
-//!   invalidating a URL deletes that entry, so every stored variant becomes unreachable at once.
+//! - **URL**: `request.build_absolute_uri()` as Django computes it for the request (see `django_url.rs`):
+//!   `scheme://host/path[?query]`, the scheme the request URI's (HTTP/2) or `http`, the host the `Host`
+//!   header as sent (else the URI's authority), the path percent-decoded and re-escaped, `?query` only
+//!   when the query is non-empty. It is hashed with MD5.
+//! - **Header-list key**: `views.decorators.cache.cache_header.{prefix}.{md5(url)}{suffix}`: where the list
+//!   of request headers the URL's responses vary on is learnt.
+//! - **Page key**: `views.decorators.cache.cache_page.{prefix}.{METHOD}.{md5(url)}.{md5(values)}{suffix}`.
+//!   The learnt list holds the `Vary` names in the order of Django's sorted `HTTP_…` names (upper-cased,
+//!   `-` as `_`), `Accept-Language` left out when the suffix names a language (Django's `USE_I18N`); the
+//!   values are hashed as Django reads them from WSGI's `META`: for each name, the request's value
+//!   (repeated lines joined with `,`, each byte taken as a Latin-1 character and encoded as UTF-8), or
+//!   the marker `-,` when the header is absent. `Content-Type` and `Content-Length` are never `HTTP_…`
+//!   names in `META`, so Django always hashes them as absent; so do we.
+//! - **Suffix**: empty, or `.{LANGUAGE_CODE}` and/or `.{TIME_ZONE}` as Django appends them with `USE_I18N`
+//!   and `USE_TZ` ([`CachePageLayer::django_key_suffix`](crate::CachePageLayer::django_key_suffix)).
+//!
+//! The page key no longer changes when a URL is invalidated: the generation that makes old variants
+//! unreachable lives in the stored entries (see `entry.rs` and `invalidate.rs`).
 //!
 //! These keys then go through the [`Cache`]'s own key function (its prefix and version) by way of
-//! [`Keys`], so the backend sees exactly what `Cache::make_key` gives.
+//! [`Keys`], so the backend sees exactly what `Cache::make_key` gives, as Django's `cache.set` would.
 
 use cache_core::{Cache, KeyMaker};
-use http::header::{HeaderMap, HeaderName, HOST};
+use http::header::{HeaderMap, HeaderName, ACCEPT_LANGUAGE, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{Method, Uri};
 use md5::{Digest, Md5};
+
+use super::django_url;
+use crate::headers::vary_elements;
 
 /// The hex MD5 of nothing: the variant digest of a URL whose responses vary on no header.
 const EMPTY_DIGEST: &str = "d41d8cd98f00b204e9800998ecf8427e";
@@ -50,40 +61,33 @@ impl std::fmt::Debug for Hex {
     }
 }
 
-/// The digest of a request's absolute URL.
+/// The digest of a request's absolute URL as Django builds it (see the module docs).
 pub(crate) fn request_url(uri: &Uri, headers: &HeaderMap) -> Hex {
-    digest(&request_url_bytes(uri, headers))
+    let (scheme, host) = scheme_and_host(uri, headers);
+    url_digest(scheme, host, uri.path(), uri.query())
 }
 
-/// A request's absolute URL as the cache keys it: `scheme://host/path[?query]`, host lower-cased.
-pub(crate) fn request_url_bytes(uri: &Uri, headers: &HeaderMap) -> Vec<u8> {
-    request_url_buf(uri, headers).as_slice().to_vec()
-}
-
-/// [`request_url_bytes`] without a heap allocation for the usual short URL.
-#[inline]
-pub(crate) fn request_url_buf(uri: &Uri, headers: &HeaderMap) -> UrlBuf {
+/// The scheme (the URI's, if any) and host (the `Host` header, else the URI's authority) of a request.
+fn scheme_and_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> (Option<&'a str>, &'a [u8]) {
     let host = match headers.get(HOST) {
         Some(host) => host.as_bytes(),
         None => uri.authority().map_or(&b""[..], |a| a.as_str().as_bytes()),
     };
-    UrlBuf::new(uri.scheme_str(), host, uri.path(), uri.query())
+    (uri.scheme_str(), host)
 }
 
-/// An absolute URL from its parts; `scheme` defaults to `http`, an empty path is `/`, an empty query none.
-pub(crate) fn url_bytes(
-    scheme: Option<&str>,
-    host: &[u8],
-    path: &str,
-    query: Option<&str>,
-) -> Vec<u8> {
-    UrlBuf::new(scheme, host, path, query).as_slice().to_vec()
+/// The request's URL as it arrived (`scheme://host/path[?query]`, nothing re-encoded): the memo's key.
+/// Requests with the same raw URL have the same Django URL, so the memo can skip building that one.
+#[inline]
+pub(crate) fn request_url_buf(uri: &Uri, headers: &HeaderMap) -> UrlBuf {
+    let (scheme, host) = scheme_and_host(uri, headers);
+    UrlBuf::new(scheme, host, uri.path(), uri.query())
 }
 
-/// URLs up to this many bytes are built on the stack.
+/// Raw URLs up to this many bytes are built on the stack.
 const INLINE_URL: usize = 200;
 
-/// A canonical URL, on the stack when short.
+/// A raw URL, on the stack when short.
 pub(crate) enum UrlBuf {
     Inline { bytes: [u8; INLINE_URL], len: usize },
     Heap(Vec<u8>),
@@ -104,7 +108,6 @@ impl UrlBuf {
             query.unwrap_or_default(),
         ];
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let host_range = scheme.len() + 3..scheme.len() + 3 + host.len();
         if len <= INLINE_URL {
             let mut bytes = [0u8; INLINE_URL];
             let mut at = 0;
@@ -112,15 +115,9 @@ impl UrlBuf {
                 bytes[at..at + part.len()].copy_from_slice(part);
                 at += part.len();
             }
-            bytes[host_range].make_ascii_lowercase();
             UrlBuf::Inline { bytes, len }
         } else {
-            let mut url = Vec::with_capacity(len);
-            for part in parts {
-                url.extend_from_slice(part);
-            }
-            url[host_range].make_ascii_lowercase();
-            UrlBuf::Heap(url)
+            UrlBuf::Heap(parts.concat())
         }
     }
 
@@ -139,22 +136,26 @@ impl UrlBuf {
     }
 }
 
-/// The digest of an absolute URL given in parts; `scheme` defaults to `http`.
+/// The digest of Django's absolute URL given in parts; `scheme` defaults to `http`.
 pub(crate) fn url_digest(
     scheme: Option<&str>,
     host: &[u8],
     path: &str,
     query: Option<&str>,
 ) -> Hex {
-    digest(&url_bytes(scheme, host, path, query))
+    digest(&django_url::absolute_url(scheme, host, path, query))
 }
 
-/// The MD5 of a URL (as Django hashes it).
-pub(crate) fn digest(url: &[u8]) -> Hex {
-    Hex::of(&Md5::digest(url))
+/// The hex MD5 of some bytes.
+pub(crate) fn digest(bytes: &[u8]) -> Hex {
+    Hex::of(&Md5::digest(bytes))
 }
 
-/// The digest of the request's values for the learnt header list (see the module docs for the encoding).
+/// What Django hashes for a header absent from the request.
+const ABSENT: &[u8] = b"-,";
+
+/// The digest of the request's values of the learnt header list, as Django's `_generate_cache_key` hashes
+/// them (see the module docs).
 pub(crate) fn variant(names: &[HeaderName], headers: &HeaderMap) -> Hex {
     if names.is_empty() {
         let mut out = [0u8; 32];
@@ -163,91 +164,142 @@ pub(crate) fn variant(names: &[HeaderName], headers: &HeaderMap) -> Hex {
     }
     let mut md5 = Md5::new();
     for name in names {
-        for value in headers.get_all(name) {
-            let bytes = value.as_bytes();
-            md5.update([1u8]);
-            md5.update(u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
-            md5.update(bytes);
+        // Django looks up `HTTP_CONTENT_TYPE`, but WSGI files these two without the `HTTP_`.
+        let unprefixed = name == CONTENT_TYPE || name == CONTENT_LENGTH;
+        let mut values = headers.get_all(name).iter().peekable();
+        if unprefixed || values.peek().is_none() {
+            md5.update(ABSENT);
+            continue;
         }
-        md5.update([0u8]);
+        for (i, value) in values.enumerate() {
+            if i > 0 {
+                md5.update(b",");
+            }
+            update_latin1_as_utf8(&mut md5, value.as_bytes());
+        }
     }
     Hex::of(&md5.finalize())
 }
 
+/// Hashes `bytes` read as Latin-1 and encoded as UTF-8 (Python's `value.encode()` of a WSGI string),
+/// without allocating: ASCII runs are hashed as they are.
+fn update_latin1_as_utf8(md5: &mut Md5, bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let ascii = rest
+            .iter()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        md5.update(&rest[..ascii]);
+        if let Some(&byte) = rest.get(ascii) {
+            md5.update([0xc0 | (byte >> 6), 0x80 | (byte & 0x3f)]);
+            rest = &rest[ascii + 1..];
+        } else {
+            rest = &[];
+        }
+    }
+}
+
+/// Django's `META` name of a request header (`HTTP_` left out): upper-cased, `-` as `_`, one byte at a
+/// time.
+fn meta_name(name: &HeaderName) -> impl Iterator<Item = u8> + '_ {
+    name.as_str().bytes().map(|b| {
+        if b == b'-' {
+            b'_'
+        } else {
+            b.to_ascii_uppercase()
+        }
+    })
+}
+
+/// The header list Django's `learn_cache_key` learns from a response's `Vary`: each element as a header
+/// name (`_` read as `-`, which is the same `META` name), `Accept-Language` left out when
+/// `drop_accept_language` (Django's `USE_I18N`), sorted as Django sorts the `HTTP_…` names, duplicates
+/// kept. `Vary: *` is refused before a response gets here; elements that are not header names are left
+/// out.
+pub(crate) fn learn_header_list(
+    response: &HeaderMap,
+    drop_accept_language: bool,
+) -> Vec<HeaderName> {
+    let mut names: Vec<HeaderName> = vary_elements(response)
+        .filter_map(|element| HeaderName::from_bytes(element.replace('_', "-").as_bytes()).ok())
+        .filter(|name| !(drop_accept_language && name == ACCEPT_LANGUAGE))
+        .collect();
+    names.sort_by(|a, b| meta_name(a).cmp(meta_name(b)));
+    names
+}
+
 /// Makes the keys the backend sees, through the cache's own key lane ([`cache_core::RawCache::key_maker`]):
-/// one maker per kind of name, each under `cache_header.{prefix}.` or `cache_page.{prefix}.`, so the made
-/// key is exactly what [`Cache::make_key`] gives for the whole name, and is validated like every other.
+/// one maker per kind of name, under `views.decorators.cache.cache_header.{prefix}.` or
+/// `views.decorators.cache.cache_page.{prefix}.`, so the made key is exactly what [`Cache::make_key`] gives
+/// for the whole name, and is validated like every other.
 #[derive(Clone, Debug)]
 pub(crate) struct Keys {
     header: KeyMaker,
     page: KeyMaker,
+    /// Django's `_i18n_cache_key_suffix`: empty, or `.{language}` and/or `.{time zone}`.
+    suffix: String,
 }
 
 impl Keys {
-    /// The makers for a layer with key prefix `prefix` on `cache`.
-    pub(crate) fn new(cache: &Cache, prefix: &str) -> Self {
+    /// The makers for a layer with key prefix `prefix` and key suffix `suffix` on `cache`.
+    pub(crate) fn new(cache: &Cache, prefix: &str, suffix: &str) -> Self {
         let raw = cache.raw();
         Keys {
-            header: raw.key_maker(&format!("cache_header.{prefix}.")),
-            page: raw.key_maker(&format!("cache_page.{prefix}.")),
+            header: raw.key_maker(&format!("views.decorators.cache.cache_header.{prefix}.")),
+            page: raw.key_maker(&format!("views.decorators.cache.cache_page.{prefix}.")),
+            suffix: suffix.to_owned(),
         }
     }
 
     /// The made key of the learnt header list of a URL.
     pub(crate) fn header_list(&self, url: &Hex) -> cache_core::Result<String> {
-        self.header.make(url.as_str())
+        self.make(&self.header, &[url.as_str().as_bytes()])
     }
 
-    /// The made key of one stored page: `{METHOD}.{url}.{variant}.{generation in hex}` under the page
-    /// prefix. The name is assembled on the stack, so the made key is the only allocation.
+    /// The made key of one stored page: `{METHOD}.{url}.{variant}{suffix}` under the page prefix.
     pub(crate) fn page(
         &self,
         method: &Method,
         url: &Hex,
         variant: &Hex,
-        generation: u64,
     ) -> cache_core::Result<String> {
-        let mut digits = [0u8; 16];
-        let generation = hex_u64(&mut digits, generation);
-        let parts: [&[u8]; 7] = [
+        let parts: [&[u8]; 5] = [
             method.as_str().as_bytes(),
             b".",
             url.as_str().as_bytes(),
             b".",
             variant.as_str().as_bytes(),
-            b".",
-            generation,
         ];
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let mut name = [0u8; PAGE_NAME];
-        if len <= PAGE_NAME {
+        self.make(&self.page, &parts)
+    }
+
+    /// Makes the key of `parts` and the suffix, the name assembled on the stack when it fits, so the
+    /// made key is the only allocation.
+    fn make(&self, maker: &KeyMaker, parts: &[&[u8]]) -> cache_core::Result<String> {
+        let suffix = self.suffix.as_bytes();
+        let len: usize = parts.iter().map(|p| p.len()).sum::<usize>() + suffix.len();
+        let mut name = [0u8; NAME];
+        if len <= NAME {
             let mut at = 0;
-            for part in parts {
+            for part in parts.iter().copied().chain([suffix]) {
                 name[at..at + part.len()].copy_from_slice(part);
                 at += part.len();
             }
-            // Every part is ASCII (a method token, hex digits, dots).
+            // Every part is ASCII (a method token, hex digits, dots, a validated suffix).
             if let Ok(name) = std::str::from_utf8(&name[..len]) {
-                return self.page.make(name);
+                return maker.make(name);
             }
         }
-        self.page.make(&String::from_utf8_lossy(&parts.concat()))
+        let mut owned = parts.concat();
+        owned.extend_from_slice(suffix);
+        maker.make(&String::from_utf8_lossy(&owned))
     }
 }
 
-/// Page names of GET and HEAD (the only methods stored) are at most 4 + 3 + 64 + 16 bytes.
-const PAGE_NAME: usize = 96;
-
-/// `value` in lower-case hex without leading zeros (`0` for zero), written into `out`.
-fn hex_u64(out: &mut [u8; 16], value: u64) -> &[u8] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digits = (64 - value.leading_zeros()).div_ceil(4).max(1) as usize;
-    for (i, slot) in out[..digits].iter_mut().enumerate() {
-        let shift = (digits - 1 - i) * 4;
-        *slot = DIGITS[((value >> shift) & 0xf) as usize];
-    }
-    &out[..digits]
-}
+/// Names up to this long are assembled on the stack: a page name is at most 4 + 1 + 32 + 1 + 32 bytes
+/// for GET and HEAD (the only methods stored), plus the suffix.
+const NAME: usize = 160;
 
 #[cfg(test)]
 mod tests {
@@ -281,10 +333,10 @@ mod tests {
         assert_ne!(base, url("/p?a=2", Some("example.com")));
         assert_ne!(base, url("/p?a=1", Some("other.example")));
         assert_ne!(base, url("/p", Some("example.com")));
-        assert_eq!(
+        assert_ne!(
             base,
             url("/p?a=1", Some("EXAMPLE.com")),
-            "host is case-insensitive"
+            "Django hashes the host as sent"
         );
         assert_eq!(
             url("/p?", Some("h")),
@@ -293,36 +345,81 @@ mod tests {
         );
         assert_eq!(url("http://h/p", None), url("/p", Some("h")));
         assert_ne!(url("https://h/p", None), url("/p", Some("h")));
+        assert_eq!(
+            url("/%41", Some("h")),
+            url("/A", Some("h")),
+            "the path is decoded"
+        );
     }
 
     #[test]
-    fn long_urls_are_built_on_the_heap_alike() {
-        let short = url_bytes(None, b"H", "/p", Some("q"));
-        assert_eq!(short, b"http://h/p?q");
+    fn raw_urls_are_built_on_the_heap_alike() {
+        let headers = HeaderMap::new();
+        let short: Uri = "http://H/p?q".parse().unwrap_or_default();
+        assert_eq!(
+            request_url_buf(&short, &headers).as_slice(),
+            b"http://H/p?q"
+        );
         let long_path = format!("/{}", "x".repeat(INLINE_URL));
-        let long = url_bytes(Some("https"), b"Example.COM", &long_path, None);
-        assert_eq!(long, format!("https://example.com{long_path}").into_bytes());
+        let long: Uri = format!("https://Example.COM{long_path}")
+            .parse()
+            .unwrap_or_default();
+        assert_eq!(
+            request_url_buf(&long, &headers).into_vec(),
+            format!("https://Example.COM{long_path}").into_bytes()
+        );
+    }
+
+    fn values(names: &[&'static str], headers: &[(&'static str, &'static [u8])]) -> Hex {
+        let names: Vec<HeaderName> = names.iter().map(|n| HeaderName::from_static(n)).collect();
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                *name,
+                HeaderValue::from_bytes(value).unwrap_or(HeaderValue::from_static("")),
+            );
+        }
+        variant(&names, &map)
     }
 
     #[test]
-    fn absent_and_empty_headers_differ() {
-        let names = [HeaderName::from_static("accept-language")];
-        let absent = HeaderMap::new();
-        let mut empty = HeaderMap::new();
-        empty.insert("accept-language", HeaderValue::from_static(""));
-        assert_ne!(variant(&names, &absent), variant(&names, &empty));
-        assert_eq!(variant(&[], &empty).as_str(), EMPTY_DIGEST);
+    fn values_are_hashed_as_django_reads_them_from_wsgi() {
+        let md5 = |bytes: &[u8]| digest(bytes);
+        assert_eq!(values(&[], &[]).as_str(), EMPTY_DIGEST);
+        assert_eq!(values(&["accept"], &[]), md5(b"-,"));
+        assert_eq!(values(&["accept"], &[("accept", b"")]), md5(b""));
+        assert_eq!(
+            values(&["accept"], &[("accept", b"a"), ("accept", b"b")]),
+            md5(b"a,b")
+        );
+        assert_eq!(
+            values(&["accept", "cookie"], &[("cookie", b"caf\xe9")]),
+            md5("-,café".as_bytes())
+        );
+        assert_eq!(
+            values(&["content-type"], &[("content-type", b"text/html")]),
+            md5(b"-,")
+        );
     }
 
     #[test]
-    fn values_cannot_be_shifted_between_headers() {
-        let names = [HeaderName::from_static("a"), HeaderName::from_static("b")];
-        let mut one = HeaderMap::new();
-        one.insert("a", HeaderValue::from_static("xy"));
-        let mut two = HeaderMap::new();
-        two.insert("a", HeaderValue::from_static("x"));
-        two.insert("b", HeaderValue::from_static("y"));
-        assert_ne!(variant(&names, &one), variant(&names, &two));
+    fn header_lists_are_sorted_as_django_sorts_meta_names() {
+        let mut response = HeaderMap::new();
+        response.insert(
+            "vary",
+            HeaderValue::from_static("X-AB, x-a-b, Accept-Language, X_Under, Accept"),
+        );
+        let names = |drop| {
+            learn_header_list(&response, drop)
+                .iter()
+                .map(|n| n.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(false),
+            ["accept", "accept-language", "x-ab", "x-a-b", "x-under"]
+        );
+        assert_eq!(names(true), ["accept", "x-ab", "x-a-b", "x-under"]);
     }
 
     #[test]
@@ -333,21 +430,30 @@ mod tests {
             .key_prefix("site")
             .version(3)
             .build();
-        let keys = Keys::new(&cache, "p");
-        let page = |generation| {
-            keys.page(&Method::GET, &u, &v, generation)
-                .unwrap_or_default()
-        };
+        let keys = Keys::new(&cache, "p", "");
         assert_eq!(
             keys.header_list(&u).unwrap_or_default(),
-            format!("site:3:cache_header.p.{u:?}")
+            format!("site:3:views.decorators.cache.cache_header.p.{u:?}")
         );
         assert_eq!(
-            page(255),
-            format!("site:3:cache_page.p.GET.{u:?}.{EMPTY_DIGEST}.ff")
+            keys.page(&Method::GET, &u, &v).unwrap_or_default(),
+            format!("site:3:views.decorators.cache.cache_page.p.GET.{u:?}.{EMPTY_DIGEST}")
         );
-        assert!(page(0).ends_with(".0"));
-        assert!(page(u64::MAX).ends_with(".ffffffffffffffff"));
+        let suffixed = Keys::new(&cache, "p", ".en-us.UTC");
+        assert!(suffixed
+            .header_list(&u)
+            .unwrap_or_default()
+            .ends_with(&format!("{u:?}.en-us.UTC")));
+        assert!(suffixed
+            .page(&Method::HEAD, &u, &v)
+            .unwrap_or_default()
+            .ends_with(&format!(".HEAD.{u:?}.{EMPTY_DIGEST}.en-us.UTC")));
+        let long = ".".repeat(NAME);
+        let heap = Keys::new(&cache, "p", &long);
+        assert!(heap
+            .page(&Method::GET, &u, &v)
+            .unwrap_or_default()
+            .ends_with(&long));
     }
 
     #[test]
@@ -355,8 +461,8 @@ mod tests {
         let cache = Cache::builder(cache_core::backends::DummyBackend::new())
             .key_function(|key, prefix, version| format!("{}/{prefix}/{version}", key.len()))
             .build();
-        let keys = Keys::new(&cache, "");
+        let keys = Keys::new(&cache, "", "");
         let u = url("/", Some("h"));
-        assert_eq!(keys.header_list(&u).unwrap_or_default(), "46//1");
+        assert_eq!(keys.header_list(&u).unwrap_or_default(), "69//1");
     }
 }

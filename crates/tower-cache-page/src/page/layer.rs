@@ -7,7 +7,7 @@ use cache_core::Cache;
 use tower_layer::Layer;
 
 use super::coalesce::Flights;
-use super::config::Config;
+use super::config::{Config, KeySuffix};
 use super::invalidate::PageInvalidator;
 use super::service::CachePageService;
 use super::shared::Shared;
@@ -107,9 +107,56 @@ impl CachePageLayer {
     }
 
     /// The page-key prefix (`cache_page(key_prefix=…)`, `CACHE_MIDDLEWARE_KEY_PREFIX`); separate from the
-    /// cache's own key prefix, and both apply. Layers with the same prefix on the same cache share pages.
+    /// cache's own key prefix, and both apply. Layers with the same prefix (and
+    /// key suffix) on the same cache share pages.
     pub fn key_prefix(self, prefix: impl Into<String>) -> Self {
         self.configure(|c| c.set_key_prefix(prefix.into()))
+    }
+
+    /// Appends Django's `_i18n_cache_key_suffix` to every key, so keys are the ones a Django site with the
+    /// same settings makes: `language` is `LANGUAGE_CODE` when `USE_I18N = True` (Django appends the
+    /// request's active language), `time_zone` is `TIME_ZONE` when `USE_TZ = True` (Django appends the
+    /// current time zone's name); `None` for a setting that is off. Default: no suffix, the keys of
+    /// `USE_I18N = False, USE_TZ = False`.
+    ///
+    /// With a language, `Accept-Language` is left out of the learnt header lists, as Django does under
+    /// `USE_I18N` (the language in the key stands for it). The language here is fixed: it matches a
+    /// Django site without `LocaleMiddleware` (whose active language is always `LANGUAGE_CODE`); a site
+    /// that picks the language per request from `Accept-Language` should leave it `None` and vary on
+    /// `Accept-Language`, or every language would share one page.
+    ///
+    /// To match a settings module with `USE_I18N = True`, `LANGUAGE_CODE = "en-us"`, `USE_TZ = True`,
+    /// `TIME_ZONE = "UTC"`:
+    ///
+    /// ```
+    /// # use cache_core::{backends::MemoryBackend, Cache};
+    /// # use tower_cache_page::CachePageLayer;
+    /// # fn main() -> Result<(), tower_cache_page::InvalidSetting> {
+    /// let layer = CachePageLayer::new(Cache::new(MemoryBackend::new()))
+    ///     .django_key_suffix(Some("en-us"), Some("UTC"))?;
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting`] when a value is empty, longer than 64 bytes, or has a character other than
+    /// visible ASCII (no spaces or control characters, which cache keys cannot hold).
+    pub fn django_key_suffix(
+        self,
+        language: Option<&str>,
+        time_zone: Option<&str>,
+    ) -> Result<Self, InvalidSetting> {
+        let language = language
+            .map(|l| suffix_part("language code", l))
+            .transpose()?;
+        let time_zone = time_zone.map(|t| suffix_part("time zone", t)).transpose()?;
+        let suffix = KeySuffix {
+            language,
+            time_zone,
+        };
+        Ok(self.configure(|c| c.set_key_suffix(suffix)))
     }
 
     /// Store responses that set cookies (default: never), replaying their `Set-Cookie` headers on hits, as
@@ -189,6 +236,24 @@ impl CachePageLayer {
     pub fn invalidator(&self) -> PageInvalidator {
         self.shared.invalidator.clone()
     }
+}
+
+/// One part of the key suffix, checked.
+fn suffix_part(setting: &'static str, value: &str) -> Result<String, InvalidSetting> {
+    if value.is_empty() {
+        return Err(InvalidSetting::new(setting, value, "empty"));
+    }
+    if value.len() > 64 {
+        return Err(InvalidSetting::new(setting, value, "longer than 64 bytes"));
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(InvalidSetting::new(
+            setting,
+            value,
+            "only visible ASCII characters can be in a cache key",
+        ));
+    }
+    Ok(value.to_owned())
 }
 
 impl<S> Layer<S> for CachePageLayer {

@@ -10,8 +10,10 @@
 //! gone reachable). What the memo can delay is an *invalidation* made elsewhere (another process, or a
 //! layer built separately): for at most the memo's lifetime this layer may still read the URL's pages under
 //! the old header list. Invalidations through this layer's [`PageInvalidator`](crate::PageInvalidator) drop
-//! its memo entry at once. A learnt list is put in the memo when stored, so a change of `Vary` is seen at
-//! once in the process that stored it.
+//! its memo entry at once, and move the memo's *epoch* on: a list a request read from the backend before
+//! that is not memoised after it. A learnt list is put in the memo when stored, so a change of `Vary` is
+//! seen at once in the process that stored it. A store refused because the generation it saw is gone
+//! (see `store.rs`) drops the URL's entry too, as the memo may have been what was out of date.
 //!
 //! Size: the memo is bounded in bytes, not in entries
 //! ([`CachePageLayer::memo_max_bytes`](crate::CachePageLayer::memo_max_bytes), 16 MiB by default). A
@@ -23,7 +25,7 @@
 //! decoded page changes nothing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -136,6 +138,10 @@ pub(crate) struct HeaderListMemo {
     /// The bytes kept alive by this memo's entries, in the map or still held by requests.
     held: Arc<AtomicUsize>,
     map: RwLock<HashMap<Box<[u8]>, Arc<Memoised>>>,
+    /// How many times an entry was forgotten (an invalidation through this layer). A list read from the
+    /// backend before a forget may be the one invalidated, so it is memoised only when this count is still
+    /// the one taken before the read ([`HeaderListMemo::epoch`]).
+    epoch: AtomicU64,
 }
 
 impl HeaderListMemo {
@@ -145,6 +151,7 @@ impl HeaderListMemo {
             max_bytes,
             held: Arc::default(),
             map: RwLock::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -167,9 +174,16 @@ impl HeaderListMemo {
         (entry.expires > Instant::now()).then(|| Arc::clone(entry))
     }
 
-    /// Remembers a URL's list; returns the entry (also when the memo is disabled).
+    /// The count of forgets so far; take it before reading a list that is to be [put](Self::put) here.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Remembers a URL's list, read from the backend after [`epoch`](Self::epoch) gave `since`, unless
+    /// an entry was forgotten since then; returns the entry (also when it is not remembered).
     pub(crate) fn put(
         &self,
+        since: u64,
         url: &[u8],
         digest: Hex,
         list: HeaderList,
@@ -190,6 +204,10 @@ impl HeaderListMemo {
         });
         if self.enabled() {
             let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+            // Forgets bump the epoch under this lock, so a list read before one is never put after it.
+            if self.epoch.load(Ordering::Acquire) != since {
+                return entry;
+            }
             // The entry replaced, if any, gives its bytes back as it is dropped here.
             map.insert(url.into(), Arc::clone(&entry));
             self.shrink_if_over(&mut map);
@@ -263,6 +281,7 @@ impl HeaderListMemo {
     /// Forgets every URL with this digest (after an invalidation).
     pub(crate) fn forget(&self, digest: &Hex) {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         map.retain(|_, entry| entry.url != *digest);
     }
 }
@@ -279,6 +298,7 @@ mod tests {
     fn list() -> HeaderList {
         HeaderList {
             generation: 1,
+            invalidated: false,
             names: Vec::new(),
         }
     }
@@ -287,6 +307,7 @@ mod tests {
 
     fn page(body: Bytes) -> Arc<StoredPage> {
         Arc::new(StoredPage {
+            generation: 1,
             stored_at: std::time::SystemTime::now(),
             fresh_until: None,
             status: http::StatusCode::OK,
@@ -298,7 +319,13 @@ mod tests {
     #[test]
     fn entries_live_for_the_ttl() {
         let memo = HeaderListMemo::new(Duration::from_millis(50), BUDGET);
-        memo.put(b"http://h/a", digest("http://h/a"), list(), None);
+        memo.put(
+            memo.epoch(),
+            b"http://h/a",
+            digest("http://h/a"),
+            list(),
+            None,
+        );
         assert!(memo.get(b"http://h/a").is_some());
         assert!(memo.get(b"http://h/b").is_none());
         std::thread::sleep(Duration::from_millis(60));
@@ -308,7 +335,13 @@ mod tests {
     #[test]
     fn disabled_memo_remembers_nothing() {
         let memo = HeaderListMemo::new(Duration::ZERO, BUDGET);
-        let entry = memo.put(b"http://h/a", digest("http://h/a"), list(), None);
+        let entry = memo.put(
+            memo.epoch(),
+            b"http://h/a",
+            digest("http://h/a"),
+            list(),
+            None,
+        );
         assert_eq!(entry.list, list());
         assert!(memo.get(b"http://h/a").is_none());
         drop(entry);
@@ -318,7 +351,13 @@ mod tests {
     #[test]
     fn forget_by_digest_and_bounded_size() {
         let memo = HeaderListMemo::new(Duration::from_secs(60), BUDGET);
-        memo.put(b"http://h/a", digest("http://h/a"), list(), None);
+        memo.put(
+            memo.epoch(),
+            b"http://h/a",
+            digest("http://h/a"),
+            list(),
+            None,
+        );
         memo.forget(&digest("http://h/a"));
         assert!(memo.get(b"http://h/a").is_none());
         assert_eq!(
@@ -328,7 +367,7 @@ mod tests {
         );
         for i in 0..=10_000 {
             let url = format!("http://h/{i}");
-            memo.put(url.as_bytes(), digest(&url), list(), None);
+            memo.put(memo.epoch(), url.as_bytes(), digest(&url), list(), None);
             assert!(memo.held_bytes() <= BUDGET, "{}", memo.held_bytes());
         }
         let len = memo.map.read().map(|m| m.len()).unwrap_or(usize::MAX);
@@ -346,7 +385,7 @@ mod tests {
         let memo = HeaderListMemo::new(Duration::from_secs(60), BUDGET);
         for i in 0..100 {
             let url = format!("http://h/{i}");
-            let entry = memo.put(url.as_bytes(), digest(&url), list(), None);
+            let entry = memo.put(memo.epoch(), url.as_bytes(), digest(&url), list(), None);
             let blob = Bytes::from(vec![0u8; BUDGET / 10]);
             memo.keep_decoded(&entry, blob.clone(), page(blob.clone()), Some(1));
             assert!(entry.decoded(&blob).is_some());
@@ -360,7 +399,13 @@ mod tests {
         let newest = memo.get(b"http://h/99");
         assert!(newest.is_some_and(|e| e.unchanged(Some(1)).is_some()));
 
-        let entry = memo.put(b"http://h/big", digest("http://h/big"), list(), None);
+        let entry = memo.put(
+            memo.epoch(),
+            b"http://h/big",
+            digest("http://h/big"),
+            list(),
+            None,
+        );
         let before = memo.held_bytes();
         let big = Bytes::from(vec![0u8; BUDGET + 1]);
         memo.keep_decoded(&entry, big.clone(), page(big.clone()), Some(1));
@@ -371,11 +416,36 @@ mod tests {
         assert_eq!(memo.held_bytes(), before);
     }
 
+    /// A list read before a forget is not memoised after it.
+    #[test]
+    fn lists_read_before_a_forget_are_not_memoised() {
+        let memo = HeaderListMemo::new(Duration::from_secs(60), BUDGET);
+        let before = memo.epoch();
+        memo.forget(&digest("http://h/a"));
+        let entry = memo.put(before, b"http://h/a", digest("http://h/a"), list(), None);
+        assert_eq!(entry.list, list(), "the request still uses what it read");
+        assert!(memo.get(b"http://h/a").is_none());
+        memo.put(
+            memo.epoch(),
+            b"http://h/a",
+            digest("http://h/a"),
+            list(),
+            None,
+        );
+        assert!(memo.get(b"http://h/a").is_some());
+    }
+
     /// An entry dropped from the map while a request still holds it is counted until the request lets go.
     #[test]
     fn entries_held_elsewhere_count_until_dropped() {
         let memo = HeaderListMemo::new(Duration::from_secs(60), BUDGET);
-        let entry = memo.put(b"http://h/a", digest("http://h/a"), list(), None);
+        let entry = memo.put(
+            memo.epoch(),
+            b"http://h/a",
+            digest("http://h/a"),
+            list(),
+            None,
+        );
         let blob = Bytes::from(vec![0u8; 1000]);
         memo.keep_decoded(&entry, blob.clone(), page(blob.clone()), Some(1));
         let held = memo.held_bytes();

@@ -13,12 +13,13 @@
 //! - `flight.rs`: misses and stale refreshes through request coalescing (`coalesce.rs`);
 //! - `update.rs`: the response phase (session use, the `rules.rs`, the body); `store.rs`: the writes;
 //! - `guard.rs`: every backend operation, past the circuit breaker (`breaker.rs`) and the backend timeout;
-//! - `key.rs`, `entry.rs`, `memo.rs`: keys, the stored format, the in-process memo of header lists;
+//! - `key.rs` (with `django_url.rs`), `entry.rs`, `memo.rs`: Django's keys, the stored format, the in-process memo of header lists;
 //! - `status.rs`: the optional `Cache-Status` header; `invalidate.rs`: [`PageInvalidator`](crate::PageInvalidator).
 
 mod breaker;
 mod coalesce;
 mod config;
+mod django_url;
 mod drive;
 mod entry;
 mod fetch;

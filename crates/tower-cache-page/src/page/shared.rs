@@ -29,18 +29,23 @@ pub(crate) struct Shared {
     pub(crate) guard: Guard,
 }
 
-/// The URL a request is for: its canonical bytes (the memo's key) and their digest (the keys' part).
+/// The URL a request is for: its raw bytes (the memo's key) and the digest of Django's URL (the keys'
+/// part); and the header-list generation the request phase saw, which the store checks is still there.
 pub(crate) struct Target {
     pub(crate) raw: Vec<u8>,
     pub(crate) url: Hex,
+    /// The generation of the header list (or invalidation mark) the request phase read, `None` when
+    /// there was none.
+    pub(crate) seen: Option<u64>,
 }
 
 impl Target {
     /// The target of a request whose URL digest is already known.
-    pub(crate) fn of(uri: &http::Uri, headers: &HeaderMap, url: Hex) -> Self {
+    pub(crate) fn of(uri: &http::Uri, headers: &HeaderMap, url: Hex, seen: Option<u64>) -> Self {
         Target {
-            raw: key::request_url_bytes(uri, headers),
+            raw: key::request_url_buf(uri, headers).into_vec(),
             url,
+            seen,
         }
     }
 }
@@ -86,25 +91,20 @@ impl Shared {
         request_headers: &HeaderMap,
     ) -> Result<String, Failed> {
         let variant = key::variant(&list.names, request_headers);
-        let made = self
-            .config
-            .keys
-            .page(method, url, &variant, list.generation);
+        let made = self.config.keys.page(method, url, &variant);
         made.map_err(refused)
     }
 
-    /// Memoises a URL's list, with its GET page key when that is the same for every request.
-    pub(crate) fn remember(&self, target: &Target, list: HeaderList) -> Arc<Memoised> {
+    /// Memoises a URL's list, read from the backend after the memo's epoch was `since`, with its GET page
+    /// key when that is the same for every request.
+    pub(crate) fn remember(&self, since: u64, target: &Target, list: HeaderList) -> Arc<Memoised> {
         let get_key = list.names.is_empty().then(|| {
             let variant = key::variant(&[], &HeaderMap::new());
-            let made = self
-                .config
-                .keys
-                .page(&Method::GET, &target.url, &variant, list.generation);
+            let made = self.config.keys.page(&Method::GET, &target.url, &variant);
             made.ok()
         });
         self.memo
-            .put(&target.raw, target.url, list, get_key.flatten())
+            .put(since, &target.raw, target.url, list, get_key.flatten())
     }
 
     /// Sets `Cache-Status` on a response the inner service gave, when the header is enabled.

@@ -9,7 +9,7 @@
 //! | header list known, page missing              | `name; fwd=miss` (`; stored` if stored)       |
 //! | answered from a concurrent request's result  | `…; fwd=…; collapsed`                         |
 //! | method other than GET/HEAD                   | `name; fwd=method`                            |
-//! | not stored                                   | `…; detail=<reason>` (`private`, `set-cookie`, `status`, `too-large`, `streaming`, …) |
+//! | not stored                                   | `…; detail=<reason>` (`private`, `set-cookie`, `status`, `too-large`, `streaming`, `invalidated`, …) |
 //! | the cache backend failed                     | `name; fwd=miss; detail=backend-error`        |
 
 use http::HeaderValue;

@@ -1,5 +1,31 @@
 //! The store: Django's `learn_cache_key` and `cache.set`. The URL's header list is learnt from the
-//! response's `Vary` (keeping its generation when unchanged) and written with the page.
+//! response's `Vary` (keeping its generation when unchanged) and written with the page, which carries
+//! the list's generation.
+//!
+//! Invalidation makes old pages unreachable by giving the URL's header list a new generation, so a
+//! response computed before an invalidation must not be stored after it under the new one. The request
+//! phase noted the generation it saw ([`Target::seen`]); the store reads the list again and stores only
+//! when nothing was invalidated in between:
+//!
+//! | seen        | now                         | stored under                                  |
+//! |-------------|-----------------------------|-----------------------------------------------|
+//! | `g`         | list `g`, same names        | `g` (the other variants stay reachable)       |
+//! | `g`         | list `g`, other names       | a new generation (`Vary` changed)             |
+//! | mark `g`    | mark `g`                    | a new generation                              |
+//! | none        | none                        | a new generation                              |
+//! | none        | a list another request learnt | its generation when same names, else new    |
+//! | `g`         | none (cleared, evicted, deleted) | a new generation                           |
+//! | anything else (a mark appeared, the list changed) | | not stored (`invalidated`)               |
+//!
+//! A generation seen in the memo may be out of date (another process learnt the list again); when the
+//! store is refused the memo entry is dropped, so the next request reads the list afresh. A list that
+//! went away altogether was not removed by an invalidation (which leaves a mark) and every page under it
+//! is unreachable once a new generation is learnt, so the store goes ahead.
+//!
+//! What remains: the short window between this read and the writes, where an invalidation is overwritten
+//! (not every backend has compare-and-set); and a request that saw no list at all, whose URL is
+//! invalidated and then learnt again by another request before it stores, which looks like no
+//! invalidation. Either way the next invalidation, or the page timeout, ends it.
 
 use std::time::{Duration, SystemTime};
 
@@ -13,8 +39,8 @@ use super::coalesce::Published;
 use super::entry::{self, HeaderList};
 use super::fetch::header_list;
 use super::guard::Failed;
+use super::key;
 use super::shared::{Shared, Target};
-use crate::headers::vary_header_names;
 use crate::CACHE_STATUS;
 
 /// A response the rules allowed to store, with the request it answered.
@@ -27,8 +53,12 @@ pub(crate) struct Storing<'a> {
     pub(crate) timeout: Duration,
 }
 
-/// Learns the header list and stores it with the page; the entry as stored, for the key's followers.
-pub(crate) async fn store(shared: &Shared, storing: Storing<'_>) -> Result<Published, Failed> {
+/// Learns the header list and stores it with the page; the entry as stored, for the key's followers, or
+/// `None` when the URL was invalidated while the response was being made (see the module docs).
+pub(crate) async fn store(
+    shared: &Shared,
+    storing: Storing<'_>,
+) -> Result<Option<Published>, Failed> {
     let Storing {
         method,
         target,
@@ -37,21 +67,29 @@ pub(crate) async fn store(shared: &Shared, storing: Storing<'_>) -> Result<Publi
         body,
         timeout,
     } = storing;
-    // `Vary: *` was refused by the rules; an empty list is the safe reading of anything else.
-    let names = vary_header_names(&parts.headers).unwrap_or_default();
-    // Keep the generation of an unchanged list so other variants stay reachable; read it afresh (not from
-    // the fetch) so an invalidation in between is not undone.
+    // `Vary: *` was refused by the rules.
+    let drop_accept_language = shared.config.key_suffix.language.is_some();
+    let names = key::learn_header_list(&parts.headers, drop_accept_language);
+    let epoch = shared.memo.epoch();
     let header_key = shared.header_key(&target.url)?;
     let read = shared.guard.read(&header_key, "get header list").await?;
-    let generation = match read.blob.and_then(|blob| header_list(&header_key, blob)) {
-        Some(existing) if existing.names == names => existing.generation,
-        _ => entry::new_generation(),
+    let now_list = read.blob.and_then(|blob| header_list(&header_key, blob));
+    let Some(generation) = generation(target.seen, now_list.as_ref(), &names) else {
+        tracing::debug!(key = %header_key, "page cache: invalidated while the response was made; not stored");
+        // The generation may have come from an out-of-date memo entry: read the list afresh next time.
+        shared.memo.forget(&target.url);
+        return Ok(None);
     };
-    let list = HeaderList { generation, names };
+    let list = HeaderList {
+        generation,
+        invalidated: false,
+        names,
+    };
     let page_key = shared.page_key(method, &target.url, &list, request_headers)?;
     let now = SystemTime::now();
     let ttl = timeout.saturating_add(shared.config.stale_while_revalidate.unwrap_or_default());
     let entry = entry::encode_page(
+        generation,
         now,
         now.checked_add(timeout),
         parts.status,
@@ -66,13 +104,34 @@ pub(crate) async fn store(shared: &Shared, storing: Storing<'_>) -> Result<Publi
     guard
         .write(&page_key, entry.clone(), ttl, "set page")
         .await?;
-    shared.remember(target, list.clone());
+    shared.remember(epoch, target, list.clone());
     tracing::debug!(key = %page_key, ttl = ?ttl, "page cache: stored");
-    Ok(Published {
+    Ok(Some(Published {
         page_key,
         header_list: list,
         entry,
-    })
+    }))
+}
+
+/// The generation to store under, given the one the request phase saw and the list there now; `None`
+/// when the URL was invalidated in between (the table in the module docs).
+fn generation(seen: Option<u64>, now: Option<&HeaderList>, names: &[HeaderName]) -> Option<u64> {
+    match (seen, now) {
+        (Some(seen), Some(list)) if list.generation == seen => {
+            Some(if !list.invalidated && list.names == names {
+                seen
+            } else {
+                entry::new_generation()
+            })
+        }
+        (_, None) => Some(entry::new_generation()),
+        (None, Some(list)) if !list.invalidated => Some(if list.names == names {
+            list.generation
+        } else {
+            entry::new_generation()
+        }),
+        _ => None,
+    }
 }
 
 /// Headers never stored: hop-by-hop ones, `Age` (set on each hit), and for GET the `Content-Length` (the
@@ -90,5 +149,37 @@ fn keep_header(method: &Method) -> impl Fn(&HeaderName) -> bool + '_ {
             || name == AGE
             || name == CACHE_STATUS
             || (name == CONTENT_LENGTH && method == Method::GET))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(generation: u64, invalidated: bool, names: &[&'static str]) -> HeaderList {
+        HeaderList {
+            generation,
+            invalidated,
+            names: names.iter().map(|n| HeaderName::from_static(n)).collect(),
+        }
+    }
+
+    #[test]
+    fn stores_only_when_nothing_was_invalidated_in_between() {
+        let cookie = [HeaderName::from_static("cookie")];
+        let same = list(7, false, &["cookie"]);
+        let other = list(7, false, &[]);
+        let mark = list(7, true, &[]);
+        assert_eq!(generation(Some(7), Some(&same), &cookie), Some(7));
+        assert!(generation(Some(7), Some(&other), &cookie).is_some_and(|g| g != 7));
+        assert!(generation(Some(7), Some(&mark), &cookie).is_some_and(|g| g != 7));
+        assert!(generation(None, None, &cookie).is_some());
+        assert_eq!(generation(None, Some(&same), &cookie), Some(7));
+        assert!(generation(None, Some(&other), &cookie).is_some_and(|g| g != 7));
+        // Invalidated while the response was made.
+        assert_eq!(generation(None, Some(&mark), &cookie), None);
+        assert!(generation(Some(7), None, &cookie).is_some());
+        assert_eq!(generation(Some(6), Some(&same), &cookie), None);
+        assert_eq!(generation(Some(6), Some(&mark), &cookie), None);
     }
 }

@@ -88,17 +88,25 @@ where
         body: &body,
         timeout,
     };
-    let stored = store(&shared, storing).await;
-    let ok = stored.is_ok();
-    match stored {
-        Ok(published) => publish(leader, Outcome::Stored(Arc::new(published))),
-        Err(_) => publish(leader, Outcome::NotStored),
-    }
+    let (stored, detail) = match store(&shared, storing).await {
+        Ok(Some(published)) => {
+            publish(leader, Outcome::Stored(Arc::new(published)));
+            (true, None)
+        }
+        Ok(None) => {
+            publish(leader, Outcome::NotStored);
+            (false, Some("invalidated"))
+        }
+        Err(_) => {
+            publish(leader, Outcome::NotStored);
+            (false, Some("backend-error"))
+        }
+    };
     let how = Forwarded {
         forward,
-        stored: ok,
+        stored,
         collapsed,
-        detail: (!ok).then_some("backend-error"),
+        detail,
     };
     shared.mark(&mut parts.headers, how);
     Ok(Response::from_parts(parts, PageBody::full(body)))
