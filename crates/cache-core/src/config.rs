@@ -185,4 +185,19 @@ mod tests {
         let default: CacheConfig = serde_json::from_str(r#"{"url": "memory://"}"#).expect("valid");
         assert_eq!(default.timeout, None);
     }
+
+    #[test]
+    fn value_format_is_an_option_in_urls_and_configuration() {
+        let mut options = BackendOptions::default();
+        assert!(options.set("value_format", "django").expect("valid"));
+        assert_eq!(options.value_format, Some(ValueFormat::DjangoPickle));
+        assert!(options.set("value_format", "json").expect("valid"));
+        assert_eq!(options.value_format, Some(ValueFormat::Json));
+        let err = options.set("value_format", "pickle").expect_err("unknown");
+        assert!(err.to_string().contains("value_format"), "{err}");
+        let config: CacheConfig =
+            serde_json::from_str(r#"{"url": "memory://", "options": {"value_format": "django"}}"#)
+                .expect("valid");
+        assert_eq!(config.options.value_format, Some(ValueFormat::DjangoPickle));
+    }
 }

@@ -150,7 +150,7 @@ impl Machine<'_> {
     }
 
     fn set_items(&mut self, dict: usize, flat: Vec<usize>) -> Result<(), PickleError> {
-        if flat.len() % 2 != 0 {
+        if !flat.len().is_multiple_of(2) {
             return Err(PickleError::Malformed("odd number of items for a dict"));
         }
         let pairs = flat.chunks_exact(2).map(|pair| (pair[0], pair[1]));
@@ -394,7 +394,7 @@ impl Machine<'_> {
                 b'B' | b'C' | 0x8e => return Err(Self::not_json_like("bytes")),
                 0x96 => return Err(Self::not_json_like("a bytearray")),
                 b'S' | b'T' | b'U' => return Err(Self::not_json_like("a Python 2 byte string")),
-                0x8f | 0x90 | 0x91 => return Err(Self::not_json_like("a set")),
+                0x8f..=0x91 => return Err(Self::not_json_like("a set")),
                 b'R' | b'b' | b'i' | b'o' | 0x81 | 0x92 | 0x82..=0x84 | b'P' | b'Q' => {
                     return Err(Self::not_json_like("a Python object"))
                 }

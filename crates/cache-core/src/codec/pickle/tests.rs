@@ -121,7 +121,7 @@ fn a_billion_laughs_hits_the_budget() {
     let mut pickle = vec![0x80, 5, b']', 0x94, b'X'];
     pickle.extend_from_slice(&1000u32.to_le_bytes());
     pickle.extend_from_slice(&[b'x'; 1000]);
-    pickle.extend_from_slice(&[b'a']);
+    pickle.push(b'a');
     for level in 0..30u32 {
         pickle.extend_from_slice(&[b']', 0x94, b'(']);
         for _ in 0..8 {
