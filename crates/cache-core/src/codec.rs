@@ -20,6 +20,13 @@
 //!   `int`, `float`, `bool`, `None`, `list`, `dict` with `str` keys; tuples read as lists); see [`pickle`]
 //!   for the exact bytes, the safety rules (pickles are parsed, never run) and the bounds.
 //!
+//!   To share a cache with Django, build it on the same Redis database with the same `KEY_PREFIX`,
+//!   `VERSION` and the default key function (`prefix:version:key`, made exactly as Django's
+//!   `default_key_func` makes it), and with an empty Redis `namespace` (this crate's Redis backend puts
+//!   `cache:` in front of every key by default; Django puts nothing):
+//!   `redis://127.0.0.1:6379/0?value_format=django&namespace=&key_prefix=myproject`.
+//!   `clear` then empties the whole database, as Django's `cache.clear()` (`FLUSHDB`) does.
+//!
 //!   The other Django backends pickle integers too and wrap the pickle differently (file: a pickled expiry
 //!   then the zlib-compressed pickle in `<md5>.djcache`; database: base64 text; memcached: pymemcache's
 //!   flags), so outside Redis this format is readable by this crate only: it reads pickled integers as
