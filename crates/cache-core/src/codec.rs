@@ -46,6 +46,25 @@ pub use self::pickle::PickleError;
 ///
 /// Only typed calls (`get`, `set`, `add`, `get_or_set`, `get_many`, `set_many`, …) go through it; `*_bytes`
 /// calls store bytes as they are, and `incr` works on the stored decimal integer in both formats.
+///
+/// ```
+/// use cache_core::{Cache, ValueFormat};
+///
+/// # async fn demo() -> cache_core::Result<()> {
+/// // On Redis, to share with Django: "redis://127.0.0.1:6379/0?value_format=django&namespace=".
+/// let cache = Cache::from_url("memory://?value_format=django").await?;
+/// assert_eq!(cache.value_format(), ValueFormat::DjangoPickle);
+///
+/// cache.set("visits", &41).await?;
+/// assert_eq!(cache.get_bytes("visits").await?.as_deref(), Some(&b"41"[..])); // a Redis integer
+/// assert_eq!(cache.incr("visits", 1).await?, 42);
+///
+/// cache.set("flag", &true).await?; // pickle.dumps(True, 5)
+/// assert_eq!(cache.get_bytes("flag").await?.as_deref(), Some(&b"\x80\x05\x88."[..]));
+/// assert_eq!(cache.get::<bool>("flag").await?, Some(true));
+/// # Ok(()) }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
