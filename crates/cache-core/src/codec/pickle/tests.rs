@@ -159,3 +159,41 @@ fn newer_protocols_are_refused() {
         Err(PickleError::UnsupportedProtocol(6))
     );
 }
+
+mod round_trip {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use super::super::*;
+
+    fn json_like() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                .prop_map(Value::from),
+            ".{0,40}".prop_map(Value::String),
+            (250usize..70_000).prop_map(|n| Value::String("q".repeat(n))),
+        ];
+        leaf.prop_recursive(4, 256, 12, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..12).prop_map(Value::Array),
+                prop::collection::vec((".{0,8}", inner), 0..12)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn what_we_write_we_read_back(value in json_like()) {
+            let pickle = to_pickle(&value).expect("encodes");
+            prop_assert_eq!(from_pickle(&pickle).expect("decodes"), value);
+        }
+    }
+}
