@@ -125,6 +125,7 @@ async fn build(config: &CacheConfig) -> Result<Cache> {
                 .unwrap_or(DEFAULT_VERSION),
         )
         .default_timeout(timeout)
+        .value_format(options.value_format.unwrap_or_default())
         .build())
 }
 

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::codec::ValueFormat;
 use crate::error::{Error, Result};
 use crate::timeout::{parse_timeout, Timeout};
 
@@ -106,6 +107,9 @@ pub struct BackendOptions {
     pub max_bytes: Option<u64>,
     /// The table name (database backends; default `cache_table`).
     pub table: Option<String>,
+    /// How typed values are stored: `json` (default) or `django` (Django's Redis layout, see
+    /// [`codec`](crate::codec)); any backend.
+    pub value_format: Option<ValueFormat>,
 }
 
 impl BackendOptions {
@@ -130,6 +134,13 @@ impl BackendOptions {
             "cull_frequency" => self.cull_frequency = Some(number(value)?),
             "max_bytes" => self.max_bytes = Some(number(value)?),
             "table" => self.table = Some(value.to_owned()),
+            "value_format" => {
+                self.value_format = Some(ValueFormat::parse(value).ok_or_else(|| {
+                    Error::Config(format!(
+                        "cache option value_format={value:?} is not one of json, django"
+                    ))
+                })?)
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -145,6 +156,7 @@ impl BackendOptions {
             cull_frequency: over.cull_frequency.or(self.cull_frequency),
             max_bytes: over.max_bytes.or(self.max_bytes),
             table: over.table.or(self.table),
+            value_format: over.value_format.or(self.value_format),
         }
     }
 }
@@ -172,5 +184,20 @@ mod tests {
         assert_eq!(never.timeout, Some(Timeout::Never));
         let default: CacheConfig = serde_json::from_str(r#"{"url": "memory://"}"#).expect("valid");
         assert_eq!(default.timeout, None);
+    }
+
+    #[test]
+    fn value_format_is_an_option_in_urls_and_configuration() {
+        let mut options = BackendOptions::default();
+        assert!(options.set("value_format", "django").expect("valid"));
+        assert_eq!(options.value_format, Some(ValueFormat::DjangoPickle));
+        assert!(options.set("value_format", "json").expect("valid"));
+        assert_eq!(options.value_format, Some(ValueFormat::Json));
+        let err = options.set("value_format", "pickle").expect_err("unknown");
+        assert!(err.to_string().contains("value_format"), "{err}");
+        let config: CacheConfig =
+            serde_json::from_str(r#"{"url": "memory://", "options": {"value_format": "django"}}"#)
+                .expect("valid");
+        assert_eq!(config.options.value_format, Some(ValueFormat::DjangoPickle));
     }
 }

@@ -65,6 +65,22 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A value could not be written or read in Django's pickle format
+    /// ([`ValueFormat::DjangoPickle`](crate::codec::ValueFormat::DjangoPickle)): the stored pickle is
+    /// truncated or malformed, holds a Python object that is not JSON-like (bytes, a set, a `datetime`, an
+    /// instance of a class), an integer beyond 64 bits, or is too large to decode within the bounds; or the
+    /// value to store cannot be pickled as a JSON-like value.
+    #[error("cannot {action} the value of key {key:?} in Django's pickle format: {source}")]
+    Pickle {
+        /// The key as the caller named it.
+        key: String,
+        /// `"decode"` or `"encode"`.
+        action: &'static str,
+        /// What the pickle codec said.
+        #[source]
+        source: crate::codec::PickleError,
+    },
+
     /// The value is larger than the backend accepts.
     #[error("value of {size} bytes for key {key:?} exceeds the backend limit of {limit} bytes")]
     ValueTooLarge {

@@ -27,7 +27,8 @@
 //! # Pieces
 //!
 //! - [`Cache`]: the handle applications hold. It makes and validates keys (`prefix:version:key`), applies
-//!   Django's [timeout rules](Timeout), encodes typed values (JSON, see [`codec`]), and coalesces concurrent
+//!   Django's [timeout rules](Timeout), encodes typed values (JSON by default, or Django's pickle format to share a Redis cache with
+//!   Django; see [`codec`] and [`ValueFormat`]), and coalesces concurrent
 //!   `get_or_set_with` calls.
 //! - [`CacheBackend`]: the object-safe trait a storage engine implements, over bytes and made keys.
 //! - [`backends`]: memory (moka, feature `memory`), file (feature `file`), SQL through sqlx (features
@@ -72,6 +73,7 @@ pub use backend::{
 };
 pub use cache::{call, Cache, CacheBuilder, KeyMaker, RawCache, DEFAULT_TIMEOUT, DEFAULT_VERSION};
 pub use caches::{supported_schemes, Caches, DEFAULT_ALIAS};
+pub use codec::ValueFormat;
 pub use config::{BackendOptions, CacheConfig, CachesConfig};
 pub use error::{Error, KeyProblem, Result};
 pub use fragment::{make_fragment_key, FragmentCache};

@@ -43,6 +43,25 @@ fn backend(url: &str, name: &str) -> RedisBackend {
         .expect("valid Redis URL")
 }
 
+/// The whole suite again with values in Django's format: every typed call goes through the pickle codec.
+mod conformance_django_format {
+    use super::*;
+
+    cache_core::conformance_suite!(|setup: Setup| async move {
+        let url = redis_url()?;
+        let backend = RedisBackend::builder(url)
+            .namespace(format!("{}:", setup.prefix))
+            .build()
+            .expect("valid Redis URL");
+        Some(Subject::new(
+            Cache::builder(backend)
+                .key_prefix(setup.prefix)
+                .value_format(cache_core::ValueFormat::DjangoPickle)
+                .build(),
+        ))
+    });
+}
+
 mod conformance {
     use super::*;
 

@@ -76,7 +76,6 @@ pub mod ops {
 
     use super::{BoxFuture, CallOptions};
     use crate::cache::Cache;
-    use crate::codec;
     use crate::error::{Error, Result};
 
     /// Runs an operation; implemented by every type in this module.
@@ -128,7 +127,7 @@ pub mod ops {
             Box::pin(async move {
                 let made = cache.made_key(self.key, &options)?;
                 match cache.read(&made).await? {
-                    Some(bytes) => codec::decode(self.key, &bytes).map(Some),
+                    Some(bytes) => cache.value_format().decode(self.key, &bytes).map(Some),
                     None => Ok(None),
                 }
             })
@@ -218,9 +217,9 @@ pub mod ops {
                 let made = cache.made_key(self.key, &options)?;
                 let backend = cache.backend();
                 if let Some(hit) = cache.read(&made).await? {
-                    return codec::decode(self.key, &hit);
+                    return cache.value_format().decode(self.key, &hit);
                 }
-                let encoded = codec::encode(self.key, &self.default)?;
+                let encoded = cache.value_format().encode(self.key, &self.default)?;
                 let Some(expiry) = cache.expiry(&options) else {
                     return Ok(self.default);
                 };
@@ -228,7 +227,7 @@ pub mod ops {
                     return Ok(self.default);
                 }
                 match backend.get(&made).await? {
-                    Some(stored) => codec::decode(self.key, &stored),
+                    Some(stored) => cache.value_format().decode(self.key, &stored),
                     None => Ok(self.default),
                 }
             })
@@ -266,12 +265,13 @@ pub mod ops {
                 let made = cache.made_key(self.key, &options)?;
                 let key = self.key;
                 let make = self.make;
+                let format = cache.value_format();
                 let bytes = cache
                     .get_or_set_bytes_with(&made, cache.expiry(&options), || async move {
-                        codec::encode(key, &make().await)
+                        format.encode(key, &make().await)
                     })
                     .await?;
-                codec::decode(key, &bytes)
+                format.decode(key, &bytes)
             })
         }
     }
@@ -311,7 +311,7 @@ pub mod ops {
                 let mut found = HashMap::with_capacity(values.len());
                 for (key, value) in self.keys.into_iter().zip(values) {
                     if let Some(bytes) = value {
-                        let decoded = codec::decode(&key, &bytes)?;
+                        let decoded = cache.value_format().decode(&key, &bytes)?;
                         found.insert(key, decoded);
                     }
                 }

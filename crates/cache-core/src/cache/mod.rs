@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 
 use self::call::{ops, Call, CallOptions};
 use crate::backend::{CacheBackend, Expiry, KeyLimits};
-use crate::codec;
+use crate::codec::ValueFormat;
 use crate::error::Result;
 use crate::key::{default_key_function, validate_key, KeyFunction};
 use crate::timeout::Timeout;
@@ -46,8 +46,9 @@ pub const DEFAULT_VERSION: i64 = 1;
 /// ```
 ///
 /// Keys are made as `"{key_prefix}:{version}:{key}"` (or by a custom [`KeyFunction`]) and validated before
-/// they reach the backend. Typed values go through the JSON [codec](crate::codec); `*_bytes` calls store
-/// bytes as they are.
+/// they reach the backend. Typed values go through the cache's [`ValueFormat`] (JSON unless the builder's
+/// [`value_format`](CacheBuilder::value_format) or a URL's `value_format=django` says otherwise; see
+/// [`codec`](crate::codec)); `*_bytes` calls store bytes as they are.
 #[derive(Clone)]
 pub struct Cache {
     inner: Arc<Inner>,
@@ -60,6 +61,7 @@ struct Inner {
     version: i64,
     default_timeout: Timeout,
     key_function: Option<KeyFunction>,
+    value_format: ValueFormat,
     /// `"{key_prefix}:{version}:"` for the default version and key function: the made key of the common
     /// call is then one allocation and two copies, on the hot path of every operation.
     default_key_head: String,
@@ -86,6 +88,7 @@ pub struct CacheBuilder {
     version: i64,
     default_timeout: Timeout,
     key_function: Option<KeyFunction>,
+    value_format: ValueFormat,
 }
 
 impl CacheBuilder {
@@ -115,6 +118,13 @@ impl CacheBuilder {
         self
     }
 
+    /// How typed values are stored (default [`ValueFormat::Json`]); [`ValueFormat::DjangoPickle`] to share
+    /// a Redis cache with Django (see [`codec`](crate::codec)).
+    pub fn value_format(mut self, format: ValueFormat) -> Self {
+        self.value_format = format;
+        self
+    }
+
     /// Finishes the cache.
     pub fn build(self) -> Cache {
         let limits = self.backend.key_limits();
@@ -127,6 +137,7 @@ impl CacheBuilder {
                 version: self.version,
                 default_timeout: self.default_timeout,
                 key_function: self.key_function,
+                value_format: self.value_format,
                 default_key_head,
                 flights: Mutex::new(HashMap::new()),
             }),
@@ -153,6 +164,7 @@ impl Cache {
             version: DEFAULT_VERSION,
             default_timeout: DEFAULT_TIMEOUT,
             key_function: None,
+            value_format: ValueFormat::Json,
         }
     }
 
@@ -165,6 +177,7 @@ impl Cache {
             version: self.inner.version,
             default_timeout: self.inner.default_timeout,
             key_function: self.inner.key_function.clone(),
+            value_format: self.inner.value_format,
         }
     }
 
@@ -202,6 +215,11 @@ impl Cache {
     /// The default version.
     pub fn default_version(&self) -> i64 {
         self.inner.version
+    }
+
+    /// How typed values are stored.
+    pub fn value_format(&self) -> ValueFormat {
+        self.inner.value_format
     }
 
     /// The default timeout.
@@ -265,7 +283,7 @@ impl Cache {
     ) -> Call<'a, ops::Set<'a>> {
         self.call(ops::Set {
             key,
-            value: codec::encode(key, value),
+            value: self.inner.value_format.encode(key, value),
         })
     }
 
@@ -289,7 +307,7 @@ impl Cache {
     ) -> Call<'a, ops::Add<'a>> {
         self.call(ops::Add {
             key,
-            value: codec::encode(key, value),
+            value: self.inner.value_format.encode(key, value),
         })
     }
 
@@ -354,7 +372,7 @@ impl Cache {
             .into_iter()
             .map(|(key, value)| {
                 let key = key.into();
-                let value = codec::encode(&key, &value);
+                let value = self.inner.value_format.encode(&key, &value);
                 value.map(|value| (key, value))
             })
             .collect();

@@ -1,0 +1,65 @@
+//! Python's pickle format, for JSON-like values only: what Django stores in a shared cache.
+//!
+//! [`to_pickle`] writes what CPython 3.8+'s `pickle.dumps(value, 5)` writes for the same value (protocol 5,
+//! framed, every `str`, `list` and `dict` memoized, lists and dicts in batches of 1000), so a Django process
+//! reads it back as the same `str`, `int`, `float`, `bool`, `None`, `list` and `dict`. The bytes are
+//! identical to Python's for values that share no objects and whose dicts list their keys in sorted order:
+//! values pass through [`serde_json::Value`], whose maps are sorted, and Python memoizes repeated objects
+//! by identity (its `BINGET` back-references), which a value tree cannot express. Both differences change
+//! the bytes only, never what Python reads.
+//!
+//! [`from_pickle`] reads protocols 0 to 5 as Python writes them for those types (tuples read as lists,
+//! shared objects copied). It is a parser, never an interpreter: the opcodes that would import or call
+//! anything (`GLOBAL`, `STACK_GLOBAL`, `REDUCE`, `BUILD`, `NEWOBJ`, `INST`, `OBJ`, extension codes,
+//! persistent ids, out-of-band buffers) end decoding with [`PickleError::NotJsonLike`]. Work is bounded by
+//! the input's length: objects referenced from several places are copied at most up to a budget of
+//! [`BUDGET_PER_INPUT_BYTE`] units per input byte, and nesting is limited to [`MAX_DEPTH`].
+//!
+//! Why not the `serde-pickle` crate: it writes protocol 2 or 3 only (no frames, no memoization), which
+//! Python reads but which is never the bytes Django writes, and its reader resolves a list of Python
+//! globals and can keep class-instance state, where a shared cache needs the opposite: anything that is
+//! not plain data refused, with a typed error, under a bound on work. What is needed here is small: the
+//! opcodes Python emits for seven types.
+
+mod decode;
+mod encode;
+
+pub use self::decode::from_pickle;
+pub(crate) use self::decode::int_value;
+pub use self::encode::to_pickle;
+
+/// How deeply lists and dicts may nest, in both directions: serde_json's own limit when it parses JSON, so
+/// the two formats accept the same values, and far more than cached data needs.
+pub const MAX_DEPTH: usize = 128;
+
+/// How much decoded output (one unit per value plus one per byte of string) one byte of pickle may yield.
+/// Legitimate pickles stay far below it; a pickle that references one large object many times
+/// (a "billion laughs") hits it instead of exhausting memory.
+pub const BUDGET_PER_INPUT_BYTE: usize = 64;
+
+/// Why a value could not be pickled or unpickled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PickleError {
+    /// The pickle ends before its `STOP` opcode or in the middle of an argument.
+    #[error("the pickle is truncated")]
+    Truncated,
+    /// The pickle is not well-formed (an opcode out of place, a missing mark, an unknown memo index, …).
+    #[error("malformed pickle: {0}")]
+    Malformed(&'static str),
+    /// The pickle has a protocol newer than 5.
+    #[error("unsupported pickle protocol {0}")]
+    UnsupportedProtocol(u8),
+    /// The pickled value is a Python object outside JSON's types; names what it is.
+    #[error("the pickled value is not JSON-like: {0}")]
+    NotJsonLike(String),
+    /// A Python `int` outside the 64-bit range (neither an `i64` nor a `u64`).
+    #[error("the pickled integer does not fit in 64 bits")]
+    IntegerTooLarge,
+    /// Decoding would exceed the work budget or the nesting limit.
+    #[error("the pickle expands beyond the decoding bounds ({0})")]
+    TooLarge(&'static str),
+}
+
+#[cfg(test)]
+mod tests;
