@@ -12,6 +12,10 @@
 //! - A session signed under a key now in `SECRET_KEY_FALLBACKS` is read, and re-signed with the new key
 //!   when saved, which Django then reads without the fallback.
 //!
+//! And on Redis (`TEST_REDIS_URL`), Django's `cache` and `cached_db` session engines: Django writes, the
+//! app (`CacheStore::django`, `CachedDatabaseStore::django` over a cache in Django's value format) reads
+//! and changes, Django reads the change; and the reverse.
+//!
 //! Django runs through `TEST_DJANGO_PYTHON` (`bash .ci/install-django.sh`, then
 //! `source .ci/test-env.sh`); without it the tests say they skipped, except under `CI` or
 //! `TEST_REQUIRE_SERVERS`, where that is a failure.
@@ -30,7 +34,7 @@ use support::browser::Browser;
 use tokio::sync::Mutex;
 use tower_django::cache::sql::{PoolSettings, SqlPool};
 use tower_django::sessions::django::{Django, DjangoAuth, DjangoUser};
-use tower_django::sessions::store::DatabaseStore;
+use tower_django::sessions::store::{CacheStore, CachedDatabaseStore, DatabaseStore};
 use tower_django::sessions::{Session, SessionError, SessionLayer};
 
 const SECRET: &str = "django-insecure-interop-test-key-0123456789abcdef";
@@ -61,6 +65,8 @@ struct Peer {
     database: String,
     secret: &'static str,
     fallbacks: Vec<&'static str>,
+    /// Django's cache: a Redis URL and its `KEY_PREFIX`.
+    cache: Option<(String, String)>,
 }
 
 impl Peer {
@@ -74,6 +80,12 @@ impl Peer {
                 "DJANGO_SECRET_KEY_FALLBACKS",
                 serde_json::to_string(&self.fallbacks).expect("JSON"),
             )
+            .envs(self.cache.iter().flat_map(|(url, prefix)| {
+                [
+                    ("DJANGO_CACHE", url.clone()),
+                    ("DJANGO_CACHE_PREFIX", prefix.clone()),
+                ]
+            }))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -171,6 +183,101 @@ async fn migrated(peer: &Peer) {
     }
 }
 
+/// The app of the `cache` and `cached_db` scenarios: reads and changes its session.
+fn cache_app(store: impl tower_django::sessions::SessionStore) -> Router {
+    Router::new()
+        .route(
+            "/data",
+            get(|session: Session| async move {
+                let items: serde_json::Map<String, Value> =
+                    session.items().await?.into_iter().collect();
+                Ok::<_, SessionError>(Value::Object(items).to_string())
+            }),
+        )
+        .route(
+            "/write",
+            get(|session: Session| async move {
+                let n: i64 = session.get("n").await?.unwrap_or(0);
+                session.insert("n", &(n + 1)).await?;
+                Ok::<_, SessionError>("written")
+            }),
+        )
+        .layer(SessionLayer::new(store))
+}
+
+/// Django's `engine` and the app on `store` share sessions both ways.
+async fn shared_engine(
+    peer: &Peer,
+    engine: &str,
+    store: impl tower_django::sessions::SessionStore,
+) {
+    let (addr, server) = serve(cache_app(store)).await;
+    let key = peer
+        .one(json!({"op": "create_session", "engine": engine, "data": {"n": 1, "from": "django"}}))
+        ["key"]
+        .as_str()
+        .expect("a key")
+        .to_owned();
+    let mut browser = Browser::with_session(addr, &key);
+    assert_eq!(
+        body(&mut browser, "/data").await,
+        r#"{"from":"django","n":1}"#,
+        "{engine}"
+    );
+    body(&mut browser, "/write").await;
+    let read = peer.one(json!({"op": "read_session", "engine": engine, "key": key}));
+    assert_eq!(read["data"], json!({"n": 2, "from": "django"}), "{engine}");
+
+    let mut fresh = Browser::new(addr);
+    body(&mut fresh, "/write").await;
+    let fresh_key = fresh.session_key().expect("a cookie").to_owned();
+    let read = peer.one(json!({"op": "read_session", "engine": engine, "key": fresh_key}));
+    assert_eq!(
+        read["data"],
+        json!({"n": 1}),
+        "{engine}: Django reads the app's session"
+    );
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_engines_on_redis() {
+    let Some(python) = python() else { return };
+    let Some(redis) = server_url("TEST_REDIS_URL") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("cached_db.db");
+    let prefix = format!("interop{}", rand_suffix());
+    let peer = Peer {
+        python,
+        database: path.display().to_string(),
+        secret: SECRET,
+        fallbacks: Vec::new(),
+        cache: Some((redis.clone(), prefix.clone())),
+    };
+    migrated(&peer).await;
+    let django = Django::new(SECRET).expect("key");
+    let cache = tower_django::cache::Cache::from_url(&format!(
+        "{}?value_format=django&namespace=&key_prefix={prefix}",
+        redis.trim_end_matches('/')
+    ))
+    .await
+    .expect("cache in Django's format");
+    shared_engine(&peer, "cache", CacheStore::django(cache.clone())).await;
+    let database = DatabaseStore::builder(format!("sqlite://{}", path.display()))
+        .django(&django)
+        .connect()
+        .await
+        .expect("store");
+    shared_engine(
+        &peer,
+        "cached_db",
+        CachedDatabaseStore::django(database, cache),
+    )
+    .await;
+}
+
 /// Every scenario of the module documentation on the database at `url` (sqlx's URL), which Django
 /// reaches as `django_database`.
 async fn beside_django(url: &str, django_database: String) {
@@ -180,6 +287,7 @@ async fn beside_django(url: &str, django_database: String) {
         database: django_database,
         secret: SECRET,
         fallbacks: vec![OLD_SECRET],
+        cache: None,
     };
     migrated(&peer).await;
     let django = Django::new(SECRET)
@@ -262,6 +370,7 @@ async fn beside_django(url: &str, django_database: String) {
         database: peer.database.clone(),
         secret: OLD_SECRET,
         fallbacks: Vec::new(),
+        cache: None,
     };
     let old_key = before.one(json!({"op": "create_session", "data": {"n": 10}}))["key"]
         .as_str()
@@ -275,6 +384,7 @@ async fn beside_django(url: &str, django_database: String) {
         python: peer.python.clone(),
         database: peer.database.clone(),
         secret: SECRET,
+        cache: None,
     };
     let read = without_fallback.one(json!({"op": "read_session", "key": old_key}));
     assert_eq!(read["data"], json!({"n": 11, "rust": "was here"}));

@@ -3,12 +3,14 @@
 session engine, auth and signed cookies run against the same database as the Rust side.
 
 Configured by the environment: DJANGO_DATABASE (a path for SQLite, or postgres://…, mysql://…),
-DJANGO_SECRET_KEY, DJANGO_SECRET_KEY_FALLBACKS (JSON list). Reads a JSON array of requests on stdin and
+DJANGO_SECRET_KEY, DJANGO_SECRET_KEY_FALLBACKS (JSON list), and for the `cache` and `cached_db` session
+engines DJANGO_CACHE (a redis:// URL) and DJANGO_CACHE_PREFIX (its KEY_PREFIX). Reads a JSON array of requests on stdin and
 writes a JSON array of answers on stdout:
 
     {"op": "migrate"}                                   -> {}
     {"op": "create_session", "data": {...}}             -> {"key": ...}
     {"op": "read_session", "key": ...}                  -> {"data": {...} or null}
+        (both with an optional "engine": "db" (default), "cache" or "cached_db")
     {"op": "create_user", "username": ..., "password": ...} -> {"id": "..."}
     {"op": "login", "username": ..., "password": ...}   -> {"key": ...}    (auth.login on a new session)
     {"op": "set_password", "username": ..., "password": ...} -> {}
@@ -52,6 +54,15 @@ settings.configure(
     INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"],
     DATABASES={"default": database()},
     SESSION_ENGINE="django.contrib.sessions.backends.db",
+    CACHES={
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["DJANGO_CACHE"],
+            "KEY_PREFIX": os.environ.get("DJANGO_CACHE_PREFIX", ""),
+        }
+    }
+    if os.environ.get("DJANGO_CACHE")
+    else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
     USE_TZ=True,
     # Fast hashing: the tests only need real hashes, not slow ones.
     PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
@@ -60,7 +71,10 @@ django.setup()
 
 from django.contrib import auth  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
+from django.contrib.sessions.backends import cache, cached_db, db  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+
+ENGINES = {"db": db.SessionStore, "cache": cache.SessionStore, "cached_db": cached_db.SessionStore}
 from django.core.management import call_command  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 
@@ -76,13 +90,14 @@ def run(request):
     if op == "migrate":
         call_command("migrate", verbosity=0, interactive=False)
         return {}
+    engine = ENGINES[request.get("engine", "db")]
     if op == "create_session":
-        session = SessionStore()
+        session = engine()
         session.update(request["data"])
         session.create()
         return {"key": session.session_key}
     if op == "read_session":
-        session = SessionStore(session_key=request["key"])
+        session = engine(session_key=request["key"])
         if not session.exists(request["key"]):
             return {"data": None}
         return {"data": dict(session.load())}

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use crate::key::SessionKey;
-use crate::record::{self, Data};
+use crate::record::Data;
 
 /// How many records are kept (one per slot; two sessions whose keys pick the same slot take turns).
 pub(crate) const SLOTS: usize = 1024;
@@ -79,20 +79,20 @@ impl DecodedRecords {
             .then(|| Arc::clone(&kept.data))
     }
 
-    /// `stored` (the record under `key`, as `store` keeps it) decoded: the kept decode when it is of these
+    /// `stored` (the record under `key`) decoded by `decode`: the kept decode when it is of these
     /// exact bytes, else a new one, kept for next time. `keep` makes an owned copy of `stored` on a miss
     /// (a cheap clone when the store already holds [`Bytes`]). `unchanged`: how long the record may be
     /// reused without reading (see [`DecodedRecords::unchanged`]), when the store can tell.
     pub(crate) fn decode(
         &self,
-        store: &'static str,
+        decode: impl Fn(&[u8]) -> Data,
         key: &SessionKey,
         stored: &[u8],
         keep: impl FnOnce() -> Bytes,
         unchanged: Option<Unchanged>,
     ) -> Arc<Data> {
         if stored.len() > MAX_MEMOISED_BYTES {
-            return Arc::new(record::decode(store, stored));
+            return Arc::new(decode(stored));
         }
         let slot = &self.slots[slot_of(key)];
         {
@@ -108,7 +108,7 @@ impl DecodedRecords {
                 return Arc::clone(&kept.data);
             }
         }
-        let data = Arc::new(record::decode(store, stored));
+        let data = Arc::new(decode(stored));
         let replaced = lock(slot).replace(Slot {
             key: key.clone(),
             stored: keep(),
@@ -163,6 +163,10 @@ fn slot_of(key: &SessionKey) -> usize {
 mod tests {
     use super::*;
 
+    fn json(bytes: &[u8]) -> Data {
+        crate::record::decode("test", bytes)
+    }
+
     fn key(text: &str) -> SessionKey {
         SessionKey::parse(text).expect("well-formed test key")
     }
@@ -172,8 +176,8 @@ mod tests {
         let records = DecodedRecords::default();
         let k = key("abcdefgh12345678");
         let stored = Bytes::from_static(br#"{"a":1}"#);
-        let first = records.decode("test", &k, &stored, || stored.clone(), None);
-        let again = records.decode("test", &k, br#"{"a":1}"#, || unreachable!(), None);
+        let first = records.decode(json, &k, &stored, || stored.clone(), None);
+        let again = records.decode(json, &k, br#"{"a":1}"#, || unreachable!(), None);
         assert!(Arc::ptr_eq(&first, &again));
         assert_eq!(first.get("a"), Some(&serde_json::json!(1)));
     }
@@ -183,7 +187,7 @@ mod tests {
         let records = DecodedRecords::default();
         let k = key("abcdefgh12345678");
         let decode = |stored: &'static [u8]| {
-            records.decode("test", &k, stored, || Bytes::from_static(stored), None)
+            records.decode(json, &k, stored, || Bytes::from_static(stored), None)
         };
         let old = decode(br#"{"a":1}"#);
         let new = decode(br#"{"a":2}"#);
@@ -204,13 +208,13 @@ mod tests {
             .collect();
         for (i, k) in keys.iter().enumerate() {
             let stored = Bytes::from(format!(r#"{{"i":{i}}}"#));
-            let data = records.decode("test", k, &stored, || stored.clone(), None);
+            let data = records.decode(json, k, &stored, || stored.clone(), None);
             assert_eq!(data.get("i"), Some(&serde_json::json!(i)));
         }
         for (i, k) in keys.iter().enumerate().rev() {
             let stored = format!(r#"{{"i":{i}}}"#);
             let data = records.decode(
-                "test",
+                json,
                 k,
                 stored.as_bytes(),
                 || Bytes::from(stored.clone()),
@@ -225,11 +229,11 @@ mod tests {
         let records = DecodedRecords::default();
         let k = key("abcdefgh12345678");
         let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_MEMOISED_BYTES));
-        let one = records.decode("test", &k, big.as_bytes(), || unreachable!(), None);
-        let two = records.decode("test", &k, big.as_bytes(), || unreachable!(), None);
+        let one = records.decode(json, &k, big.as_bytes(), || unreachable!(), None);
+        let two = records.decode(json, &k, big.as_bytes(), || unreachable!(), None);
         assert!(!Arc::ptr_eq(&one, &two));
         assert_eq!(one, two);
-        let corrupted = records.decode("test", &k, b"\xff{", || Bytes::from_static(b"\xff{"), None);
+        let corrupted = records.decode(json, &k, b"\xff{", || Bytes::from_static(b"\xff{"), None);
         assert!(corrupted.is_empty());
     }
 
@@ -246,18 +250,18 @@ mod tests {
             })
         };
         assert!(records.unchanged(&k, 7).is_none(), "nothing kept yet");
-        let data = records.decode("test", &k, &stored, || stored.clone(), at(7, later));
+        let data = records.decode(json, &k, &stored, || stored.clone(), at(7, later));
         let again = records.unchanged(&k, 7).expect("same generation");
         assert!(Arc::ptr_eq(&data, &again));
         assert!(records.unchanged(&k, 8).is_none(), "a write happened since");
 
         // Read again after the write, unchanged bytes: reusable at the new generation.
-        records.decode("test", &k, &stored, || unreachable!(), at(8, later));
+        records.decode(json, &k, &stored, || unreachable!(), at(8, later));
         assert!(records.unchanged(&k, 8).is_some());
 
         // Expired.
         let past = SystemTime::now() - std::time::Duration::from_secs(1);
-        records.decode("test", &k, &stored, || unreachable!(), at(8, past));
+        records.decode(json, &k, &stored, || unreachable!(), at(8, past));
         assert!(records.unchanged(&k, 8).is_none(), "expired");
 
         // Another key in the same slot never answers for this one.
@@ -266,7 +270,7 @@ mod tests {
             .find(|other| slot_of(other) == slot_of(&k))
             .expect("a key sharing the slot");
         assert!(records.unchanged(&other, 8).is_none());
-        records.decode("test", &other, &stored, || unreachable!(), at(9, later));
+        records.decode(json, &other, &stored, || unreachable!(), at(9, later));
         assert!(
             records.unchanged(&k, 9).is_none(),
             "the slot is the other key's now"
@@ -274,9 +278,9 @@ mod tests {
         assert!(records.unchanged(&other, 9).is_some());
 
         // Without a generation, never reused unread; forget drops it.
-        records.decode("test", &other, &stored, || unreachable!(), None);
+        records.decode(json, &other, &stored, || unreachable!(), None);
         assert!(records.unchanged(&other, 9).is_none());
-        records.decode("test", &other, &stored, || unreachable!(), at(9, later));
+        records.decode(json, &other, &stored, || unreachable!(), at(9, later));
         records.forget(&k);
         assert!(
             records.unchanged(&other, 9).is_some(),

@@ -104,6 +104,33 @@ pub fn encode(data: &Data) -> Vec<u8> {
     serde_json::to_vec(data).unwrap_or_else(|_| b"{}".to_vec())
 }
 
+/// [`encode`] in a cache's value format: this crate's JSON, or Django's pickle (what Django's `cache` and
+/// `cached_db` session engines store through a Django-format cache).
+#[cfg(feature = "cache")]
+pub(crate) fn encode_as(format: cache_core::ValueFormat, data: &Data) -> Vec<u8> {
+    match format {
+        cache_core::ValueFormat::Json => encode(data),
+        // A map of JSON values always pickles; the fallback only keeps this free of `expect`.
+        other => other
+            .encode("session", data)
+            .map_or_else(|_| encode(&Data::new()), |bytes| bytes.to_vec()),
+    }
+}
+
+/// [`decode`] in a cache's value format (see [`encode_as`]), as leniently.
+#[cfg(feature = "cache")]
+pub(crate) fn decode_as(format: cache_core::ValueFormat, store: &str, bytes: &[u8]) -> Data {
+    match format {
+        cache_core::ValueFormat::Json => decode(store, bytes),
+        other => other
+            .decode::<Data>("session", bytes)
+            .unwrap_or_else(|error| {
+                tracing::warn!(store, %error, "session data corrupted: using an empty session");
+                Data::new()
+            }),
+    }
+}
+
 /// Decodes stored data. Anything that is not a JSON object — corrupted, truncated, written by another
 /// program — is an empty session plus a `tracing` warning (Django's "Session data corrupted"), never an
 /// error: a broken record must not make every request of its owner fail.

@@ -25,6 +25,9 @@ const NAME: &str = "cache";
 /// Django's key prefix for cache sessions (`"django.contrib.sessions.cache"`), our spelling.
 pub(crate) const DEFAULT_PREFIX: &str = "tower_sessions_kit.cache:";
 
+/// Django's key prefix for its `cache` session engine.
+pub const DJANGO_PREFIX: &str = "django.contrib.sessions.cache";
+
 /// Django tries this many keys before giving up on a cache that refuses every `add`.
 const CREATE_ATTEMPTS: u32 = 10_000;
 
@@ -87,6 +90,8 @@ pub struct CacheStore {
     batch: Arc<LoadBatch<Bytes>>,
     /// The bound of every operation.
     deadline: Duration,
+    /// The cache's value format, in which sessions are stored.
+    format: cache_core::ValueFormat,
 }
 
 impl CacheStore {
@@ -95,10 +100,21 @@ impl CacheStore {
         CacheStore::with_prefix(cache, DEFAULT_PREFIX)
     }
 
+    /// Sessions where **Django's `cache` session engine** keeps them (`django.contrib.sessions.cache`):
+    /// entries `"django.contrib.sessions.cache{key}"` under the cache's key prefix and version, holding the
+    /// session dictionary in the cache's value format. With a cache in Django's format
+    /// ([`ValueFormat::DjangoPickle`](cache_core::ValueFormat), and on Redis an empty `namespace`) and the
+    /// Django project's `KEY_PREFIX` and `VERSION`, a Django project on the same cache shares the sessions.
+    /// See [Django's cache-based sessions](https://docs.djangoproject.com/en/5.2/topics/http/sessions/#using-cached-sessions).
+    pub fn django(cache: Cache) -> Self {
+        CacheStore::with_prefix(cache, DJANGO_PREFIX)
+    }
+
     /// Sessions in `cache` under entries named `"{prefix}{key}"` (e.g. for two applications on one cache).
     pub fn with_prefix(cache: Cache, prefix: impl Into<String>) -> Self {
         let prefix: String = prefix.into();
         CacheStore {
+            format: cache.value_format(),
             keys: cache.raw().key_maker(&prefix),
             warned_no_cas: Default::default(),
             decoded: Default::default(),
@@ -146,10 +162,13 @@ impl CacheStore {
 
     /// A read entry as a loaded session.
     fn loaded(&self, key: &SessionKey, stored: Bytes, unchanged: Option<Unchanged>) -> Loaded {
-        Loaded::shared(
-            self.decoded
-                .decode(NAME, key, &stored, || stored.clone(), unchanged),
-        )
+        Loaded::shared(self.decoded.decode(
+            |bytes| record::decode_as(self.format, NAME, bytes),
+            key,
+            &stored,
+            || stored.clone(),
+            unchanged,
+        ))
     }
 
     async fn read(&self, made: &str) -> Result<Option<Bytes>, StoreError> {
@@ -222,7 +241,7 @@ impl SessionStore for CacheStore {
     }
 
     async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
-        let value = Bytes::from(record::encode(data));
+        let value = Bytes::from(record::encode_as(self.format, data));
         let expiry = cache_expiry(data, cookie_age).unwrap_or(CacheExpiry::At(SystemTime::now()));
         let create = create_with_retries(NAME, CREATE_ATTEMPTS, |key| {
             let value = value.clone();
@@ -329,9 +348,9 @@ impl CacheStore {
                     });
                 }
             }
-            let mut data = record::decode(NAME, &current);
+            let mut data = record::decode_as(self.format, NAME, &current);
             request.changes.apply_to(&mut data);
-            let value = Bytes::from(record::encode(&data));
+            let value = Bytes::from(record::encode_as(self.format, &data));
             let Some(expiry) = cache_expiry(&data, request.cookie_age) else {
                 // A custom expiry already in the past: the session ends now.
                 backend.delete(&made).await.map_err(cache_error)?;

@@ -27,6 +27,9 @@ const NAME: &str = "cached_db";
 /// Django's prefix for cached-db entries (`"django.contrib.sessions.cached_db"`), our spelling.
 pub(crate) const DEFAULT_PREFIX: &str = "tower_sessions_kit.cached_db:";
 
+/// Django's key prefix for its `cached_db` session engine.
+pub const DJANGO_PREFIX: &str = "django.contrib.sessions.cached_db";
+
 /// Sessions in a database, read through a cache: a read served by the cache costs no query, and the
 /// database stays the authority (sessions survive a cache flush or outage).
 ///
@@ -66,6 +69,14 @@ impl CachedDatabaseStore {
         }
     }
 
+    /// Django's `cached_db` session engine (`django.contrib.sessions.cached_db`): `database` (made with
+    /// [`DatabaseStoreBuilder::django`](super::DatabaseStoreBuilder::django)) read through `cache`
+    /// under entries `"django.contrib.sessions.cached_db{key}"`, the session dictionary in the cache's value
+    /// format. With a cache in Django's format and the project's `KEY_PREFIX`, a Django project shares both.
+    pub fn django(database: DatabaseStore, cache: Cache) -> Self {
+        CachedDatabaseStore::new(database, cache).prefix(DJANGO_PREFIX)
+    }
+
     /// Names cache entries `"{prefix}{key}"`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         let prefix: String = prefix.into();
@@ -101,6 +112,11 @@ impl CachedDatabaseStore {
         self.keys.cache().raw()
     }
 
+    /// The cache's value format, in which entries are stored.
+    fn format(&self) -> cache_core::ValueFormat {
+        self.keys.cache().value_format()
+    }
+
     /// The made key of `key`'s entry; an invalid one is a cache failure like any other.
     fn made_key(&self, key: &SessionKey) -> cache_core::Result<String> {
         self.keys.make(key.as_str())
@@ -108,10 +124,13 @@ impl CachedDatabaseStore {
 
     /// A cache hit as a loaded session.
     fn cached(&self, key: &SessionKey, stored: Bytes) -> Loaded {
-        Loaded::shared(
-            self.decoded
-                .decode(NAME, key, &stored, || stored.clone(), None),
-        )
+        Loaded::shared(self.decoded.decode(
+            |bytes| record::decode_as(self.format(), NAME, bytes),
+            key,
+            &stored,
+            || stored.clone(),
+            None,
+        ))
     }
 
     /// The cache time of one operation.
@@ -166,7 +185,7 @@ impl CachedDatabaseStore {
         if at <= SystemTime::now() {
             return;
         }
-        let value = Bytes::from(record::encode(data));
+        let value = Bytes::from(record::encode_as(self.format(), data));
         let backend = self.raw();
         let write = async {
             let made = self.made_key(key)?;

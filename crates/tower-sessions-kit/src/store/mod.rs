@@ -28,7 +28,7 @@ pub use redis::{RedisStore, DEFAULT_PREFIX as DEFAULT_REDIS_PREFIX};
 #[cfg(feature = "cache")]
 mod cache;
 #[cfg(feature = "cache")]
-pub use cache::CacheStore;
+pub use cache::{CacheStore, DJANGO_PREFIX as DJANGO_CACHE_PREFIX};
 
 #[cfg(any(feature = "sqlite", feature = "cache"))]
 mod batch;
@@ -51,7 +51,7 @@ mod cached_db;
     feature = "cache",
     any(feature = "sqlite", feature = "postgres", feature = "mysql")
 ))]
-pub use cached_db::CachedDatabaseStore;
+pub use cached_db::{CachedDatabaseStore, DJANGO_PREFIX as DJANGO_CACHED_DB_PREFIX};
 
 #[cfg(feature = "file")]
 mod file;
