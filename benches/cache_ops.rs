@@ -26,8 +26,8 @@ fn raw_moka() -> moka::sync::Cache<String, Bytes> {
     moka::sync::Cache::builder().max_capacity(10_000).build()
 }
 
-/// Raw moka configured as our memory backend configures it (LRU, a weigher, per-entry expiry of the default
-/// 300 s), so the ratio against it isolates what the cache API itself costs.
+/// Raw moka configured as the memory backend was when it was built on moka (LRU, a weigher, per-entry expiry
+/// of the default 300 s): the store the current hash table and recency list replaced.
 fn configured_moka() -> moka::sync::Cache<String, Bytes> {
     struct DefaultTimeout;
     impl moka::Expiry<String, Bytes> for DefaultTimeout {

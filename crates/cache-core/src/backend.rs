@@ -203,7 +203,7 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// `tower-sessions-kit`'s `CacheStore`, which merges one request's session changes into the stored
     /// session so that concurrent requests don't lose each other's writes. Optional: the default returns
     /// [`Error::Unsupported`](crate::Error::Unsupported), and callers fall back to what they can do without
-    /// it. Implemented by the memory backend (moka's per-key `and_compute_with`), the Redis backend (a
+    /// it. Implemented by the memory backend (under its store's lock), the Redis backend (a
     /// `GET`-compare-`SET` script), the database backend (one `UPDATE … WHERE value = expected`), the
     /// memcached backend (its CAS token: `mg` then `ms C<token>`) and the file backend (under its
     /// directory's `flock`).

@@ -163,6 +163,9 @@ async fn backend_for(url: &CacheUrl, options: &BackendOptions) -> Result<Arc<dyn
             if let Some(max_entries) = options.max_entries {
                 builder = builder.max_entries(max_entries);
             }
+            if let Some(cull_frequency) = options.cull_frequency {
+                builder = builder.cull_frequency(cull_frequency);
+            }
             if let Some(max_bytes) = options.max_bytes {
                 builder = builder.max_bytes(max_bytes);
             }

@@ -101,7 +101,8 @@ pub struct BackendOptions {
     pub version: Option<i64>,
     /// The most entries (memory, file, database; Django's `MAX_ENTRIES`, default 300).
     pub max_entries: Option<u64>,
-    /// Culling removes `1 / cull_frequency` of the entries (file, database; default 3; 0 = all).
+    /// Culling removes `1 / cull_frequency` of the entries (memory, file, database; Django's
+    /// `CULL_FREQUENCY`, default 3; 0 = all).
     pub cull_frequency: Option<u64>,
     /// The most bytes held (memory; default 64 MiB).
     pub max_bytes: Option<u64>,

@@ -31,8 +31,8 @@
 //!   Django; see [`codec`] and [`ValueFormat`]), and coalesces concurrent
 //!   `get_or_set_with` calls.
 //! - [`CacheBackend`]: the object-safe trait a storage engine implements, over bytes and made keys.
-//! - [`backends`]: memory (moka, feature `memory`), file (feature `file`), SQL through sqlx (features
-//!   `sqlite`, `postgres`, `mysql`), Redis through deadpool-redis (features `redis`, `redis-cluster`,
+//! - [`backends`]: memory (Django's `LocMemCache`, with its culling and its exact LRU order; feature `memory`),
+//!   file (feature `file`), SQL through sqlx (features `sqlite`, `postgres`, `mysql`), Redis through deadpool-redis (features `redis`, `redis-cluster`,
 //!   `redis-tls`; operations share pipelined connections, and an optional client-side cache kept coherent
 //!   by Redis answers repeated reads from process memory), memcached through async-memcached with consistent hashing over several servers (feature
 //!   `memcached`; why that client: see the `backends::memcached` module) and dummy.

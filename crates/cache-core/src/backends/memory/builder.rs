@@ -2,12 +2,16 @@
 
 use std::sync::Arc;
 
-use super::store::{named_store, new_store};
+use super::bounds::Bounds;
+use super::store::{named_store, Store};
 use super::MemoryBackend;
 use crate::error::{Error, Result};
 
 /// Django's `MAX_ENTRIES` default.
 pub const DEFAULT_MAX_ENTRIES: u64 = 300;
+
+/// Django's `CULL_FREQUENCY` default: a cull removes a third of the entries.
+pub const DEFAULT_CULL_FREQUENCY: u64 = 3;
 
 /// Default bound on the bytes held (keys plus values): 64 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -18,6 +22,7 @@ pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub struct MemoryBackendBuilder {
     name: Option<String>,
     max_entries: u64,
+    cull_frequency: u64,
     max_bytes: u64,
 }
 
@@ -30,13 +35,20 @@ impl MemoryBackendBuilder {
     }
 
     crate::setters::setters! {
-        /// The most entries held (default 300, Django's `MAX_ENTRIES`).
+        /// The most entries held (default 300, Django's `MAX_ENTRIES`): a write that finds this many culls
+        /// first. Must be positive.
         max_entries: u64,
-        /// The most bytes of keys and values held (default 64 MiB).
+        /// The share of entries a cull removes (default 3, Django's `CULL_FREQUENCY`): the least recently
+        /// used `len / cull_frequency` of them; 0 removes them all. Every value means what it means in
+        /// Django, including 1 (a cull empties the store, as 0 does) and values above `max_entries` (a cull
+        /// removes nothing until the store holds `cull_frequency` entries, so it grows to that many).
+        cull_frequency: u64,
+        /// The most bytes of keys and values held (default 64 MiB); past it, the least recently used entries
+        /// are evicted one at a time. Must be positive; a single value larger than this is refused.
         max_bytes: u64,
     }
 
-    /// Builds the backend; [`Error::Config`] when a bound is zero.
+    /// Builds the backend; [`Error::Config`] when `max_entries` or `max_bytes` is zero.
     pub fn build(self) -> Result<MemoryBackend> {
         if self.max_entries == 0 || self.max_bytes == 0 {
             return Err(Error::Config(format!(
@@ -44,14 +56,16 @@ impl MemoryBackendBuilder {
                 self.max_entries, self.max_bytes
             )));
         }
-        let (store, max_bytes) = match &self.name {
-            None => (
-                Arc::new(new_store(self.max_entries, self.max_bytes)),
-                self.max_bytes,
-            ),
-            Some(name) => named_store(name, self.max_entries, self.max_bytes),
+        let bounds = Bounds {
+            max_entries: self.max_entries,
+            cull_frequency: self.cull_frequency,
+            max_bytes: self.max_bytes,
         };
-        Ok(MemoryBackend { store, max_bytes })
+        let store = match &self.name {
+            None => Arc::new(Store::new(bounds)),
+            Some(name) => named_store(name, bounds),
+        };
+        Ok(MemoryBackend { store })
     }
 }
 
@@ -60,6 +74,7 @@ impl Default for MemoryBackendBuilder {
         MemoryBackendBuilder {
             name: None,
             max_entries: DEFAULT_MAX_ENTRIES,
+            cull_frequency: DEFAULT_CULL_FREQUENCY,
             max_bytes: DEFAULT_MAX_BYTES,
         }
     }

@@ -180,14 +180,14 @@ async fn get_now_with_expiry_agrees_with_get() {
 
 #[tokio::test]
 async fn a_write_publishes_its_generation_after_its_evictions() {
-    // Two entries fit; the third write evicts one, and a reader that sees the third write's
-    // generation must not find the evicted entry.
+    // Three entries fit; the fourth write culls one (3 / 3), and a reader that sees the fourth write's
+    // generation must not find the culled entry.
     let backend = MemoryBackend::builder()
-        .max_entries(2)
+        .max_entries(3)
         .build()
         .expect("bounded");
     let never = Expiry::Never;
-    for key in ["a", "b"] {
+    for key in ["a", "b", "c"] {
         backend
             .set(key, Bytes::from_static(b"v"), never)
             .await
@@ -195,19 +195,19 @@ async fn a_write_publishes_its_generation_after_its_evictions() {
     }
     let before = backend.generation();
     backend
-        .set("c", Bytes::from_static(b"v"), never)
+        .set("d", Bytes::from_static(b"v"), never)
         .await
         .expect("set");
     assert_ne!(backend.generation(), before);
     let mut present = 0;
-    for key in ["a", "b", "c"] {
+    for key in ["a", "b", "c", "d"] {
         if backend.get(key).await.expect("get").is_some() {
             present += 1;
         }
     }
     assert_eq!(
-        present, 2,
-        "the eviction was not applied before the write returned"
+        present, 3,
+        "the cull was not applied before the write returned"
     );
 }
 
