@@ -33,7 +33,8 @@ use serde_json::{json, Value};
 use support::browser::Browser;
 use tokio::sync::Mutex;
 use tower_django::cache::sql::{PoolSettings, SqlPool};
-use tower_django::sessions::django::{Django, DjangoAuth, DjangoUser};
+use tower_django::sessions::django::Django;
+use tower_django::sessions::django_auth::{DjangoAuth, DjangoUser};
 use tower_django::sessions::store::{CacheStore, CachedDatabaseStore, DatabaseStore};
 use tower_django::sessions::{Session, SessionError, SessionLayer};
 

@@ -126,6 +126,8 @@ mod cookie;
 mod deadline;
 #[cfg(feature = "django")]
 pub mod django;
+#[cfg(all(feature = "django", feature = "sql"))]
+pub mod django_auth;
 mod error;
 mod expiry;
 pub mod future;

@@ -37,29 +37,7 @@ pub const MAX_DEPTH: usize = 128;
 /// (a "billion laughs") hits it instead of exhausting memory.
 pub const BUDGET_PER_INPUT_BYTE: usize = 64;
 
-/// Why a value could not be pickled or unpickled.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PickleError {
-    /// The pickle ends before its `STOP` opcode or in the middle of an argument.
-    #[error("the pickle is truncated")]
-    Truncated,
-    /// The pickle is not well-formed (an opcode out of place, a missing mark, an unknown memo index, …).
-    #[error("malformed pickle: {0}")]
-    Malformed(&'static str),
-    /// The pickle has a protocol newer than 5.
-    #[error("unsupported pickle protocol {0}")]
-    UnsupportedProtocol(u8),
-    /// The pickled value is a Python object outside JSON's types; names what it is.
-    #[error("the pickled value is not JSON-like: {0}")]
-    NotJsonLike(String),
-    /// A Python `int` outside the 64-bit range (neither an `i64` nor a `u64`).
-    #[error("the pickled integer does not fit in 64 bits")]
-    IntegerTooLarge,
-    /// Decoding would exceed the work budget or the nesting limit.
-    #[error("the pickle expands beyond the decoding bounds ({0})")]
-    TooLarge(&'static str),
-}
+pub use crate::error::PickleError;
 
 #[cfg(test)]
 mod tests;

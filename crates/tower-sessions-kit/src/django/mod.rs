@@ -73,8 +73,6 @@
 //!   cannot (`NaN`, infinities, integers beyond 64 bits, lone surrogates) are a decoding error.
 //! - Decompression stops at [`Django::max_decompressed_size`]; Django has no limit.
 
-#[cfg(feature = "sql")]
-mod auth;
 mod base62;
 mod compress;
 mod error;
@@ -84,11 +82,6 @@ mod session;
 mod settings;
 mod signer;
 
-#[cfg(feature = "sql")]
-pub use auth::{
-    DjangoAuth, DjangoAuthError, DjangoUser, BACKEND_SESSION_KEY, DEFAULT_USER_TABLE,
-    HASH_SESSION_KEY, MODEL_BACKEND,
-};
 pub use error::{SettingsError, SigningError};
 pub use session::SessionCodec;
 pub use settings::{

@@ -1,4 +1,4 @@
-//! The user a Django session is logged in as ([`DjangoAuth`], [`DjangoUser`]): what
+//! The user a Django session is logged in as (features `django` and `sqlite`, `postgres` or `mysql`) ([`DjangoAuth`], [`DjangoUser`]): what
 //! `django.contrib.auth.get_user`, `login` and `logout` read and write in the session, so an axum service
 //! and a Django project on one session store agree on who is logged in.
 //!
@@ -20,7 +20,7 @@ use http::request::Parts;
 use http::StatusCode;
 use serde_json::Value;
 
-use super::{signer::salted_hmac, Django};
+use crate::django::{salted_hmac, Django};
 use crate::error::SessionError;
 use crate::session::Session;
 
@@ -104,7 +104,8 @@ impl IntoResponse for DjangoAuthError {
 ///
 /// ```no_run
 /// use axum::{routing::get, Extension, Router};
-/// use tower_sessions_kit::django::{Django, DjangoAuth, DjangoUser};
+/// use tower_sessions_kit::django::Django;
+/// use tower_sessions_kit::django_auth::{DjangoAuth, DjangoUser};
 ///
 /// # async fn app() -> Result<Router, Box<dyn std::error::Error>> {
 /// let django = Django::new("the project's SECRET_KEY")?;
