@@ -82,11 +82,10 @@ impl DatabaseStoreBuilder {
     /// `expire_date` a date-time in UTC (Django's `USE_TZ = True`). The table name becomes
     /// `django_session` unless [`table`](Self::table) names another. Django's `migrate` makes the table;
     /// [`DatabaseStore::migrate`] makes it only when missing. Django's table has no `user_id` column, so
-    /// this store keeps no [sessions by user](crate::users) (its [`users`](SessionStore::users) is
+    /// this store keeps no [sessions by user](crate::users) (its [`users`](crate::store::SessionStore::users) is
     /// `None`). See [Django's session documentation](https://docs.djangoproject.com/en/5.2/topics/http/sessions/).
     ///
     /// [`DatabaseStore::migrate`]: super::DatabaseStore::migrate
-    /// [`SessionStore::users`]: crate::store::SessionStore::users
     #[cfg(feature = "django")]
     pub fn django(mut self, django: &crate::django::Django) -> Self {
         if self.table == DEFAULT_TABLE {
