@@ -231,6 +231,40 @@ pub mod sessions {
         ))
     }
 
+    /// `django`: Django's settings, signing and session codec.
+    #[cfg(feature = "django")]
+    pub fn django_codec(
+        secret: &str,
+    ) -> Result<tower_django::sessions::django::SessionCodec, tower_django::sessions::django::SettingsError>
+    {
+        Ok(tower_django::sessions::django::Django::new(secret)?.session_codec())
+    }
+
+    /// `django` + `sqlite`, `postgres` or `mysql`: sessions in Django's `django_session`, and the
+    /// logged-in Django user.
+    #[cfg(all(
+        feature = "django",
+        any(feature = "sqlite", feature = "postgres", feature = "mysql")
+    ))]
+    pub async fn beside_django(
+        url: &str,
+        django: &tower_django::sessions::django::Django,
+    ) -> Result<(SessionLayer, tower_django::sessions::django_auth::DjangoAuth), tower_django::sessions::StoreError>
+    {
+        use tower_django::sessions::store::DatabaseStore;
+        let store = DatabaseStore::builder(url).django(django).connect().await?;
+        Ok((
+            SessionLayer::new(store),
+            tower_django::sessions::django_auth::DjangoAuth::new(django),
+        ))
+    }
+
+    /// `django` + `signed-cookie`: Django's `signed_cookies` engine.
+    #[cfg(all(feature = "django", feature = "signed-cookie"))]
+    pub fn django_cookies(django: &tower_django::sessions::django::Django) -> SessionLayer {
+        SessionLayer::new(tower_django::sessions::store::SignedCookieStore::django(django.clone()))
+    }
+
     /// `signed-cookie`: `SignedCookieStore` and its `Key`.
     #[cfg(feature = "signed-cookie")]
     pub fn in_cookies(key: tower_django::sessions::Key) -> SessionLayer {

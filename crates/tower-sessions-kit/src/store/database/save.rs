@@ -1,7 +1,6 @@
 //! `save`: this request's changes merged onto the row as it is now, in one transaction holding the row —
 //! or, on SQLite, first without one, writing only if the row is unchanged.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -126,7 +125,7 @@ impl DatabaseStore {
         request: &SaveRequest<'_>,
     ) -> Result<Option<Saved>, StoreError> {
         let pool = &self.inner.pool;
-        let stored: Cow<'_, str> = match request.snapshot {
+        let stored: std::borrow::Cow<'_, str> = match request.snapshot {
             Some(snapshot) => snapshot.into(),
             None => {
                 let row = pool
