@@ -262,7 +262,7 @@ pub mod sessions {
     /// `django` + `signed-cookie`: Django's `signed_cookies` engine.
     #[cfg(all(feature = "django", feature = "signed-cookie"))]
     pub fn django_cookies(django: &tower_django::sessions::django::Django) -> SessionLayer {
-        SessionLayer::new(tower_django::sessions::store::SignedCookieStore::django(django.clone()))
+        SessionLayer::new(tower_django::sessions::store::SignedCookieStore::django(django))
     }
 
     /// `signed-cookie`: `SignedCookieStore` and its `Key`.

@@ -90,7 +90,7 @@ proptest! {
 
     #[test]
     fn the_store_turns_any_cookie_into_an_empty_session(value in r"[!#-+\x2D-:<-\[\]-~]{1,300}") {
-        let store = SignedCookieStore::django(django());
+        let store = SignedCookieStore::django(&django());
         prop_assert!(!store_load(&store, &value));
     }
 }
@@ -157,7 +157,7 @@ fn a_zip_bomb_stops_at_the_limit() {
     );
     assert!(cookie_bomb.len() < SessionKey::MAX_COOKIE_VALUE_LENGTH);
     assert!(!store_load(
-        &SignedCookieStore::django(settings),
+        &SignedCookieStore::django(&settings),
         &cookie_bomb
     ));
 }
@@ -167,7 +167,7 @@ fn an_expired_or_future_cookie() {
     let settings = django().session_cookie_age(Duration::from_secs(60));
     let codec = settings.signed_cookies_codec();
     let data = sample().as_object().cloned().expect("object");
-    let store = SignedCookieStore::django(settings);
+    let store = SignedCookieStore::django(&settings);
     let old = codec.encode_at(&data, SystemTime::now() - Duration::from_secs(120));
     assert!(!store_load(&store, &old), "older than the cookie age");
     let fresh = codec.encode(&data);

@@ -249,7 +249,7 @@ fn app(settings: Django) -> Router {
     Router::new()
         .route("/read", get(read))
         .route("/write", get(write))
-        .layer(SessionLayer::new(SignedCookieStore::django(settings)).secure(false))
+        .layer(SessionLayer::new(SignedCookieStore::django(&settings)).secure(false))
 }
 
 /// The status, the body and the new `sessionid` value (if one was set) of a request with `cookie`.

@@ -145,12 +145,12 @@ impl SignedCookieStore {
     ///     .secret_key_fallbacks(["its SECRET_KEY_FALLBACKS entry"])?
     ///     .session_cookie_age(age);
     /// // Django's cookie is `sessionid` as here; keep the age the same on both sides.
-    /// let layer = SessionLayer::new(SignedCookieStore::django(settings)).cookie_age(age);
+    /// let layer = SessionLayer::new(SignedCookieStore::django(&settings)).cookie_age(age);
     /// # let _ = layer;
     /// # Ok::<(), tower_sessions_kit::django::SettingsError>(())
     /// ```
     #[cfg(feature = "django")]
-    pub fn django(settings: crate::django::Django) -> Self {
+    pub fn django(settings: &crate::django::Django) -> Self {
         SignedCookieStore {
             keys: Vec::new(),
             encrypted: false,
