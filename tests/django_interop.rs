@@ -115,22 +115,26 @@ impl Peer {
     }
 }
 
+/// The session's data as a JSON object.
+async fn data(session: Session) -> Result<String, SessionError> {
+    let items: serde_json::Map<String, Value> = session.items().await?.into_iter().collect();
+    Ok(Value::Object(items).to_string())
+}
+
+/// Adds one to the session's `n`.
+async fn count(session: &Session) -> Result<(), SessionError> {
+    let n: i64 = session.get("n").await?.unwrap_or(0);
+    session.insert("n", &(n + 1)).await
+}
+
 /// The app: reads and writes its session, and says who is logged in.
 fn app(store: DatabaseStore, auth: DjangoAuth) -> Router {
     Router::new()
-        .route(
-            "/data",
-            get(|session: Session| async move {
-                let items: serde_json::Map<String, Value> =
-                    session.items().await?.into_iter().collect();
-                Ok::<_, SessionError>(Value::Object(items).to_string())
-            }),
-        )
+        .route("/data", get(data))
         .route(
             "/write",
             get(|session: Session| async move {
-                let n: i64 = session.get("n").await?.unwrap_or(0);
-                session.insert("n", &(n + 1)).await?;
+                count(&session).await?;
                 session.insert("rust", "was here").await?;
                 Ok::<_, SessionError>("written")
             }),
@@ -187,19 +191,11 @@ async fn migrated(peer: &Peer) {
 /// The app of the `cache` and `cached_db` scenarios: reads and changes its session.
 fn cache_app(store: impl tower_django::sessions::SessionStore) -> Router {
     Router::new()
-        .route(
-            "/data",
-            get(|session: Session| async move {
-                let items: serde_json::Map<String, Value> =
-                    session.items().await?.into_iter().collect();
-                Ok::<_, SessionError>(Value::Object(items).to_string())
-            }),
-        )
+        .route("/data", get(data))
         .route(
             "/write",
             get(|session: Session| async move {
-                let n: i64 = session.get("n").await?.unwrap_or(0);
-                session.insert("n", &(n + 1)).await?;
+                count(&session).await?;
                 Ok::<_, SessionError>("written")
             }),
         )

@@ -126,18 +126,19 @@ pub struct DjangoAuth {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     django: Django,
     backends: Vec<String>,
+    /// The user table's name.
+    user_table: String,
     users: Option<Users>,
 }
 
 /// The user table and its statement.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Users {
     pool: SqlPool,
-    table: String,
     /// Binds: the primary key. Column: the password hash of the active user.
     select: String,
 }
@@ -154,11 +155,7 @@ impl Users {
             d.placeholder(1),
             d.quote("is_active")
         );
-        Users {
-            pool,
-            table: table.to_owned(),
-            select,
-        }
+        Users { pool, select }
     }
 
     /// The password hash of the active user `id`; `None` when there is no such user or it is inactive
@@ -187,6 +184,7 @@ impl DjangoAuth {
             inner: Arc::new(Inner {
                 django: django.clone(),
                 backends: vec![MODEL_BACKEND.to_owned()],
+                user_table: DEFAULT_USER_TABLE.to_owned(),
                 users: None,
             }),
         }
@@ -196,25 +194,18 @@ impl DjangoAuth {
     /// Django's `get_user` does: the user must exist and be active, and the session's hash must match
     /// the password hash. Needed by [`login`](Self::login).
     pub fn with_database(self, pool: SqlPool) -> Self {
-        self.rebuild(|inner| inner.users = Some(Users::new(pool, DEFAULT_USER_TABLE)))
+        self.rebuild(|inner| inner.users = Some(Users::new(pool, &inner.user_table)))
     }
 
     /// The user table's name, for a custom user model (`AUTH_USER_MODEL`; its `id`, `password` and
     /// `is_active` columns are read). [`DjangoAuthError::InvalidTable`] for a name that is not a plain
     /// identifier; without a database this only checks the name.
     pub fn user_table(self, table: &str) -> Result<Self, DjangoAuthError> {
-        let plain = table
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-            && table.len() <= 63
-            && table
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !plain {
+        if !crate::store::valid_table_name(table) {
             return Err(DjangoAuthError::InvalidTable(table.to_owned()));
         }
         Ok(self.rebuild(|inner| {
+            inner.user_table = table.to_owned();
             if let Some(users) = inner.users.take() {
                 inner.users = Some(Users::new(users.pool, table));
             }
@@ -232,17 +223,7 @@ impl DjangoAuth {
     }
 
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner,
-            Err(shared) => Inner {
-                django: shared.django.clone(),
-                backends: shared.backends.clone(),
-                users: shared
-                    .users
-                    .as_ref()
-                    .map(|users| Users::new(users.pool.clone(), &users.table)),
-            },
-        };
+        let mut inner = Arc::unwrap_or_clone(self.inner);
         change(&mut inner);
         DjangoAuth {
             inner: Arc::new(inner),
@@ -250,8 +231,7 @@ impl DjangoAuth {
     }
 
     /// `user.get_session_auth_hash()` under each key, the secret key's first.
-    fn auth_hashes(&self, password: &str) -> impl Iterator<Item = String> + '_ {
-        let password = password.to_owned();
+    fn auth_hashes<'a>(&'a self, password: &'a str) -> impl Iterator<Item = String> + 'a {
         self.inner
             .django
             .keys()

@@ -90,8 +90,6 @@ pub struct CacheStore {
     batch: Arc<LoadBatch<Bytes>>,
     /// The bound of every operation.
     deadline: Duration,
-    /// The cache's value format, in which sessions are stored.
-    format: cache_core::ValueFormat,
 }
 
 impl CacheStore {
@@ -114,7 +112,6 @@ impl CacheStore {
     pub fn with_prefix(cache: Cache, prefix: impl Into<String>) -> Self {
         let prefix: String = prefix.into();
         CacheStore {
-            format: cache.value_format(),
             keys: cache.raw().key_maker(&prefix),
             warned_no_cas: Default::default(),
             decoded: Default::default(),
@@ -155,6 +152,11 @@ impl CacheStore {
         self.keys.cache().raw()
     }
 
+    /// The cache's value format, in which sessions are stored.
+    fn format(&self) -> cache_core::ValueFormat {
+        self.keys.cache().value_format()
+    }
+
     /// The key the backend sees for a session key.
     fn made_key(&self, key: &str) -> Result<String, StoreError> {
         self.keys.make(key).map_err(cache_error)
@@ -163,7 +165,7 @@ impl CacheStore {
     /// A read entry as a loaded session.
     fn loaded(&self, key: &SessionKey, stored: Bytes, unchanged: Option<Unchanged>) -> Loaded {
         Loaded::shared(self.decoded.decode(
-            |bytes| record::decode_as(self.format, NAME, bytes),
+            |bytes| record::decode_as(self.format(), NAME, bytes),
             key,
             &stored,
             || stored.clone(),
@@ -241,7 +243,7 @@ impl SessionStore for CacheStore {
     }
 
     async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
-        let value = Bytes::from(record::encode_as(self.format, data));
+        let value = Bytes::from(record::encode_as(self.format(), data));
         let expiry = cache_expiry(data, cookie_age).unwrap_or(CacheExpiry::At(SystemTime::now()));
         let create = create_with_retries(NAME, CREATE_ATTEMPTS, |key| {
             let value = value.clone();
@@ -348,9 +350,9 @@ impl CacheStore {
                     });
                 }
             }
-            let mut data = record::decode_as(self.format, NAME, &current);
+            let mut data = record::decode_as(self.format(), NAME, &current);
             request.changes.apply_to(&mut data);
-            let value = Bytes::from(record::encode_as(self.format, &data));
+            let value = Bytes::from(record::encode_as(self.format(), &data));
             let Some(expiry) = cache_expiry(&data, request.cookie_age) else {
                 // A custom expiry already in the past: the session ends now.
                 backend.delete(&made).await.map_err(cache_error)?;

@@ -36,6 +36,11 @@ mod batch;
 mod database;
 #[cfg(any(feature = "sqlite", feature = "cache"))]
 mod load_batch;
+#[cfg(all(
+    feature = "django",
+    any(feature = "sqlite", feature = "postgres", feature = "mysql")
+))]
+pub(crate) use database::valid_table_name;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use database::{
     DatabaseStore, DatabaseStoreBuilder, DEFAULT_TABLE, DJANGO_TABLE, MAINTENANCE_DEADLINE,

@@ -26,7 +26,7 @@ const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A plain identifier of at most [`MAX_TABLE_NAME`] bytes, not starting with `sqlite_` (any case): SQLite
 /// reserves those names, and refusing them everywhere keeps a table name valid on every database.
-fn valid_table_name(name: &str) -> bool {
+pub(crate) fn valid_table_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     !is_sqlite_reserved_name(name)
         && matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')

@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use cache_core::sql::{Bind, SqlError, SqlPool};
 
+#[cfg(feature = "django")]
+pub(crate) use builder::valid_table_name;
 pub use builder::{DatabaseStoreBuilder, DEFAULT_TABLE, DJANGO_TABLE, MAX_TABLE_NAME};
 #[cfg(feature = "cache")]
 pub(crate) use save::BeforeCommit;
@@ -224,6 +226,16 @@ impl DatabaseStore {
         StoreError::backend(self.dialect_name(), error)
     }
 
+    /// The binds of a row's values in a write (`insert` after the key, `update`, `update_if_unchanged`
+    /// before it): data, expiry and, when the table has `user_id`, the user.
+    fn row_binds<'a>(&self, text: &'a str, expires: i64, user: Option<&'a str>) -> Vec<Bind<'a>> {
+        let mut binds = vec![Bind::Text(text), Bind::Int(expires)];
+        if self.inner.sql.has_user {
+            binds.push(Bind::OptionalText(user));
+        }
+        binds
+    }
+
     fn decode_row(&self, row: Result<&str, impl std::fmt::Display>) -> Data {
         match row {
             Ok(text) => self.inner.format.decode(self.dialect_name(), text),
@@ -259,14 +271,8 @@ impl SessionStore for DatabaseStore {
         let text = text.as_str();
         let user = user_of(data);
         let create = create_with_retries(self.dialect_name(), CREATE_ATTEMPTS, |key| async move {
-            let mut binds = vec![
-                Bind::Text(key.as_str()),
-                Bind::Text(text),
-                Bind::Int(expires),
-            ];
-            if self.inner.sql.has_user {
-                binds.push(Bind::OptionalText(user));
-            }
+            let mut binds = vec![Bind::Text(key.as_str())];
+            binds.extend(self.row_binds(text, expires, user));
             let inserted = self
                 .inner
                 .pool

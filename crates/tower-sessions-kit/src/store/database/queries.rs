@@ -115,14 +115,19 @@ struct Schema {
     migrate_indexes: Vec<String>,
 }
 
-fn schema(d: Dialect, layout: Layout, table: &str) -> Schema {
-    let t = d.quote(table);
-    let (key, data, expire, user) = (
+/// The quoted column names: key, data, expiry, user.
+fn columns(d: Dialect) -> (String, String, String, String) {
+    (
         d.quote("session_key"),
         d.quote("session_data"),
         d.quote("expire_date"),
         d.quote("user_id"),
-    );
+    )
+}
+
+fn schema(d: Dialect, layout: Layout, table: &str) -> Schema {
+    let t = d.quote(table);
+    let (key, data, expire, user) = columns(d);
     let index = d.quote(&format!("{table}_expire_date"));
     let user_index = d.quote(&format!("{table}_user_id"));
     if layout == Layout::Django {
@@ -213,85 +218,59 @@ impl Queries {
     pub(super) fn new(dialect: Dialect, table: &str, layout: Layout) -> Queries {
         let d = dialect;
         let t = d.quote(table);
-        let (key, data, expire, user) = (
-            d.quote("session_key"),
-            d.quote("session_data"),
-            d.quote("expire_date"),
-            d.quote("user_id"),
-        );
+        let (key, data, expire, user) = columns(d);
         let has_user = layout == Layout::Native;
-        // Numbered placeholders in the order the binds come (PostgreSQL and SQLite number them; MySQL's
-        // are positional, so the order is what matters).
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            d.placeholder(n)
-        };
+        // Parameters are numbered in the order the binds come (PostgreSQL and SQLite number them;
+        // MySQL's are positional, so the order is what matters).
+        let p = |n: usize| d.placeholder(n);
         let expires_out = expiry_out(d, layout, &expire);
-        let load = {
-            let (k, now) = (next(), next());
-            format!(
-                "SELECT {data}, {expires_out} FROM {t} WHERE {key} = {k} AND {expire} > {}",
-                expiry_in(d, layout, &now)
-            )
-        };
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            d.placeholder(n)
-        };
-        let load_many = {
-            let (keys, now) = (next(), next());
-            format!(
-                "SELECT {key}, {data}, {expires_out} FROM {t} WHERE {key} IN (SELECT value FROM \
-                 json_each({keys})) AND {expire} > {}",
-                expiry_in(d, layout, &now)
-            )
-        };
-        // The `SET` list of a row write, its placeholders starting at `first`: data, expiry and (with
-        // `user_id`) user.
-        let set_row = |first: usize| {
-            let p = |i: usize| d.placeholder(first + i);
-            let mut set = format!(
-                "{data} = {}, {expire} = {}",
-                p(0),
-                expiry_in(d, layout, &p(1))
-            );
-            if has_user {
-                set.push_str(&format!(", {user} = {}", p(2)));
-            }
-            set
-        };
+        let load = format!(
+            "SELECT {data}, {expires_out} FROM {t} WHERE {key} = {} AND {expire} > {}",
+            p(1),
+            expiry_in(d, layout, &p(2))
+        );
+        let load_many = format!(
+            "SELECT {key}, {data}, {expires_out} FROM {t} WHERE {key} IN (SELECT value FROM \
+             json_each({})) AND {expire} > {}",
+            p(1),
+            expiry_in(d, layout, &p(2))
+        );
+        // The `SET` list of a row write, parameters 1 to 3: data, expiry and (with `user_id`) user.
+        let mut set_row = format!(
+            "{data} = {}, {expire} = {}",
+            p(1),
+            expiry_in(d, layout, &p(2))
+        );
+        if has_user {
+            set_row.push_str(&format!(", {user} = {}", p(3)));
+        }
         let row_binds = if has_user { 3 } else { 2 };
-        let insert = {
-            let p = |i: usize| d.placeholder(i);
-            if has_user {
-                format!(
-                    "INSERT INTO {t} ({key}, {data}, {expire}, {user}) VALUES ({}, {}, {}, {})",
-                    p(1),
-                    p(2),
-                    expiry_in(d, layout, &p(3)),
-                    p(4)
-                )
-            } else {
-                format!(
-                    "INSERT INTO {t} ({key}, {data}, {expire}) VALUES ({}, {}, {})",
-                    p(1),
-                    p(2),
-                    expiry_in(d, layout, &p(3))
-                )
-            }
+        let insert = if has_user {
+            format!(
+                "INSERT INTO {t} ({key}, {data}, {expire}, {user}) VALUES ({}, {}, {}, {})",
+                p(1),
+                p(2),
+                expiry_in(d, layout, &p(3)),
+                p(4)
+            )
+        } else {
+            format!(
+                "INSERT INTO {t} ({key}, {data}, {expire}) VALUES ({}, {}, {})",
+                p(1),
+                p(2),
+                expiry_in(d, layout, &p(3))
+            )
         };
         let update = format!(
             "UPDATE {t} SET {} WHERE {key} = {}",
-            set_row(1),
-            d.placeholder(row_binds + 1)
+            set_row,
+            p(row_binds + 1)
         );
         let update_if_unchanged = format!(
             "UPDATE {t} SET {} WHERE {key} = {} AND {data} = {}",
-            set_row(1),
-            d.placeholder(row_binds + 1),
-            d.placeholder(row_binds + 2)
+            set_row,
+            p(row_binds + 1),
+            p(row_binds + 2)
         );
         let field = |i: usize| format!("json_extract(w.value, '$[{i}]')");
         let mut set_many = format!(
@@ -305,11 +284,10 @@ impl Queries {
         let update_many_if_unchanged = format!(
             "UPDATE {t} SET {set_many} FROM json_each({}) AS w WHERE {t}.{key} = {} AND {t}.{data} = {} \
              RETURNING {t}.{key}",
-            d.placeholder(1),
+            p(1),
             field(0),
             field(4)
         );
-        let p = |n: usize| d.placeholder(n);
         let Schema {
             migrate,
             has_user_column,

@@ -95,10 +95,7 @@ impl DatabaseStore {
             return Err(StoreError::Gone);
         };
         let (data, text, expires) = self.merge(stored.as_deref(), request);
-        let mut binds = vec![Bind::Text(&text), Bind::Int(expires)];
-        if self.inner.sql.has_user {
-            binds.push(Bind::OptionalText(user_of(&data)));
-        }
+        let mut binds = self.row_binds(&text, expires, user_of(&data));
         binds.push(Bind::Text(key.as_str()));
         tx.exec()
             .execute(&self.inner.sql.update, &binds, true)

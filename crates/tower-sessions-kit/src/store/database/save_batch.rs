@@ -48,10 +48,7 @@ impl Runner for Saves {
             .inner
             .pool
             .execute(&store.inner.sql.update_if_unchanged, &{
-                let mut binds = vec![Bind::Text(&write.text), Bind::Int(write.expires)];
-                if store.inner.sql.has_user {
-                    binds.push(Bind::OptionalText(write.user.as_deref()));
-                }
+                let mut binds = store.row_binds(&write.text, write.expires, write.user.as_deref());
                 binds.extend([Bind::Text(&write.key), Bind::Text(&write.stored)]);
                 binds
             })
