@@ -27,10 +27,15 @@
 //!   `redis://127.0.0.1:6379/0?value_format=django&namespace=&key_prefix=myproject`.
 //!   `clear` then empties the whole database, as Django's `cache.clear()` (`FLUSHDB`) does.
 //!
-//!   The other Django backends pickle integers too and wrap the pickle differently (file: a pickled expiry
-//!   then the zlib-compressed pickle in `<md5>.djcache`; database: base64 text; memcached: pymemcache's
-//!   flags), so outside Redis this format is readable by this crate only: it reads pickled integers as
-//!   well, but Django would not read the decimal text of an integer it finds in those backends.
+//!   Django's other backends store the same values differently, and each backend here can store them as
+//!   Django does (a URL with `value_format=django` turns it on; by hand, the builders' `django_layout`):
+//!   - memcached: pymemcache's client flags (a `str` as UTF-8 with flags 16, an `int` as decimal text with
+//!     flags 2, anything else pickled with flags 1) and pymemcache's placement of keys over the servers;
+//!   - file: Django's `<md5>.djcache` files, the pickled expiry then the zlib-compressed pickle;
+//!   - database: Django's `createcachetable` table, each value `base64(pickle.dumps(value))`.
+//!
+//!   Without that layout a backend stores the bytes above as they are, which this crate reads back but
+//!   Django would not.
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -104,7 +109,7 @@ impl ValueFormat {
     }
 }
 
-mod django;
+pub(crate) mod django;
 
 /// Encodes a value as JSON for storage under `key` (the key is only for the error message).
 pub fn encode<V: Serialize + ?Sized>(key: &str, value: &V) -> Result<Bytes> {

@@ -1,6 +1,9 @@
 //! [`ValueFormat::DjangoPickle`](super::ValueFormat::DjangoPickle): Django's `RedisSerializer` rules on top
 //! of the [pickle](super::pickle) codec.
 
+#[cfg(any(feature = "file", feature = "sql", feature = "memcached"))]
+pub(crate) mod stored;
+
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -25,7 +25,13 @@ mod decode;
 mod encode;
 
 pub use self::decode::from_pickle;
+#[cfg(feature = "file")]
+pub(crate) use self::decode::from_pickle_prefix;
 pub(crate) use self::decode::int_value;
+#[cfg(any(feature = "file", feature = "sql", feature = "memcached"))]
+pub(crate) use self::decode::pickled_bytes;
+#[cfg(any(feature = "file", feature = "sql"))]
+pub(crate) use self::encode::bytes_to_pickle;
 pub use self::encode::to_pickle;
 
 /// How deeply lists and dicts may nest, in both directions: serde_json's own limit when it parses JSON, so

@@ -12,6 +12,13 @@ use super::{PickleError, BUDGET_PER_INPUT_BYTE, MAX_DEPTH};
 
 /// Unpickles a JSON-like value (see the [module docs](super)).
 pub fn from_pickle(input: &[u8]) -> Result<Value, PickleError> {
+    from_pickle_prefix(input).map(|(value, _)| value)
+}
+
+/// Unpickles the pickle at the start of `input`, as Python's `pickle.load` reads one object from a file;
+/// the value and how many bytes it took (up to and including `STOP`). Django's file cache stores two
+/// pickles back to back.
+pub(crate) fn from_pickle_prefix(input: &[u8]) -> Result<(Value, usize), PickleError> {
     let mut machine = Machine {
         input,
         pos: 0,
@@ -25,7 +32,46 @@ pub fn from_pickle(input: &[u8]) -> Result<Value, PickleError> {
         .len()
         .saturating_mul(BUDGET_PER_INPUT_BYTE)
         .saturating_add(1 << 20);
-    machine.to_value(root, 0, &mut budget)
+    let value = machine.to_value(root, 0, &mut budget)?;
+    Ok((value, machine.pos))
+}
+
+/// The data of a pickled Python `bytes` object, as CPython pickles one at protocols 3 to 5 (`SHORT_BINBYTES`,
+/// `BINBYTES` or `BINBYTES8`, framed or not, memoized), or `None` for any other pickle. Bytes are not a
+/// JSON-like type, so [`from_pickle`] refuses them; the Django backends that pickle every value use this to
+/// carry raw bytes.
+#[cfg(any(feature = "file", feature = "sql", feature = "memcached"))]
+pub(crate) fn pickled_bytes(input: &[u8]) -> Option<&[u8]> {
+    let mut rest = input.strip_prefix(&[0x80])?;
+    let (&protocol, after) = rest.split_first()?;
+    if !(3..=5).contains(&protocol) {
+        return None;
+    }
+    rest = after;
+    if let Some(framed) = rest.strip_prefix(&[0x95]) {
+        rest = framed.get(8..)?;
+    }
+    let (&op, after) = rest.split_first()?;
+    let (len, after) = match op {
+        b'C' => (usize::from(*after.first()?), after.get(1..)?),
+        b'B' => {
+            let len = u32::from_le_bytes(after.get(..4)?.try_into().ok()?);
+            (usize::try_from(len).ok()?, after.get(4..)?)
+        }
+        0x8e => {
+            let len = u64::from_le_bytes(after.get(..8)?.try_into().ok()?);
+            (usize::try_from(len).ok()?, after.get(8..)?)
+        }
+        _ => return None,
+    };
+    let data = after.get(..len)?;
+    let mut rest = &after[len..];
+    if let Some(memoized) = rest.strip_prefix(&[0x94]) {
+        rest = memoized;
+    } else if let Some(put) = rest.strip_prefix(b"q") {
+        rest = put.get(1..)?;
+    }
+    (rest == b".").then_some(data)
 }
 
 /// One decoded object.

@@ -30,6 +30,22 @@ pub fn to_pickle(value: &Value) -> Result<Vec<u8>, PickleError> {
     Ok(writer.out)
 }
 
+/// Pickles a Python `bytes` object holding `data`, as `pickle.dumps(data, 5)` would: how Django's file and
+/// database caches store raw bytes.
+#[cfg(any(feature = "file", feature = "sql"))]
+pub(crate) fn bytes_to_pickle(data: &[u8]) -> Vec<u8> {
+    let mut writer = Writer {
+        out: Vec::with_capacity(data.len() + 16),
+        frame_start: None,
+        framing: true,
+    };
+    writer.out.extend_from_slice(&[0x80, 5]);
+    writer.save_sized([b'C', b'B', 0x8e], data);
+    writer.write(b".");
+    writer.commit_frame();
+    writer.out
+}
+
 /// The output with CPython's framing rules: opcodes go into the open frame, opened on first write.
 struct Writer {
     out: Vec<u8>,
@@ -173,18 +189,23 @@ impl Writer {
         }
     }
 
-    /// `SHORT_BINUNICODE`, `BINUNICODE` or `BINUNICODE8`, then `MEMOIZE`. A string of a frame's size or more
-    /// goes outside frames, as CPython writes it, so the reader can take it without copying.
+    /// `SHORT_BINUNICODE`, `BINUNICODE` or `BINUNICODE8`, then `MEMOIZE`.
     fn save_str(&mut self, text: &str) {
-        let bytes = text.as_bytes();
+        self.save_sized([0x8c, b'X', 0x8d], text.as_bytes());
+    }
+
+    /// A length-prefixed object (a `str` or a `bytes`) with the shortest of its three opcodes (one-byte,
+    /// four-byte, eight-byte length), then `MEMOIZE`. An object of a frame's size or more goes outside
+    /// frames, as CPython writes it, so the reader can take it without copying.
+    fn save_sized(&mut self, [short, long, huge]: [u8; 3], bytes: &[u8]) {
         let mut header = Vec::with_capacity(9);
         if bytes.len() <= 0xff {
-            header.extend_from_slice(&[0x8c, bytes.len() as u8]);
+            header.extend_from_slice(&[short, bytes.len() as u8]);
         } else if let Ok(len) = u32::try_from(bytes.len()) {
-            header.push(b'X');
+            header.push(long);
             header.extend_from_slice(&len.to_le_bytes());
         } else {
-            header.push(0x8d);
+            header.push(huge);
             header.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         }
         if bytes.len() >= FRAME_SIZE_TARGET {
