@@ -179,6 +179,9 @@ async fn backend_for(url: &CacheUrl, options: &BackendOptions) -> Result<Arc<dyn
                 ));
             }
             let mut builder = crate::backends::FileBackend::builder(&url.location);
+            if options.value_format == Some(crate::ValueFormat::DjangoPickle) {
+                builder = builder.django_layout();
+            }
             if let Some(max_entries) = options.max_entries {
                 builder = builder.max_entries(max_entries);
             }
@@ -190,6 +193,9 @@ async fn backend_for(url: &CacheUrl, options: &BackendOptions) -> Result<Arc<dyn
         #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
         "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb" => {
             let mut builder = crate::backends::DatabaseBackend::builder(url.driver_url.clone());
+            if options.value_format == Some(crate::ValueFormat::DjangoPickle) {
+                builder = builder.django_layout();
+            }
             if let Some(table) = &options.table {
                 builder = builder.table(table.clone());
             }
@@ -209,9 +215,13 @@ async fn backend_for(url: &CacheUrl, options: &BackendOptions) -> Result<Arc<dyn
             crate::backends::RedisBackend::from_url(&url.driver_url)?,
         )),
         #[cfg(feature = "memcached")]
-        "memcached" | "memcache" => Ok(Arc::new(crate::backends::MemcachedBackend::from_url(
-            &url.driver_url,
-        )?)),
+        "memcached" | "memcache" => {
+            let mut builder = crate::backends::MemcachedBackendBuilder::from_url(&url.driver_url)?;
+            if options.value_format == Some(crate::ValueFormat::DjangoPickle) {
+                builder = builder.django_layout();
+            }
+            Ok(Arc::new(builder.build()?))
+        }
         other => Err(Error::UnknownScheme {
             scheme: other.to_owned(),
             url: redact(&url.driver_url),

@@ -118,6 +118,49 @@ impl Dialect {
             Dialect::Postgres | Dialect::MySql => " FOR UPDATE",
         }
     }
+
+    /// An instant given as Unix milliseconds (the expression `millis`, a parameter or a column) in the type
+    /// Django's `DateTimeField` has on this database with `USE_TZ = True`, so it compares with and is
+    /// stored into Django's date-time columns (`django_session.expire_date`, the database cache's
+    /// `expires`): naive UTC text `YYYY-MM-DD HH:MM:SS.fff` on SQLite (compared as text, as Django does),
+    /// `timestamp with time zone` on PostgreSQL, a naive UTC `datetime(6)` on MySQL, whatever the
+    /// session's time zone.
+    pub fn django_datetime(self, millis: &str) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!("strftime('%Y-%m-%d %H:%M:%f', {millis} / 1000.0, 'unixepoch')")
+            }
+            Dialect::Postgres => {
+                format!("to_timestamp(CAST({millis} AS DOUBLE PRECISION) / 1000)")
+            }
+            Dialect::MySql => {
+                format!("TIMESTAMPADD(MICROSECOND, {millis} * 1000, '1970-01-01 00:00:00')")
+            }
+        }
+    }
+
+    /// The inverse of [`django_datetime`](Self::django_datetime): a Django date-time `column` (already
+    /// quoted) as Unix milliseconds.
+    pub fn django_datetime_millis(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!("CAST(ROUND((julianday({column}) - 2440587.5) * 86400000.0) AS INTEGER)")
+            }
+            Dialect::Postgres => format!("CAST(EXTRACT(EPOCH FROM {column}) * 1000 AS BIGINT)"),
+            Dialect::MySql => format!(
+                "CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {column}) DIV 1000 AS SIGNED)"
+            ),
+        }
+    }
+
+    /// A text `column` (already quoted) read as bytes, as the drivers read `BLOB`/`BYTEA`/`VARBINARY`.
+    pub fn text_as_bytes(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("CAST({column} AS BLOB)"),
+            Dialect::Postgres => format!("convert_to({column}, 'UTF8')"),
+            Dialect::MySql => format!("CAST({column} AS BINARY)"),
+        }
+    }
 }
 
 /// The database URL schemes this build can open, by enabled feature.

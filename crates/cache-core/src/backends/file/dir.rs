@@ -10,10 +10,7 @@ use std::time::SystemTime;
 use md5::{Digest, Md5};
 use rand::seq::IteratorRandom;
 
-use super::entry::{
-    create_private_dir, decode_header, encode_header, is_entry_file, remove_if_present, Stored,
-    EXTENSION, HEADER_LEN,
-};
+use super::entry::{create_private_dir, remove_if_present, Layout, Stored};
 use crate::backend::Expiry;
 
 /// The directory's write lock (see [`Inner::lock_directory`]); not an entry file, so `clear` and culling
@@ -29,6 +26,7 @@ pub(super) struct Inner {
     pub(super) dir: PathBuf,
     pub(super) max_entries: u64,
     pub(super) cull_frequency: u64,
+    pub(super) layout: Layout,
 }
 
 impl Inner {
@@ -39,7 +37,7 @@ impl Inner {
             name.push_str(&format!("{byte:02x}"));
         }
         name.push('.');
-        name.push_str(EXTENSION);
+        name.push_str(self.layout.extension());
         self.dir.join(name)
     }
 
@@ -53,25 +51,33 @@ impl Inner {
         let mut bytes = Vec::new();
         if header_only {
             Read::by_ref(&mut file)
-                .take(HEADER_LEN as u64)
+                .take(self.layout.expiry_len() as u64)
                 .read_to_end(&mut bytes)?;
         } else {
             file.read_to_end(&mut bytes)?;
         }
-        let Some(expiry) = decode_header(&bytes) else {
+        let corrupted = || {
             tracing::warn!(path = %path.display(), "removing a corrupted cache file");
-            remove_if_present(path)?;
-            return Ok(None);
+            remove_if_present(path).map(|_| None)
+        };
+        let Some((expiry, value_start)) = self.layout.decode_expiry(&bytes) else {
+            return corrupted();
         };
         if expiry.is_expired_at(SystemTime::now()) {
             remove_if_present(path)?;
             return Ok(None);
         }
-        bytes.drain(..HEADER_LEN);
-        Ok(Some(Stored {
-            expiry,
-            value: bytes,
-        }))
+        if header_only {
+            return Ok(Some(Stored {
+                expiry,
+                value: Vec::new(),
+            }));
+        }
+        bytes.drain(..value_start);
+        let Some(value) = self.layout.decode_value(bytes) else {
+            return corrupted();
+        };
+        Ok(Some(Stored { expiry, value }))
     }
 
     /// Writes an entry to a temporary file in the cache directory, ready to be published.
@@ -85,8 +91,7 @@ impl Inner {
                 .write(true)
                 .create_new(true)
                 .open(&temp)?;
-            file.write_all(&encode_header(expiry))?;
-            file.write_all(value)?;
+            file.write_all(&self.layout.encode(value, expiry))?;
             file.flush()
         })();
         match result {
@@ -114,7 +119,7 @@ impl Inner {
         let mut files = Vec::new();
         for entry in entries {
             let path = entry?.path();
-            if is_entry_file(&path) {
+            if self.layout.is_entry_file(&path) {
                 files.push(path);
             }
         }

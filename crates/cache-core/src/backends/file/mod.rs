@@ -11,12 +11,16 @@
 //!   `tracing` warning, never an error.
 //! - Culling as in Django: when a write finds at least `max_entries` entries, a random
 //!   `count / cull_frequency` of them are removed (all of them when `cull_frequency` is 0).
-//! - `clear` removes only `*.tdcache` files, never other files or the directory.
+//! - `clear` removes only entry files (`*.tdcache`; `*.djcache` in Django's layout), never other files or
+//!   the directory.
 //! - `compare_and_set`, `touch`, `incr`, `delete` and `delete_many` hold the directory's write lock (an
 //!   exclusive `flock` on `<dir>/.tdcache-lock`) from their read to their write, so they are atomic against
 //!   each other in every process sharing the directory (Django's file cache has no such lock). `set` and `add` do not
 //!   take it: a `set` racing with a `compare_and_set` on the same key may be overwritten by it, the last
 //!   writer winning as with any `set`. The lock is waited for at most 2 s, then the operation fails.
+//!
+//! [`FileBackendBuilder::django_layout`] writes Django's own files instead (`<md5>.djcache`: the pickled
+//! expiry, then the zlib-compressed pickle of the value), to share the directory with a Django project.
 //!
 //! Every operation runs as one blocking task (`spawn_blocking`) doing plain `std::fs` calls: one thread hop
 //! per operation instead of one per file system call.
@@ -35,7 +39,7 @@ use bytes::Bytes;
 use crate::backend::{checked_increment, CacheBackend, Expiry};
 use crate::error::{Error, Result};
 use dir::Inner;
-use entry::{create_private_dir, remove_if_present, Stored};
+use entry::{create_private_dir, remove_if_present, Layout, Stored};
 
 /// Django's `MAX_ENTRIES` default.
 pub const DEFAULT_MAX_ENTRIES: u64 = 300;
@@ -55,9 +59,21 @@ pub struct FileBackendBuilder {
     dir: PathBuf,
     max_entries: u64,
     cull_frequency: u64,
+    layout: Layout,
 }
 
 impl FileBackendBuilder {
+    /// Writes and reads entries as Django's `FileBasedCache` does, so a Django project configured with the
+    /// same directory shares them: `<md5>.djcache` files holding the pickled expiry and the
+    /// zlib-compressed pickle of the value. Pair it with
+    /// [`ValueFormat::DjangoPickle`](crate::ValueFormat::DjangoPickle) on the [`Cache`](crate::Cache)
+    /// (a `file://` URL with `value_format=django` does both). Entries in this crate's own layout
+    /// (`.tdcache`) are not seen, and `clear` leaves them.
+    pub fn django_layout(mut self) -> Self {
+        self.layout = Layout::Django;
+        self
+    }
+
     crate::setters::setters! {
         /// The most entries before a write culls (default 300).
         max_entries: u64,
@@ -84,6 +100,7 @@ impl FileBackendBuilder {
                 dir: self.dir,
                 max_entries: self.max_entries,
                 cull_frequency: self.cull_frequency,
+                layout: self.layout,
             }),
         })
     }
@@ -101,6 +118,7 @@ impl FileBackend {
             dir: dir.into(),
             max_entries: DEFAULT_MAX_ENTRIES,
             cull_frequency: DEFAULT_CULL_FREQUENCY,
+            layout: Layout::default(),
         }
     }
 

@@ -129,6 +129,45 @@ async fn corrupted_files_are_misses_and_removed() {
     assert_eq!(backend.get("empty").await.expect("get"), None);
 }
 
+/// Django's layout: a file Django could not read either (no expiry pickle, an expiry that is not a time,
+/// a body that is not zlib, a zlib bomb) is a miss and removed; an empty file is expired, as in Django.
+#[tokio::test]
+async fn corrupted_django_files_are_misses_and_removed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = FileBackend::builder(dir.path().join("cache"))
+        .django_layout()
+        .build()
+        .expect("backend");
+    let never = b"\x80\x05N.".to_vec();
+    let mut bomb = never.clone();
+    bomb.extend_from_slice(&crate::codec::django::stored::deflate(&vec![0; 600 << 20]));
+    let mut not_zlib = never.clone();
+    not_zlib.extend_from_slice(b"not zlib");
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("empty", Vec::new()),
+        ("no-expiry", b"garbage".to_vec()),
+        ("expiry-a-string", b"\x80\x05\x8c\x01a.".to_vec()),
+        ("not-zlib", not_zlib),
+        ("bomb", bomb),
+    ];
+    for (key, content) in cases {
+        let path = backend.path_for(key);
+        assert!(path.to_string_lossy().ends_with(".djcache"));
+        fs::write(&path, content).expect("write");
+        assert_eq!(backend.get(key).await.expect("get"), None, "{key}");
+        assert!(!path.exists(), "{key}: unreadable file kept");
+    }
+    // What Django writes for `cache.set(k, 42, None)`, read back as the integer's text.
+    let mut django = never;
+    django.extend_from_slice(&crate::codec::django::stored::deflate(b"\x80\x05K*."));
+    fs::write(backend.path_for("answer"), django).expect("write");
+    assert_eq!(
+        backend.get("answer").await.expect("get").as_deref(),
+        Some(&b"42"[..])
+    );
+    assert_eq!(backend.incr("answer", 1).await.expect("incr"), 43);
+}
+
 #[tokio::test]
 async fn clear_keeps_other_files() {
     let (_dir, backend) = backend();

@@ -28,6 +28,7 @@ pub struct MemcachedBackendBuilder {
     servers: Vec<String>,
     connection: ConnectionSettings,
     max_value_size: usize,
+    django: bool,
 }
 
 impl std::fmt::Debug for MemcachedBackendBuilder {
@@ -38,6 +39,7 @@ impl std::fmt::Debug for MemcachedBackendBuilder {
             .field("connect_timeout", &self.connection.connect_timeout)
             .field("max_connections", &self.connection.max_connections)
             .field("max_value_size", &self.max_value_size)
+            .field("django", &self.django)
             .finish()
     }
 }
@@ -48,6 +50,7 @@ impl MemcachedBackendBuilder {
             servers,
             connection: ConnectionSettings::new(DEFAULT_TIMEOUT, DEFAULT_MAX_CONNECTIONS),
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            django: false,
         }
     }
 
@@ -103,6 +106,19 @@ impl MemcachedBackendBuilder {
         self
     }
 
+    /// Stores values and places keys as Django's
+    /// [`PyMemcacheCache`](https://docs.djangoproject.com/en/5.2/topics/cache/#memcached) does (pymemcache's
+    /// `HashClient` with `pickle_serde`), so a Django project with the same server list shares them: `bytes`
+    /// with client flags 0, a `str` as UTF-8 with flags 16, an `int` as decimal text with flags 2 (so
+    /// memcached's `incr` works on it for both), anything else pickled with flags 1; each key on the
+    /// server pymemcache's rendezvous hashing picks. Pair it with
+    /// [`ValueFormat::DjangoPickle`](crate::ValueFormat::DjangoPickle) on the [`Cache`](crate::Cache)
+    /// (a `memcached://` URL with `value_format=django` does both).
+    pub fn django_layout(mut self) -> Self {
+        self.django = true;
+        self
+    }
+
     /// Builds the backend; connections are made by the first operations. [`Error::Config`] for no server,
     /// a server that is not `host[:port]`, or a zero timeout or pool size.
     pub fn build(self) -> Result<MemcachedBackend> {
@@ -117,7 +133,11 @@ impl MemcachedBackendBuilder {
             .iter()
             .map(|server| normalize(server))
             .collect::<Result<Vec<_>>>()?;
-        let ring = Ring::new(&addresses);
+        let ring = if self.django {
+            Ring::rendezvous(&addresses)
+        } else {
+            Ring::new(&addresses)
+        };
         let servers = addresses
             .into_iter()
             .map(|address| Server::new(address, self.connection.max_connections, connect_timeout))
@@ -128,6 +148,7 @@ impl MemcachedBackendBuilder {
                 ring,
                 timeout: self.connection.timeout,
                 max_value_size: self.max_value_size,
+                django: self.django,
             }),
         })
     }

@@ -45,19 +45,21 @@ impl MemcachedBackend {
         // Until it wins: under contention each lost round means another writer made progress, and the
         // operation's deadline bounds the whole.
         loop {
-            let Some((current, cas)) = self.read_for_swap(server, key, &["v", "c", "t"]).await?
+            let Some((current, cas)) = self
+                .read_for_swap(server, key, &["v", "c", "t", "f"])
+                .await?
             else {
                 return Err(Error::KeyNotFound {
                     key: key.to_owned(),
                 });
             };
-            let data = current.data.unwrap_or_default();
-            let new = checked_increment(key, &data, delta)?;
             // Remaining seconds: -1 never expires (T0), otherwise at least 1 (T0 would mean "never").
             let ttl = match current.ttl_remaining {
                 None | Some(-1) => 0,
                 Some(left) => left.max(1),
             };
+            let data = self.read_value(key, current)?;
+            let new = checked_increment(key, &data, delta)?;
             match self
                 .swap(server, key, cas, new.to_string().as_bytes(), ttl)
                 .await?
@@ -98,7 +100,7 @@ impl MemcachedBackend {
         }
     }
 
-    /// `ms <key> C<cas> T<ttl>`: stores `value` only if the item still has the token `cas`. Never retried
+    /// `ms <key> C<cas> T<ttl>`: stores the `Cache`'s `value` only if the item still has the token `cas`. Never retried
     /// (a lost reply could hide a swap that happened).
     pub(super) async fn swap(
         &self,
@@ -108,9 +110,13 @@ impl MemcachedBackend {
         value: &[u8],
         ttl: i64,
     ) -> Result<Swap> {
-        let flags = [format!("C{cas}"), format!("T{ttl}")];
-        let flags: [&str; 2] = [&flags[0], &flags[1]];
-        match self.store(server, key, value, &flags, Retry::Never).await? {
+        let (data, client_flags) = self.write_value(value);
+        let (cas, ttl) = (format!("C{cas}"), format!("T{ttl}"));
+        let flags: Vec<&str> = [cas.as_str(), ttl.as_str()]
+            .into_iter()
+            .chain(client_flags.as_deref())
+            .collect();
+        match self.store(server, key, &data, &flags, Retry::Never).await? {
             Ok(()) => Ok(Swap::Stored),
             Err(async_memcached::Error::Protocol(Status::Exists)) => Ok(Swap::Changed),
             Err(async_memcached::Error::Protocol(Status::NotFound)) => Ok(Swap::Gone),

@@ -47,11 +47,15 @@ mod builder;
 mod connection;
 mod ring;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::backend::deadline_for_keys;
 use crate::backends::pool::with_deadline;
+use crate::codec::django::stored;
 use crate::error::{Error, Result};
 
 pub use builder::MemcachedBackendBuilder;
@@ -115,6 +119,8 @@ struct Inner {
     ring: Ring,
     timeout: Duration,
     max_value_size: usize,
+    /// Values are stored as Django's `PyMemcacheCache` stores them (`stored` module).
+    django: bool,
 }
 
 impl MemcachedBackend {
@@ -188,6 +194,41 @@ impl MemcachedBackend {
     ) -> Result<T> {
         let timeout = deadline_for_keys(self.inner.timeout, keys);
         with_deadline(NAME, operation, timeout, future).await
+    }
+
+    /// The `mg` flags that read a value: `v`, plus `f` (the client flags) in Django's layout.
+    fn value_flags(&self) -> &'static [&'static str] {
+        if self.inner.django {
+            &["v", "f"]
+        } else {
+            &["v"]
+        }
+    }
+
+    /// The bytes for the `Cache` of a value read with [`value_flags`](Self::value_flags).
+    fn read_value(&self, key: &str, value: async_memcached::MetaValue) -> Result<Bytes> {
+        let data = value.data.unwrap_or_default();
+        if !self.inner.django {
+            return Ok(Bytes::from(data));
+        }
+        stored::from_memcached(value.flags.unwrap_or(0), data, self.inner.max_value_size)
+            .map(Bytes::from)
+            .map_err(|unreadable| {
+                Error::backend(
+                    NAME,
+                    format!("the value under {key:?} is not readable in Django's layout: {unreadable:?}"),
+                )
+            })
+    }
+
+    /// What to store for the `Cache`'s `value`: the data, and the `F<client flags>` to send with it in
+    /// Django's layout.
+    fn write_value<'v>(&self, value: &'v [u8]) -> (Cow<'v, [u8]>, Option<String>) {
+        if !self.inner.django {
+            return (Cow::Borrowed(value), None);
+        }
+        let (flags, data) = stored::to_memcached(value);
+        (data, Some(format!("F{flags}")))
     }
 
     fn too_large(&self, key: &str, size: usize) -> Error {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::commands::Swap;
-use super::connection::Retry;
+use super::connection::{Retry, Server};
 use super::protocol::{check_key, is_non_numeric, is_too_large, ttl};
 use super::{MemcachedBackend, NAME};
 use crate::backend::{CacheBackend, Expiry, KeyLimits};
@@ -36,10 +36,10 @@ impl CacheBackend for MemcachedBackend {
                 key,
                 false,
                 None,
-                Some(&["v"])
+                Some(self.value_flags())
             ));
             match reply {
-                Ok(found) => Ok(found.map(|value| Bytes::from(value.data.unwrap_or_default()))),
+                Ok(found) => found.map(|value| self.read_value(key, value)).transpose(),
                 Err(error) => Err(server.failure(error)),
             }
         })
@@ -58,14 +58,15 @@ impl CacheBackend for MemcachedBackend {
             let fetches = groups.iter().map(|(server, positions)| async move {
                 let batch: Vec<&str> = positions.iter().map(|&p| keys[p].as_str()).collect();
                 let reply = call!(server, Retry::Safe, |client| client
-                    .meta_get_multi(&batch, Some(&["v"])));
+                    .meta_get_multi(&batch, Some(self.value_flags())));
                 reply.map_err(|error| server.failure(error))
             });
             let mut found: HashMap<Vec<u8>, Bytes> = HashMap::new();
             for hits in futures_util::future::try_join_all(fetches).await? {
-                for hit in hits {
-                    if let Some(key) = hit.key {
-                        found.insert(key, Bytes::from(hit.data.unwrap_or_default()));
+                for mut hit in hits {
+                    if let Some(key) = hit.key.take() {
+                        let value = self.read_value(&String::from_utf8_lossy(&key), hit)?;
+                        found.insert(key, value);
                     }
                 }
             }
@@ -84,12 +85,13 @@ impl CacheBackend for MemcachedBackend {
                 self.discard(key).await?;
                 return Err(self.too_large(key, value.len()));
             }
-            let flags = format!("T{}", ttl(expiry));
+            let (data, client_flags) = self.write_value(&value);
+            let ttl = format!("T{}", ttl(expiry));
+            let flags: Vec<&str> = std::iter::once(ttl.as_str())
+                .chain(client_flags.as_deref())
+                .collect();
             let server = self.server(key);
-            match self
-                .store(server, key, &value, &[&flags], Retry::Safe)
-                .await?
-            {
+            match self.store(server, key, &data, &flags, Retry::Safe).await? {
                 Ok(()) => Ok(()),
                 Err(error) => {
                     // memcached drops the old item when a set fails; make sure of it.
@@ -114,17 +116,33 @@ impl CacheBackend for MemcachedBackend {
             let (fitting, too_large): (Vec<_>, Vec<_>) =
                 entries.iter().partition(|(_, value)| value.len() <= limit);
             let mut failed: Vec<String> = too_large.iter().map(|(key, _)| key.clone()).collect();
-            let flags = format!("T{}", ttl(expiry));
-            let groups = self.by_server(fitting.iter().map(|(key, _)| key.as_str()));
-            let stores = groups.iter().map(|(server, positions)| {
-                let batch: Vec<(&str, &[u8])> = positions
-                    .iter()
-                    .map(|&p| (fitting[p].0.as_str(), fitting[p].1.as_ref()))
+            let ttl = format!("T{}", ttl(expiry));
+            let written: Vec<_> = fitting
+                .iter()
+                .map(|(_, value)| self.write_value(value))
+                .collect();
+            // One `ms` batch per server and client flags (one set of flags per batch).
+            let mut batches: Vec<(&Server, &Option<String>, Vec<(&str, &[u8])>)> = Vec::new();
+            for (server, positions) in self.by_server(fitting.iter().map(|(key, _)| key.as_str())) {
+                for p in positions {
+                    let (data, client_flags) = &written[p];
+                    let item = (fitting[p].0.as_str(), data.as_ref());
+                    match batches
+                        .iter_mut()
+                        .find(|(s, f, _)| std::ptr::eq(*s, server) && *f == client_flags)
+                    {
+                        Some((_, _, items)) => items.push(item),
+                        None => batches.push((server, client_flags, vec![item])),
+                    }
+                }
+            }
+            let stores = batches.iter().map(|(server, client_flags, batch)| {
+                let flags: Vec<&str> = std::iter::once(ttl.as_str())
+                    .chain(client_flags.as_deref())
                     .collect();
-                let flags = flags.as_str();
                 async move {
                     let reply = call!(server, Retry::Safe, |client| client
-                        .meta_set_multi(&batch, Some(&[flags])));
+                        .meta_set_multi(batch, Some(&flags)));
                     reply.map_err(|error| server.failure(error))
                 }
             });
@@ -152,10 +170,14 @@ impl CacheBackend for MemcachedBackend {
             return Err(self.too_large(key, value.len()));
         }
         self.deadline("add", async {
-            let flags = [String::from("ME"), format!("T{}", ttl(expiry))];
-            let flags: [&str; 2] = [&flags[0], &flags[1]];
+            let (data, client_flags) = self.write_value(&value);
+            let ttl = format!("T{}", ttl(expiry));
+            let flags: Vec<&str> = ["ME", ttl.as_str()]
+                .into_iter()
+                .chain(client_flags.as_deref())
+                .collect();
             let server = self.server(key);
-            match self.store(server, key, &value, &flags, Retry::Safe).await? {
+            match self.store(server, key, &data, &flags, Retry::Safe).await? {
                 Ok(()) => Ok(true),
                 Err(async_memcached::Error::Protocol(Status::NotStored)) => Ok(false),
                 Err(error) if is_too_large(&error) => Err(self.too_large(key, value.len())),
@@ -174,10 +196,11 @@ impl CacheBackend for MemcachedBackend {
         }
         self.deadline("compare_and_set", async {
             let server = self.server(key);
-            let Some((current, cas)) = self.read_for_swap(server, key, &["v", "c"]).await? else {
+            let Some((current, cas)) = self.read_for_swap(server, key, &["v", "c", "f"]).await?
+            else {
                 return Ok(false);
             };
-            if current.data.as_deref().unwrap_or_default() != old {
+            if self.read_value(key, current)? != old {
                 return Ok(false);
             }
             let swap = self.swap(server, key, cas, &new, ttl(at)).await?;

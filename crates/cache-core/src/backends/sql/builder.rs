@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::cull::{Culling, DEFAULT_CULL_FREQUENCY, DEFAULT_MAX_ENTRIES};
 use super::error::{connect_error, open_error};
-use super::statements::{validate_table, Statements};
+use super::statements::{validate_table, Layout, Statements};
 use super::{DatabaseBackend, Inner};
 use crate::error::Result;
 use crate::sql::{Dialect, PoolSettings, SqlError, SqlPool};
@@ -25,6 +25,7 @@ pub struct DatabaseBackendBuilder {
     connect_timeout: Duration,
     operation_timeout: Duration,
     max_connections: u32,
+    layout: Layout,
 }
 
 enum Source {
@@ -46,6 +47,7 @@ impl std::fmt::Debug for DatabaseBackendBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("operation_timeout", &self.operation_timeout)
             .field("max_connections", &self.max_connections)
+            .field("layout", &self.layout)
             .finish()
     }
 }
@@ -69,7 +71,21 @@ impl DatabaseBackendBuilder {
             connect_timeout: defaults.acquire_timeout,
             operation_timeout: defaults.operation_timeout,
             max_connections: defaults.max_connections,
+            layout: Layout::default(),
         }
+    }
+
+    /// Uses Django's cache table as Django's `createcachetable` makes it, so a Django project whose
+    /// [`DatabaseCache`](https://docs.djangoproject.com/en/5.2/topics/cache/#database-caching) has this
+    /// table as its `LOCATION` shares the entries: `cache_key varchar(255)`, `value` holding
+    /// `base64(pickle.dumps(value))`, `expires` a date-time in UTC (text on SQLite, `timestamp with time
+    /// zone` on PostgreSQL, `datetime(6)` on MySQL; a never-expiring entry holds 9999-12-31 23:59:59).
+    /// [`create_table`](super::DatabaseBackend::create_table) makes that table when it is missing. Pair it
+    /// with [`ValueFormat::DjangoPickle`](crate::ValueFormat::DjangoPickle) on the [`Cache`](crate::Cache)
+    /// (a database URL with `value_format=django` does both).
+    pub fn django_layout(mut self) -> Self {
+        self.layout = Layout::Django;
+        self
     }
 
     crate::setters::setters! {
@@ -166,7 +182,7 @@ impl DatabaseBackendBuilder {
             inner: Arc::new(Inner {
                 pool,
                 dialect,
-                sql: Statements::new(dialect, &self.table),
+                sql: Statements::new(dialect, &self.table, self.layout),
                 table: self.table,
                 culling,
                 operation_timeout: self.operation_timeout,

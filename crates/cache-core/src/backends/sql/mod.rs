@@ -101,6 +101,7 @@ mod cull;
 mod error;
 mod multi;
 mod ops;
+mod row;
 mod statements;
 
 use std::sync::Arc;

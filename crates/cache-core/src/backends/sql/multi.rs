@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::error::OpResult as Result;
 use super::ops::KEYS_PER_QUERY;
-use super::ops::{expiry_millis, key_and_cell, key_bind, now_millis, value_or_miss, Db};
+use super::ops::{key_and_cell, now_millis, value_or_miss, Db};
 use super::statements::Statements;
 use crate::backend::Expiry;
 use crate::sql::{Bind, Exec};
@@ -27,14 +27,14 @@ impl Db<'_> {
         for chunk in keys.chunks(KEYS_PER_QUERY) {
             let mut binds = Vec::with_capacity(chunk.len() + 1);
             binds.push(Bind::Int(now));
-            binds.extend(chunk.iter().map(|key| key_bind(key)));
+            binds.extend(chunk.iter().map(|key| sql.layout.key(key)));
             let statement = sql.get_many(chunk.len());
             let rows = self
                 .conn
                 .exec()
                 .fetch_all(&statement, &binds, false, key_and_cell);
             for (key, cell) in rows.await? {
-                if let Some(value) = value_or_miss(sql.dialect.name(), &key, cell) {
+                if let Some(value) = value_or_miss(sql, &key, cell) {
                     found.insert(key, value);
                 }
             }
@@ -68,7 +68,7 @@ impl Db<'_> {
         }
         let rows = u64::try_from(distinct.len()).unwrap_or(u64::MAX);
         self.before_write(now_millis(), rows).await?;
-        let expires = expiry_millis(expiry);
+        let expires = sql.layout.expiry(expiry);
         let batches = batches(&distinct);
         if let [batch] = batches.as_slice() {
             return insert_rows(self.conn.exec(), sql, batch, expires).await;
@@ -83,7 +83,7 @@ impl Db<'_> {
     pub(crate) async fn delete_many(&mut self, keys: &[String]) -> Result<()> {
         let sql = self.sql;
         for chunk in keys.chunks(KEYS_PER_QUERY) {
-            let binds: Vec<Bind<'_>> = chunk.iter().map(|key| key_bind(key)).collect();
+            let binds: Vec<Bind<'_>> = chunk.iter().map(|key| sql.layout.key(key)).collect();
             let statement = sql.delete_many(chunk.len());
             self.conn.exec().execute(&statement, &binds, false).await?;
         }
@@ -119,9 +119,14 @@ async fn insert_rows(
     batch: &[(&str, &Bytes)],
     expires: i64,
 ) -> Result<()> {
+    let values: Vec<_> = batch
+        .iter()
+        .map(|(_, value)| sql.layout.value(value))
+        .collect();
     let binds: Vec<Bind<'_>> = batch
         .iter()
-        .flat_map(|&(key, value)| [key_bind(key), Bind::Bytes(value), Bind::Int(expires)])
+        .zip(&values)
+        .flat_map(|(&(key, _), value)| [sql.layout.key(key), value.bind(), Bind::Int(expires)])
         .collect();
     exec.execute(&sql.set_many(batch.len()), &binds, false)
         .await?;

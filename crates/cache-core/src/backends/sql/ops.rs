@@ -16,18 +16,11 @@ use crate::sql::{Bind, Conn, Exec, SqlError, SqlRow};
 /// SQLite 32766, PostgreSQL and MySQL 65535).
 pub(crate) const KEYS_PER_QUERY: usize = 10_000;
 
-/// The stored form of an expiry: Unix milliseconds, `i64::MAX` for never (every comparison is then a plain
-/// `expires_ms > now`).
-pub(crate) fn expiry_millis(expiry: Expiry) -> i64 {
-    match expiry {
-        Expiry::Never => i64::MAX,
-        Expiry::At(_) => expiry.as_unix_millis().unwrap_or(i64::MAX),
-    }
-}
-
-/// Now, in Unix milliseconds. An entry is live while `expires_ms > now`.
+/// Now, in Unix milliseconds. An entry is live while its expiry is after now.
 pub(crate) fn now_millis() -> i64 {
-    expiry_millis(Expiry::At(SystemTime::now()))
+    Expiry::At(SystemTime::now())
+        .as_unix_millis()
+        .unwrap_or(i64::MAX)
 }
 
 /// A value column as read: `Err` says why it could not be read as bytes (NULL, or a type sqlx cannot read as
@@ -55,13 +48,13 @@ pub(super) fn key_and_cell(row: SqlRow<'_>) -> Option<(Vec<u8>, Cell)> {
     Some((key, cell(row.bytes(1))))
 }
 
-/// A value cell as bytes, or a miss for a corrupted row (logged).
-pub(super) fn value_or_miss(dialect: &'static str, key: &[u8], cell: Cell) -> Option<Bytes> {
-    match cell {
+/// A value cell as the `Cache`'s bytes, or a miss for a corrupted row (logged).
+pub(super) fn value_or_miss(sql: &Statements, key: &[u8], cell: Cell) -> Option<Bytes> {
+    match cell.and_then(|stored| sql.layout.read_value(stored)) {
         Ok(bytes) => Some(Bytes::from(bytes)),
         Err(reason) => {
             tracing::warn!(
-                backend = dialect,
+                backend = sql.dialect.name(),
                 key = %String::from_utf8_lossy(key),
                 %reason,
                 "unreadable cache row treated as a miss"
@@ -69,11 +62,6 @@ pub(super) fn value_or_miss(dialect: &'static str, key: &[u8], cell: Cell) -> Op
             None
         }
     }
-}
-
-/// A key as a statement parameter: its UTF-8 bytes (keys are stored as bytes and compared byte for byte).
-pub(super) fn key_bind(key: &str) -> Bind<'_> {
-    Bind::Bytes(key.as_bytes())
 }
 
 /// One operation's connection, with the backend's statements and culling.
@@ -97,18 +85,20 @@ impl Db<'_> {
     }
 
     pub(crate) async fn get(&mut self, key: &str) -> Result<Option<Bytes>> {
-        let binds = [key_bind(key), Bind::Int(now_millis())];
+        let sql = self.sql;
+        let binds = [sql.layout.key(key), Bind::Int(now_millis())];
         let cell = fetch_cell(self.conn.exec(), &self.sql.get, &binds).await?;
-        Ok(cell.and_then(|cell| value_or_miss(self.sql.dialect.name(), key.as_bytes(), cell)))
+        Ok(cell.and_then(|cell| value_or_miss(self.sql, key.as_bytes(), cell)))
     }
 
     pub(crate) async fn set(&mut self, key: &str, value: &[u8], expiry: Expiry) -> Result<()> {
         self.before_write(now_millis(), 1).await?;
         let sql = self.sql;
+        let value = sql.layout.value(value);
         let row = [
-            key_bind(key),
-            Bind::Bytes(value),
-            Bind::Int(expiry_millis(expiry)),
+            sql.layout.key(key),
+            value.bind(),
+            Bind::Int(sql.layout.expiry(expiry)),
         ];
         self.execute(&sql.set, &row).await?;
         Ok(())
@@ -117,12 +107,14 @@ impl Db<'_> {
     pub(crate) async fn add(&mut self, key: &str, value: &[u8], expiry: Expiry) -> Result<bool> {
         let now = now_millis();
         self.before_write(now, 1).await?;
+        let sql = self.sql;
+        let value = sql.layout.value(value);
         let row = [
-            key_bind(key),
-            Bind::Bytes(value),
-            Bind::Int(expiry_millis(expiry)),
+            sql.layout.key(key),
+            value.bind(),
+            Bind::Int(sql.layout.expiry(expiry)),
         ];
-        match &self.sql.add {
+        match &sql.add {
             AddSql::Upsert(upsert) => {
                 let [key, value, expires] = row;
                 let binds = [key, value, expires, Bind::Int(now)];
@@ -145,15 +137,15 @@ impl Db<'_> {
 
     pub(crate) async fn delete(&mut self, key: &str) -> Result<bool> {
         let sql = self.sql;
-        let binds = [key_bind(key), Bind::Int(now_millis())];
+        let binds = [sql.layout.key(key), Bind::Int(now_millis())];
         Ok(self.execute(&sql.delete, &binds).await? > 0)
     }
 
     pub(crate) async fn touch(&mut self, key: &str, expiry: Expiry) -> Result<bool> {
         let sql = self.sql;
         let binds = [
-            Bind::Int(expiry_millis(expiry)),
-            key_bind(key),
+            Bind::Int(sql.layout.expiry(expiry)),
+            sql.layout.key(key),
             Bind::Int(now_millis()),
         ];
         Ok(self.execute(&sql.touch, &binds).await? > 0)
@@ -169,12 +161,13 @@ impl Db<'_> {
         at: Expiry,
     ) -> Result<bool> {
         let sql = self.sql;
+        let (new, old) = (sql.layout.value(new), sql.layout.value(old));
         let binds = [
-            Bind::Bytes(new),
-            Bind::Int(expiry_millis(at)),
-            key_bind(key),
+            new.bind(),
+            Bind::Int(sql.layout.expiry(at)),
+            sql.layout.key(key),
             Bind::Int(now_millis()),
-            Bind::Bytes(old),
+            old.bind(),
         ];
         Ok(self.execute(&sql.compare_and_set, &binds).await? == 1)
     }
@@ -188,23 +181,24 @@ impl Db<'_> {
             key: key.to_owned(),
         };
         let mut tx = self.conn.begin(sql.begin_write).await?;
-        let binds = [key_bind(key), Bind::Int(now_millis())];
+        let binds = [sql.layout.key(key), Bind::Int(now_millis())];
         let cell = fetch_cell(tx.exec(), &sql.lock_value, &binds)
             .await?
             .ok_or_else(not_found)?;
         // A corrupted row is a miss everywhere, so `incr` reports it as missing.
-        let current =
-            value_or_miss(sql.dialect.name(), key.as_bytes(), cell).ok_or_else(not_found)?;
+        let current = value_or_miss(sql, key.as_bytes(), cell).ok_or_else(not_found)?;
         let new = checked_increment(key, &current, delta)?;
         let text = new.to_string();
-        let binds = [Bind::Bytes(text.as_bytes()), key_bind(key)];
+        let value = sql.layout.value(text.as_bytes());
+        let binds = [value.bind(), sql.layout.key(key)];
         tx.exec().execute(&sql.update_value, &binds, true).await?;
         tx.commit().await?;
         Ok(new)
     }
 
     pub(crate) async fn has_key(&mut self, key: &str) -> Result<bool> {
-        let binds = [key_bind(key), Bind::Int(now_millis())];
+        let sql = self.sql;
+        let binds = [sql.layout.key(key), Bind::Int(now_millis())];
         let row = self
             .conn
             .exec()

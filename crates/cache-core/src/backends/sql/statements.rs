@@ -10,33 +10,77 @@ use std::fmt::Write as _;
 use crate::error::{Error, Result};
 use crate::sql::{is_sqlite_reserved_name, Dialect};
 
-/// The expiry of `column` as an integer. SQLite columns are dynamically typed, so a row written by hand
-/// may hold text there: `CAST` turns anything into an integer (garbage becomes 0, i.e. expired), which makes
-/// such a row a miss rather than a live entry. The expiry index is on the same expression.
-fn expires_of(d: Dialect, column: &str) -> String {
-    match d {
-        Dialect::Sqlite => format!("CAST({column} AS INTEGER)"),
-        Dialect::Postgres | Dialect::MySql => column.to_owned(),
-    }
+/// How the table holds an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Layout {
+    /// This crate's: the key and the value as bytes, the expiry as Unix milliseconds (`expires_ms`).
+    #[default]
+    Native,
+    /// Django's `createcachetable`: `cache_key varchar(255)`, `value` text holding the base64 of the
+    /// pickled value, `expires` a date-time (see [`Dialect::django_datetime`]).
+    Django,
 }
 
-/// The value column as bytes. On SQLite a hand-written row may hold text or a number; `CAST` reads any of
-/// them as bytes (NULL stays NULL and is reported as a corrupted row).
-fn value_expr(d: Dialect) -> String {
-    let value = d.quote("value");
-    match d {
-        Dialect::Sqlite => format!("CAST({value} AS BLOB)"),
-        Dialect::Postgres | Dialect::MySql => value,
-    }
+/// The SQL of one layout on one dialect: column names and how keys, values and instants are written.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    d: Dialect,
+    layout: Layout,
 }
 
-/// The quoted column names: key, value, expiry.
-fn columns(d: Dialect) -> (String, String, String) {
-    (
-        d.quote("cache_key"),
-        d.quote("value"),
-        d.quote("expires_ms"),
-    )
+impl Shape {
+    /// The quoted column names: key, value, expiry.
+    fn columns(self) -> (String, String, String) {
+        let expires = match self.layout {
+            Layout::Native => "expires_ms",
+            Layout::Django => "expires",
+        };
+        (
+            self.d.quote("cache_key"),
+            self.d.quote("value"),
+            self.d.quote(expires),
+        )
+    }
+
+    /// The expiry `column` as it is compared. In this crate's layout on SQLite, whose columns are
+    /// dynamically typed, a row written by hand may hold text there: `CAST` turns anything into an integer
+    /// (garbage becomes 0, i.e. expired), which makes such a row a miss rather than a live entry. The
+    /// expiry index is on the same expression.
+    fn expires_of(self, column: &str) -> String {
+        match (self.layout, self.d) {
+            (Layout::Native, Dialect::Sqlite) => format!("CAST({column} AS INTEGER)"),
+            _ => column.to_owned(),
+        }
+    }
+
+    /// Parameter `n`, an instant bound as Unix milliseconds, in the expiry column's type.
+    fn instant(self, n: usize) -> String {
+        let param = self.d.placeholder(n);
+        match self.layout {
+            Layout::Native => param,
+            Layout::Django => self.d.django_datetime(&param),
+        }
+    }
+
+    /// A key or value `column` (quoted) as read: bytes. On SQLite a hand-written row may hold text or a
+    /// number; `CAST` reads any of them as bytes (NULL stays NULL and is reported as a corrupted row).
+    /// Django's columns are text.
+    fn read(self, column: &str) -> String {
+        match (self.layout, self.d) {
+            (Layout::Django, d) => d.text_as_bytes(column),
+            (Layout::Native, Dialect::Sqlite) => format!("CAST({column} AS BLOB)"),
+            (Layout::Native, _) => column.to_owned(),
+        }
+    }
+
+    /// The value column as compared with a bound value (bytes in this crate's layout, text in Django's).
+    fn value_compared(self) -> String {
+        let value = self.d.quote("value");
+        match self.layout {
+            Layout::Native => self.read(&value),
+            Layout::Django => value,
+        }
+    }
 }
 
 /// Checks that `table` is a usable identifier on `d`; [`Error::Config`] says why not.
@@ -72,9 +116,9 @@ pub(crate) fn validate_table(d: Dialect, table: &str) -> Result<()> {
 }
 
 /// What an upsert does on a key conflict: take the new value and expiry.
-fn upsert_clause(d: Dialect) -> String {
-    let (k, v, e) = columns(d);
-    match d {
+fn upsert_clause(shape: Shape) -> String {
+    let (k, v, e) = shape.columns();
+    match shape.d {
         Dialect::Sqlite | Dialect::Postgres => {
             format!("ON CONFLICT ({k}) DO UPDATE SET {v} = excluded.{v}, {e} = excluded.{e}")
         }
@@ -107,6 +151,7 @@ pub(crate) enum AddSql {
 #[derive(Debug, Clone)]
 pub(crate) struct Statements {
     pub(crate) dialect: Dialect,
+    pub(crate) layout: Layout,
     quoted_table: String,
     /// Binds: key, now. One column: the value.
     pub(crate) get: String,
@@ -146,42 +191,44 @@ pub(crate) struct Statements {
 impl Statements {
     /// The statements for `table` on `dialect`. The table name must have passed
     /// [`validate_table`].
-    pub(crate) fn new(dialect: Dialect, table: &str) -> Self {
+    pub(crate) fn new(dialect: Dialect, table: &str, layout: Layout) -> Self {
         let d = dialect;
+        let shape = Shape { d, layout };
         let t = d.quote(table);
         let p = |n| d.placeholder(n);
-        let (k, v, e) = columns(d);
-        let expires = expires_of(d, &e);
-        let live = format!("{expires} > {}", p(2));
-        let value = value_expr(d);
+        let at = |n| shape.instant(n);
+        let (k, v, e) = shape.columns();
+        let expires = shape.expires_of(&e);
+        let live = format!("{expires} > {}", at(2));
+        let value = shape.read(&v);
         let insert = format!(
             "INSERT INTO {t} ({k}, {v}, {e}) VALUES ({}, {}, {})",
             p(1),
             p(2),
-            p(3)
+            at(3)
         );
         let add = match d {
             Dialect::Sqlite | Dialect::Postgres => AddSql::Upsert(format!(
                 "{insert} {} WHERE {} <= {}",
-                upsert_clause(d),
-                expires_of(d, &format!("{t}.{e}")),
-                p(4)
+                upsert_clause(shape),
+                shape.expires_of(&format!("{t}.{e}")),
+                at(4)
             )),
             Dialect::MySql => AddSql::DeleteExpiredThenInsert {
-                delete_expired: format!("DELETE FROM {t} WHERE {k} = ? AND {e} <= ?"),
+                delete_expired: format!("DELETE FROM {t} WHERE {k} = ? AND {e} <= {}", at(2)),
                 insert: insert.clone(),
             },
         };
         let index = d.quote(&format!("{table}_expires"));
-        let create = match d {
-            Dialect::Sqlite => vec![
+        let create = match (layout, d) {
+            (Layout::Native, Dialect::Sqlite) => vec![
                 format!(
                     "CREATE TABLE IF NOT EXISTS {t} ({k} BLOB NOT NULL PRIMARY KEY, \
                      {v} BLOB NOT NULL, {e} INTEGER NOT NULL)"
                 ),
                 format!("CREATE INDEX IF NOT EXISTS {index} ON {t} ({expires})"),
             ],
-            Dialect::Postgres => vec![
+            (Layout::Native, Dialect::Postgres) => vec![
                 format!(
                     "CREATE TABLE IF NOT EXISTS {t} ({k} BYTEA NOT NULL PRIMARY KEY, \
                      {v} BYTEA NOT NULL, {e} BIGINT NOT NULL)"
@@ -190,10 +237,29 @@ impl Statements {
             ],
             // Index names are per table on MySQL, so a fixed one is fine; `CREATE INDEX IF NOT EXISTS` is
             // MariaDB-only, hence the index inside the CREATE TABLE.
-            Dialect::MySql => vec![format!(
+            (Layout::Native, Dialect::MySql) => vec![format!(
                 "CREATE TABLE IF NOT EXISTS {t} ({k} VARBINARY(1020) NOT NULL PRIMARY KEY, \
                  {v} LONGBLOB NOT NULL, {e} BIGINT NOT NULL, \
                  KEY `cache_expires_ms` ({e})) ENGINE=InnoDB"
+            )],
+            // What Django's `createcachetable` makes, made only when missing.
+            (Layout::Django, Dialect::Sqlite | Dialect::Postgres) => {
+                let datetime = if d == Dialect::Sqlite {
+                    "datetime"
+                } else {
+                    "timestamp with time zone"
+                };
+                vec![
+                    format!(
+                        "CREATE TABLE IF NOT EXISTS {t} ({k} varchar(255) NOT NULL PRIMARY KEY, \
+                         {v} text NOT NULL, {e} {datetime} NOT NULL)"
+                    ),
+                    format!("CREATE INDEX IF NOT EXISTS {index} ON {t} ({e})"),
+                ]
+            }
+            (Layout::Django, Dialect::MySql) => vec![format!(
+                "CREATE TABLE IF NOT EXISTS {t} ({k} varchar(255) NOT NULL PRIMARY KEY, \
+                 {v} longtext NOT NULL, {e} datetime(6) NOT NULL, KEY {index} ({e}))"
             )],
         };
         let cull_soonest = match d {
@@ -206,15 +272,16 @@ impl Statements {
         };
         Statements {
             dialect,
+            layout,
             get: format!("SELECT {value} FROM {t} WHERE {k} = {} AND {live}", p(1)),
             has_key: format!("SELECT 1 FROM {t} WHERE {k} = {} AND {live}", p(1)),
-            set: format!("{insert} {}", upsert_clause(d)),
+            set: format!("{insert} {}", upsert_clause(shape)),
             add,
             touch: format!(
                 "UPDATE {t} SET {e} = {} WHERE {k} = {} AND {expires} > {}",
-                p(1),
+                at(1),
                 p(2),
-                p(3)
+                at(3)
             ),
             delete: format!("DELETE FROM {t} WHERE {k} = {} AND {live}", p(1)),
             lock_value: format!(
@@ -225,17 +292,18 @@ impl Statements {
             update_value: format!("UPDATE {t} SET {v} = {} WHERE {k} = {}", p(1), p(2)),
             compare_and_set: format!(
                 "UPDATE {t} SET {v} = {}, {e} = {} WHERE {k} = {} AND {expires} > {} \
-                 AND {value} = {}",
+                 AND {} = {}",
                 p(1),
-                p(2),
+                at(2),
                 p(3),
-                p(4),
+                at(4),
+                shape.value_compared(),
                 p(5)
             ),
             begin_write: d.begin_write(),
             clear: format!("DELETE FROM {t}"),
             count: format!("SELECT COUNT(*) FROM {t}"),
-            cull_expired: format!("DELETE FROM {t} WHERE {expires} <= {}", p(1)),
+            cull_expired: format!("DELETE FROM {t} WHERE {expires} <= {}", at(1)),
             cull_soonest,
             create,
             drop: format!("DROP TABLE IF EXISTS {t}"),
@@ -243,17 +311,25 @@ impl Statements {
         }
     }
 
+    fn shape(&self) -> Shape {
+        Shape {
+            d: self.dialect,
+            layout: self.layout,
+        }
+    }
+
     /// Binds: now, then `n` keys. Columns: key, value, of the live rows among the keys.
     pub(crate) fn get_many(&self, n: usize) -> String {
-        let d = self.dialect;
-        let (k, _, e) = columns(d);
+        let shape = self.shape();
+        let (k, v, e) = shape.columns();
         format!(
-            "SELECT {k}, {} FROM {} WHERE {} > {} AND {k} IN ({})",
-            value_expr(d),
+            "SELECT {}, {} FROM {} WHERE {} > {} AND {k} IN ({})",
+            shape.read(&k),
+            shape.read(&v),
             self.quoted_table,
-            expires_of(d, &e),
-            d.placeholder(1),
-            d.placeholder_list(2, n)
+            shape.expires_of(&e),
+            shape.instant(1),
+            self.dialect.placeholder_list(2, n)
         )
     }
 
@@ -270,17 +346,25 @@ impl Statements {
     /// Binds: key, value, expiry for each of `rows` rows. The keys must be distinct (PostgreSQL refuses to
     /// update one row twice in a statement).
     pub(crate) fn set_many(&self, rows: usize) -> String {
+        let shape = self.shape();
         let d = self.dialect;
-        let (k, v, e) = columns(d);
+        let (k, v, e) = shape.columns();
         let mut sql = format!("INSERT INTO {} ({k}, {v}, {e}) VALUES ", self.quoted_table);
         for row in 0..rows {
             if row > 0 {
                 sql.push_str(", ");
             }
-            let _ = write!(sql, "({})", d.placeholder_list(row * 3 + 1, 3));
+            let first = row * 3 + 1;
+            let _ = write!(
+                sql,
+                "({}, {}, {})",
+                d.placeholder(first),
+                d.placeholder(first + 1),
+                shape.instant(first + 2)
+            );
         }
         sql.push(' ');
-        sql.push_str(&upsert_clause(d));
+        sql.push_str(&upsert_clause(shape));
         sql
     }
 }
@@ -291,7 +375,7 @@ mod tests {
 
     #[test]
     fn multi_row_inserts_number_their_placeholders() {
-        let sql = Statements::new(Dialect::Postgres, "t").set_many(2);
+        let sql = Statements::new(Dialect::Postgres, "t", Layout::Native).set_many(2);
         assert!(
             sql.contains("($1, $2, $3), ($4, $5, $6) ON CONFLICT"),
             "{sql}"

@@ -73,36 +73,17 @@ pub(super) struct Queries {
 
 /// An expiry bound as Unix milliseconds (`param`), as the `expire_date` column holds it.
 fn expiry_in(d: Dialect, layout: Layout, param: &str) -> String {
-    match (layout, d) {
-        (Layout::Native, _) => param.to_owned(),
-        // Django's SQLite backend stores naive UTC date-times as text (`YYYY-MM-DD HH:MM:SS.ffffff`),
-        // compared as text.
-        (Layout::Django, Dialect::Sqlite) => {
-            format!("strftime('%Y-%m-%d %H:%M:%f', {param} / 1000.0, 'unixepoch')")
-        }
-        (Layout::Django, Dialect::Postgres) => {
-            format!("to_timestamp(CAST({param} AS DOUBLE PRECISION) / 1000)")
-        }
-        // Naive UTC, as Django writes with `USE_TZ`; independent of the session's time zone.
-        (Layout::Django, _) => {
-            format!("TIMESTAMPADD(MICROSECOND, {param} * 1000, '1970-01-01 00:00:00')")
-        }
+    match layout {
+        Layout::Native => param.to_owned(),
+        Layout::Django => d.django_datetime(param),
     }
 }
 
 /// The `expire_date` column (`column`, already quoted) read as Unix milliseconds.
 fn expiry_out(d: Dialect, layout: Layout, column: &str) -> String {
-    match (layout, d) {
-        (Layout::Native, _) => column.to_owned(),
-        (Layout::Django, Dialect::Sqlite) => {
-            format!("CAST(ROUND((julianday({column}) - 2440587.5) * 86400000.0) AS INTEGER)")
-        }
-        (Layout::Django, Dialect::Postgres) => {
-            format!("CAST(EXTRACT(EPOCH FROM {column}) * 1000 AS BIGINT)")
-        }
-        (Layout::Django, _) => format!(
-            "CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {column}) DIV 1000 AS SIGNED)"
-        ),
+    match layout {
+        Layout::Native => column.to_owned(),
+        Layout::Django => d.django_datetime_millis(column),
     }
 }
 
