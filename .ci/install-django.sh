@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Django the interop tests run beside the Rust side: Django 5.2 LTS (the newest release Python
 # 3.11 installs) in a virtual environment of its own, with the drivers its cache and database backends use
-# here (redis-py; psycopg 3 for PostgreSQL; PyMySQL standing in for mysqlclient, which needs a C toolchain
-# and client headers). Versions are pinned below.
+# here (redis-py; pymemcache for PyMemcacheCache; psycopg 3 for PostgreSQL; PyMySQL standing in for
+# mysqlclient, which needs a C toolchain and client headers). Versions are pinned below.
 #
 #   bash .ci/install-django.sh            # creates target/django-venv unless it is already complete
 #   TEST_DJANGO_VENV=/path bash .ci/install-django.sh
@@ -19,11 +19,12 @@ python="$venv/bin/python"
 requirements=(
     "Django==5.2.*"
     "redis==5.2.*"
+    "pymemcache==4.0.*"
     "psycopg[binary]==3.2.*"
     "PyMySQL==1.1.*"
 )
 
-if [ -x "$python" ] && "$python" -c 'import django, redis, psycopg, pymysql; assert django.VERSION[:2] == (5, 2)' 2>/dev/null; then
+if [ -x "$python" ] && "$python" -c 'import django, redis, pymemcache, psycopg, pymysql; assert django.VERSION[:2] == (5, 2)' 2>/dev/null; then
     log "Django $("$python" -c 'import django; print(django.get_version())') is installed in $venv"
     exit 0
 fi

@@ -1,34 +1,80 @@
-"""Django's side of cache-core's shared-Redis test (crates/cache-core/tests/django_redis.rs).
+"""Django's side of cache-core's shared-cache test (crates/cache-core/tests/django_caches.rs).
 
-    python redis_peer.py write REDIS_URL KEY_PREFIX
-        Sets JSON-like values and a counter through Django's RedisCache and prints them as JSON.
-    python redis_peer.py check REDIS_URL KEY_PREFIX EXPECTED_JSON
+    python cache_peer.py write BACKEND LOCATION KEY_PREFIX
+        Sets JSON-like values and a counter through Django's cache and prints them as JSON.
+    python cache_peer.py check BACKEND LOCATION KEY_PREFIX EXPECTED_JSON
         Reads what the Rust side stored and checks, for every key, that Django reads the same value with the
-        same Python types, and that the bytes in Redis are exactly the ones Django itself would have stored
-        for that value. Then increments the Rust side's counter through Django and prints the result.
+        same Python types, and that the stored form is exactly the one Django itself would have stored for
+        that value. Then increments the Rust side's counter through Django and prints the result.
         Exits 1 on any difference.
+
+BACKEND and LOCATION:
+    redis      a redis:// URL                    (RedisCache)
+    memcached  host:port,host:port               (PyMemcacheCache)
+    file       a directory                       (FileBasedCache)
+    db         DATABASE_URL#TABLE: a SQLite path, postgres://… or mysql://…, and the cache table (DatabaseCache,
+               made here with createcachetable when missing)
 
 EXPECTED_JSON is {"values": {key: value}, "counters": {key: int}, "incr": key}.
 """
 
+import base64
 import json
+import pickle
 import sys
+import zlib
+from urllib.parse import urlparse
 
 import django
 from django.conf import settings
 
 
-def setup(url, prefix):
+def database(url):
+    if "://" not in url:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": url}
+    parsed = urlparse(url)
+    if parsed.scheme.startswith("postgres"):
+        engine = "django.db.backends.postgresql"
+    else:
+        import pymysql
+
+        pymysql.install_as_MySQLdb()
+        engine = "django.db.backends.mysql"
+    return {
+        "ENGINE": engine,
+        "NAME": parsed.path.lstrip("/"),
+        "USER": parsed.username or "",
+        "PASSWORD": parsed.password or "",
+        "HOST": parsed.hostname or "",
+        "PORT": str(parsed.port or ""),
+    }
+
+
+BACKENDS = {
+    "redis": "django.core.cache.backends.redis.RedisCache",
+    "memcached": "django.core.cache.backends.memcached.PyMemcacheCache",
+    "file": "django.core.cache.backends.filebased.FileBasedCache",
+    "db": "django.core.cache.backends.db.DatabaseCache",
+}
+
+
+def setup(backend, location, prefix):
+    databases = {}
+    if backend == "db":
+        url, location = location.rsplit("#", 1)
+        databases = {"default": database(url)}
+    elif backend == "memcached":
+        location = location.split(",")
     settings.configure(
-        CACHES={
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": url,
-                "KEY_PREFIX": prefix,
-            }
-        }
+        USE_TZ=True,
+        DATABASES=databases,
+        CACHES={"default": {"BACKEND": BACKENDS[backend], "LOCATION": location, "KEY_PREFIX": prefix}},
     )
     django.setup()
+    if backend == "db":
+        from django.core.management import call_command
+
+        call_command("createcachetable", verbosity=0)
     from django.core.cache import cache
 
     return cache
@@ -72,25 +118,75 @@ def write(cache):
     json.dump(values, sys.stdout)
 
 
-def check(cache, url, prefix, expected):
-    import redis
+class RawSerde:
+    """A pymemcache serde that hands back what is stored: (data, flags)."""
 
-    from django.core.cache.backends.redis import RedisSerializer
+    def serialize(self, key, value):
+        raise NotImplementedError
 
-    raw = redis.Redis.from_url(url)
-    serializer = RedisSerializer()
+    def deserialize(self, key, value, flags):
+        return (value, flags)
+
+
+def stored_forms(backend, cache, location):
+    """(what is stored under a key, what Django would store for a value) for the backend."""
+    if backend == "redis":
+        import redis
+
+        from django.core.cache.backends.redis import RedisSerializer
+
+        raw = redis.Redis.from_url(location)
+        serializer = RedisSerializer()
+
+        def wanted(key, value):
+            dumped = serializer.dumps(value)
+            return str(dumped).encode() if type(dumped) is int else dumped
+
+        return (lambda key: raw.get(cache.make_key(key))), wanted
+    if backend == "memcached":
+        from pymemcache import HashClient
+        from pymemcache.serde import pickle_serde
+
+        raw = HashClient(location.split(","), serde=RawSerde())
+
+        def wanted(key, value):
+            # The serializer gives an int's text as a str; the client sends it UTF-8 encoded.
+            data, flags = pickle_serde.serialize(key, value)
+            return (data.encode() if isinstance(data, str) else data, flags)
+
+        return (lambda key: raw.get(cache.make_key(key))), wanted
+    if backend == "file":
+
+        def stored(key):
+            with open(cache._key_to_file(key), "rb") as f:
+                expiry = pickle.load(f)
+                if expiry is not None and type(expiry) is not float:
+                    return f"expiry {expiry!r} is not a float or None"
+                return zlib.decompress(f.read())
+
+        return stored, lambda key, value: pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+    from django.db import connection
+
+    def stored(key):
+        with connection.cursor() as cursor:
+            table = connection.ops.quote_name(cache._table)
+            cursor.execute(f"SELECT value FROM {table} WHERE cache_key = %s", [cache.make_key(key)])
+            return base64.b64decode(cursor.fetchone()[0])
+
+    return stored, lambda key, value: pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+
+
+def check(backend, cache, location, expected):
+    stored, wanted = stored_forms(backend, cache, location)
     problems = []
     for key, value in {**expected["values"], **expected["counters"]}.items():
         got = cache.get(key, default="<missing>")
         if not same(got, value):
             problems.append(f"{key}: Django read {got!r}, expected {value!r}")
-        dumped = serializer.dumps(value)
-        wanted = str(dumped).encode() if type(dumped) is int else dumped
-        stored = raw.get(cache.make_key(key))
-        if stored != wanted:
-            problems.append(
-                f"{key}: stored bytes differ from Django's: {stored[:80]!r} != {wanted[:80]!r}"
-            )
+        want = wanted(cache.make_key(key), value)
+        have = stored(key)
+        if have != want:
+            problems.append(f"{key}: stored form differs from Django's: {str(have)[:80]} != {str(want)[:80]}")
     if problems:
         print("\n".join(problems), file=sys.stderr)
         sys.exit(1)
@@ -98,12 +194,12 @@ def check(cache, url, prefix, expected):
 
 
 def main():
-    mode, url, prefix = sys.argv[1:4]
-    cache = setup(url, prefix)
+    mode, backend, location, prefix = sys.argv[1:5]
+    cache = setup(backend, location, prefix)
     if mode == "write":
         write(cache)
     elif mode == "check":
-        check(cache, url, prefix, json.loads(sys.argv[4]))
+        check(backend, cache, location, json.loads(sys.argv[5]))
     else:
         sys.exit(f"unknown mode {mode}")
 

@@ -33,6 +33,28 @@ mod file {
     });
 }
 
+/// The file backend in Django's layout, under the Django value format: every behaviour holds the same.
+#[cfg(feature = "file")]
+mod file_django {
+    use super::*;
+    use cache_core::backends::FileBackend;
+    use cache_core::ValueFormat;
+
+    cache_core::conformance_suite!(|setup: Setup| async move {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let backend = FileBackend::builder(dir.join(setup.name))
+            .max_entries(setup.max_entries)
+            .django_layout()
+            .build()
+            .expect("file backend");
+        let cache = Cache::builder(backend)
+            .key_prefix(setup.prefix)
+            .value_format(ValueFormat::DjangoPickle)
+            .build();
+        Some(Subject::new(cache).culls())
+    });
+}
+
 mod dummy {
     use cache_core::backends::DummyBackend;
     use cache_core::{Cache, Error};

@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cache_core::backends::MemcachedBackend;
+use cache_core::backends::{MemcachedBackend, MemcachedBackendBuilder};
 use cache_core::testing::{server_url, unique_prefix, Setup, Subject};
 use cache_core::{Cache, Error, KeyProblem, Timeout};
 use support::{Program, TestServer};
@@ -50,6 +50,41 @@ mod conformance {
         } else {
             let backend = MemcachedBackend::from_url(&url).expect("valid memcached URL");
             Cache::builder(backend).key_prefix(setup.prefix).build()
+        };
+        Some(Subject::new(cache).expiry_resolution(Duration::from_secs(1)))
+    });
+}
+
+/// Django's layout (pymemcache's flags and placement) under the Django value format.
+mod django_conformance {
+    use super::*;
+    use cache_core::ValueFormat;
+
+    cache_core::conformance_suite!(|setup: Setup| async move {
+        let url = memcached_url()?;
+        let cache = if setup.name == "clear_empties" {
+            let server = TestServer::start(Program::Memcached, VAR)?;
+            let backend = MemcachedBackend::builder([server.addr().to_string()])
+                .django_layout()
+                .build()
+                .expect("valid");
+            Cache::builder(support::Owning {
+                backend,
+                guard: server,
+            })
+            .key_prefix(setup.prefix)
+            .value_format(ValueFormat::DjangoPickle)
+            .build()
+        } else {
+            let backend = MemcachedBackendBuilder::from_url(&url)
+                .expect("valid memcached URL")
+                .django_layout()
+                .build()
+                .expect("valid");
+            Cache::builder(backend)
+                .key_prefix(setup.prefix)
+                .value_format(ValueFormat::DjangoPickle)
+                .build()
         };
         Some(Subject::new(cache).expiry_resolution(Duration::from_secs(1)))
     });

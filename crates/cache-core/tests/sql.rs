@@ -15,7 +15,7 @@ use bytes::Bytes;
 use cache_core::backends::{DatabaseBackend, DatabaseBackendBuilder};
 use cache_core::sql::{Dialect, SqlPool};
 use cache_core::testing::{server_url, FaultMode, FaultProxy, Setup, Subject};
-use cache_core::{Cache, CacheBackend, Error, Expiry, Result};
+use cache_core::{Cache, CacheBackend, Error, Expiry, Result, ValueFormat};
 use tempfile::TempDir;
 
 /// Where a test runs.
@@ -124,6 +124,36 @@ async fn subject(target: Target, setup: Setup) -> Option<Subject> {
     })
     .await?;
     Some(Subject::new(Cache::builder(owned).key_prefix(setup.prefix).build()).culls())
+}
+
+/// The conformance suite on Django's table layout, under the Django value format.
+async fn django_subject(target: Target, setup: Setup) -> Option<Subject> {
+    let owned = open(target, &format!("cd_{}", setup.name), |b| {
+        b.max_entries(setup.max_entries).django_layout()
+    })
+    .await?;
+    let cache = Cache::builder(owned)
+        .key_prefix(setup.prefix)
+        .value_format(ValueFormat::DjangoPickle)
+        .build();
+    Some(Subject::new(cache).culls())
+}
+
+mod sqlite_django_conformance {
+    use super::*;
+    cache_core::conformance_suite!(|setup: Setup| django_subject(Target::SqliteFile, setup));
+}
+
+#[cfg(feature = "postgres")]
+mod postgres_django_conformance {
+    use super::*;
+    cache_core::conformance_suite!(|setup: Setup| django_subject(Target::Postgres, setup));
+}
+
+#[cfg(feature = "mysql")]
+mod mysql_django_conformance {
+    use super::*;
+    cache_core::conformance_suite!(|setup: Setup| django_subject(Target::MySql, setup));
 }
 
 mod sqlite_file_conformance {
@@ -577,6 +607,38 @@ fn millis_from_now(offset: i64) -> i64 {
         .expect("after 1970")
         .as_millis();
     i64::try_from(now).expect("fits") + offset
+}
+
+/// Django's layout: a value that is not base64, or base64 of something that is not a pickle, is a miss or
+/// an error naming the key, never a panic; an expiry Django wrote (whole seconds, text) is honoured.
+#[tokio::test]
+async fn sqlite_corrupted_django_rows_are_misses() {
+    let db = open(Target::SqliteFile, "cs_dj_corrupt", |b| b.django_layout())
+        .await
+        .expect("sqlite");
+    let pool = sqlite_pool(&db);
+    sqlx::query(&format!(
+        "INSERT INTO \"{}\" (cache_key, value, expires) VALUES \
+         (':1:not-base64', '%%%', '9999-12-31 23:59:59'), \
+         (':1:not-pickle', 'aGVsbG8=', '9999-12-31 23:59:59'), \
+         (':1:expired', 'gAVLKi4=', '2001-01-01 00:00:00'), \
+         (':1:answer', 'gAVLKi4=', '9999-12-31 23:59:59')",
+        db.table()
+    ))
+    .execute(&pool)
+    .await
+    .expect("insert");
+    let cache = Cache::builder(db)
+        .value_format(ValueFormat::DjangoPickle)
+        .build();
+    assert_eq!(cache.get_bytes("not-base64").await.expect("get"), None);
+    assert!(matches!(
+        cache.get::<i64>("not-pickle").await,
+        Err(Error::Pickle { .. })
+    ));
+    assert_eq!(cache.get_bytes("expired").await.expect("get"), None);
+    assert_eq!(cache.get::<i64>("answer").await.expect("get"), Some(42));
+    assert_eq!(cache.incr("answer", 1).await.expect("incr"), 43);
 }
 
 /// Rows written by hand with the wrong types are misses or read as bytes, never a panic or a wrong hit.
