@@ -154,6 +154,7 @@ pub use headers::{
     patch_response_headers, patch_vary_headers,
 };
 pub use page::invalidate::{InvalidateError, PageInvalidator};
+pub use page::key::HeaderHashing;
 pub use page::layer::CachePageLayer;
 pub use page::service::CachePageService;
 pub use setting::InvalidSetting;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cache_core::Cache;
 
-use super::key::Keys;
+use super::key::{HeaderHashing, Keys};
 use super::rules::Policy;
 use super::status::CacheStatus;
 
@@ -38,6 +38,8 @@ pub(crate) struct Config {
     pub(crate) key_prefix: Arc<str>,
     /// Django's `_i18n_cache_key_suffix`, set by `django_key_suffix`.
     pub(crate) key_suffix: KeySuffix,
+    /// How varied header values are hashed into page keys, set by `django_header_hashing`.
+    pub(crate) header_hashing: HeaderHashing,
     pub(crate) policy: Policy,
     pub(crate) max_body: usize,
     pub(crate) stale_while_revalidate: Option<Duration>,
@@ -56,6 +58,7 @@ impl Config {
             cache,
             key_prefix: Arc::from(""),
             key_suffix: KeySuffix::default(),
+            header_hashing: HeaderHashing::default(),
             policy: Policy {
                 page_timeout: None,
                 default_timeout: DEFAULT_TIMEOUT,

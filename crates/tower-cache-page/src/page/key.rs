@@ -154,9 +154,25 @@ pub(crate) fn digest(bytes: &[u8]) -> Hex {
 /// What Django hashes for a header absent from the request.
 const ABSENT: &[u8] = b"-,";
 
+/// How the values of the headers a page varies on are hashed into its key: Django 5.2's way, or the way
+/// of Django's main branch (the next feature release), which writes each present value as a netstring
+/// so that no two lists of values hash the same input. Choose the one of the Django release that shares
+/// the cache ([`CachePageLayer::django_header_hashing`](crate::CachePageLayer::django_header_hashing)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HeaderHashing {
+    /// Django 5.2 (the default): each present value as it is, one after the other; `-,` for an absent
+    /// header.
+    #[default]
+    Django52,
+    /// Django's main branch (merged June 2026, django/django#21516): each present value as the netstring
+    /// `<length>:<value>,` (the length of its UTF-8 bytes); `-,` for an absent header.
+    Netstring,
+}
+
 /// The digest of the request's values of the learnt header list, as Django's `_generate_cache_key` hashes
 /// them (see the module docs).
-pub(crate) fn variant(names: &[HeaderName], headers: &HeaderMap) -> Hex {
+pub(crate) fn variant(names: &[HeaderName], headers: &HeaderMap, hashing: HeaderHashing) -> Hex {
     if names.is_empty() {
         let mut out = [0u8; 32];
         out.copy_from_slice(EMPTY_DIGEST.as_bytes());
@@ -171,14 +187,31 @@ pub(crate) fn variant(names: &[HeaderName], headers: &HeaderMap) -> Hex {
             md5.update(ABSENT);
             continue;
         }
+        if hashing == HeaderHashing::Netstring {
+            let length: usize = headers
+                .get_all(name)
+                .iter()
+                .enumerate()
+                .map(|(i, value)| usize::from(i > 0) + latin1_as_utf8_len(value.as_bytes()))
+                .sum();
+            md5.update(format!("{length}:").as_bytes());
+        }
         for (i, value) in values.enumerate() {
             if i > 0 {
                 md5.update(b",");
             }
             update_latin1_as_utf8(&mut md5, value.as_bytes());
         }
+        if hashing == HeaderHashing::Netstring {
+            md5.update(b",");
+        }
     }
     Hex::of(&md5.finalize())
+}
+
+/// The length of `bytes` read as Latin-1 and encoded as UTF-8: two bytes for each non-ASCII one.
+fn latin1_as_utf8_len(bytes: &[u8]) -> usize {
+    bytes.len() + bytes.iter().filter(|b| !b.is_ascii()).count()
 }
 
 /// Hashes `bytes` read as Latin-1 and encoded as UTF-8 (Python's `value.encode()` of a WSGI string),
@@ -379,7 +412,43 @@ mod tests {
                 HeaderValue::from_bytes(value).unwrap_or(HeaderValue::from_static("")),
             );
         }
-        variant(&names, &map)
+        variant(&names, &map, HeaderHashing::Django52)
+    }
+
+    #[test]
+    fn netstring_hashing_frames_each_present_value() {
+        let names: Vec<HeaderName> = ["accept", "cookie", "x-a"]
+            .iter()
+            .map(|n| HeaderName::from_static(n))
+            .collect();
+        let mut map = HeaderMap::new();
+        map.append("accept", HeaderValue::from_static("a"));
+        map.append("accept", HeaderValue::from_static("bc"));
+        map.append(
+            "x-a",
+            HeaderValue::from_bytes(b"caf\xe9").unwrap_or(HeaderValue::from_static("")),
+        );
+        // b"%d:%s," % (len(data), data) per present header, b"-," per absent one.
+        assert_eq!(
+            variant(&names, &map, HeaderHashing::Netstring),
+            digest("4:a,bc,-,5:café,".as_bytes())
+        );
+        // An empty value and an absent header no longer hash alike, nor do ["ab", ""] and ["a", "b"].
+        let two: Vec<HeaderName> = ["x-a", "x-b"]
+            .iter()
+            .map(|n| HeaderName::from_static(n))
+            .collect();
+        let pair = |a: &'static str, b: &'static str| {
+            let mut map = HeaderMap::new();
+            map.insert("x-a", HeaderValue::from_static(a));
+            map.insert("x-b", HeaderValue::from_static(b));
+            variant(&two, &map, HeaderHashing::Netstring)
+        };
+        assert_ne!(pair("ab", ""), pair("a", "b"));
+        assert_eq!(
+            variant(&two, &HeaderMap::new(), HeaderHashing::Netstring),
+            digest(b"-,-,")
+        );
     }
 
     #[test]
@@ -425,7 +494,7 @@ mod tests {
     #[test]
     fn key_shapes() {
         let u = url("/", Some("h"));
-        let v = variant(&[], &HeaderMap::new());
+        let v = variant(&[], &HeaderMap::new(), HeaderHashing::Django52);
         let cache = Cache::builder(cache_core::backends::DummyBackend::new())
             .key_prefix("site")
             .version(3)

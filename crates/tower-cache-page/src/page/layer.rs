@@ -9,6 +9,7 @@ use tower_layer::Layer;
 use super::coalesce::Flights;
 use super::config::{Config, KeySuffix};
 use super::invalidate::PageInvalidator;
+use super::key::HeaderHashing;
 use super::service::CachePageService;
 use super::shared::Shared;
 use super::status::CacheStatus;
@@ -157,6 +158,13 @@ impl CachePageLayer {
             time_zone,
         };
         Ok(self.configure(|c| c.set_key_suffix(suffix)))
+    }
+
+    /// How the values of the request headers a page varies on are hashed into its key (default
+    /// [`HeaderHashing::Django52`]): pick the way of the Django release that shares the cache, so both
+    /// find the same pages. [`HeaderHashing::Netstring`] is the way of Django's main branch.
+    pub fn django_header_hashing(self, hashing: HeaderHashing) -> Self {
+        self.configure(|c| c.header_hashing = hashing)
     }
 
     /// Store responses that set cookies (default: never), replaying their `Set-Cookie` headers on hits, as

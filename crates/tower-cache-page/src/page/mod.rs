@@ -28,7 +28,7 @@ pub mod future;
 mod guard;
 mod hit;
 pub(crate) mod invalidate;
-mod key;
+pub(crate) mod key;
 pub(crate) mod layer;
 mod memo;
 mod rules;
