@@ -66,8 +66,8 @@ struct Peer {
     database: String,
     secret: &'static str,
     fallbacks: Vec<&'static str>,
-    /// Django's cache: a Redis URL and its `KEY_PREFIX`.
-    cache: Option<(String, String)>,
+    /// Django's cache: its backend (`redis`, `memcached`, `file`, `db`), `LOCATION` and `KEY_PREFIX`.
+    cache: Option<(&'static str, String, String)>,
 }
 
 impl Peer {
@@ -81,9 +81,10 @@ impl Peer {
                 "DJANGO_SECRET_KEY_FALLBACKS",
                 serde_json::to_string(&self.fallbacks).expect("JSON"),
             )
-            .envs(self.cache.iter().flat_map(|(url, prefix)| {
+            .envs(self.cache.iter().flat_map(|(backend, location, prefix)| {
                 [
-                    ("DJANGO_CACHE", url.clone()),
+                    ("DJANGO_CACHE_BACKEND", (*backend).to_owned()),
+                    ("DJANGO_CACHE", location.clone()),
                     ("DJANGO_CACHE_PREFIX", prefix.clone()),
                 ]
             }))
@@ -237,12 +238,16 @@ async fn shared_engine(
     server.abort();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cache_engines_on_redis() {
+/// Django's `cache` and `cached_db` session engines on Django's cache `backend` at `location`, beside
+/// the app's `CacheStore::django` and `CachedDatabaseStore::django` on the same cache, opened in Django's
+/// format from the URL `rust_url` gives for the peer's SQLite database file (where Django's own database
+/// cache lives).
+async fn cache_engines(
+    backend: &'static str,
+    location: String,
+    rust_url: impl FnOnce(&std::path::Path) -> String,
+) {
     let Some(python) = python() else { return };
-    let Some(redis) = server_url("TEST_REDIS_URL") else {
-        return;
-    };
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("cached_db.db");
     let prefix = format!("interop{}", rand_suffix());
@@ -251,13 +256,14 @@ async fn cache_engines_on_redis() {
         database: path.display().to_string(),
         secret: SECRET,
         fallbacks: Vec::new(),
-        cache: Some((redis.clone(), prefix.clone())),
+        cache: Some((backend, location, prefix.clone())),
     };
     migrated(&peer).await;
     let django = Django::new(SECRET).expect("key");
+    let rust_url = rust_url(&path);
+    let separator = if rust_url.contains('?') { '&' } else { '?' };
     let cache = tower_django::cache::Cache::from_url(&format!(
-        "{}?value_format=django&namespace=&key_prefix={prefix}",
-        redis.trim_end_matches('/')
+        "{rust_url}{separator}value_format=django&key_prefix={prefix}"
     ))
     .await
     .expect("cache in Django's format");
@@ -272,6 +278,40 @@ async fn cache_engines_on_redis() {
         "cached_db",
         CachedDatabaseStore::django(database, cache),
     )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_engines_on_redis() {
+    if let Some(redis) = server_url("TEST_REDIS_URL") {
+        let redis = redis.trim_end_matches('/').to_owned();
+        // Django puts nothing in front of its keys: no namespace of ours either.
+        cache_engines("redis", redis.clone(), |_| format!("{redis}?namespace=")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_engines_on_memcached() {
+    if let Some(url) = server_url("TEST_MEMCACHED_URL") {
+        let servers = url.trim_start_matches("memcached://").trim_end_matches('/');
+        cache_engines("memcached", servers.to_owned(), |_| url.clone()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_engines_on_files() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let location = dir.path().join("cache").display().to_string();
+    cache_engines("file", location.clone(), |_| format!("file://{location}")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_engines_on_the_database_cache() {
+    // Django's `DatabaseCache` keeps its table in Django's database: the peer's SQLite file.
+    let table = "django_cache_table";
+    cache_engines("db", table.to_owned(), |database| {
+        format!("sqlite://{}?table={table}", database.display())
+    })
     .await;
 }
 

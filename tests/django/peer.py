@@ -4,7 +4,8 @@ session engine, auth and signed cookies run against the same database as the Rus
 
 Configured by the environment: DJANGO_DATABASE (a path for SQLite, or postgres://…, mysql://…),
 DJANGO_SECRET_KEY, DJANGO_SECRET_KEY_FALLBACKS (JSON list), and for the `cache` and `cached_db` session
-engines DJANGO_CACHE (a redis:// URL) and DJANGO_CACHE_PREFIX (its KEY_PREFIX). Reads a JSON array of requests on stdin and
+engines DJANGO_CACHE_BACKEND (redis, the default; memcached, file or db), DJANGO_CACHE (its LOCATION: a
+redis:// URL, host:port,host:port, a directory or a table) and DJANGO_CACHE_PREFIX (its KEY_PREFIX). Reads a JSON array of requests on stdin and
 writes a JSON array of answers on stdout:
 
     {"op": "migrate"}                                   -> {}
@@ -48,6 +49,21 @@ def database():
     }
 
 
+CACHE_BACKENDS = {
+    "redis": "django.core.cache.backends.redis.RedisCache",
+    "memcached": "django.core.cache.backends.memcached.PyMemcacheCache",
+    "file": "django.core.cache.backends.filebased.FileBasedCache",
+    "db": "django.core.cache.backends.db.DatabaseCache",
+}
+
+
+def cache_location():
+    location = os.environ.get("DJANGO_CACHE", "")
+    if os.environ.get("DJANGO_CACHE_BACKEND") == "memcached":
+        return location.split(",")
+    return location
+
+
 settings.configure(
     SECRET_KEY=os.environ["DJANGO_SECRET_KEY"],
     SECRET_KEY_FALLBACKS=json.loads(os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "[]")),
@@ -56,8 +72,8 @@ settings.configure(
     SESSION_ENGINE="django.contrib.sessions.backends.db",
     CACHES={
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": os.environ["DJANGO_CACHE"],
+            "BACKEND": CACHE_BACKENDS[os.environ.get("DJANGO_CACHE_BACKEND", "redis")],
+            "LOCATION": cache_location(),
             "KEY_PREFIX": os.environ.get("DJANGO_CACHE_PREFIX", ""),
         }
     }
@@ -89,6 +105,8 @@ def run(request):
     op = request["op"]
     if op == "migrate":
         call_command("migrate", verbosity=0, interactive=False)
+        if os.environ.get("DJANGO_CACHE_BACKEND") == "db":
+            call_command("createcachetable", verbosity=0)
         return {}
     engine = ENGINES[request.get("engine", "db")]
     if op == "create_session":
