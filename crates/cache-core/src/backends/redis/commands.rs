@@ -45,6 +45,25 @@ impl RedisBackend {
 }
 
 impl RedisBackend {
+    /// Sends a pipeline the caller built (one round trip) and returns each command's reply, in order: as
+    /// [`commands`](Self::commands) without copying the commands. Standalone servers only
+    /// ([`Error::Unsupported`](crate::Error::Unsupported) on a cluster, where a pipeline must stay on
+    /// one node: use [`commands`](Self::commands) there).
+    pub async fn pipeline(
+        &self,
+        pipeline: redis::Pipeline,
+        idempotent: bool,
+    ) -> Result<Vec<Value>> {
+        if self.inner.cluster {
+            return Err(crate::Error::Unsupported {
+                backend: super::NAME,
+                operation: "pipeline on a cluster",
+            });
+        }
+        self.query_pipeline(pipeline, "pipeline", retry(idempotent))
+            .await
+    }
+
     /// Sends `commands` as one transaction (`MULTI` … `EXEC` in one pipeline: one round trip), so they
     /// are applied together with no other client's command between them; the reply of each, in order.
     /// Cheaper for the server than a script doing the same. Not on a cluster ([`Error::Unsupported`](

@@ -18,7 +18,7 @@ use super::load_batch::{self, BatchSource, LoadBatch};
 use super::{
     create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError, DEFAULT_DEADLINE,
 };
-use crate::deadline::{nonzero, within, Deadline};
+use crate::deadline::{nonzero, within, Deadline, Within};
 use crate::error::InvalidSetting;
 use crate::expiry::{self, unix_millis};
 use crate::key::SessionKey;
@@ -43,7 +43,7 @@ const CREATE_ATTEMPTS: u32 = 10;
 /// | operation | Redis |
 /// |-----------|-------|
 /// | `load` | `HGETALL`; loads arriving while one is waiting are sent together in one pipeline, a session asked for twice read once |
-/// | `save` | one `MULTI`/`EXEC`: `HSET` the keys set, `HDEL` the keys removed, `PEXPIREAT`, and a check that the session still exists; a save that clears, and every save on a cluster, is one `EVALSHA` of a script doing the same |
+/// | `save` | one pipeline: `HSET` the keys set, `HDEL` the keys removed, `PEXPIREAT`, and a check that the session still exists; saves arriving while one is in flight are sent together; a save that clears, and every save on a cluster, is one `EVALSHA` of a script doing the same |
 /// | `create` | one `EVALSHA`: the hash and its expiry, unless the key is taken |
 /// | `delete` | one `EVALSHA` (`UNLINK`); for a logged-in session, a `ZREM` from its user's index |
 ///
@@ -85,7 +85,7 @@ struct Inner {
     deadline: Duration,
     /// Loads arriving while one runs, read together.
     batch: LoadBatch<Arc<Data>>,
-    /// Saves arriving while one runs, sent together (each its own transaction).
+    /// Saves arriving while one runs, sent together in one pipeline.
     saves: Batch<Vec<driver::Cmd>, bool>,
 }
 
@@ -153,11 +153,14 @@ impl RedisStore {
     }
 
     /// `operation`, abandoned with [`StoreError::TimedOut`] at the deadline.
-    async fn bounded<T>(
-        &self,
-        operation: impl std::future::Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        within(NAME, Deadline::after(self.inner.deadline), operation).await
+    ///
+    /// A plain function, not an `async fn`: that would keep `operation` in its own state beside the
+    /// `Within` holding it, doubling the size of every store future built on it.
+    fn bounded<F, T>(&self, operation: F) -> Within<F>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        within(NAME, Deadline::after(self.inner.deadline), operation)
     }
 
     /// Sends one command, safe to repeat (reads, `UNLINK`, `ZREM`).
@@ -244,10 +247,13 @@ fn expires(data: &Data, now: SystemTime, cookie_age: Duration) -> (i64, i64) {
 
 impl RedisStore {
     /// A save without a clear, on a standalone server: `HSET` the set keys, `HDEL` the removed ones,
-    /// `PEXPIREAT`, then `HEXISTS` of the marker, in one `MULTI`/`EXEC` (cheaper for Redis than a
-    /// script). No marker afterwards means the session had been deleted and the `HSET` made a hash
-    /// without one, which no load or save takes for a session: it is removed and the save is
-    /// [`StoreError::Gone`]. A logged-in session's index entry is re-scored in the same round trip.
+    /// `PEXPIREAT`, then `HEXISTS` of the marker, pipelined (cheaper for Redis than a script, and for
+    /// both sides than a `MULTI`/`EXEC` around them). No marker at the end means the session was deleted
+    /// or expired before or during the save, and the `HSET` may have made a hash without one, which no
+    /// load or save takes for a session: it is removed and the save is [`StoreError::Gone`], as if the
+    /// deletion had come first. A delete between the commands ends the same way; the `PEXPIREAT` is sent
+    /// with the `HSET`, so even a hash left by a process that died mid-save expires. A logged-in
+    /// session's index entry is re-scored next.
     #[allow(clippy::too_many_arguments)]
     async fn save_in_transaction(
         &self,
@@ -298,14 +304,42 @@ impl RedisStore {
     }
 }
 
-/// The saves of a [`RedisStore`] as a [`Runner`]: one transaction alone, or many (each its own
-/// `MULTI` … `EXEC`) in one pipeline. The answer is whether the session's marker was there.
+/// The saves of a [`RedisStore`] as a [`Runner`]: one save's commands alone, or many saves' in one
+/// pipeline. The answer is whether the session's marker was there.
 #[derive(Clone)]
 struct Saves(RedisStore);
 
-/// Whether the reply of the marker check (`HEXISTS`, last in a save's transaction) found it.
+/// Whether the reply of the marker check (`HEXISTS`, last of a save's commands) found it.
 fn marker_found(reply: Option<&Value>) -> Result<bool, StoreError> {
     Ok(reply.map(int_reply).transpose()? == Some(1))
+}
+
+impl Saves {
+    /// Sends `saves` in one pipeline; each save's marker check.
+    async fn send(&self, saves: &[&Vec<driver::Cmd>]) -> Result<Vec<bool>, StoreError> {
+        let mut pipeline =
+            driver::Pipeline::with_capacity(saves.iter().map(|save| save.len()).sum());
+        for save in saves {
+            for cmd in save.iter() {
+                pipeline.add_command(cmd.clone());
+            }
+        }
+        let replies = self
+            .0
+            .inner
+            .backend
+            .pipeline(pipeline, true)
+            .await
+            .map_err(backend_error)?;
+        let mut end = 0;
+        saves
+            .iter()
+            .map(|save| {
+                end += save.len();
+                marker_found(replies.get(end - 1))
+            })
+            .collect()
+    }
 }
 
 impl Runner for Saves {
@@ -317,36 +351,12 @@ impl Runner for Saves {
     }
 
     async fn run_one(&self, commands: &Vec<driver::Cmd>) -> Result<bool, StoreError> {
-        let replies = self
-            .0
-            .inner
-            .backend
-            .transaction(commands, true)
-            .await
-            .map_err(backend_error)?;
-        marker_found(replies.last())
+        let found = self.send(&[commands]).await?;
+        Ok(found.first().copied().unwrap_or(false))
     }
 
     async fn run_many(&self, saves: &[&Vec<driver::Cmd>]) -> Result<Vec<bool>, StoreError> {
-        let mut pipeline = Vec::with_capacity(saves.iter().map(|save| save.len() + 2).sum());
-        let mut execs = Vec::with_capacity(saves.len());
-        for save in saves {
-            pipeline.push(driver::cmd("MULTI"));
-            pipeline.extend(save.iter().cloned());
-            pipeline.push(driver::cmd("EXEC"));
-            execs.push(pipeline.len() - 1);
-        }
-        let replies = self.0.commands(&pipeline).await?;
-        execs
-            .into_iter()
-            .map(|at| match replies.get(at) {
-                Some(Value::Array(results)) => marker_found(results.last()),
-                other => Err(StoreError::backend(
-                    NAME,
-                    format!("unexpected reply to a session transaction: {other:?}"),
-                )),
-            })
-            .collect()
+        self.send(saves).await
     }
 }
 
