@@ -137,6 +137,9 @@ where
     M: Manager,
     M::Error: std::error::Error + Send + Sync + 'static,
 {
+    // The pool's future holds the manager's connect and recycle futures inline: managers box theirs
+    // (only built when connecting or checking), so that this future, and every operation's holding it,
+    // stays small.
     match pool.get().await {
         Ok(object) => Ok(Lease::new(object, health)),
         Err(error) => {

@@ -13,7 +13,7 @@ use super::{
     create_with_retries, ImmediateLoads, Loaded, SaveRequest, Saved, SessionStore, StoreError,
     DEFAULT_DEADLINE,
 };
-use crate::deadline::{nonzero, within, Deadline};
+use crate::deadline::{nonzero, within, Deadline, Within};
 use crate::error::InvalidSetting;
 use crate::expiry;
 use crate::key::SessionKey;
@@ -135,11 +135,14 @@ impl CacheStore {
     }
 
     /// `operation`, abandoned with [`StoreError::TimedOut`] at the deadline.
-    async fn bounded<T>(
-        &self,
-        operation: impl std::future::Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        within(NAME, Deadline::after(self.deadline), operation).await
+    ///
+    /// A plain function, not an `async fn`: that would keep `operation` in its own state beside the
+    /// `Within` holding it, doubling the size of every store future built on it.
+    fn bounded<F, T>(&self, operation: F) -> Within<F>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        within(NAME, Deadline::after(self.deadline), operation)
     }
 
     /// The cache sessions are kept in.

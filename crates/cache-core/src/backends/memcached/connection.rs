@@ -44,8 +44,15 @@ impl managed::Manager for Manager {
     type Type = Client;
     type Error = async_memcached::Error;
 
+    // Boxed: the pool's `get` future holds this one inline, and every operation's future holds `get`'s
+    // (see `pool::lease`); the connect future is only needed when connecting.
     async fn create(&self) -> Reply<Client> {
-        match tokio::time::timeout(self.connect_timeout, Client::new(&self.dsn)).await {
+        match Box::pin(tokio::time::timeout(
+            self.connect_timeout,
+            Client::new(&self.dsn),
+        ))
+        .await
+        {
             Ok(result) => result,
             Err(_) => Err(async_memcached::Error::Connect(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,

@@ -339,6 +339,13 @@ impl ClientCache {
         if let Some(tracked) = self.open_current() {
             return Ok(tracked);
         }
+        // Boxed: the connect future is large (several KB), and every caller's future would carry it
+        // inline, copied whenever it moves, though it is needed only when a connection is (re)made.
+        Box::pin(self.connect()).await
+    }
+
+    /// Opens the tracked connection (one caller at a time; the others find it open).
+    async fn connect(&self) -> Result<Arc<Tracked>> {
         let _connecting = self.connecting.lock().await;
         if let Some(tracked) = self.open_current() {
             return Ok(tracked);

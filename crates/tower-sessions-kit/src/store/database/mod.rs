@@ -24,7 +24,7 @@ pub use builder::{DatabaseStoreBuilder, DEFAULT_TABLE, DJANGO_TABLE, MAX_TABLE_N
 pub(crate) use save::BeforeCommit;
 
 use super::{create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError};
-use crate::deadline::{within, Deadline};
+use crate::deadline::{within, Deadline, Within};
 use crate::expiry::{self, unix_millis};
 use crate::key::SessionKey;
 use crate::record::user_of;
@@ -204,12 +204,14 @@ impl DatabaseStore {
     }
 
     /// `operation`, abandoned with [`StoreError::TimedOut`] after `limit`.
-    async fn bounded<T>(
-        &self,
-        limit: Duration,
-        operation: impl std::future::Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        within(self.dialect_name(), Deadline::after(limit), operation).await
+    ///
+    /// A plain function, not an `async fn`: that would keep `operation` in its own state beside the
+    /// `Within` holding it, doubling the size of every store future built on it.
+    fn bounded<F, T>(&self, limit: Duration, operation: F) -> Within<F>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        within(self.dialect_name(), Deadline::after(limit), operation)
     }
 
     /// A statement's failure as the store's error, saying to call `migrate` when the table is missing.
