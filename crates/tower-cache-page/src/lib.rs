@@ -92,6 +92,24 @@
 //! ([`RawCache::generation`](cache_core::RawCache::generation): the memory backend) a memoised
 //! page is served without reading the backend until something is written.
 //!
+//! # Metrics and traces
+//!
+//! The layer counts what it does through the [`metrics`](https://docs.rs/metrics) facade; nothing is
+//! recorded until the application installs a recorder (a Prometheus exporter, say) before the first
+//! request. Every series has the label `cache`, the layer's
+//! [`metrics_name`](CachePageLayer::metrics_name) (default: its key prefix, or `default`).
+//!
+//! | metric | kind | other labels | counts |
+//! |---|---|---|---|
+//! | `page_cache_requests_total` | counter | `result` | each request once, by how it was answered: `hit`, `stale` (served stale while it is refreshed), `miss` (a variant not stored), `uri_miss` (nothing learnt for the URL yet), `collapsed` (answered from a concurrent request's response), `method` (not GET or HEAD), `bypass` (served without the cache after a backend failure) |
+//! | `page_cache_stores_total` | counter | `result`, `reason` | responses `stored`, or `not_stored` with the reason `Cache-Status` gives (`private`, `set-cookie`, `status`, `too-large`, `streaming`, `invalidated`, `session-modified`, `backend-error`, …) |
+//! | `page_cache_backend_errors_total` | counter | `op` | backend operations that failed or timed out |
+//! | `page_cache_backend_seconds` | histogram | `op` | the time of each backend operation that went over the network |
+//! | `page_cache_purges_total` | counter | `kind` | invalidations through [`PageInvalidator`] (`url`) |
+//!
+//! Backend operations that go over the network run in a `page_cache.backend` `tracing` span (debug
+//! level) with the operation and the key.
+//!
 //! # Fragments
 //!
 //! Django's fragment cache for handlers is cache-core's [`FragmentCache`](cache_core::FragmentCache):

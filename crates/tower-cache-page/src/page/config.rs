@@ -40,6 +40,9 @@ pub(crate) struct Config {
     pub(crate) key_suffix: KeySuffix,
     /// How varied header values are hashed into page keys, set by `django_header_hashing`.
     pub(crate) header_hashing: HeaderHashing,
+    /// The `cache` label of the layer's metrics, set by `metrics_name`; else the key prefix, else
+    /// `default`.
+    pub(crate) metrics_name: Option<Arc<str>>,
     pub(crate) policy: Policy,
     pub(crate) max_body: usize,
     pub(crate) stale_while_revalidate: Option<Duration>,
@@ -59,6 +62,7 @@ impl Config {
             key_prefix: Arc::from(""),
             key_suffix: KeySuffix::default(),
             header_hashing: HeaderHashing::default(),
+            metrics_name: None,
             policy: Policy {
                 page_timeout: None,
                 default_timeout: DEFAULT_TIMEOUT,
@@ -84,6 +88,15 @@ impl Config {
     pub(crate) fn set_key_suffix(&mut self, suffix: KeySuffix) {
         self.keys = Keys::new(&self.cache, &self.key_prefix, &suffix.text());
         self.key_suffix = suffix;
+    }
+
+    /// The `cache` label of the layer's metrics.
+    pub(crate) fn metrics_label(&self) -> &str {
+        match &self.metrics_name {
+            Some(name) => name,
+            None if !self.key_prefix.is_empty() => &self.key_prefix,
+            None => "default",
+        }
     }
 
     /// How long a page can stay stored at most, as far as the settings tell: the page timeout, else the

@@ -98,6 +98,6 @@ where
         collapsed: false,
         detail: Some("backend-error"),
     };
-    shared.mark(response.headers_mut(), how);
+    shared.mark_bypass(response.headers_mut(), how);
     Ok(response)
 }

@@ -289,6 +289,7 @@ impl<'a> Fetch<'a> {
                 }));
             }
         };
+        self.shared.metrics.hit(stale);
         let refresh = (stale && !self.head).then(|| {
             let seen = Some(memoised.list.generation);
             Box::new(Refresh {

@@ -116,6 +116,7 @@ fn from_published<ReqB, ResB: Body>(
         collapsed: true,
         detail: None,
     };
+    shared.metrics.forwarded(how);
     let status = shared
         .config
         .cache_status

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use cache_core::{Cache, Expiry};
 
 use super::breaker::{Admission, Breaker, Probe};
+use super::metrics::PageMetrics;
 
 /// A cache operation failed (already logged): serve without the cache.
 #[derive(Debug)]
@@ -33,14 +34,21 @@ pub(crate) struct Guard {
     cache: Cache,
     breaker: Arc<Breaker>,
     timeout: Option<Duration>,
+    metrics: PageMetrics,
 }
 
 impl Guard {
-    pub(crate) fn new(cache: Cache, breaker: Arc<Breaker>, timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(
+        cache: Cache,
+        breaker: Arc<Breaker>,
+        timeout: Option<Duration>,
+        metrics: PageMetrics,
+    ) -> Self {
         Guard {
             cache,
             breaker,
             timeout,
+            metrics,
         }
     }
 
@@ -132,22 +140,35 @@ impl Guard {
         let mut op = std::pin::pin!(op);
         let result = match std::future::poll_fn(|cx| Poll::Ready(op.as_mut().poll(cx))).await {
             Poll::Ready(result) => result,
-            Poll::Pending => match self.timeout {
-                None => op.await,
-                Some(limit) => match tokio::time::timeout(limit, op).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        tracing::warn!(
-                            operation = what,
-                            key,
-                            timeout = ?limit,
-                            "page cache backend timed out; serving without the cache"
-                        );
-                        self.breaker.failed();
-                        return Err(Failed);
+            Poll::Pending => {
+                // Over the network: timed, in a span of its own.
+                let started = std::time::Instant::now();
+                let span = tracing::debug_span!("page_cache.backend", operation = what, key);
+                let result = match self.timeout {
+                    None => tracing::Instrument::instrument(op, span).await,
+                    Some(limit) => {
+                        match tokio::time::timeout(limit, tracing::Instrument::instrument(op, span))
+                            .await
+                        {
+                            Ok(result) => result,
+                            Err(_) => {
+                                tracing::warn!(
+                                    operation = what,
+                                    key,
+                                    timeout = ?limit,
+                                    "page cache backend timed out; serving without the cache"
+                                );
+                                self.metrics.backend(what, started.elapsed(), true);
+                                self.breaker.failed();
+                                return Err(Failed);
+                            }
+                        }
                     }
-                },
-            },
+                };
+                self.metrics
+                    .backend(what, started.elapsed(), result.is_err());
+                result
+            }
         };
         self.settle(probe, result, what, key)
     }

@@ -28,6 +28,7 @@ use super::config::Config;
 use super::entry::{new_generation, HeaderList};
 use super::key::{self, Keys};
 use super::memo::HeaderListMemo;
+use super::metrics::PageMetrics;
 
 /// Drops the pages a [`CachePageLayer`](crate::CachePageLayer) stored for a URL, e.g. after a handler
 /// changed what the URL shows.
@@ -71,6 +72,7 @@ pub struct PageInvalidator {
     backend_timeout: Option<Duration>,
     /// How long an invalidation mark lives.
     mark_ttl: Duration,
+    metrics: PageMetrics,
 }
 
 impl std::fmt::Debug for PageInvalidator {
@@ -97,7 +99,7 @@ pub enum InvalidateError {
 }
 
 impl PageInvalidator {
-    pub(crate) fn new(config: &Config, memo: Arc<HeaderListMemo>) -> Self {
+    pub(crate) fn new(config: &Config, memo: Arc<HeaderListMemo>, metrics: PageMetrics) -> Self {
         PageInvalidator {
             cache: config.cache.clone(),
             keys: config.keys.clone(),
@@ -105,6 +107,7 @@ impl PageInvalidator {
             key_prefix: Arc::clone(&config.key_prefix),
             backend_timeout: config.backend_timeout,
             mark_ttl: config.longest_page_life(),
+            metrics,
         }
     }
 
@@ -124,6 +127,7 @@ impl PageInvalidator {
         let secure = key::url_digest(Some("https"), host.as_bytes(), path, query);
         let a = self.drop_url(&plain).await?;
         let b = self.drop_url(&secure).await?;
+        self.metrics.purge("url");
         Ok(a || b)
     }
 
@@ -136,7 +140,9 @@ impl PageInvalidator {
             return Err(InvalidateError::InvalidUrl(url.to_owned()));
         }
         let digest = key::request_url(&uri, &HeaderMap::new());
-        self.drop_url(&digest).await
+        let removed = self.drop_url(&digest).await?;
+        self.metrics.purge("url");
+        Ok(removed)
     }
 
     /// Drops the pages of the URL a request was for (its `Host` header, path and query, with the scheme

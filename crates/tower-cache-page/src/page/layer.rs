@@ -160,6 +160,17 @@ impl CachePageLayer {
         Ok(self.configure(|c| c.set_key_suffix(suffix)))
     }
 
+    /// The `cache` label of this layer's metrics (default: the key prefix, or `default` without one), to
+    /// tell several page caches apart on one dashboard. The layer counts what it does through the
+    /// [`metrics`](https://docs.rs/metrics) facade: requests by result (`hit`, `stale`, `miss`,
+    /// `uri_miss`, `collapsed`, `method`, `bypass`), stores and the reasons for not storing, backend
+    /// errors and latency, purges. Nothing is recorded until the application installs a recorder (before
+    /// the first request). See the crate docs for the list.
+    pub fn metrics_name(self, name: impl Into<String>) -> Self {
+        let name: Arc<str> = Arc::from(name.into());
+        self.configure(|c| c.metrics_name = Some(name))
+    }
+
     /// How the values of the request headers a page varies on are hashed into its key (default
     /// [`HeaderHashing::Django52`]): pick the way of the Django release that shares the cache, so both
     /// find the same pages. [`HeaderHashing::Netstring`] is the way of Django's main branch.

@@ -14,7 +14,7 @@
 //! - `update.rs`: the response phase (session use, the `rules.rs`, the body); `store.rs`: the writes;
 //! - `guard.rs`: every backend operation, past the circuit breaker (`breaker.rs`) and the backend timeout;
 //! - `key.rs` (with `django_url.rs`), `entry.rs`, `memo.rs`: Django's keys, the stored format, the in-process memo of header lists;
-//! - `status.rs`: the optional `Cache-Status` header; `invalidate.rs`: [`PageInvalidator`](crate::PageInvalidator).
+//! - `status.rs`: the optional `Cache-Status` header; `metrics.rs`: the counters and histograms; `invalidate.rs`: [`PageInvalidator`](crate::PageInvalidator).
 
 mod breaker;
 mod coalesce;
@@ -31,6 +31,7 @@ pub(crate) mod invalidate;
 pub(crate) mod key;
 pub(crate) mod layer;
 mod memo;
+pub(crate) mod metrics;
 mod rules;
 pub(crate) mod service;
 mod shared;

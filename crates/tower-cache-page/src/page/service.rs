@@ -78,6 +78,7 @@ where
             request
                 .extensions_mut()
                 .insert(self.shared.invalidator.clone());
+            self.shared.metrics.method();
             let status = self.shared.config.cache_status.as_ref().map(|s| s.method());
             return ResponseFuture::passthrough(self.inner.call(request), status);
         }

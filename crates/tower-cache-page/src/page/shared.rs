@@ -16,6 +16,7 @@ use super::guard::{Failed, Guard};
 use super::invalidate::PageInvalidator;
 use super::key::{self, Hex};
 use super::memo::{HeaderListMemo, Memoised};
+use super::metrics::PageMetrics;
 use super::status::Forwarded;
 use crate::CACHE_STATUS;
 
@@ -27,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) memo: Arc<HeaderListMemo>,
     /// The breaker and timeout every backend operation goes through.
     pub(crate) guard: Guard,
+    /// The layer's counters and histograms.
+    pub(crate) metrics: PageMetrics,
 }
 
 /// The URL a request is for: its raw bytes (the memo's key) and the digest of Django's URL (the keys'
@@ -56,12 +59,19 @@ impl Shared {
             config.header_list_memo,
             config.memo_max_bytes,
         ));
+        let metrics = PageMetrics::new(config.metrics_label());
         Shared {
-            invalidator: PageInvalidator::new(&config, Arc::clone(&memo)),
-            guard: Guard::new(config.cache.clone(), breaker, config.backend_timeout),
+            invalidator: PageInvalidator::new(&config, Arc::clone(&memo), metrics.clone()),
+            guard: Guard::new(
+                config.cache.clone(),
+                breaker,
+                config.backend_timeout,
+                metrics.clone(),
+            ),
             config,
             flights,
             memo,
+            metrics,
         }
     }
 
@@ -107,8 +117,21 @@ impl Shared {
             .put(since, &target.raw, target.url, list, get_key.flatten())
     }
 
-    /// Sets `Cache-Status` on a response the inner service gave, when the header is enabled.
-    pub(crate) fn mark(&self, headers: &mut HeaderMap, how: Forwarded<'_>) {
+    /// Reports a response the inner service gave: to the metrics, and in `Cache-Status` when the header
+    /// is enabled.
+    pub(crate) fn mark(&self, headers: &mut HeaderMap, how: Forwarded) {
+        self.metrics.forwarded(how);
+        self.set_status(headers, how);
+    }
+
+    /// Reports a response served without the cache after a cache failure (the backend failed, or the
+    /// breaker keeps it away).
+    pub(crate) fn mark_bypass(&self, headers: &mut HeaderMap, how: Forwarded) {
+        self.metrics.bypassed();
+        self.set_status(headers, how);
+    }
+
+    fn set_status(&self, headers: &mut HeaderMap, how: Forwarded) {
         if let Some(status) = &self.config.cache_status {
             headers.insert(CACHE_STATUS, status.forwarded(how));
         }

@@ -34,14 +34,14 @@ impl Forward {
 
 /// How a request the inner service answered went, as the header tells it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Forwarded<'a> {
+pub(crate) struct Forwarded {
     pub(crate) forward: Forward,
     /// The response was stored.
     pub(crate) stored: bool,
     /// The request waited for a concurrent one first.
     pub(crate) collapsed: bool,
     /// Why it was not stored.
-    pub(crate) detail: Option<&'a str>,
+    pub(crate) detail: Option<&'static str>,
 }
 
 /// Precomputed pieces of the header for one cache name.
@@ -79,7 +79,7 @@ impl CacheStatus {
         self.render(&format!("{}; hit; ttl=-{seconds_past}", self.name))
     }
 
-    pub(crate) fn forwarded(&self, how: Forwarded<'_>) -> HeaderValue {
+    pub(crate) fn forwarded(&self, how: Forwarded) -> HeaderValue {
         let mut value = format!("{}; fwd={}", self.name, how.forward.as_str());
         if how.stored {
             value.push_str("; stored");
