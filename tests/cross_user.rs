@@ -82,7 +82,23 @@ async fn auth(headers: HeaderMap) -> String {
 }
 
 fn app(order: Order, pages: Cache, store: Arc<dyn SessionStore>, renders: Arc<Renders>) -> Router {
-    let page_layer = CachePageLayer::new(pages).timeout(Duration::from_secs(300));
+    app_keyed(order, pages, store, renders, None)
+}
+
+/// [`app`], its page cache keying pages that vary on `Cookie` by the `keyed` cookies only.
+fn app_keyed(
+    order: Order,
+    pages: Cache,
+    store: Arc<dyn SessionStore>,
+    renders: Arc<Renders>,
+    keyed: Option<&[&str]>,
+) -> Router {
+    let mut page_layer = CachePageLayer::new(pages).timeout(Duration::from_secs(300));
+    if let Some(keyed) = keyed {
+        page_layer = page_layer
+            .key_cookies(keyed.iter().copied())
+            .expect("valid cookie names");
+    }
     let sessions = SessionLayer::from_arc(store);
     let hooks = HooksLayer::new().push(Stamp);
     let public = {
@@ -148,8 +164,27 @@ const ROUNDS: usize = 6;
 
 /// Many visitors at once, in one order, on one store: every assertion of the module's doc.
 async fn check_order(order: Order, pages: Cache, store: Arc<dyn SessionStore>) {
+    check_order_keyed(order, pages, store, None).await;
+}
+
+/// [`check_order`] with the page cache keyed on the `keyed` cookies only, every visitor also carrying an
+/// analytics cookie of its own (`_ga`).
+async fn check_order_keyed(
+    order: Order,
+    pages: Cache,
+    store: Arc<dyn SessionStore>,
+    keyed: Option<&[&str]>,
+) {
     let renders = Arc::new(Renders::default());
-    let server = Server::start(app(order, pages, Arc::clone(&store), Arc::clone(&renders))).await;
+    let app = app_keyed(
+        order,
+        pages,
+        Arc::clone(&store),
+        Arc::clone(&renders),
+        keyed,
+    );
+    let server = Server::start(app).await;
+    let analytics = keyed.is_some();
     let owners = Arc::new(KeyOwners::default());
     let mut tasks = Vec::new();
     for visitor in 0..LOGGED_IN + ANONYMOUS {
@@ -160,6 +195,9 @@ async fn check_order(order: Order, pages: Cache, store: Arc<dyn SessionStore>) {
                 user: None,
                 count: 0,
             };
+            if analytics {
+                visit.browser.set_cookie("_ga", &format!("GA1.2.{visitor}"));
+            }
             if visitor < LOGGED_IN {
                 // A session before login, so login has a key to cycle.
                 bump(&mut visit, order).await;
@@ -277,6 +315,85 @@ async fn every_order_on_redis() {
         let _ = sessions.clear().await;
         let _ = pages.clear().await;
     }
+}
+
+/// Pages keyed on the session cookie only: every order still serves each session only its own pages,
+/// while visitors' analytics cookies differ.
+#[tokio::test]
+async fn every_order_keyed_on_the_session_cookie() {
+    for order in ORDERS {
+        let store: Arc<dyn SessionStore> = Arc::new(CacheStore::new(memory_cache()));
+        check_order_keyed(order, memory_cache(), store, Some(&["sessionid"])).await;
+    }
+}
+
+/// Pages keyed on a cookie that is not the session's: with the session layer outside the page cache, a
+/// page that read the session is not stored at all, so no session is served another's page.
+#[tokio::test]
+async fn keyed_on_other_cookies_a_session_page_is_never_shared() {
+    for order in [
+        Order::SessionOutside,
+        Order::PageOnRoute,
+        Order::SessionHooksPage,
+    ] {
+        let store: Arc<dyn SessionStore> = Arc::new(CacheStore::new(memory_cache()));
+        check_order_keyed(order, memory_cache(), store, Some(&["_ga"])).await;
+    }
+}
+
+/// What keying on the session cookie is for: a page that varies on `Cookie` is rendered once for every
+/// anonymous visitor, whatever their analytics cookies; and once per session for visitors with one.
+#[tokio::test]
+async fn anonymous_pages_are_shared_across_analytics_cookies() {
+    let renders = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&renders);
+    let app = Router::new()
+        .route(
+            "/home",
+            get(move |headers: HeaderMap| {
+                let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                let signed_in = headers
+                    .get("cookie")
+                    .and_then(|c| c.to_str().ok())
+                    .is_some_and(|c| c.contains("sessionid="));
+                async move {
+                    (
+                        [("vary", "Cookie")],
+                        format!("home render {n}, signed in: {signed_in}"),
+                    )
+                }
+            }),
+        )
+        .layer(
+            CachePageLayer::new(memory_cache())
+                .key_cookies(["sessionid"])
+                .expect("a cookie name"),
+        );
+    let server = Server::start(app).await;
+    let mut bodies = Vec::new();
+    for visitor in 0..10 {
+        let mut browser = Browser::new(server.base());
+        browser.set_cookie("_ga", &format!("GA1.2.{visitor}"));
+        browser.set_cookie("consent", if visitor % 2 == 0 { "yes" } else { "no" });
+        let (status, body) = browser.get("/home").await;
+        assert_eq!(status, 200);
+        bodies.push(body);
+    }
+    assert_eq!(renders.load(Ordering::SeqCst), 1, "{bodies:?}");
+    assert!(bodies.iter().all(|b| b == &bodies[0]));
+    // Two visitors with sessions: one render each, never the anonymous page nor each other's.
+    for key in ["a".repeat(32), "b".repeat(32)] {
+        let mut browser = Browser::new(server.base());
+        browser.set_cookie("sessionid", &key);
+        browser.set_cookie("_ga", "GA1.2.x");
+        let (_, first) = browser.get("/home").await;
+        let (_, again) = browser.get("/home").await;
+        assert!(
+            first.ends_with("signed in: true") && again == first,
+            "{first} / {again}"
+        );
+    }
+    assert_eq!(renders.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]

@@ -28,6 +28,13 @@ pub trait SessionFlags: Any + Send + Sync {
     /// The session was changed, flushed or given a new key in this request (Django's `modified`, or a
     /// pending `Set-Cookie`): the response is that visitor's alone and must never be shared.
     fn modified(&self) -> bool;
+
+    /// The name of the cookie that carries the session, when the layer knows it: a page cache that keys
+    /// pages on named cookies only must then key on this one too, or not store pages that read the
+    /// session. `None` by default.
+    fn cookie_name(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// How the current request used its visitor's session; found in the request's extensions when a session
@@ -69,6 +76,11 @@ impl SessionUse {
     /// See [`SessionFlags::modified`].
     pub fn modified(&self) -> bool {
         self.0.modified()
+    }
+
+    /// See [`SessionFlags::cookie_name`].
+    pub fn cookie_name(&self) -> Option<&str> {
+        self.0.cookie_name()
     }
 
     /// The session layer's own per-request state, when it is of type `T`: a session layer keeps only this

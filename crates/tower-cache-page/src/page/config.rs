@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cache_core::Cache;
 
-use super::key::{HeaderHashing, Keys};
+use super::key::{Keys, VariantRules};
 use super::rules::Policy;
 use super::status::CacheStatus;
 
@@ -38,8 +38,8 @@ pub(crate) struct Config {
     pub(crate) key_prefix: Arc<str>,
     /// Django's `_i18n_cache_key_suffix`, set by `django_key_suffix`.
     pub(crate) key_suffix: KeySuffix,
-    /// How varied header values are hashed into page keys, set by `django_header_hashing`.
-    pub(crate) header_hashing: HeaderHashing,
+    /// How varied header values go into page keys, set by `django_header_hashing` and `key_cookies`.
+    pub(crate) variant: VariantRules,
     /// The `cache` label of the layer's metrics, set by `metrics_name`; else the key prefix, else
     /// `default`.
     pub(crate) metrics_name: Option<Arc<str>>,
@@ -61,7 +61,7 @@ impl Config {
             cache,
             key_prefix: Arc::from(""),
             key_suffix: KeySuffix::default(),
-            header_hashing: HeaderHashing::default(),
+            variant: VariantRules::default(),
             metrics_name: None,
             policy: Policy {
                 page_timeout: None,

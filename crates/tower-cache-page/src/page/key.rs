@@ -24,7 +24,9 @@
 //! [`Keys`], so the backend sees exactly what `Cache::make_key` gives, as Django's `cache.set` would.
 
 use cache_core::{Cache, KeyMaker};
-use http::header::{HeaderMap, HeaderName, ACCEPT_LANGUAGE, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::header::{
+    HeaderMap, HeaderName, ACCEPT_LANGUAGE, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST,
+};
 use http::{Method, Uri};
 use md5::{Digest, Md5};
 
@@ -170,9 +172,18 @@ pub enum HeaderHashing {
     Netstring,
 }
 
+/// How a layer turns the values of the headers a page varies on into its key.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VariantRules {
+    pub(crate) hashing: HeaderHashing,
+    /// When set, a `Cookie` header counts only with these cookies (in this order), not whole
+    /// ([`CachePageLayer::key_cookies`](crate::CachePageLayer::key_cookies)).
+    pub(crate) cookies: Option<std::sync::Arc<[String]>>,
+}
+
 /// The digest of the request's values of the learnt header list, as Django's `_generate_cache_key` hashes
-/// them (see the module docs).
-pub(crate) fn variant(names: &[HeaderName], headers: &HeaderMap, hashing: HeaderHashing) -> Hex {
+/// them (see the module docs), under `rules`.
+pub(crate) fn variant(names: &[HeaderName], headers: &HeaderMap, rules: &VariantRules) -> Hex {
     if names.is_empty() {
         let mut out = [0u8; 32];
         out.copy_from_slice(EMPTY_DIGEST.as_bytes());
@@ -182,31 +193,69 @@ pub(crate) fn variant(names: &[HeaderName], headers: &HeaderMap, hashing: Header
     for name in names {
         // Django looks up `HTTP_CONTENT_TYPE`, but WSGI files these two without the `HTTP_`.
         let unprefixed = name == CONTENT_TYPE || name == CONTENT_LENGTH;
-        let mut values = headers.get_all(name).iter().peekable();
-        if unprefixed || values.peek().is_none() {
+        if unprefixed || !headers.contains_key(name) {
             md5.update(ABSENT);
             continue;
         }
-        if hashing == HeaderHashing::Netstring {
-            let length: usize = headers
-                .get_all(name)
-                .iter()
-                .enumerate()
-                .map(|(i, value)| usize::from(i > 0) + latin1_as_utf8_len(value.as_bytes()))
-                .sum();
-            md5.update(format!("{length}:").as_bytes());
-        }
-        for (i, value) in values.enumerate() {
-            if i > 0 {
-                md5.update(b",");
+        if let (true, Some(keyed)) = (name == COOKIE, &rules.cookies) {
+            match named_cookies(headers, keyed) {
+                Some(value) => hash_value(&mut md5, rules.hashing, &[value.as_bytes()]),
+                None => md5.update(ABSENT),
             }
-            update_latin1_as_utf8(&mut md5, value.as_bytes());
+            continue;
         }
-        if hashing == HeaderHashing::Netstring {
-            md5.update(b",");
-        }
+        let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
+        hash_value(&mut md5, rules.hashing, &values);
     }
     Hex::of(&md5.finalize())
+}
+
+/// Hashes one header's value: its lines joined with `,`, as Django reads them from WSGI, framed as
+/// `hashing` says.
+fn hash_value(md5: &mut Md5, hashing: HeaderHashing, lines: &[&[u8]]) {
+    if hashing == HeaderHashing::Netstring {
+        let length: usize = lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| usize::from(i > 0) + latin1_as_utf8_len(line))
+            .sum();
+        md5.update(format!("{length}:").as_bytes());
+    }
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            md5.update(b",");
+        }
+        update_latin1_as_utf8(md5, line);
+    }
+    if hashing == HeaderHashing::Netstring {
+        md5.update(b",");
+    }
+}
+
+/// The cookies named in `keyed` among the request's `Cookie` headers, as `name=value` pairs joined with
+/// `; ` in the order of `keyed` (each occurrence, in the request's order); `None` when the request has none
+/// of them, so a visitor with only other cookies shares the pages of a visitor with none.
+fn named_cookies(headers: &HeaderMap, keyed: &[String]) -> Option<String> {
+    let mut out = String::new();
+    for wanted in keyed {
+        for line in headers.get_all(COOKIE) {
+            let Ok(line) = line.to_str() else {
+                continue;
+            };
+            for pair in line.split(';') {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                if name.trim() == wanted {
+                    if !out.is_empty() {
+                        out.push_str("; ");
+                    }
+                    out.push_str(wanted);
+                    out.push('=');
+                    out.push_str(value.trim());
+                }
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// The length of `bytes` read as Latin-1 and encoded as UTF-8: two bytes for each non-ASCII one.
@@ -412,11 +461,46 @@ mod tests {
                 HeaderValue::from_bytes(value).unwrap_or(HeaderValue::from_static("")),
             );
         }
-        variant(&names, &map, HeaderHashing::Django52)
+        variant(&names, &map, &VariantRules::default())
+    }
+
+    #[test]
+    fn keyed_cookies_count_only_the_named_ones_in_their_order() {
+        let mut map = HeaderMap::new();
+        map.append("cookie", HeaderValue::from_static("_ga=1; sessionid=abc"));
+        map.append("cookie", HeaderValue::from_static(" lang=fr ;theme=dark"));
+        let keyed = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            named_cookies(&map, &names)
+        };
+        assert_eq!(keyed(&["sessionid"]).as_deref(), Some("sessionid=abc"));
+        assert_eq!(
+            keyed(&["lang", "sessionid"]).as_deref(),
+            Some("lang=fr; sessionid=abc")
+        );
+        assert_eq!(keyed(&["csrftoken"]), None);
+        // Hashed as the `Cookie` header's value; none of them present hashes as an absent header.
+        let rules = VariantRules {
+            hashing: HeaderHashing::Django52,
+            cookies: Some(vec!["sessionid".to_owned()].into()),
+        };
+        let cookie = [HeaderName::from_static("cookie")];
+        assert_eq!(variant(&cookie, &map, &rules), digest(b"sessionid=abc"));
+        let mut others = HeaderMap::new();
+        others.insert("cookie", HeaderValue::from_static("_ga=2"));
+        assert_eq!(variant(&cookie, &others, &rules), digest(b"-,"));
+        assert_eq!(
+            variant(&cookie, &others, &rules),
+            variant(&cookie, &HeaderMap::new(), &rules)
+        );
     }
 
     #[test]
     fn netstring_hashing_frames_each_present_value() {
+        let netstring = VariantRules {
+            hashing: HeaderHashing::Netstring,
+            cookies: None,
+        };
         let names: Vec<HeaderName> = ["accept", "cookie", "x-a"]
             .iter()
             .map(|n| HeaderName::from_static(n))
@@ -430,7 +514,7 @@ mod tests {
         );
         // b"%d:%s," % (len(data), data) per present header, b"-," per absent one.
         assert_eq!(
-            variant(&names, &map, HeaderHashing::Netstring),
+            variant(&names, &map, &netstring),
             digest("4:a,bc,-,5:café,".as_bytes())
         );
         // An empty value and an absent header no longer hash alike, nor do ["ab", ""] and ["a", "b"].
@@ -442,11 +526,11 @@ mod tests {
             let mut map = HeaderMap::new();
             map.insert("x-a", HeaderValue::from_static(a));
             map.insert("x-b", HeaderValue::from_static(b));
-            variant(&two, &map, HeaderHashing::Netstring)
+            variant(&two, &map, &netstring)
         };
         assert_ne!(pair("ab", ""), pair("a", "b"));
         assert_eq!(
-            variant(&two, &HeaderMap::new(), HeaderHashing::Netstring),
+            variant(&two, &HeaderMap::new(), &netstring),
             digest(b"-,-,")
         );
     }
@@ -494,7 +578,7 @@ mod tests {
     #[test]
     fn key_shapes() {
         let u = url("/", Some("h"));
-        let v = variant(&[], &HeaderMap::new(), HeaderHashing::Django52);
+        let v = variant(&[], &HeaderMap::new(), &VariantRules::default());
         let cache = Cache::builder(cache_core::backends::DummyBackend::new())
             .key_prefix("site")
             .version(3)

@@ -175,7 +175,52 @@ impl CachePageLayer {
     /// [`HeaderHashing::Django52`]): pick the way of the Django release that shares the cache, so both
     /// find the same pages. [`HeaderHashing::Netstring`] is the way of Django's main branch.
     pub fn django_header_hashing(self, hashing: HeaderHashing) -> Self {
-        self.configure(|c| c.header_hashing = hashing)
+        self.configure(|c| c.variant.hashing = hashing)
+    }
+
+    /// Keys pages that vary on `Cookie` by the named cookies only, not the whole `Cookie` header: the
+    /// session cookie (and any other cookie a page depends on), so that anonymous pages stay shared when
+    /// visitors' analytics or consent cookies differ. A visitor with none of the named cookies gets the
+    /// pages of a visitor without cookies.
+    ///
+    /// Name every cookie your pages depend on. The session cookie is checked: a page that read the
+    /// session, under a [`SessionLayer`](https://docs.rs/tower-sessions-kit) outside this layer whose
+    /// cookie is not named here, is not stored (`Cache-Status` detail `session-cookie-unkeyed`), so one
+    /// session's page is never served to another. A session layer inside this layer is not seen: name its
+    /// cookie. Page keys of such pages are then no longer Django's.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting`] for an empty list, or a name that is not a cookie name (empty, or with a
+    /// separator, space or control character).
+    pub fn key_cookies<I, N>(self, names: I) -> Result<Self, InvalidSetting>
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        if names.is_empty() {
+            return Err(InvalidSetting::new(
+                "key cookies",
+                "",
+                "must name at least one cookie",
+            ));
+        }
+        for name in &names {
+            let token = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+            if !token {
+                return Err(InvalidSetting::new(
+                    "key cookie name",
+                    name,
+                    "is not a cookie name",
+                ));
+            }
+        }
+        let names: Arc<[String]> = names.into();
+        Ok(self.configure(|c| c.variant.cookies = Some(names)))
     }
 
     /// Store responses that set cookies (default: never), replaying their `Set-Cookie` headers on hits, as

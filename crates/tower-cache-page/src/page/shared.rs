@@ -100,7 +100,7 @@ impl Shared {
         list: &HeaderList,
         request_headers: &HeaderMap,
     ) -> Result<String, Failed> {
-        let variant = key::variant(&list.names, request_headers, self.config.header_hashing);
+        let variant = key::variant(&list.names, request_headers, &self.config.variant);
         let made = self.config.keys.page(method, url, &variant);
         made.map_err(refused)
     }
@@ -109,7 +109,7 @@ impl Shared {
     /// key when that is the same for every request.
     pub(crate) fn remember(&self, since: u64, target: &Target, list: HeaderList) -> Arc<Memoised> {
         let get_key = list.names.is_empty().then(|| {
-            let variant = key::variant(&[], &HeaderMap::new(), self.config.header_hashing);
+            let variant = key::variant(&[], &HeaderMap::new(), &self.config.variant);
             let made = self.config.keys.page(&Method::GET, &target.url, &variant);
             made.ok()
         });

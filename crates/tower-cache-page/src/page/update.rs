@@ -53,7 +53,9 @@ where
         detail: Some(detail),
     };
     // A session layer outside this one marks the response only after it left here: ask it directly.
-    if let Some(reason) = session_use.and_then(|usage| mark_session_use(&usage, &mut parts.headers))
+    let keyed_cookies = shared.config.variant.cookies.as_deref();
+    if let Some(reason) =
+        session_use.and_then(|usage| mark_session_use(&usage, keyed_cookies, &mut parts.headers))
     {
         publish(leader, Outcome::NotStored);
         shared.mark(&mut parts.headers, not_stored(reason));
@@ -114,12 +116,23 @@ where
 
 /// What the session's use means for a response on its way to be stored: a session that was read makes the
 /// response vary on `Cookie` (added here, as the session layer outside would add it too late); one that was
-/// modified makes it one visitor's own, never stored (the reason is returned).
-fn mark_session_use(usage: &SessionUse, headers: &mut HeaderMap) -> Option<&'static str> {
+/// modified makes it one visitor's own, never stored (the reason is returned). When pages are keyed on
+/// named cookies only (`keyed_cookies`), a page that read a session whose cookie is not one of them is not
+/// stored either: its key would not tell sessions apart.
+fn mark_session_use(
+    usage: &SessionUse,
+    keyed_cookies: Option<&[String]>,
+    headers: &mut HeaderMap,
+) -> Option<&'static str> {
     if usage.modified() {
         return Some("session-modified");
     }
     if usage.accessed() {
+        if let (Some(keyed), Some(cookie)) = (keyed_cookies, usage.cookie_name()) {
+            if !keyed.iter().any(|name| name == cookie) {
+                return Some("session-cookie-unkeyed");
+            }
+        }
         patch_vary_headers(headers, ["Cookie"]);
     }
     None

@@ -77,6 +77,10 @@ impl cache_core::sharing::SessionFlags for Inner {
     fn modified(&self) -> bool {
         self.modified.load(Ordering::Acquire)
     }
+
+    fn cookie_name(&self) -> Option<&str> {
+        Some(&self.shared.config.cookie_name)
+    }
 }
 
 impl fmt::Debug for Session {
