@@ -46,6 +46,8 @@ pub(crate) struct Config {
     pub(crate) policy: Policy,
     pub(crate) max_body: usize,
     pub(crate) stale_while_revalidate: Option<Duration>,
+    /// Set by `stale_if_error`.
+    pub(crate) stale_if_error: Option<Duration>,
     pub(crate) cache_status: Option<CacheStatus>,
     pub(crate) backend_timeout: Option<Duration>,
     pub(crate) coalesce_timeout: Duration,
@@ -70,6 +72,7 @@ impl Config {
             },
             max_body: DEFAULT_MAX_BODY,
             stale_while_revalidate: None,
+            stale_if_error: None,
             cache_status: None,
             backend_timeout: Some(DEFAULT_BACKEND_TIMEOUT),
             coalesce_timeout: DEFAULT_COALESCE_TIMEOUT,
@@ -99,8 +102,15 @@ impl Config {
         }
     }
 
+    /// How long a page stays stored past its freshness: the longer of the two stale windows.
+    pub(crate) fn stale_life(&self) -> Duration {
+        self.stale_while_revalidate
+            .unwrap_or_default()
+            .max(self.stale_if_error.unwrap_or_default())
+    }
+
     /// How long a page can stay stored at most, as far as the settings tell: the page timeout, else the
-    /// default one, plus the stale window. An invalidation mark lives this long.
+    /// default one, plus the stale windows. An invalidation mark lives this long.
     pub(crate) fn longest_page_life(&self) -> Duration {
         let timeout = self
             .policy
@@ -108,7 +118,7 @@ impl Config {
             .unwrap_or(self.policy.default_timeout);
         timeout
             .max(self.policy.default_timeout)
-            .saturating_add(self.stale_while_revalidate.unwrap_or_default())
+            .saturating_add(self.stale_life())
     }
 }
 

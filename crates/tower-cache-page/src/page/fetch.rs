@@ -116,12 +116,24 @@ pub(crate) struct Miss {
     pub(crate) target: Target,
     pub(crate) list: Option<Arc<Memoised>>,
     pub(crate) forward: Forward,
+    /// A page past its freshness, within the stale-if-error window: served if the inner service fails.
+    pub(crate) fallback: Option<Fallback>,
+}
+
+/// A stale page kept to answer with when the inner service fails (`stale_if_error`).
+pub(crate) struct Fallback {
+    pub(crate) page: Arc<StoredPage>,
+    /// How far past its freshness it was when read.
+    pub(crate) past: Duration,
 }
 
 /// What a page read found.
 enum Judged {
     Fresh(Arc<StoredPage>, SystemTime),
     Stale(Arc<StoredPage>, SystemTime, Duration),
+    /// Past both freshness and `stale_while_revalidate`, but within `stale_if_error`: a miss that keeps
+    /// the page to fall back on.
+    Expired(Fallback),
     Gone,
 }
 
@@ -182,6 +194,7 @@ impl<'a> Fetch<'a> {
                         target,
                         list: None,
                         forward: Forward::UriMiss,
+                        fallback: None,
                     }))
                 }
             },
@@ -280,12 +293,17 @@ impl<'a> Fetch<'a> {
                 (page, now, status.map(|s| s.stale(past.as_secs())), true)
             }
             Judged::Gone if self.head && get => return self.page(memoised, false),
-            Judged::Gone => {
+            Judged::Gone | Judged::Expired(_) => {
                 let seen = Some(memoised.list.generation);
+                let fallback = match judged {
+                    Judged::Expired(fallback) => Some(fallback),
+                    _ => None,
+                };
                 return Step::Done(Found::Miss(Miss {
                     target: Target::of(self.uri, self.headers, memoised.url, seen),
                     list: Some(memoised),
                     forward: Forward::Miss,
+                    fallback,
                 }));
             }
         };
@@ -355,8 +373,10 @@ impl<'a> Fetch<'a> {
         match page.fresh_until {
             Some(until) if until <= now => {
                 let past = now.duration_since(until).unwrap_or_default();
-                match self.shared.config.stale_while_revalidate {
-                    Some(window) if past < window => Judged::Stale(page, now, past),
+                let config = &self.shared.config;
+                match (config.stale_while_revalidate, config.stale_if_error) {
+                    (Some(window), _) if past < window => Judged::Stale(page, now, past),
+                    (_, Some(window)) if past < window => Judged::Expired(Fallback { page, past }),
                     _ => Judged::Gone,
                 }
             }

@@ -15,7 +15,7 @@ use super::hit::Hit;
 use super::key::Hex;
 use super::shared::{SendBody, SendService, Shared};
 use super::status::{Forward, Forwarded};
-use super::update::update;
+use super::update::{update, Asking};
 use crate::body::PageBody;
 
 /// How often a follower whose leader gave up tries to rejoin before going on alone.
@@ -52,6 +52,7 @@ where
         target,
         list,
         forward,
+        fallback,
     } = miss;
     let flight = match &list {
         Some(memoised) => shared.page_key(
@@ -67,12 +68,21 @@ where
     .map(|key| flight_key(&key, target.seen));
     // Without a key there is nothing to store, nor to wait for.
     let Ok(flight) = flight else {
-        return update(shared, inner, request, target, None, forward, false).await;
+        let asking = Asking {
+            fallback,
+            ..Asking::new(forward)
+        };
+        return update(shared, inner, request, target, None, asking).await;
     };
+    let mut fallback = fallback;
     for _ in 0..REJOIN_ATTEMPTS {
         let follower = match shared.flights.join(flight.clone()) {
             Role::Leader(leader) => {
-                return update(shared, inner, request, target, Some(leader), forward, false).await;
+                let asking = Asking {
+                    fallback: fallback.take(),
+                    ..Asking::new(forward)
+                };
+                return update(shared, inner, request, target, Some(leader), asking).await;
             }
             Role::Follower(follower) => follower,
         };
@@ -89,7 +99,12 @@ where
             Waited::Abandoned => continue,
         }
     }
-    update(shared, inner, request, target, None, forward, true).await
+    let asking = Asking {
+        forward,
+        collapsed: true,
+        fallback,
+    };
+    update(shared, inner, request, target, None, asking).await
 }
 
 /// Answers a follower with its leader's stored entry, when the follower's own key is the same page.
@@ -146,16 +161,8 @@ pub(crate) fn revalidate<S, ReqB, ResB>(
     if let Role::Leader(leader) = shared.flights.join(flight) {
         let shared = Arc::clone(shared);
         runtime.spawn(async move {
-            let _ = update(
-                shared,
-                inner,
-                request,
-                target,
-                Some(leader),
-                Forward::Miss,
-                false,
-            )
-            .await;
+            let asking = Asking::new(Forward::Miss);
+            let _ = update(shared, inner, request, target, Some(leader), asking).await;
         });
     }
 }

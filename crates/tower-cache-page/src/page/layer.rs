@@ -247,6 +247,17 @@ impl CachePageLayer {
         self.configure(|c| c.stale_while_revalidate = (!window.is_zero()).then_some(window))
     }
 
+    /// Serve a stale page instead of an error (RFC 5861 `stale-if-error`): a page stays in the cache for
+    /// this long past its timeout, and when the request that would replace it gets a 5xx response or an
+    /// error from the inner service, the stale page is served instead (`Cache-Status`
+    /// `fwd=miss; fwd-status=<code>; ttl=-<seconds past freshness>; detail=stale-if-error`). With
+    /// [`stale_while_revalidate`](Self::stale_while_revalidate) too, a page within that window is served at
+    /// once and refreshed in the background (a failed refresh keeps it); past it, this takes over.
+    /// `Duration::ZERO` turns it off, as it is by default.
+    pub fn stale_if_error(self, window: Duration) -> Self {
+        self.configure(|c| c.stale_if_error = (!window.is_zero()).then_some(window))
+    }
+
     /// Adds a `Cache-Status` header (RFC 9211) naming this cache as `name` to every response that goes
     /// through the layer; see the [crate docs](crate) for its values.
     ///

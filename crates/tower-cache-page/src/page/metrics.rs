@@ -3,7 +3,7 @@
 //!
 //! | metric | kind | labels | counts |
 //! |---|---|---|---|
-//! | `page_cache_requests_total` | counter | `cache`, `result` | requests by how they were answered: `hit`, `stale` (served stale, refreshed in the background), `miss`, `uri_miss` (nothing learnt for the URL yet), `collapsed` (answered from a concurrent request's response), `method` (not GET/HEAD), `bypass` (the backend failed or is skipped) |
+//! | `page_cache_requests_total` | counter | `cache`, `result` | requests by how they were answered: `hit`, `stale` (served stale, refreshed in the background), `miss`, `uri_miss` (nothing learnt for the URL yet), `collapsed` (answered from a concurrent request's response), `method` (not GET/HEAD), `bypass` (the backend failed or is skipped), `stale_if_error` (a stale page instead of the handler's failure) |
 //! | `page_cache_stores_total` | counter | `cache`, `result`, `reason` | responses `stored`, or `not_stored` with the reason (`private`, `set-cookie`, `status`, `too-large`, `streaming`, `invalidated`, `session-modified`, `backend-error`, …) |
 //! | `page_cache_backend_errors_total` | counter | `cache`, `op` | backend operations that failed or timed out |
 //! | `page_cache_backend_seconds` | histogram | `cache`, `op` | how long each backend operation that went over the network took |
@@ -46,6 +46,7 @@ struct Handles {
     collapsed: Counter,
     method: Counter,
     bypass: Counter,
+    stale_if_error: Counter,
     stored: Counter,
 }
 
@@ -80,6 +81,7 @@ impl PageMetrics {
                 collapsed: request("collapsed"),
                 method: request("method"),
                 bypass: request("bypass"),
+                stale_if_error: request("stale_if_error"),
                 stored: metrics::counter!(
                     names::STORES, "cache" => name.clone(), "result" => "stored", "reason" => ""
                 ),
@@ -136,6 +138,11 @@ impl PageMetrics {
         if failed {
             metrics::counter!(names::BACKEND_ERRORS, labels.iter()).increment(1);
         }
+    }
+
+    /// A stale page served because the inner service failed.
+    pub(crate) fn stale_if_error(&self) {
+        self.handles().stale_if_error.increment(1);
     }
 
     /// A request served without the cache after a cache failure.

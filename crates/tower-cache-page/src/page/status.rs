@@ -11,6 +11,7 @@
 //! | method other than GET/HEAD                   | `name; fwd=method`                            |
 //! | not stored                                   | `…; detail=<reason>` (`private`, `set-cookie`, `status`, `too-large`, `streaming`, `invalidated`, …) |
 //! | the cache backend failed                     | `name; fwd=miss; detail=backend-error`        |
+//! | stale page served for a 5xx or an error      | `name; fwd=miss; fwd-status=503; ttl=-N; detail=stale-if-error` |
 
 use http::HeaderValue;
 
@@ -77,6 +78,17 @@ impl CacheStatus {
 
     pub(crate) fn stale(&self, seconds_past: u64) -> HeaderValue {
         self.render(&format!("{}; hit; ttl=-{seconds_past}", self.name))
+    }
+
+    /// A stale page served because the inner service failed: with the status it answered (`None` for an
+    /// error without a response).
+    pub(crate) fn stale_if_error(&self, fwd_status: Option<u16>, seconds_past: u64) -> HeaderValue {
+        let mut value = format!("{}; fwd=miss", self.name);
+        if let Some(code) = fwd_status {
+            value.push_str(&format!("; fwd-status={code}"));
+        }
+        value.push_str(&format!("; ttl=-{seconds_past}; detail=stale-if-error"));
+        self.render(&value)
     }
 
     pub(crate) fn forwarded(&self, how: Forwarded) -> HeaderValue {

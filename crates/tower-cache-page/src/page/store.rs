@@ -87,7 +87,7 @@ pub(crate) async fn store(
     };
     let page_key = shared.page_key(method, &target.url, &list, request_headers)?;
     let now = SystemTime::now();
-    let ttl = timeout.saturating_add(shared.config.stale_while_revalidate.unwrap_or_default());
+    let ttl = timeout.saturating_add(shared.config.stale_life());
     let entry = entry::encode_page(
         generation,
         now,

@@ -11,6 +11,8 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::coalesce::{Leader, Outcome};
+use super::fetch::Fallback;
+use super::hit::Hit;
 use super::rules::{self, RequestFacts, Verdict};
 use super::shared::{Shared, Target};
 use super::status::{Forward, Forwarded};
@@ -18,28 +20,61 @@ use super::store::{store, Storing};
 use crate::body::{collect_limited, Collected, PageBody};
 use crate::headers::patch_vary_headers;
 
+/// How a request came to ask the inner service.
+pub(crate) struct Asking {
+    pub(crate) forward: Forward,
+    /// The request waited on a concurrent one in vain.
+    pub(crate) collapsed: bool,
+    /// A stale page to serve instead of a 5xx response or an error (`stale_if_error`).
+    pub(crate) fallback: Option<Fallback>,
+}
+
+impl Asking {
+    /// Asked first-hand (not after waiting), with nothing to fall back on.
+    pub(crate) fn new(forward: Forward) -> Self {
+        Asking {
+            forward,
+            collapsed: false,
+            fallback: None,
+        }
+    }
+}
+
 /// Asks the inner service and stores its response when the rules allow; `leader` publishes the outcome
-/// to the followers of the key's flight, `collapsed` says this request waited on one in vain.
+/// to the followers of the key's flight. A 5xx response or an error is replaced by the fallback page,
+/// when there is one.
 pub(crate) async fn update<S, ReqB, ResB>(
     shared: Arc<Shared>,
     mut inner: S,
     mut request: Request<ReqB>,
     target: Target,
     leader: Option<Leader>,
-    forward: Forward,
-    collapsed: bool,
+    asking: Asking,
 ) -> Result<Response<PageBody<ResB>>, S::Error>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     ResB: Body,
 {
+    let Asking {
+        forward,
+        collapsed,
+        fallback,
+    } = asking;
+    let head = request.method() == http::Method::HEAD;
     let method = request.method().clone();
     let facts = RequestFacts::of(request.headers());
     let request_headers = request.headers().clone();
     let session_use = request.extensions().get::<SessionUse>().cloned();
     request.extensions_mut().insert(shared.invalidator.clone());
     // On an error the leader is dropped, and its followers elect another.
-    let response = inner.call(request).await?;
+    let response = match (inner.call(request).await, fallback) {
+        (Ok(response), Some(fallback)) if response.status().is_server_error() => {
+            let code = response.status().as_u16();
+            return Ok(serve_stale(&shared, fallback, Some(code), head));
+        }
+        (Err(_), Some(fallback)) => return Ok(serve_stale(&shared, fallback, None, head)),
+        (result, _) => result?,
+    };
     let (mut parts, body) = response.into_parts();
     let publish = |leader: Option<Leader>, outcome: Outcome| {
         if let Some(leader) = leader {
@@ -112,6 +147,35 @@ where
     };
     shared.mark(&mut parts.headers, how);
     Ok(Response::from_parts(parts, PageBody::full(body)))
+}
+
+/// The stale page instead of the inner service's failure (`fwd_status`: the 5xx it answered, `None` for
+/// an error). The failed response is dropped; the followers of the flight, if any, ask for themselves.
+fn serve_stale<B: Body>(
+    shared: &Shared,
+    fallback: Fallback,
+    fwd_status: Option<u16>,
+    head: bool,
+) -> Response<PageBody<B>> {
+    shared.metrics.stale_if_error();
+    let past = fallback.past.as_secs();
+    let status = shared
+        .config
+        .cache_status
+        .as_ref()
+        .map(|s| s.stale_if_error(fwd_status, past));
+    tracing::warn!(
+        status = ?fwd_status,
+        seconds_past = past,
+        "page cache: the handler failed; serving the stale page (stale-if-error)"
+    );
+    Hit {
+        page: fallback.page,
+        now: std::time::SystemTime::now(),
+        head,
+        status,
+    }
+    .into_response()
 }
 
 /// What the session's use means for a response on its way to be stored: a session that was read makes the
