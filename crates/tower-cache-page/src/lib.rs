@@ -92,6 +92,17 @@
 //! ([`RawCache::generation`](cache_core::RawCache::generation): the memory backend) a memoised
 //! page is served without reading the backend until something is written.
 //!
+//! # Tags and soft purges
+//!
+//! A page can carry tags (surrogate keys): the layer's own ([`CachePageLayer::tag`]) and those of its
+//! response's `Cache-Tag` (comma-separated) and `Surrogate-Key` (space-separated) headers, which are taken
+//! off the response. [`PageInvalidator::purge_tag`] drops every page of a tag, in every process sharing
+//! the cache, with one write: each tag has a generation in the backend, each page records its tags'
+//! generations when stored, and a hit reads them again (one read per tag, at most 16 tags a page).
+//! [`PageInvalidator::soft_purge_tag`] marks them stale instead: the next request is served the stale
+//! page while one regenerates it. Only single-key reads and writes are used, so it works the same on every
+//! backend, a Redis Cluster included.
+//!
 //! # Metrics and traces
 //!
 //! The layer counts what it does through the [`metrics`](https://docs.rs/metrics) facade; nothing is
@@ -105,7 +116,7 @@
 //! | `page_cache_stores_total` | counter | `result`, `reason` | responses `stored`, or `not_stored` with the reason `Cache-Status` gives (`private`, `set-cookie`, `status`, `too-large`, `streaming`, `invalidated`, `session-modified`, `backend-error`, …) |
 //! | `page_cache_backend_errors_total` | counter | `op` | backend operations that failed or timed out |
 //! | `page_cache_backend_seconds` | histogram | `op` | the time of each backend operation that went over the network |
-//! | `page_cache_purges_total` | counter | `kind` | invalidations through [`PageInvalidator`] (`url`) |
+//! | `page_cache_purges_total` | counter | `kind` | invalidations through [`PageInvalidator`]: `url`, `tag`, `tag_soft` |
 //!
 //! Backend operations that go over the network run in a `page_cache.backend` `tracing` span (debug
 //! level) with the operation and the key.

@@ -48,6 +48,8 @@ pub(crate) struct Config {
     pub(crate) stale_while_revalidate: Option<Duration>,
     /// Set by `stale_if_error`.
     pub(crate) stale_if_error: Option<Duration>,
+    /// Tags every page of the layer carries, set by `tag`.
+    pub(crate) tags: Arc<[String]>,
     pub(crate) cache_status: Option<CacheStatus>,
     pub(crate) backend_timeout: Option<Duration>,
     pub(crate) coalesce_timeout: Duration,
@@ -73,6 +75,7 @@ impl Config {
             max_body: DEFAULT_MAX_BODY,
             stale_while_revalidate: None,
             stale_if_error: None,
+            tags: Arc::from(Vec::new()),
             cache_status: None,
             backend_timeout: Some(DEFAULT_BACKEND_TIMEOUT),
             coalesce_timeout: DEFAULT_COALESCE_TIMEOUT,

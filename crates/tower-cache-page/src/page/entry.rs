@@ -3,18 +3,29 @@
 //! backend's own `set`, under keys made by the [`Cache`](cache_core::Cache)'s key function) so nothing is
 //! re-encoded, and decoded without copying the body (it is a slice of the blob the backend returned).
 //!
-//! # Page entry, version 2 (integers big-endian)
+//! # Page entry, version 3 (integers big-endian)
 //!
 //! ```text
-//! "TCP" 0x02              magic and version (4 bytes)
+//! "TCP" 0x03              magic and version (4 bytes)
 //! generation     u64      the URL's header-list generation when the page was stored
 //! stored_at      u64      Unix milliseconds when stored (for `Age`)
 //! fresh_until    u64      Unix milliseconds when it becomes stale (u64::MAX: never)
 //! status         u16
 //! header_count   u16
 //! header_count × { name_len u16, name, value_len u32, value }
+//! tag_count      u16
+//! tag_count × { tag_len u16, tag, generation u64 }   each tag's generation when the page was stored
 //! body_len       u64
 //! body
+//! ```
+//!
+//! Version 2 (the same without the tags) is still read, as a page without tags.
+//!
+//! # Tag entry
+//!
+//! ```text
+//! generation     u64      0 when the tag was never purged
+//! flags          u8       bit 0: the last purge was soft (pages of older generations are stale, not gone)
 //! ```
 //!
 //! # Header-list entry, version 2
@@ -41,7 +52,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 
-const PAGE_MAGIC: [u8; 4] = *b"TCP\x02";
+const PAGE_MAGIC: [u8; 4] = *b"TCP\x03";
+/// Version 2 page entries, read as pages without tags.
+const PAGE_MAGIC_V2: [u8; 4] = *b"TCP\x02";
 const LIST_MAGIC: [u8; 4] = *b"TCH\x02";
 
 /// The largest header count a page's header map is sized for up front.
@@ -69,7 +82,51 @@ pub(crate) struct StoredPage {
     pub(crate) fresh_until: Option<SystemTime>,
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
+    /// The page's tags, each with its generation when the page was stored.
+    pub(crate) tags: Vec<TagStamp>,
     pub(crate) body: Bytes,
+}
+
+/// A tag of a page and the tag's generation when the page was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TagStamp {
+    pub(crate) tag: String,
+    pub(crate) generation: u64,
+}
+
+/// What a tag's entry says: its generation (0 when never purged) and whether the last purge was soft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct TagState {
+    pub(crate) generation: u64,
+    pub(crate) soft: bool,
+}
+
+impl TagState {
+    pub(crate) fn encode(self) -> Bytes {
+        let mut out = BytesMut::with_capacity(9);
+        out.put_u64(self.generation);
+        out.put_u8(u8::from(self.soft));
+        out.freeze()
+    }
+
+    /// A tag entry; absent or unreadable is generation 0 (never purged): a page stamped otherwise is then
+    /// treated as purged, the safe side.
+    pub(crate) fn decode(blob: Option<Bytes>) -> Self {
+        let Some(blob) = blob else {
+            return TagState::default();
+        };
+        match blob.as_ref() {
+            [g @ .., flags] if g.len() == 8 => {
+                let mut generation = [0u8; 8];
+                generation.copy_from_slice(g);
+                TagState {
+                    generation: u64::from_be_bytes(generation),
+                    soft: flags & 1 == 1,
+                }
+            }
+            _ => TagState::default(),
+        }
+    }
 }
 
 pub(crate) fn unix_millis(at: SystemTime) -> u64 {
@@ -85,6 +142,7 @@ fn from_unix_millis(ms: u64) -> SystemTime {
 
 /// Encodes a page with the headers `keep` accepts. Headers that cannot be length-prefixed (over 64 KiB
 /// names, 4 GiB values) are impossible in `http` types, but are skipped rather than trusted.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn encode_page(
     generation: u64,
     stored_at: SystemTime,
@@ -92,6 +150,7 @@ pub(crate) fn encode_page(
     status: StatusCode,
     headers: &HeaderMap,
     keep: impl Fn(&HeaderName) -> bool,
+    tags: &[TagStamp],
     body: &[u8],
 ) -> Bytes {
     let headers_len: usize = headers
@@ -121,6 +180,17 @@ pub(crate) fn encode_page(
         out.put_slice(name);
         out.put_u32(u32::try_from(value.len()).unwrap_or(0));
         out.put_slice(value.as_bytes());
+    }
+    let tags: Vec<&TagStamp> = tags
+        .iter()
+        .filter(|t| u16::try_from(t.tag.len()).is_ok())
+        .take(usize::from(u16::MAX))
+        .collect();
+    out.put_u16(u16::try_from(tags.len()).unwrap_or(0));
+    for stamp in tags {
+        out.put_u16(u16::try_from(stamp.tag.len()).unwrap_or(0));
+        out.put_slice(stamp.tag.as_bytes());
+        out.put_u64(stamp.generation);
     }
     out.put_u64(body.len() as u64);
     out.put_slice(body);
@@ -181,9 +251,11 @@ fn usize_from(n: u64) -> Result<usize, Corrupt> {
 /// Decodes a page blob.
 pub(crate) fn decode_page(blob: Bytes) -> Result<StoredPage, Corrupt> {
     let mut r = Reader { blob, at: 0 };
-    if r.array::<4>()? != PAGE_MAGIC {
-        return Err(Corrupt("unknown page entry format or version"));
-    }
+    let tagged = match r.array::<4>()? {
+        PAGE_MAGIC => true,
+        PAGE_MAGIC_V2 => false,
+        _ => return Err(Corrupt("unknown page entry format or version")),
+    };
     let generation = r.u64()?;
     let stored_at = from_unix_millis(r.u64()?);
     let fresh_until = match r.u64()? {
@@ -206,6 +278,20 @@ pub(crate) fn decode_page(blob: Bytes) -> Result<StoredPage, Corrupt> {
             .try_append(name, value)
             .map_err(|_| Corrupt("too many headers"))?;
     }
+    let mut tags = Vec::new();
+    if tagged {
+        let count = usize::from(r.u16()?);
+        tags.reserve(count.min(MAX_HINT));
+        for _ in 0..count {
+            let len = usize::from(r.u16()?);
+            let tag =
+                String::from_utf8(r.take(len)?.to_vec()).map_err(|_| Corrupt("invalid tag"))?;
+            tags.push(TagStamp {
+                tag,
+                generation: r.u64()?,
+            });
+        }
+    }
     let body_len = usize_from(r.u64()?)?;
     let body = r.take(body_len)?;
     r.finish()?;
@@ -215,6 +301,7 @@ pub(crate) fn decode_page(blob: Bytes) -> Result<StoredPage, Corrupt> {
         fresh_until,
         status,
         headers,
+        tags,
         body,
     })
 }
@@ -311,6 +398,16 @@ mod tests {
             StatusCode::OK,
             &headers,
             |_| true,
+            &[
+                TagStamp {
+                    tag: "articles".to_owned(),
+                    generation: 0,
+                },
+                TagStamp {
+                    tag: "article-1".to_owned(),
+                    generation: 99,
+                },
+            ],
             b"<p>hello</p>",
         )
     }
@@ -326,7 +423,26 @@ mod tests {
         let cookies: Vec<_> = page.headers.get_all("set-cookie").iter().collect();
         assert_eq!(cookies, ["a=1", "b=2"]);
         assert_eq!(page.headers["x-raw"].as_bytes(), b"caf\xe9");
+        assert_eq!(page.tags.len(), 2);
+        assert_eq!(
+            (page.tags[1].tag.as_str(), page.tags[1].generation),
+            ("article-1", 99)
+        );
         assert_eq!(&page.body[..], b"<p>hello</p>");
+    }
+
+    #[test]
+    fn tag_states_round_trip_and_garbage_is_never_purged() {
+        let state = TagState {
+            generation: 42,
+            soft: true,
+        };
+        assert_eq!(TagState::decode(Some(state.encode())), state);
+        assert_eq!(TagState::decode(None), TagState::default());
+        assert_eq!(
+            TagState::decode(Some(Bytes::from_static(b"junk"))),
+            TagState::default()
+        );
     }
 
     #[test]

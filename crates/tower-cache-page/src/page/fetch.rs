@@ -12,8 +12,12 @@
 //!   ├── of another generation than the list (stored before an invalidation) ──> as none
 //!   ├── fresh ──> Hit
 //!   ├── stale, within the window ──> Hit (for a GET, with a refresh to start)
+//!   ├── past the stale-if-error window's start ──> Miss, keeping the page to fall back on
 //!   └── none, expired or undecodable ──> for a HEAD: Read(HEAD page key), with the same outcomes
 //!                                        for a GET: Miss
+//!
+//! A fresh or stale page with tags first reads each tag's generation (Read(tag key), one after the
+//! other): a tag purged since the page was stored makes it none, or stale after a soft purge.
 //! ```
 //!
 //! HEAD is answered from the GET entry (without its body), else from a HEAD entry. The URL's learnt header
@@ -31,7 +35,7 @@ use bytes::Bytes;
 use http::header::HeaderMap;
 use http::{Method, Request, Uri};
 
-use super::entry::{decode_page, HeaderList, StoredPage};
+use super::entry::{decode_page, HeaderList, StoredPage, TagState};
 use super::guard::Read;
 use super::hit::Hit;
 use super::key;
@@ -63,6 +67,16 @@ enum State {
         get: bool,
         key: Option<String>,
         generation: Option<u64>,
+    },
+    /// For the generation of tag `next` of the page `judged` found, under `tag_key`: every tag is checked
+    /// before a tagged page is answered with.
+    Tags {
+        memoised: Arc<Memoised>,
+        get: bool,
+        key: Option<String>,
+        judged: Judged,
+        next: usize,
+        tag_key: String,
     },
     /// Finished.
     Done,
@@ -135,6 +149,24 @@ enum Judged {
     /// the page to fall back on.
     Expired(Fallback),
     Gone,
+}
+
+impl Judged {
+    /// The page found, when one may be answered with.
+    fn page(&self) -> Option<&Arc<StoredPage>> {
+        match self {
+            Judged::Fresh(page, _) | Judged::Stale(page, _, _) => Some(page),
+            Judged::Expired(_) | Judged::Gone => None,
+        }
+    }
+
+    /// The same page, stale (a tag of it was soft-purged): served while one request refreshes it.
+    fn into_stale(self) -> Judged {
+        match self {
+            Judged::Fresh(page, now) => Judged::Stale(page, now, Duration::ZERO),
+            other => other,
+        }
+    }
 }
 
 impl<'a> Fetch<'a> {
@@ -219,7 +251,76 @@ impl<'a> Fetch<'a> {
                 };
                 self.found(memoised, get, key, judged)
             }
+            State::Tags {
+                memoised,
+                get,
+                key,
+                judged,
+                next,
+                ..
+            } => self.tag_read(memoised, get, key, judged, next, read),
             State::Done => Step::Done(Found::Failed),
+        }
+    }
+
+    /// Compares tag `next`'s generation, as `read` found it, with the one the page recorded: the next tag,
+    /// or the answer (a purged tag makes the page gone, or stale after a soft purge).
+    fn tag_read(
+        &mut self,
+        memoised: Arc<Memoised>,
+        get: bool,
+        key: Option<String>,
+        judged: Judged,
+        next: usize,
+        read: Read,
+    ) -> Step<'_> {
+        let Some(page) = judged.page() else {
+            return self.answer(memoised, get, key, judged);
+        };
+        let now = TagState::decode(read.blob);
+        let purged = page
+            .tags
+            .get(next)
+            .is_some_and(|stamp| stamp.generation != now.generation);
+        if purged {
+            let judged = if now.soft {
+                judged.into_stale()
+            } else {
+                Judged::Gone
+            };
+            return self.answer(memoised, get, key, judged);
+        }
+        self.check_tag(memoised, get, key, judged, next + 1)
+    }
+
+    /// Asks for the generation of the page's tag `next`, or answers when every tag was checked.
+    fn check_tag(
+        &mut self,
+        memoised: Arc<Memoised>,
+        get: bool,
+        key: Option<String>,
+        judged: Judged,
+        next: usize,
+    ) -> Step<'_> {
+        let tag = judged
+            .page()
+            .and_then(|page| page.tags.get(next).map(|t| t.tag.clone()));
+        let Some(tag) = tag else {
+            return self.answer(memoised, get, key, judged);
+        };
+        match self.shared.config.keys.tag(&tag) {
+            Ok(tag_key) => {
+                self.state = State::Tags {
+                    memoised,
+                    get,
+                    key,
+                    judged,
+                    next,
+                    tag_key,
+                };
+                self.pending()
+            }
+            Err(_) => Step::Done(Found::Failed),
         }
     }
 
@@ -239,6 +340,10 @@ impl<'a> Fetch<'a> {
                     None => Step::Done(Found::Failed),
                 }
             }
+            State::Tags { tag_key, .. } => Step::Read {
+                key: tag_key,
+                what: "get tag",
+            },
             State::Done => Step::Done(Found::Failed),
         }
     }
@@ -277,9 +382,25 @@ impl<'a> Fetch<'a> {
         self.pending()
     }
 
-    /// The outcome of a page lookup, or the HEAD lookup after a GET one for a HEAD request.
+    /// The outcome of a page lookup: a tagged page's tags are checked first.
     #[inline]
     fn found(
+        &mut self,
+        memoised: Arc<Memoised>,
+        get: bool,
+        key: Option<String>,
+        judged: Judged,
+    ) -> Step<'_> {
+        if judged.page().is_some_and(|page| !page.tags.is_empty()) {
+            return self.check_tag(memoised, get, key, judged, 0);
+        }
+        self.answer(memoised, get, key, judged)
+    }
+
+    /// The answer from a page lookup (its tags checked), or the HEAD lookup after a GET one for a HEAD
+    /// request.
+    #[inline]
+    fn answer(
         &mut self,
         memoised: Arc<Memoised>,
         get: bool,

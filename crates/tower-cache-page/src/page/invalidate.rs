@@ -25,7 +25,7 @@ use cache_core::{Cache, Expiry};
 use http::{HeaderMap, Uri};
 
 use super::config::Config;
-use super::entry::{new_generation, HeaderList};
+use super::entry::{new_generation, HeaderList, TagState};
 use super::key::{self, Keys};
 use super::memo::HeaderListMemo;
 use super::metrics::PageMetrics;
@@ -96,6 +96,9 @@ pub enum InvalidateError {
     /// The cache backend did not answer within the layer's backend timeout.
     #[error("the cache backend did not answer within {0:?}")]
     Timeout(Duration),
+    /// Not a tag: tags are 1 to 128 visible ASCII characters.
+    #[error("not a tag (1 to 128 visible ASCII characters): {0:?}")]
+    InvalidTag(String),
 }
 
 impl PageInvalidator {
@@ -178,6 +181,38 @@ impl PageInvalidator {
         written?;
         tracing::debug!(key = %header_key, removed, "page cache: invalidated URL");
         Ok(removed)
+    }
+
+    /// Drops every page tagged `tag` (by [`CachePageLayer::tag`](crate::CachePageLayer::tag), or a
+    /// response's `Cache-Tag` / `Surrogate-Key`), in every process sharing the cache: one write, a new
+    /// generation for the tag, which every page stored before carries an older one of. The next request
+    /// for each of them is a miss.
+    pub async fn purge_tag(&self, tag: &str) -> Result<(), InvalidateError> {
+        self.bump_tag(tag, false).await
+    }
+
+    /// Marks every page tagged `tag` stale instead of dropping it: the next request for each is served
+    /// the stale page at once while one request regenerates it (`Cache-Status` `hit; ttl=-0`), so a purge
+    /// of a popular tag does not send every visitor to the handler at once.
+    pub async fn soft_purge_tag(&self, tag: &str) -> Result<(), InvalidateError> {
+        self.bump_tag(tag, true).await
+    }
+
+    async fn bump_tag(&self, tag: &str, soft: bool) -> Result<(), InvalidateError> {
+        if !super::tags::is_tag(tag) {
+            return Err(InvalidateError::InvalidTag(tag.to_owned()));
+        }
+        let key = self.keys.tag(tag)?;
+        let state = TagState {
+            generation: new_generation(),
+            soft,
+        };
+        let raw = self.cache.raw();
+        self.bounded(raw.set(&key, state.encode(), Expiry::after(self.mark_ttl)))
+            .await?;
+        self.metrics.purge(if soft { "tag_soft" } else { "tag" });
+        tracing::debug!(tag, soft, "page cache: purged a tag");
+        Ok(())
     }
 
     /// A backend operation within the layer's backend timeout.

@@ -319,6 +319,8 @@ pub(crate) fn learn_header_list(
 pub(crate) struct Keys {
     header: KeyMaker,
     page: KeyMaker,
+    /// Tags' generations: `tower_cache_page.tag.{prefix}.{md5 of the tag}` (not a Django key).
+    tag: KeyMaker,
     /// Django's `_i18n_cache_key_suffix`: empty, or `.{language}` and/or `.{time zone}`.
     suffix: String,
 }
@@ -330,6 +332,7 @@ impl Keys {
         Keys {
             header: raw.key_maker(&format!("views.decorators.cache.cache_header.{prefix}.")),
             page: raw.key_maker(&format!("views.decorators.cache.cache_page.{prefix}.")),
+            tag: raw.key_maker(&format!("tower_cache_page.tag.{prefix}.")),
             suffix: suffix.to_owned(),
         }
     }
@@ -337,6 +340,11 @@ impl Keys {
     /// The made key of the learnt header list of a URL.
     pub(crate) fn header_list(&self, url: &Hex) -> cache_core::Result<String> {
         self.make(&self.header, &[url.as_str().as_bytes()])
+    }
+
+    /// The made key of a tag's generation (the tag hashed, so any tag makes a valid key).
+    pub(crate) fn tag(&self, tag: &str) -> cache_core::Result<String> {
+        self.tag.make(digest(tag.as_bytes()).as_str())
     }
 
     /// The made key of one stored page: `{METHOD}.{url}.{variant}{suffix}` under the page prefix.

@@ -247,6 +247,30 @@ impl CachePageLayer {
         self.configure(|c| c.stale_while_revalidate = (!window.is_zero()).then_some(window))
     }
 
+    /// Tags every page this layer stores with `tag` (besides the tags of each response's `Cache-Tag` and
+    /// `Surrogate-Key` headers, which are taken off the response), so that
+    /// [`PageInvalidator::purge_tag`] drops them all at once.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting`] when `tag` is empty, longer than 128 bytes, or not visible ASCII.
+    pub fn tag(self, tag: &str) -> Result<Self, InvalidSetting> {
+        if !super::tags::is_tag(tag) {
+            return Err(InvalidSetting::new(
+                "page tag",
+                tag,
+                "must be 1 to 128 visible ASCII characters",
+            ));
+        }
+        Ok(self.configure(|c| {
+            let mut tags = c.tags.to_vec();
+            if !tags.iter().any(|t| t == tag) {
+                tags.push(tag.to_owned());
+            }
+            c.tags = tags.into();
+        }))
+    }
+
     /// Serve a stale page instead of an error (RFC 5861 `stale-if-error`): a page stays in the cache for
     /// this long past its timeout, and when the request that would replace it gets a 5xx response or an
     /// error from the inner service, the stale page is served instead (`Cache-Status`

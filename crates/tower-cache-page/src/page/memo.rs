@@ -312,6 +312,7 @@ mod tests {
             fresh_until: None,
             status: http::StatusCode::OK,
             headers: HeaderMap::new(),
+            tags: Vec::new(),
             body,
         })
     }

@@ -37,4 +37,5 @@ pub(crate) mod service;
 mod shared;
 mod status;
 mod store;
+pub(crate) mod tags;
 mod update;

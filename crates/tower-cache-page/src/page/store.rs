@@ -36,7 +36,7 @@ use http::header::{
 use http::Method;
 
 use super::coalesce::Published;
-use super::entry::{self, HeaderList};
+use super::entry::{self, HeaderList, TagStamp, TagState};
 use super::fetch::header_list;
 use super::guard::Failed;
 use super::key;
@@ -50,6 +50,8 @@ pub(crate) struct Storing<'a> {
     pub(crate) request_headers: &'a HeaderMap,
     pub(crate) parts: &'a http::response::Parts,
     pub(crate) body: &'a Bytes,
+    /// The page's tags.
+    pub(crate) tags: &'a [String],
     pub(crate) timeout: Duration,
 }
 
@@ -65,6 +67,7 @@ pub(crate) async fn store(
         request_headers,
         parts,
         body,
+        tags,
         timeout,
     } = storing;
     // `Vary: *` was refused by the rules.
@@ -86,6 +89,7 @@ pub(crate) async fn store(
         names,
     };
     let page_key = shared.page_key(method, &target.url, &list, request_headers)?;
+    let stamps = stamp_tags(shared, tags).await?;
     let now = SystemTime::now();
     let ttl = timeout.saturating_add(shared.config.stale_life());
     let entry = entry::encode_page(
@@ -95,6 +99,7 @@ pub(crate) async fn store(
         parts.status,
         &parts.headers,
         keep_header(method),
+        &stamps,
         body,
     );
     let guard = &shared.guard;
@@ -111,6 +116,24 @@ pub(crate) async fn store(
         header_list: list,
         entry,
     }))
+}
+
+/// Each tag with its generation now, read before the page is written: a purge after this read gives the
+/// tag a generation the page does not carry, so the page is purged too.
+async fn stamp_tags(shared: &Shared, tags: &[String]) -> Result<Vec<TagStamp>, Failed> {
+    let mut stamps = Vec::with_capacity(tags.len());
+    for tag in tags {
+        let key = shared.config.keys.tag(tag).map_err(|error| {
+            tracing::warn!(tag, %error, "page cache: no valid key for a tag; page not stored");
+            Failed
+        })?;
+        let read = shared.guard.read(&key, "get tag").await?;
+        stamps.push(TagStamp {
+            tag: tag.clone(),
+            generation: TagState::decode(read.blob).generation,
+        });
+    }
+    Ok(stamps)
 }
 
 /// The generation to store under, given the one the request phase saw and the list there now; `None`

@@ -17,6 +17,7 @@ use super::rules::{self, RequestFacts, Verdict};
 use super::shared::{Shared, Target};
 use super::status::{Forward, Forwarded};
 use super::store::{store, Storing};
+use super::tags::take_tags;
 use crate::body::{collect_limited, Collected, PageBody};
 use crate::headers::patch_vary_headers;
 
@@ -76,6 +77,8 @@ where
         (result, _) => result?,
     };
     let (mut parts, body) = response.into_parts();
+    // Taken off every response, stored or not: tags are the cache's business.
+    let tags = take_tags(&shared.config.tags, &mut parts.headers);
     let publish = |leader: Option<Leader>, outcome: Outcome| {
         if let Some(leader) = leader {
             leader.publish(outcome);
@@ -123,6 +126,7 @@ where
         request_headers: &request_headers,
         parts: &parts,
         body: &body,
+        tags: &tags,
         timeout,
     };
     let (stored, detail) = match store(&shared, storing).await {

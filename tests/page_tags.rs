@@ -1,0 +1,238 @@
+//! Tags and soft purges the way users meet them: two apps standing for two processes, each with its own
+//! connections to one shared cache, served over real sockets through the umbrella crate. A handler tags
+//! its pages with `Cache-Tag` (taken off the response); a purge of a tag through one process's
+//! `PageInvalidator` makes that tag's pages misses in the other at once, and leaves other pages alone; a
+//! soft purge serves the stale page while one request regenerates it.
+//!
+//! On the memory backend (both apps share one `Cache`), and on Redis, Redis Cluster, memcached and
+//! PostgreSQL when their `TEST_*` variables are set.
+
+mod web;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::Path;
+use axum::routing::get;
+use axum::Router;
+use tower_django::cache::backends::MemoryBackend;
+use tower_django::cache::Cache;
+use tower_django::page::{CachePageLayer, PageInvalidator};
+use web::{Browser, Server};
+
+/// One process: its app, its server, its invalidator and how many pages it rendered.
+struct Process {
+    server: Server,
+    invalidator: PageInvalidator,
+    renders: Arc<AtomicUsize>,
+}
+
+async fn process(cache: Cache) -> Process {
+    let renders = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&renders);
+    let layer = CachePageLayer::new(cache)
+        .timeout(Duration::from_secs(300))
+        .cache_status("t")
+        .expect("a header-safe name")
+        .tag("site")
+        .expect("a tag");
+    let invalidator = layer.invalidator();
+    let app = Router::new()
+        .route(
+            "/articles/{id}",
+            get(move |Path(id): Path<u32>| {
+                let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    (
+                        [("cache-tag", format!("article-{id}, articles"))],
+                        format!("article {id}, render {n}"),
+                    )
+                }
+            }),
+        )
+        .layer(layer)
+        // Behind one proxy, both processes see the site's host, not their own ports: the page keys are the
+        // site's.
+        .layer(tower::util::MapRequestLayer::new(
+            |mut request: axum::http::Request<axum::body::Body>| {
+                request.headers_mut().insert(
+                    axum::http::header::HOST,
+                    axum::http::HeaderValue::from_static("shared.example"),
+                );
+                request
+            },
+        ));
+    Process {
+        server: Server::start(app).await,
+        invalidator,
+        renders,
+    }
+}
+
+struct Answer {
+    cache_status: String,
+    tagged: bool,
+    body: String,
+}
+
+async fn get_page(process: &Process, path: &str) -> Answer {
+    let mut browser = Browser::new(process.server.base());
+    let (status, headers, body) = browser
+        .try_send(axum::http::Method::GET, path, Duration::from_secs(30))
+        .await
+        .expect("an answer");
+    assert_eq!(status, 200);
+    Answer {
+        cache_status: headers
+            .get("cache-status")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        tagged: headers.contains_key("cache-tag") || headers.contains_key("surrogate-key"),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// The whole exchange between process `a` and process `b` on one shared cache.
+async fn purges_cross_processes(a: Process, b: Process) {
+    // A stores two articles; B, with its own connections, is served them from the shared cache.
+    let first = get_page(&a, "/articles/1").await;
+    assert!(
+        first.cache_status.ends_with("stored"),
+        "{}",
+        first.cache_status
+    );
+    assert!(!first.tagged, "the tag header never leaves the layer");
+    get_page(&a, "/articles/2").await;
+    let from_b = get_page(&b, "/articles/1").await;
+    assert_eq!(
+        (from_b.cache_status.as_str(), from_b.body.as_str()),
+        ("t; hit", first.body.as_str())
+    );
+    assert_eq!(b.renders.load(Ordering::SeqCst), 0);
+
+    // B purges one article's tag: A's next request for it is a miss; the other article is still a hit.
+    b.invalidator.purge_tag("article-1").await.expect("purged");
+    let after = get_page(&a, "/articles/1").await;
+    assert!(
+        after.cache_status.contains("fwd=miss"),
+        "{}",
+        after.cache_status
+    );
+    assert_ne!(after.body, first.body);
+    let other = get_page(&a, "/articles/2").await;
+    assert_eq!(other.cache_status, "t; hit");
+    let renders = a.renders.load(Ordering::SeqCst);
+    assert_eq!(renders, 3);
+
+    // A soft purge of the tag both carry: served stale at once, one request regenerates in the background.
+    let before = get_page(&a, "/articles/2").await;
+    b.invalidator
+        .soft_purge_tag("articles")
+        .await
+        .expect("soft purge");
+    let stale = get_page(&a, "/articles/2").await;
+    assert!(
+        stale.cache_status.starts_with("t; hit; ttl=-"),
+        "{}",
+        stale.cache_status
+    );
+    assert_eq!(stale.body, before.body, "the stale copy, at once");
+    let started = Instant::now();
+    let fresh = loop {
+        let answer = get_page(&a, "/articles/2").await;
+        if answer.body != before.body {
+            break answer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never regenerated: {}",
+            answer.cache_status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        fresh.cache_status, "t; hit",
+        "the regenerated page is stored"
+    );
+    // The layer's own tag purges everything of this layer.
+    a.invalidator.purge_tag("site").await.expect("purged");
+    let again = get_page(&b, "/articles/2").await;
+    assert!(
+        again.cache_status.contains("fwd=miss"),
+        "{}",
+        again.cache_status
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_memory() {
+    let cache = Cache::new(MemoryBackend::new());
+    purges_cross_processes(process(cache.clone()).await, process(cache).await).await;
+}
+
+fn namespace(backend: &str) -> String {
+    format!("tags{}{}", backend, std::process::id())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis() {
+    let Some(url) = web::server_url("TEST_REDIS_URL") else {
+        return;
+    };
+    let ns = format!("{}:", namespace("r"));
+    let (a, b) = (
+        web::cache_from_url(&url, &ns).await,
+        web::cache_from_url(&url, &ns).await,
+    );
+    purges_cross_processes(process(a.clone()).await, process(b).await).await;
+    let _ = a.clear().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_cluster() {
+    let Some(urls) = web::server_url("TEST_REDIS_CLUSTER_URLS") else {
+        return;
+    };
+    let url = if urls.contains("+cluster://") {
+        urls
+    } else {
+        let nodes: Vec<&str> = urls
+            .split(',')
+            .map(|u| u.trim().trim_start_matches("redis://"))
+            .collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    };
+    let ns = format!("{}:", namespace("c"));
+    let (a, b) = (
+        web::cache_from_url(&url, &ns).await,
+        web::cache_from_url(&url, &ns).await,
+    );
+    purges_cross_processes(process(a.clone()).await, process(b).await).await;
+    let _ = a.clear().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_memcached() {
+    let Some(url) = web::server_url("TEST_MEMCACHED_URL") else {
+        return;
+    };
+    let url = format!("{url}?key_prefix={}", namespace("m"));
+    let a = Cache::from_url(&url).await.expect("memcached");
+    let b = Cache::from_url(&url).await.expect("memcached");
+    purges_cross_processes(process(a).await, process(b).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres() {
+    let Some(url) = web::server_url("TEST_POSTGRES_URL") else {
+        return;
+    };
+    let table = namespace("p");
+    let url = format!("{url}?table={table}");
+    let a = Cache::from_url(&url).await.expect("postgres");
+    let b = Cache::from_url(&url).await.expect("postgres");
+    purges_cross_processes(process(a.clone()).await, process(b).await).await;
+    let _ = a.clear().await;
+}
