@@ -2,7 +2,7 @@
 //! connections to one shared cache, served over real sockets through the umbrella crate. A handler tags
 //! its pages with `Cache-Tag` (taken off the response); a purge of a tag through one process's
 //! `PageInvalidator` makes that tag's pages misses in the other at once, and leaves other pages alone; a
-//! soft purge serves the stale page while one request regenerates it.
+//! soft purge (of a tag, or of a URL) serves the stale page while one request regenerates it.
 //!
 //! On the memory backend (both apps share one `Cache`), and on Redis, Redis Cluster, memcached and
 //! PostgreSQL when their `TEST_*` variables are set.
@@ -156,6 +156,46 @@ async fn purges_cross_processes(a: Process, b: Process) {
         fresh.cache_status, "t; hit",
         "the regenerated page is stored"
     );
+
+    // A soft purge of one URL: the same, for that URL's pages only. (The soft purge of `articles` made
+    // this page stale too: wait until its regenerated copy is stored.)
+    let started = Instant::now();
+    let before = loop {
+        let answer = get_page(&b, "/articles/1").await;
+        if answer.cache_status == "t; hit" {
+            break answer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never fresh again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(b
+        .invalidator
+        .soft_invalidate("shared.example", "/articles/1")
+        .await
+        .expect("soft purge"));
+    let stale = get_page(&b, "/articles/1").await;
+    assert!(
+        stale.cache_status.starts_with("t; hit; ttl=-"),
+        "{}",
+        stale.cache_status
+    );
+    assert_eq!(stale.body, before.body);
+    assert_eq!(get_page(&a, "/articles/2").await.cache_status, "t; hit");
+    let started = Instant::now();
+    loop {
+        let answer = get_page(&a, "/articles/1").await;
+        if answer.body != before.body && answer.cache_status == "t; hit" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never regenerated"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The layer's own tag purges everything of this layer.
     a.invalidator.purge_tag("site").await.expect("purged");
     let again = get_page(&b, "/articles/2").await;

@@ -116,7 +116,7 @@
 //! | `page_cache_stores_total` | counter | `result`, `reason` | responses `stored`, or `not_stored` with the reason `Cache-Status` gives (`private`, `set-cookie`, `status`, `too-large`, `streaming`, `invalidated`, `session-modified`, `backend-error`, …) |
 //! | `page_cache_backend_errors_total` | counter | `op` | backend operations that failed or timed out |
 //! | `page_cache_backend_seconds` | histogram | `op` | the time of each backend operation that went over the network |
-//! | `page_cache_purges_total` | counter | `kind` | invalidations through [`PageInvalidator`]: `url`, `tag`, `tag_soft` |
+//! | `page_cache_purges_total` | counter | `kind` | invalidations through [`PageInvalidator`]: `url`, `url_soft`, `tag`, `tag_soft` |
 //!
 //! Backend operations that go over the network run in a `page_cache.backend` `tracing` span (debug
 //! level) with the operation and the key.

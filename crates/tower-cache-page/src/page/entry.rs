@@ -34,6 +34,7 @@
 //! "TCH" 0x02              magic and version
 //! generation     u64      a page is the URL's only when it carries the same; a new one after an invalidation
 //! flags          u8       bit 0: invalidated (no list learnt since; a miss, as no list)
+//!                         bit 1: soft-purged (pages of other generations are stale, not gone)
 //! count          u16
 //! count × { name_len u16, name }   lower-case header names, in Django's order
 //! ```
@@ -62,6 +63,8 @@ const MAX_HINT: usize = 64;
 
 /// The header-list flag of an invalidated URL.
 const INVALIDATED: u8 = 1;
+/// The header-list flag of a soft-purged URL.
+const SOFT: u8 = 2;
 
 /// A stored entry could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,6 +316,9 @@ pub(crate) struct HeaderList {
     /// Written by an invalidation: no list is learnt, and `generation` is the one every store begun
     /// before it can tell it by.
     pub(crate) invalidated: bool,
+    /// Written by a soft purge: a page of another generation is stale (served while one request
+    /// regenerates it), not gone.
+    pub(crate) soft: bool,
     pub(crate) names: Vec<HeaderName>,
 }
 
@@ -322,7 +328,9 @@ impl HeaderList {
         let mut out = BytesMut::with_capacity(4 + 8 + 1 + 2 + names_len);
         out.put_slice(&LIST_MAGIC);
         out.put_u64(self.generation);
-        out.put_u8(if self.invalidated { INVALIDATED } else { 0 });
+        let flags =
+            if self.invalidated { INVALIDATED } else { 0 } | if self.soft { SOFT } else { 0 };
+        out.put_u8(flags);
         let names: Vec<&HeaderName> = self
             .names
             .iter()
@@ -344,11 +352,11 @@ impl HeaderList {
             return Err(Corrupt("unknown header-list entry format or version"));
         }
         let generation = r.u64()?;
-        let invalidated = match r.array::<1>()? {
-            [0] => false,
-            [INVALIDATED] => true,
-            _ => return Err(Corrupt("unknown header-list flags")),
-        };
+        let [flags] = r.array::<1>()?;
+        if flags & !(INVALIDATED | SOFT) != 0 {
+            return Err(Corrupt("unknown header-list flags"));
+        }
+        let (invalidated, soft) = (flags & INVALIDATED != 0, flags & SOFT != 0);
         let count = usize::from(r.u16()?);
         let mut names = Vec::with_capacity(count);
         for _ in 0..count {
@@ -360,6 +368,7 @@ impl HeaderList {
         Ok(HeaderList {
             generation,
             invalidated,
+            soft,
             names,
         })
     }
@@ -507,6 +516,7 @@ mod tests {
         let list = HeaderList {
             generation: 0xdead_beef,
             invalidated: false,
+            soft: false,
             names: vec![
                 HeaderName::from_static("accept-language"),
                 HeaderName::from_static("cookie"),
@@ -520,11 +530,17 @@ mod tests {
         let tombstone = HeaderList {
             generation: 1,
             invalidated: true,
+            soft: false,
             names: Vec::new(),
         };
         assert_eq!(HeaderList::decode(tombstone.encode()), Ok(tombstone));
+        let soft = HeaderList {
+            soft: true,
+            ..list.clone()
+        };
+        assert_eq!(HeaderList::decode(soft.encode()), Ok(soft));
         let mut flags = BytesMut::from(&blob[..]);
-        flags[12] = 2;
+        flags[12] = 4;
         assert!(HeaderList::decode(flags.freeze()).is_err());
     }
 

@@ -487,10 +487,15 @@ impl<'a> Fetch<'a> {
     /// generation than the list's (before an invalidation) is gone.
     #[inline]
     fn freshness(&self, memoised: &Memoised, page: Arc<StoredPage>) -> Judged {
-        if page.generation != memoised.list.generation {
-            return Judged::Gone;
-        }
         let now = SystemTime::now();
+        if page.generation != memoised.list.generation {
+            // After a soft purge of the URL, the pages stored before it are stale, not gone.
+            return if memoised.list.soft {
+                Judged::Stale(page, now, Duration::ZERO)
+            } else {
+                Judged::Gone
+            };
+        }
         match page.fresh_until {
             Some(until) if until <= now => {
                 let past = now.duration_since(until).unwrap_or_default();

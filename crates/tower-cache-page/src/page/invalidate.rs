@@ -170,6 +170,7 @@ impl PageInvalidator {
         let mark = HeaderList {
             generation: new_generation(),
             invalidated: true,
+            soft: false,
             names: Vec::new(),
         };
         let written = self
@@ -181,6 +182,52 @@ impl PageInvalidator {
         written?;
         tracing::debug!(key = %header_key, removed, "page cache: invalidated URL");
         Ok(removed)
+    }
+
+    /// Marks the pages of `http://{host}{path_and_query}` and `https://…` stale instead of dropping them:
+    /// the next request for each variant is served the stale page at once while one request regenerates
+    /// it. Resolves to whether a learnt list was there (a URL with nothing stored has nothing to mark).
+    pub async fn soft_invalidate(
+        &self,
+        host: &str,
+        path_and_query: &str,
+    ) -> Result<bool, InvalidateError> {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path_and_query, None),
+        };
+        let plain = key::url_digest(Some("http"), host.as_bytes(), path, query);
+        let secure = key::url_digest(Some("https"), host.as_bytes(), path, query);
+        let a = self.mark_stale(&plain).await?;
+        let b = self.mark_stale(&secure).await?;
+        self.metrics.purge("url_soft");
+        Ok(a || b)
+    }
+
+    /// Gives a URL's learnt list a new generation and the soft flag: every stored variant then carries
+    /// another generation and is stale. Nothing is written when no list is there.
+    async fn mark_stale(&self, url: &key::Hex) -> Result<bool, InvalidateError> {
+        let header_key = self.keys.header_list(url)?;
+        let raw = self.cache.raw();
+        let existing = self.bounded(raw.get(&header_key)).await?;
+        let Some(list) = existing
+            .and_then(|blob| HeaderList::decode(blob).ok())
+            .filter(|list| !list.invalidated)
+        else {
+            return Ok(false);
+        };
+        let marked = HeaderList {
+            generation: new_generation(),
+            soft: true,
+            ..list
+        };
+        let written = self
+            .bounded(raw.set(&header_key, marked.encode(), Expiry::after(self.mark_ttl)))
+            .await;
+        self.memo.forget(url);
+        written?;
+        tracing::debug!(key = %header_key, "page cache: marked a URL's pages stale");
+        Ok(true)
     }
 
     /// Drops every page tagged `tag` (by [`CachePageLayer::tag`](crate::CachePageLayer::tag), or a

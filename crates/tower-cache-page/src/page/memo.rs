@@ -299,6 +299,7 @@ mod tests {
         HeaderList {
             generation: 1,
             invalidated: false,
+            soft: false,
             names: Vec::new(),
         }
     }

@@ -7,7 +7,7 @@
 //! | `page_cache_stores_total` | counter | `cache`, `result`, `reason` | responses `stored`, or `not_stored` with the reason (`private`, `set-cookie`, `status`, `too-large`, `streaming`, `invalidated`, `session-modified`, `backend-error`, …) |
 //! | `page_cache_backend_errors_total` | counter | `cache`, `op` | backend operations that failed or timed out |
 //! | `page_cache_backend_seconds` | histogram | `cache`, `op` | how long each backend operation that went over the network took |
-//! | `page_cache_purges_total` | counter | `cache`, `kind` | invalidations: `url`, `tag`, `tag_soft` |
+//! | `page_cache_purges_total` | counter | `cache`, `kind` | invalidations: `url`, `url_soft`, `tag`, `tag_soft` |
 //!
 //! `cache` is the layer's [`metrics_name`](crate::CachePageLayer::metrics_name). Handles for the fixed
 //! series are registered on the layer's first request: install the recorder before serving.
@@ -150,7 +150,7 @@ impl PageMetrics {
         self.handles().bypass.increment(1);
     }
 
-    /// An invalidation of `kind` (`"url"`, `"tag"`, `"tag_soft"`).
+    /// An invalidation of `kind` (`"url"`, `"url_soft"`, `"tag"`, `"tag_soft"`).
     pub(crate) fn purge(&self, kind: &'static str) {
         metrics::counter!(names::PURGES, "cache" => self.name.clone(), "kind" => kind).increment(1);
     }

@@ -83,9 +83,15 @@ pub(crate) async fn store(
         shared.memo.forget(&target.url);
         return Ok(None);
     };
+    // A soft purge's flag stays while pages are stored under its generation, so the URL's other
+    // variants are still served stale (not gone) until each is regenerated.
+    let soft = now_list
+        .as_ref()
+        .is_some_and(|list| list.soft && list.generation == generation);
     let list = HeaderList {
         generation,
         invalidated: false,
+        soft,
         names,
     };
     let page_key = shared.page_key(method, &target.url, &list, request_headers)?;
@@ -183,6 +189,7 @@ mod tests {
         HeaderList {
             generation,
             invalidated,
+            soft: false,
             names: names.iter().map(|n| HeaderName::from_static(n)).collect(),
         }
     }
