@@ -25,6 +25,9 @@ pub(crate) enum Outcome {
     Stored(Arc<Published>),
     /// The response was not stored; followers must ask the inner service themselves.
     NotStored,
+    /// Another process made and stored the page (the leader found it in the cache): followers look it
+    /// up there too.
+    Elsewhere,
 }
 
 /// A stored response as a leader hands it to its followers.

@@ -10,7 +10,8 @@ use tower_service::Service;
 
 use super::fetch::{Fetch, Found, Step};
 use super::flight::{miss, revalidate};
-use super::guard::{Failed, Read};
+use super::guard::Read;
+use super::lookup::find;
 use super::shared::{SendBody, SendService, Shared};
 use super::status::{Forward, Forwarded};
 use crate::body::PageBody;
@@ -53,20 +54,7 @@ where
     if shared.guard.bypassing() {
         return Box::pin(bypass(&shared, inner, request)).await;
     }
-    let found = {
-        let mut fetch = Fetch::new(&shared, &request);
-        let mut step = fetch.start();
-        loop {
-            let read = match step {
-                Step::Read { key, what } => match shared.guard.read(key, what).await {
-                    Ok(read) => read,
-                    Err(Failed) => break Found::Failed,
-                },
-                Step::Done(found) => break found,
-            };
-            step = fetch.resume(read);
-        }
-    };
+    let found = find(&shared, request.method(), request.uri(), request.headers()).await;
     match found {
         Found::Hit(hit, refresh) => {
             if let Some(refresh) = refresh {

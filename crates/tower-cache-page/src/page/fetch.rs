@@ -173,11 +173,23 @@ impl<'a> Fetch<'a> {
     /// The machine for a GET or HEAD request.
     #[inline]
     pub(crate) fn new<B>(shared: &'a Shared, request: &'a Request<B>) -> Self {
+        Fetch::of(shared, request.method(), request.uri(), request.headers())
+    }
+
+    /// The machine for a GET or HEAD request given by its parts (a request body need not be `Sync` for
+    /// a future holding these to be `Send`).
+    #[inline]
+    pub(crate) fn of(
+        shared: &'a Shared,
+        method: &Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+    ) -> Self {
         Fetch {
             shared,
-            uri: request.uri(),
-            headers: request.headers(),
-            head: request.method() == Method::HEAD,
+            uri,
+            headers,
+            head: method == Method::HEAD,
             state: State::Done,
         }
     }

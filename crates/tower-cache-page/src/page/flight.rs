@@ -8,12 +8,14 @@ use std::sync::Arc;
 use http::{Method, Request, Response};
 use http_body::Body;
 
-use super::coalesce::{Follower, Outcome, Published, Role};
+use super::coalesce::{Follower, Leader, Outcome, Published, Role};
 use super::entry::decode_page;
-use super::fetch::{flight_key, Miss, Refresh};
+use super::fetch::{flight_key, Found, Miss, Refresh};
 use super::hit::Hit;
 use super::key::Hex;
-use super::shared::{SendBody, SendService, Shared};
+use super::lease::{self, Taken};
+use super::lookup::find;
+use super::shared::{SendBody, SendService, Shared, Target};
 use super::status::{Forward, Forwarded};
 use super::update::{update, Asking};
 use crate::body::PageBody;
@@ -82,7 +84,7 @@ where
                     fallback: fallback.take(),
                     ..Asking::new(forward)
                 };
-                return update(shared, inner, request, target, Some(leader), asking).await;
+                return lead(shared, inner, request, target, leader, asking, &flight).await;
             }
             Role::Follower(follower) => follower,
         };
@@ -95,6 +97,14 @@ where
                 }
                 break;
             }
+            // Another process stored it: look it up; if it is not there after all, rejoin.
+            Waited::Outcome(Outcome::Elsewhere) => {
+                let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+                if let Found::Hit(hit, _) = find(&shared, method, uri, headers).await {
+                    return Ok(hit.into_response());
+                }
+                continue;
+            }
             Waited::Outcome(Outcome::NotStored) | Waited::TimedOut => break,
             Waited::Abandoned => continue,
         }
@@ -105,6 +115,63 @@ where
         fallback,
     };
     update(shared, inner, request, target, None, asking).await
+}
+
+/// The flight's leader in this process. Across processes one leader goes on (see `lease.rs`): this one
+/// takes the flight's lease and asks the inner service, or waits for the process holding it to store the
+/// page (serving its stale page at once when it has one).
+async fn lead<S, ReqB, ResB>(
+    shared: Arc<Shared>,
+    inner: S,
+    request: Request<ReqB>,
+    target: Target,
+    leader: Leader,
+    mut asking: Asking,
+    flight: &str,
+) -> Result<Response<PageBody<ResB>>, S::Error>
+where
+    S: SendService<ReqB, ResB>,
+    ReqB: Send + 'static,
+    ResB: SendBody,
+{
+    let lease = match lease::take(&shared, flight).await {
+        Taken::Mine(lease) => Some(lease),
+        Taken::Unavailable => None,
+        Taken::Elsewhere(key) => {
+            let head = request.method() == Method::HEAD;
+            if let Some(fallback) = asking.fallback.take() {
+                leader.publish(Outcome::Elsewhere);
+                let status = shared
+                    .config
+                    .cache_status
+                    .as_ref()
+                    .map(|s| s.stale(fallback.past.as_secs()));
+                shared.metrics.hit(true);
+                let now = std::time::SystemTime::now();
+                return Ok(Hit {
+                    page: fallback.page,
+                    now,
+                    head,
+                    status,
+                }
+                .into_response());
+            }
+            let parts = (request.method(), request.uri(), request.headers());
+            match lease::wait(&shared, parts, key).await {
+                lease::Waited::Found(hit) => {
+                    leader.publish(Outcome::Elsewhere);
+                    return Ok(hit.into_response());
+                }
+                lease::Waited::Lead(lease) => Some(lease),
+                lease::Waited::GiveUp => None,
+            }
+        }
+    };
+    let response = update(shared, inner, request, target, Some(leader), asking).await;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    response
 }
 
 /// Answers a follower with its leader's stored entry, when the follower's own key is the same page.

@@ -113,6 +113,34 @@ impl Guard {
         self.bounded(probe, op, what, made_key).await
     }
 
+    /// Stores `value` under a made key for `ttl` only if nothing is there (atomically, on every backend:
+    /// Redis `SET NX`, memcached `add`, an SQL insert); whether it stored.
+    pub(crate) async fn add(
+        &self,
+        made_key: &str,
+        value: Bytes,
+        ttl: Duration,
+        what: &'static str,
+    ) -> Result<bool, Failed> {
+        let probe = self.admit()?;
+        let op = self.cache.raw().add(made_key, value, Expiry::after(ttl));
+        self.bounded(probe, op, what, made_key).await
+    }
+
+    /// Whether a live entry is under a made key.
+    pub(crate) async fn exists(&self, made_key: &str, what: &'static str) -> Result<bool, Failed> {
+        let probe = self.admit()?;
+        let op = self.cache.raw().has_key(made_key);
+        self.bounded(probe, op, what, made_key).await
+    }
+
+    /// Removes a made key.
+    pub(crate) async fn delete(&self, made_key: &str, what: &'static str) -> Result<bool, Failed> {
+        let probe = self.admit()?;
+        let op = self.cache.raw().delete(made_key);
+        self.bounded(probe, op, what, made_key).await
+    }
+
     /// Asks the breaker for one backend operation: `Err` when the cache is to be bypassed, else the probe
     /// to report on when this operation is the one trying a failed backend again.
     fn admit(&self) -> Result<Option<Probe<'_>>, Failed> {

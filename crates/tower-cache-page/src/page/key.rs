@@ -321,6 +321,8 @@ pub(crate) struct Keys {
     page: KeyMaker,
     /// Tags' generations: `tower_cache_page.tag.{prefix}.{md5 of the tag}` (not a Django key).
     tag: KeyMaker,
+    /// Leases of flights across processes: `tower_cache_page.lease.{prefix}.{md5 of the flight}`.
+    lease: KeyMaker,
     /// Django's `_i18n_cache_key_suffix`: empty, or `.{language}` and/or `.{time zone}`.
     suffix: String,
 }
@@ -333,6 +335,7 @@ impl Keys {
             header: raw.key_maker(&format!("views.decorators.cache.cache_header.{prefix}.")),
             page: raw.key_maker(&format!("views.decorators.cache.cache_page.{prefix}.")),
             tag: raw.key_maker(&format!("tower_cache_page.tag.{prefix}.")),
+            lease: raw.key_maker(&format!("tower_cache_page.lease.{prefix}.")),
             suffix: suffix.to_owned(),
         }
     }
@@ -345,6 +348,11 @@ impl Keys {
     /// The made key of a tag's generation (the tag hashed, so any tag makes a valid key).
     pub(crate) fn tag(&self, tag: &str) -> cache_core::Result<String> {
         self.tag.make(digest(tag.as_bytes()).as_str())
+    }
+
+    /// The made key of a flight's lease across processes.
+    pub(crate) fn lease(&self, flight: &str) -> cache_core::Result<String> {
+        self.lease.make(digest(flight.as_bytes()).as_str())
     }
 
     /// The made key of one stored page: `{METHOD}.{url}.{variant}{suffix}` under the page prefix.

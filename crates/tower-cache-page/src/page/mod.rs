@@ -8,9 +8,10 @@
 //!   and the invalidator read; `shared.rs`: one layer's state;
 //! - `service.rs`: the service, which sends each request on its way;
 //! - `fetch.rs`: the request phase as a step machine without I/O (keys, memo, HEAD, stale pages), and
-//!   `drive.rs`, its two drivers (in-process inside `call`, and asynchronous); `hit.rs`: the answer from a
+//!   `drive.rs`, its two drivers (in-process inside `call`, and asynchronous, with `lookup.rs`); `hit.rs`: the answer from a
 //!   stored page;
-//! - `flight.rs`: misses and stale refreshes through request coalescing (`coalesce.rs`);
+//! - `flight.rs`: misses and stale refreshes through request coalescing (`coalesce.rs`), across processes
+//!   through a lease on the backend (`lease.rs`);
 //! - `update.rs`: the response phase (session use, the `rules.rs`, the body); `store.rs`: the writes;
 //! - `guard.rs`: every backend operation, past the circuit breaker (`breaker.rs`) and the backend timeout;
 //! - `key.rs` (with `django_url.rs`), `entry.rs`, `memo.rs`: Django's keys, the stored format, the in-process memo of header lists;
@@ -30,6 +31,8 @@ mod hit;
 pub(crate) mod invalidate;
 pub(crate) mod key;
 pub(crate) mod layer;
+mod lease;
+mod lookup;
 mod memo;
 pub(crate) mod metrics;
 mod rules;
