@@ -11,11 +11,13 @@
 //! - `plain`: the handler alone, the limit;
 //! - `page_cache/memory/router`: `CachePageLayer` on the memory backend wrapping the whole router (before
 //!   routing, where Django's site-wide cache sits);
+//! - `page_cache/memory+tags/router`: the same with two tags on every page (each hit checks them);
 //! - `page_cache/memory/route`: the same layer on the route (`get(handler).layer(..)`, after routing);
 //! - `axum_response_cache/router` and `/route`: the peer crate in the same two places;
 //! - `page_cache/redis/router`: with `TEST_REDIS_URL` set and the Redis backend compiled in; and
 //!   `page_cache/redis+client_cache/router`, the same with the backend's client-side cache on (a hit is then
-//!   answered from process memory, kept coherent by Redis's invalidations).
+//!   answered from process memory, kept coherent by Redis's invalidations), and
+//!   `page_cache/redis+client_cache+tags/router` with two tags on every page.
 //!
 //! `PAGE_BENCH_ONLY=memory/router` keeps only the plain handler and the matching variants (for profiling);
 //! `PAGE_BENCH_PHASE=criterion`, `side_by_side` or `tcp` runs only that phase.
@@ -78,6 +80,14 @@ where
     BoxCloneSyncService::new(service.map_response(axum::response::IntoResponse::into_response))
 }
 
+/// The layer with two tags on every page: what a hit pays to check that neither was purged.
+fn tagged(layer: CachePageLayer) -> CachePageLayer {
+    layer
+        .tag("site")
+        .and_then(|layer| layer.tag("articles"))
+        .unwrap_or_else(|error| panic!("valid tags: {error}"))
+}
+
 fn memory_cache() -> Cache {
     let backend = MemoryBackend::builder()
         .max_entries(1_000)
@@ -94,6 +104,10 @@ async fn apps() -> Vec<(&'static str, App)> {
         (
             "page_cache/memory/router",
             boxed(CachePageLayer::new(memory_cache()).layer(routes(page.clone(), |h| h))),
+        ),
+        (
+            "page_cache/memory+tags/router",
+            boxed(tagged(CachePageLayer::new(memory_cache())).layer(routes(page.clone(), |h| h))),
         ),
         (
             "page_cache/memory/route",
@@ -120,23 +134,28 @@ async fn apps() -> Vec<(&'static str, App)> {
     if let Ok(url) = std::env::var("TEST_REDIS_URL") {
         let separator = if url.contains('?') { '&' } else { '?' };
         let variants = [
-            ("page_cache/redis/router", url.clone()),
+            ("page_cache/redis/router", url.clone(), false),
             (
                 "page_cache/redis+client_cache/router",
                 format!("{url}{separator}client_side_cache=1000"),
+                false,
+            ),
+            (
+                "page_cache/redis+client_cache+tags/router",
+                format!("{url}{separator}client_side_cache=1000"),
+                true,
             ),
         ];
-        for (name, url) in variants {
+        for (name, url, with_tags) in variants {
             match Cache::from_url(&url).await {
                 Ok(cache) => {
                     let cache = cache
                         .to_builder()
                         .key_prefix(format!("bench-{}", std::process::id()))
                         .build();
-                    apps.push((
-                        name,
-                        boxed(CachePageLayer::new(cache).layer(routes(page.clone(), |h| h))),
-                    ));
+                    let layer = CachePageLayer::new(cache);
+                    let layer = if with_tags { tagged(layer) } else { layer };
+                    apps.push((name, boxed(layer.layer(routes(page.clone(), |h| h)))));
                 }
                 Err(error) => {
                     eprintln!("skipping {name}: {error} (build with --features redis)")

@@ -87,6 +87,8 @@ pub(crate) struct StoredPage {
     pub(crate) headers: HeaderMap,
     /// The page's tags, each with its generation when the page was stored.
     pub(crate) tags: Vec<TagStamp>,
+    /// The made keys of the tags, made once per decoded page (a memoised page is checked on every hit).
+    pub(crate) tag_keys: std::sync::OnceLock<Vec<String>>,
     pub(crate) body: Bytes,
 }
 
@@ -305,6 +307,7 @@ pub(crate) fn decode_page(blob: Bytes) -> Result<StoredPage, Corrupt> {
         status,
         headers,
         tags,
+        tag_keys: std::sync::OnceLock::new(),
         body,
     })
 }

@@ -68,15 +68,14 @@ enum State {
         key: Option<String>,
         generation: Option<u64>,
     },
-    /// For the generation of tag `next` of the page `judged` found, under `tag_key`: every tag is checked
-    /// before a tagged page is answered with.
+    /// For the generation of tag `next` of the page `judged` found: every tag is checked before a tagged
+    /// page is answered with.
     Tags {
         memoised: Arc<Memoised>,
         get: bool,
         key: Option<String>,
         judged: Judged,
         next: usize,
-        tag_key: String,
     },
     /// Finished.
     Done,
@@ -314,26 +313,31 @@ impl<'a> Fetch<'a> {
         judged: Judged,
         next: usize,
     ) -> Step<'_> {
-        let tag = judged
-            .page()
-            .and_then(|page| page.tags.get(next).map(|t| t.tag.clone()));
-        let Some(tag) = tag else {
+        let Some(page) = judged.page() else {
             return self.answer(memoised, get, key, judged);
         };
-        match self.shared.config.keys.tag(&tag) {
-            Ok(tag_key) => {
-                self.state = State::Tags {
-                    memoised,
-                    get,
-                    key,
-                    judged,
-                    next,
-                    tag_key,
-                };
-                self.pending()
-            }
-            Err(_) => Step::Done(Found::Failed),
+        if next >= page.tags.len() {
+            return self.answer(memoised, get, key, judged);
         }
+        let keys = page.tag_keys.get_or_init(|| {
+            let maker = &self.shared.config.keys;
+            page.tags
+                .iter()
+                .filter_map(|t| maker.tag(&t.tag).ok())
+                .collect()
+        });
+        if keys.len() != page.tags.len() {
+            // A tag whose key the cache refuses: it cannot be checked.
+            return Step::Done(Found::Failed);
+        }
+        self.state = State::Tags {
+            memoised,
+            get,
+            key,
+            judged,
+            next,
+        };
+        self.pending()
     }
 
     /// The read the machine waits for.
@@ -352,10 +356,19 @@ impl<'a> Fetch<'a> {
                     None => Step::Done(Found::Failed),
                 }
             }
-            State::Tags { tag_key, .. } => Step::Read {
-                key: tag_key,
-                what: "get tag",
-            },
+            State::Tags { judged, next, .. } => {
+                match judged
+                    .page()
+                    .and_then(|page| page.tag_keys.get())
+                    .and_then(|keys| keys.get(*next))
+                {
+                    Some(key) => Step::Read {
+                        key,
+                        what: "get tag",
+                    },
+                    None => Step::Done(Found::Failed),
+                }
+            }
             State::Done => Step::Done(Found::Failed),
         }
     }

@@ -314,6 +314,7 @@ mod tests {
             status: http::StatusCode::OK,
             headers: HeaderMap::new(),
             tags: Vec::new(),
+            tag_keys: std::sync::OnceLock::new(),
             body,
         })
     }
