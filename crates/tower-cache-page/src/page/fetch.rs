@@ -106,6 +106,8 @@ pub(crate) enum Found {
 pub(crate) struct Refresh {
     pub(crate) target: Target,
     pub(crate) page_key: String,
+    /// When the stale page was stored: a page stored later under the key is a refresh already done.
+    pub(crate) stale_since: SystemTime,
 }
 
 impl Refresh {
@@ -459,6 +461,7 @@ impl<'a> Fetch<'a> {
             Box::new(Refresh {
                 target: Target::of(self.uri, self.headers, memoised.url, seen),
                 page_key: key.or_else(|| memoised.get_key.clone()).unwrap_or_default(),
+                stale_since: page.stored_at,
             })
         });
         let hit = Hit {

@@ -224,12 +224,31 @@ pub(crate) fn revalidate<S, ReqB, ResB>(
         return;
     };
     let flight = refresh.flight();
-    let Refresh { target, .. } = refresh;
+    let Refresh {
+        target,
+        page_key,
+        stale_since,
+    } = refresh;
     if let Role::Leader(leader) = shared.flights.join(flight) {
         let shared = Arc::clone(shared);
         runtime.spawn(async move {
+            // A request that read the stale page just before a refresh stored the new one would refresh
+            // it again: look first.
+            if refreshed_since(&shared, &page_key, stale_since).await {
+                return;
+            }
             let asking = Asking::new(Forward::Miss);
             let _ = update(shared, inner, request, target, Some(leader), asking).await;
         });
     }
+}
+
+/// Whether the page under `page_key` was stored after `since` (another request refreshed it).
+async fn refreshed_since(shared: &Shared, page_key: &str, since: std::time::SystemTime) -> bool {
+    let Ok(read) = shared.guard.read(page_key, "get page").await else {
+        return false;
+    };
+    read.blob
+        .and_then(|blob| decode_page(blob).ok())
+        .is_some_and(|page| page.stored_at > since)
 }
