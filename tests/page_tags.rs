@@ -298,3 +298,50 @@ async fn on_postgres() {
     purges_cross_processes(process(a.clone()).await, process(b).await).await;
     let _ = a.clear().await;
 }
+
+/// Fragments tagged like pages: one purge of a tag, through the page cache's invalidator, re-renders the
+/// tag's fragments too (one tag namespace per cache); a fragment with other tags is kept.
+#[tokio::test]
+async fn a_tag_purge_reaches_fragments_too() {
+    use tower_django::cache::FragmentCache;
+    let cache = Cache::new(MemoryBackend::new());
+    let fragments = FragmentCache::new(cache.clone());
+    let invalidator = CachePageLayer::new(cache).invalidator();
+    let renders = AtomicUsize::new(0);
+    let render = |what: &'static str| {
+        let n = renders.fetch_add(1, Ordering::SeqCst) + 1;
+        async move { format!("<aside>{what} {n}</aside>") }
+    };
+    let ttl = Duration::from_secs(300);
+    let first = fragments
+        .get_or_render_tagged("sidebar", &[&1], &["articles"], ttl, || render("sidebar"))
+        .await;
+    let other = fragments
+        .get_or_render_tagged("footer", &[], &["site-footer"], ttl, || render("footer"))
+        .await;
+    let again = fragments
+        .get_or_render_tagged("sidebar", &[&1], &["articles"], ttl, || render("sidebar"))
+        .await;
+    assert_eq!(
+        (again.as_str(), renders.load(Ordering::SeqCst)),
+        (first.as_str(), 2)
+    );
+    invalidator.purge_tag("articles").await.expect("purged");
+    let after = fragments
+        .get_or_render_tagged("sidebar", &[&1], &["articles"], ttl, || render("sidebar"))
+        .await;
+    assert_ne!(after, first, "re-rendered after the purge");
+    let footer = fragments
+        .get_or_render_tagged("footer", &[], &["site-footer"], ttl, || render("footer"))
+        .await;
+    assert_eq!(footer, other, "another tag's fragment is kept");
+    // And the other way round: the fragment cache's purge, by the same tag.
+    fragments
+        .purge_tag("site-footer", ttl)
+        .await
+        .expect("purged");
+    let footer = fragments
+        .get_or_render_tagged("footer", &[], &["site-footer"], ttl, || render("footer"))
+        .await;
+    assert_ne!(footer, other);
+}

@@ -191,6 +191,102 @@ impl FragmentCache {
         }
     }
 
+    /// Like [`get_or_render`](Self::get_or_render), for a fragment tagged with `tags`: a
+    /// [`purge_tag`](Self::purge_tag) of any of them (or the page cache's `PageInvalidator::purge_tag`, on
+    /// the same cache) makes it a miss, re-rendered on the next call. A tagged fragment is stored with its
+    /// tags' generations before the HTML, so Django would not read it. Tags that are not tags
+    /// ([`tags::is_tag`](crate::tags::is_tag)) are ignored, with a warning. Concurrent calls are not
+    /// coalesced.
+    pub fn get_or_render_tagged<'a, F, Fut>(
+        &'a self,
+        name: &str,
+        vary_on: &[&(dyn Display + Sync)],
+        tags: &[&str],
+        timeout: impl Into<Timeout>,
+        render: F,
+    ) -> impl Future<Output = String> + 'a
+    where
+        F: FnOnce() -> Fut + 'a,
+        Fut: Future<Output = String> + 'a,
+    {
+        let key = make_fragment_key(name, vary_on);
+        let tags: Vec<String> = tags
+            .iter()
+            .filter(|tag| {
+                let ok = crate::tags::is_tag(tag);
+                if !ok {
+                    tracing::warn!(tag, "fragment cache: not a tag, ignored");
+                }
+                ok
+            })
+            .map(|tag| (*tag).to_owned())
+            .collect();
+        let timeout = timeout.into();
+        async move {
+            match self.tagged_hit(&key, &tags).await {
+                Ok(Some(html)) => return html,
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(key, %error, "fragment cache backend failed; rendering without the cache");
+                    return render().await;
+                }
+            }
+            let stamps = match self.stamps(&tags).await {
+                Ok(stamps) => stamps,
+                Err(error) => {
+                    tracing::warn!(key, %error, "fragment cache backend failed; rendering without the cache");
+                    return render().await;
+                }
+            };
+            let html = render().await;
+            let stored = tagged::encode(&stamps, &html);
+            if let Err(error) = self.cache.set_bytes(&key, stored).timeout(timeout).await {
+                tracing::warn!(key, %error, "fragment cache: could not store the fragment");
+            }
+            html
+        }
+    }
+
+    /// The stored tagged fragment under `key`, when every tag's generation is still the one it was stored
+    /// with.
+    async fn tagged_hit(&self, key: &str, tags: &[String]) -> Result<Option<String>> {
+        let Some(stored) = self.cache.get_bytes(key).await? else {
+            return Ok(None);
+        };
+        let Some((stamps, html)) = tagged::decode(&stored) else {
+            return Ok(None);
+        };
+        // A fragment stored with other tags than asked for now is stale.
+        if stamps.len() != tags.len() || stamps.iter().zip(tags).any(|((t, _), want)| t != want) {
+            return Ok(None);
+        }
+        for (tag, generation) in &stamps {
+            if crate::tags::state(&self.cache, tag).await?.generation != *generation {
+                return Ok(None);
+            }
+        }
+        Ok(Some(html.to_owned()))
+    }
+
+    /// Each tag with its generation now.
+    async fn stamps(&self, tags: &[String]) -> Result<Vec<(String, u64)>> {
+        let mut stamps = Vec::with_capacity(tags.len());
+        for tag in tags {
+            stamps.push((
+                tag.clone(),
+                crate::tags::state(&self.cache, tag).await?.generation,
+            ));
+        }
+        Ok(stamps)
+    }
+
+    /// Purges `tag`: every fragment (and, on the same cache, every page of the page cache) tagged with it
+    /// is a miss from now on. The tag's entry lives for `lifetime` (at least as long as tagged entries
+    /// can; see [`tags::purge`](crate::tags::purge)).
+    pub async fn purge_tag(&self, tag: &str, lifetime: std::time::Duration) -> Result<()> {
+        crate::tags::purge(&self.cache, tag, false, lifetime).await
+    }
+
     /// The cached fragment, if any (no rendering); a value that is not UTF-8 reads as `None`.
     pub fn get<'a>(
         &'a self,
@@ -213,6 +309,63 @@ impl FragmentCache {
     ) -> impl Future<Output = Result<bool>> + Send + 'a {
         let key = make_fragment_key(name, vary_on);
         async move { self.cache.delete(&key).await }
+    }
+}
+
+/// The stored form of a tagged fragment: a marker no HTML starts with, the tags and their generations,
+/// then the HTML.
+mod tagged {
+    /// `\0TDF\x01`: a NUL first, which no rendered HTML starts with.
+    const MAGIC: &[u8; 5] = b"\0TDF\x01";
+
+    pub(super) fn encode(stamps: &[(String, u64)], html: &str) -> bytes::Bytes {
+        let mut out = Vec::with_capacity(MAGIC.len() + 2 + stamps.len() * 24 + html.len());
+        out.extend_from_slice(MAGIC);
+        let count = u16::try_from(stamps.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&count.to_be_bytes());
+        for (tag, generation) in stamps.iter().take(usize::from(count)) {
+            // Tags are at most 128 bytes (checked before).
+            out.extend_from_slice(&u16::try_from(tag.len()).unwrap_or(0).to_be_bytes());
+            out.extend_from_slice(tag.as_bytes());
+            out.extend_from_slice(&generation.to_be_bytes());
+        }
+        out.extend_from_slice(html.as_bytes());
+        bytes::Bytes::from(out)
+    }
+
+    /// The stamps and the HTML; `None` for anything else (an untagged fragment, a corrupted entry).
+    pub(super) fn decode(stored: &[u8]) -> Option<(Vec<(String, u64)>, &str)> {
+        let mut rest = stored.strip_prefix(MAGIC)?;
+        let take = |rest: &mut &[u8], n: usize| -> Option<Vec<u8>> {
+            let (head, tail) = (rest.get(..n)?, rest.get(n..)?);
+            *rest = tail;
+            Some(head.to_vec())
+        };
+        let count = u16::from_be_bytes(take(&mut rest, 2)?.try_into().ok()?);
+        let mut stamps = Vec::with_capacity(usize::from(count).min(64));
+        for _ in 0..count {
+            let len = u16::from_be_bytes(take(&mut rest, 2)?.try_into().ok()?);
+            let tag = String::from_utf8(take(&mut rest, usize::from(len))?).ok()?;
+            let generation = u64::from_be_bytes(take(&mut rest, 8)?.try_into().ok()?);
+            stamps.push((tag, generation));
+        }
+        Some((stamps, std::str::from_utf8(rest).ok()?))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trip_and_garbage() {
+            let stamps = vec![("articles".to_owned(), 7), ("a-1".to_owned(), 0)];
+            let stored = encode(&stamps, "<p>é</p>");
+            assert_eq!(decode(&stored), Some((stamps, "<p>é</p>")));
+            assert_eq!(decode(b"<p>untagged</p>"), None);
+            for len in 0..stored.len() - "<p>é</p>".len() {
+                assert_eq!(decode(&stored[..len]), None, "truncated at {len}");
+            }
+        }
     }
 }
 

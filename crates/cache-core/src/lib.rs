@@ -62,6 +62,7 @@ mod setters;
 pub mod sharing;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub mod sql;
+pub mod tags;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timeout;

@@ -21,12 +21,7 @@
 //!
 //! Version 2 (the same without the tags) is still read, as a page without tags.
 //!
-//! # Tag entry
-//!
-//! ```text
-//! generation     u64      0 when the tag was never purged
-//! flags          u8       bit 0: the last purge was soft (pages of older generations are stale, not gone)
-//! ```
+//! A tag's own entry is [`cache_core::tags::TagState`].
 //!
 //! # Header-list entry, version 2
 //!
@@ -97,41 +92,6 @@ pub(crate) struct StoredPage {
 pub(crate) struct TagStamp {
     pub(crate) tag: String,
     pub(crate) generation: u64,
-}
-
-/// What a tag's entry says: its generation (0 when never purged) and whether the last purge was soft.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct TagState {
-    pub(crate) generation: u64,
-    pub(crate) soft: bool,
-}
-
-impl TagState {
-    pub(crate) fn encode(self) -> Bytes {
-        let mut out = BytesMut::with_capacity(9);
-        out.put_u64(self.generation);
-        out.put_u8(u8::from(self.soft));
-        out.freeze()
-    }
-
-    /// A tag entry; absent or unreadable is generation 0 (never purged): a page stamped otherwise is then
-    /// treated as purged, the safe side.
-    pub(crate) fn decode(blob: Option<Bytes>) -> Self {
-        let Some(blob) = blob else {
-            return TagState::default();
-        };
-        match blob.as_ref() {
-            [g @ .., flags] if g.len() == 8 => {
-                let mut generation = [0u8; 8];
-                generation.copy_from_slice(g);
-                TagState {
-                    generation: u64::from_be_bytes(generation),
-                    soft: flags & 1 == 1,
-                }
-            }
-            _ => TagState::default(),
-        }
-    }
 }
 
 pub(crate) fn unix_millis(at: SystemTime) -> u64 {
@@ -441,20 +401,6 @@ mod tests {
             ("article-1", 99)
         );
         assert_eq!(&page.body[..], b"<p>hello</p>");
-    }
-
-    #[test]
-    fn tag_states_round_trip_and_garbage_is_never_purged() {
-        let state = TagState {
-            generation: 42,
-            soft: true,
-        };
-        assert_eq!(TagState::decode(Some(state.encode())), state);
-        assert_eq!(TagState::decode(None), TagState::default());
-        assert_eq!(
-            TagState::decode(Some(Bytes::from_static(b"junk"))),
-            TagState::default()
-        );
     }
 
     #[test]

@@ -35,7 +35,9 @@ use bytes::Bytes;
 use http::header::HeaderMap;
 use http::{Method, Request, Uri};
 
-use super::entry::{decode_page, HeaderList, StoredPage, TagState};
+use cache_core::tags::TagState;
+
+use super::entry::{decode_page, HeaderList, StoredPage};
 use super::guard::Read;
 use super::hit::Hit;
 use super::key;
@@ -290,7 +292,7 @@ impl<'a> Fetch<'a> {
         let Some(page) = judged.page() else {
             return self.answer(memoised, get, key, judged);
         };
-        let now = TagState::decode(read.blob);
+        let now = TagState::decode(read.blob.as_deref());
         let purged = page
             .tags
             .get(next)

@@ -25,7 +25,7 @@ use cache_core::{Cache, Expiry};
 use http::{HeaderMap, Uri};
 
 use super::config::Config;
-use super::entry::{new_generation, HeaderList, TagState};
+use super::entry::{new_generation, HeaderList};
 use super::key::{self, Keys};
 use super::memo::HeaderListMemo;
 use super::metrics::PageMetrics;
@@ -246,17 +246,16 @@ impl PageInvalidator {
     }
 
     async fn bump_tag(&self, tag: &str, soft: bool) -> Result<(), InvalidateError> {
-        if !super::tags::is_tag(tag) {
+        if !cache_core::tags::is_tag(tag) {
             return Err(InvalidateError::InvalidTag(tag.to_owned()));
         }
-        let key = self.keys.tag(tag)?;
-        let state = TagState {
-            generation: new_generation(),
+        self.bounded(cache_core::tags::purge(
+            &self.cache,
+            tag,
             soft,
-        };
-        let raw = self.cache.raw();
-        self.bounded(raw.set(&key, state.encode(), Expiry::after(self.mark_ttl)))
-            .await?;
+            self.mark_ttl,
+        ))
+        .await?;
         self.metrics.purge(if soft { "tag_soft" } else { "tag" });
         tracing::debug!(tag, soft, "page cache: purged a tag");
         Ok(())

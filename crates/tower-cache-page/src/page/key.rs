@@ -319,7 +319,7 @@ pub(crate) fn learn_header_list(
 pub(crate) struct Keys {
     header: KeyMaker,
     page: KeyMaker,
-    /// Tags' generations: `tower_cache_page.tag.{prefix}.{md5 of the tag}` (not a Django key).
+    /// Tags' generations: [`cache_core::tags::tag_name`], shared with the fragment cache (not per layer).
     tag: KeyMaker,
     /// Leases of flights across processes: `tower_cache_page.lease.{prefix}.{md5 of the flight}`.
     lease: KeyMaker,
@@ -334,7 +334,7 @@ impl Keys {
         Keys {
             header: raw.key_maker(&format!("views.decorators.cache.cache_header.{prefix}.")),
             page: raw.key_maker(&format!("views.decorators.cache.cache_page.{prefix}.")),
-            tag: raw.key_maker(&format!("tower_cache_page.tag.{prefix}.")),
+            tag: raw.key_maker("tower_django.tag."),
             lease: raw.key_maker(&format!("tower_cache_page.lease.{prefix}.")),
             suffix: suffix.to_owned(),
         }
@@ -345,7 +345,7 @@ impl Keys {
         self.make(&self.header, &[url.as_str().as_bytes()])
     }
 
-    /// The made key of a tag's generation (the tag hashed, so any tag makes a valid key).
+    /// The made key of a tag's generation: [`cache_core::tags::tag_name`] through the cache's key function.
     pub(crate) fn tag(&self, tag: &str) -> cache_core::Result<String> {
         self.tag.make(digest(tag.as_bytes()).as_str())
     }

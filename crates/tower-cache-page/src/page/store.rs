@@ -36,7 +36,9 @@ use http::header::{
 use http::Method;
 
 use super::coalesce::Published;
-use super::entry::{self, HeaderList, TagStamp, TagState};
+use cache_core::tags::TagState;
+
+use super::entry::{self, HeaderList, TagStamp};
 use super::fetch::header_list;
 use super::guard::Failed;
 use super::key;
@@ -136,7 +138,7 @@ async fn stamp_tags(shared: &Shared, tags: &[String]) -> Result<Vec<TagStamp>, F
         let read = shared.guard.read(&key, "get tag").await?;
         stamps.push(TagStamp {
             tag: tag.clone(),
-            generation: TagState::decode(read.blob).generation,
+            generation: TagState::decode(read.blob.as_deref()).generation,
         });
     }
     Ok(stamps)

@@ -5,8 +5,8 @@
 //! response: `Cache-Tag` (comma-separated, as Cloudflare reads it) and `Surrogate-Key` (space-separated, as
 //! Fastly reads it), both taken off the response before it leaves the layer.
 //!
-//! Each tag has a generation in the backend (a key of its own, `entry::TagState`; absent means never
-//! purged). A page records the generation of each of its tags when it is stored; a hit reads its tags'
+//! Each tag has a generation in the backend ([`cache_core::tags`], shared with the fragment cache: a purge
+//! drops a tag's pages and fragments alike; absent means never purged). A page records the generation of each of its tags when it is stored; a hit reads its tags'
 //! generations again, and a tag purged since makes the page a miss (or, after a soft purge, stale: served
 //! while one request refreshes it). A purge is one write, whatever the number of pages, and no backend
 //! needs more than single-key reads and writes, so it works the same on every backend, a Redis Cluster
@@ -21,13 +21,7 @@ pub(crate) const SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-
 
 /// The most tags a page keeps (each costs a read on every hit); further ones are ignored, with a warning.
 pub(crate) const MAX_TAGS: usize = 16;
-/// The longest tag kept.
-pub(crate) const MAX_TAG_LEN: usize = 128;
-
-/// Whether `tag` can be a tag: 1 to 128 visible ASCII characters.
-pub(crate) fn is_tag(tag: &str) -> bool {
-    !tag.is_empty() && tag.len() <= MAX_TAG_LEN && tag.bytes().all(|b| b.is_ascii_graphic())
-}
+pub(crate) use cache_core::tags::is_tag;
 
 /// The tags of a response: the layer's, then the response's `Cache-Tag` and `Surrogate-Key`, each once,
 /// in order; both headers are removed from `headers`. Malformed tags are ignored (logged).
