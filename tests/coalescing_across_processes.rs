@@ -43,17 +43,8 @@ async fn process(cache: Cache, renders: Arc<AtomicUsize>, render: Duration) -> S
                 }
             }),
         )
-        .layer(CachePageLayer::new(cache).timeout(Duration::from_secs(300)))
-        .layer(tower::util::MapRequestLayer::new(
-            |mut request: axum::http::Request<axum::body::Body>| {
-                request.headers_mut().insert(
-                    axum::http::header::HOST,
-                    axum::http::HeaderValue::from_static("shared.example"),
-                );
-                request
-            },
-        ));
-    Server::start(app).await
+        .layer(CachePageLayer::new(cache).timeout(Duration::from_secs(300)));
+    Server::start(web::behind_proxy(app)).await
 }
 
 async fn get_body(base: String, path: String) -> (u16, String) {
@@ -121,72 +112,41 @@ async fn both(a: Cache, b: Cache, tag: &str) {
     a_cancelled_leader_hands_over(a, b, &format!("{tag}-cancelled")).await;
 }
 
-fn unique(backend: &str) -> String {
-    format!("coalesce{}{}", backend, std::process::id())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_memory() {
     let cache = Cache::new(MemoryBackend::new());
     both(cache.clone(), cache, "memory").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn on_redis() {
-    let Some(url) = web::server_url("TEST_REDIS_URL") else {
+/// Both scenarios on two caches of the shared server `kind` (see `web::shared_caches`).
+async fn on_server(kind: &str) {
+    let unique = format!("coalesce{}{}", kind.replace('-', ""), std::process::id());
+    let Some((a, b)) = web::shared_caches(kind, &unique).await else {
         return;
     };
-    let ns = format!("{}:", unique("r"));
-    let (a, b) = (
-        web::cache_from_url(&url, &ns).await,
-        web::cache_from_url(&url, &ns).await,
-    );
-    both(a.clone(), b, "redis").await;
-    let _ = a.clear().await;
+    both(a.clone(), b, kind).await;
+    // memcached's clear is flush_all on the shared servers: its keys are left to expire.
+    if kind != "memcached" {
+        let _ = a.clear().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_redis() {
+    on_server("redis").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_redis_cluster() {
-    let Some(urls) = web::server_url("TEST_REDIS_CLUSTER_URLS") else {
-        return;
-    };
-    let url = if urls.contains("+cluster://") {
-        urls
-    } else {
-        let nodes: Vec<&str> = urls
-            .split(',')
-            .map(|u| u.trim().trim_start_matches("redis://"))
-            .collect();
-        format!("redis+cluster://{}", nodes.join(","))
-    };
-    let ns = format!("{}:", unique("c"));
-    let (a, b) = (
-        web::cache_from_url(&url, &ns).await,
-        web::cache_from_url(&url, &ns).await,
-    );
-    both(a.clone(), b, "cluster").await;
-    let _ = a.clear().await;
+    on_server("redis-cluster").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_memcached() {
-    let Some(url) = web::server_url("TEST_MEMCACHED_URL") else {
-        return;
-    };
-    let url = format!("{url}?key_prefix={}", unique("m"));
-    let a = Cache::from_url(&url).await.expect("memcached");
-    let b = Cache::from_url(&url).await.expect("memcached");
-    both(a, b, "memcached").await;
+    on_server("memcached").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_postgres() {
-    let Some(url) = web::server_url("TEST_POSTGRES_URL") else {
-        return;
-    };
-    let url = format!("{url}?table={}", unique("p"));
-    let a = Cache::from_url(&url).await.expect("postgres");
-    let b = Cache::from_url(&url).await.expect("postgres");
-    both(a.clone(), b, "postgres").await;
-    let _ = a.clear().await;
+    on_server("postgres").await;
 }

@@ -51,20 +51,10 @@ async fn process(cache: Cache) -> Process {
                 }
             }),
         )
-        .layer(layer)
-        // Behind one proxy, both processes see the site's host, not their own ports: the page keys are the
-        // site's.
-        .layer(tower::util::MapRequestLayer::new(
-            |mut request: axum::http::Request<axum::body::Body>| {
-                request.headers_mut().insert(
-                    axum::http::header::HOST,
-                    axum::http::HeaderValue::from_static("shared.example"),
-                );
-                request
-            },
-        ));
+        .layer(layer);
     Process {
-        server: Server::start(app).await,
+        // Behind one proxy, both processes see the site's host: the page keys are the site's.
+        server: Server::start(web::behind_proxy(app)).await,
         invalidator,
         renders,
     }
@@ -234,69 +224,37 @@ async fn on_memory() {
     purges_cross_processes(process(cache.clone()).await, process(cache).await).await;
 }
 
-fn namespace(backend: &str) -> String {
-    format!("tags{}{}", backend, std::process::id())
+/// The two-process exchange on two caches of the shared server `kind` (see `web::shared_caches`).
+async fn on_server(kind: &str) {
+    let unique = format!("tags{}{}", kind.replace('-', ""), std::process::id());
+    let Some((a, b)) = web::shared_caches(kind, &unique).await else {
+        return;
+    };
+    purges_cross_processes(process(a.clone()).await, process(b).await).await;
+    // memcached's clear is flush_all on the shared servers: its keys are left to expire.
+    if kind != "memcached" {
+        let _ = a.clear().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis() {
-    let Some(url) = web::server_url("TEST_REDIS_URL") else {
-        return;
-    };
-    let ns = format!("{}:", namespace("r"));
-    let (a, b) = (
-        web::cache_from_url(&url, &ns).await,
-        web::cache_from_url(&url, &ns).await,
-    );
-    purges_cross_processes(process(a.clone()).await, process(b).await).await;
-    let _ = a.clear().await;
+    on_server("redis").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis_cluster() {
-    let Some(urls) = web::server_url("TEST_REDIS_CLUSTER_URLS") else {
-        return;
-    };
-    let url = if urls.contains("+cluster://") {
-        urls
-    } else {
-        let nodes: Vec<&str> = urls
-            .split(',')
-            .map(|u| u.trim().trim_start_matches("redis://"))
-            .collect();
-        format!("redis+cluster://{}", nodes.join(","))
-    };
-    let ns = format!("{}:", namespace("c"));
-    let (a, b) = (
-        web::cache_from_url(&url, &ns).await,
-        web::cache_from_url(&url, &ns).await,
-    );
-    purges_cross_processes(process(a.clone()).await, process(b).await).await;
-    let _ = a.clear().await;
+    on_server("redis-cluster").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_memcached() {
-    let Some(url) = web::server_url("TEST_MEMCACHED_URL") else {
-        return;
-    };
-    let url = format!("{url}?key_prefix={}", namespace("m"));
-    let a = Cache::from_url(&url).await.expect("memcached");
-    let b = Cache::from_url(&url).await.expect("memcached");
-    purges_cross_processes(process(a).await, process(b).await).await;
+    on_server("memcached").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres() {
-    let Some(url) = web::server_url("TEST_POSTGRES_URL") else {
-        return;
-    };
-    let table = namespace("p");
-    let url = format!("{url}?table={table}");
-    let a = Cache::from_url(&url).await.expect("postgres");
-    let b = Cache::from_url(&url).await.expect("postgres");
-    purges_cross_processes(process(a.clone()).await, process(b).await).await;
-    let _ = a.clear().await;
+    on_server("postgres").await;
 }
 
 /// Fragments tagged like pages: one purge of a tag, through the page cache's invalidator, re-renders the

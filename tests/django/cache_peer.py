@@ -23,31 +23,11 @@ import json
 import pickle
 import sys
 import zlib
-from urllib.parse import urlparse
 
 import django
+
+from databases import database
 from django.conf import settings
-
-
-def database(url):
-    if "://" not in url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": url}
-    parsed = urlparse(url)
-    if parsed.scheme.startswith("postgres"):
-        engine = "django.db.backends.postgresql"
-    else:
-        import pymysql
-
-        pymysql.install_as_MySQLdb()
-        engine = "django.db.backends.mysql"
-    return {
-        "ENGINE": engine,
-        "NAME": parsed.path.lstrip("/"),
-        "USER": parsed.username or "",
-        "PASSWORD": parsed.password or "",
-        "HOST": parsed.hostname or "",
-        "PORT": str(parsed.port or ""),
-    }
 
 
 BACKENDS = {

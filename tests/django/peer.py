@@ -21,32 +21,11 @@ writes a JSON array of answers on stdout:
 import json
 import os
 import sys
-from urllib.parse import urlparse
 
 import django
+
+from databases import database
 from django.conf import settings
-
-
-def database():
-    url = os.environ["DJANGO_DATABASE"]
-    if "://" not in url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": url}
-    parsed = urlparse(url)
-    if parsed.scheme.startswith("postgres"):
-        engine = "django.db.backends.postgresql"
-    else:
-        import pymysql
-
-        pymysql.install_as_MySQLdb()
-        engine = "django.db.backends.mysql"
-    return {
-        "ENGINE": engine,
-        "NAME": parsed.path.lstrip("/"),
-        "USER": parsed.username or "",
-        "PASSWORD": parsed.password or "",
-        "HOST": parsed.hostname or "",
-        "PORT": str(parsed.port or ""),
-    }
 
 
 CACHE_BACKENDS = {
@@ -68,7 +47,7 @@ settings.configure(
     SECRET_KEY=os.environ["DJANGO_SECRET_KEY"],
     SECRET_KEY_FALLBACKS=json.loads(os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "[]")),
     INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"],
-    DATABASES={"default": database()},
+    DATABASES={"default": database(os.environ["DJANGO_DATABASE"])},
     SESSION_ENGINE="django.contrib.sessions.backends.db",
     CACHES={
         "default": {

@@ -338,3 +338,49 @@ impl tower_django::hooks::Middleware for Stamp {
         Ok(())
     }
 }
+
+/// Two caches on one shared server, each with its own connections (two processes' view of one cache), on
+/// the backend `kind` names (`redis`, `redis-cluster`, `memcached`, `postgres`) under names of their own
+/// (`unique`); `None` (said on stderr) when the server's variable is unset.
+pub async fn shared_caches(kind: &str, unique: &str) -> Option<(Cache, Cache)> {
+    let url = match kind {
+        "redis" => format!("{}?namespace={unique}:", server_url("TEST_REDIS_URL")?),
+        "redis-cluster" => {
+            let urls = server_url("TEST_REDIS_CLUSTER_URLS")?;
+            let url = if urls.contains("+cluster://") {
+                urls
+            } else {
+                let nodes: Vec<&str> = urls
+                    .split(',')
+                    .map(|u| u.trim().trim_start_matches("redis://"))
+                    .collect();
+                format!("redis+cluster://{}", nodes.join(","))
+            };
+            format!("{url}?namespace={unique}:")
+        }
+        "memcached" => format!("{}?key_prefix={unique}", server_url("TEST_MEMCACHED_URL")?),
+        "postgres" => format!("{}?table={unique}", server_url("TEST_POSTGRES_URL")?),
+        other => panic!("no shared cache of kind {other}"),
+    };
+    let a = Cache::from_url(&url)
+        .await
+        .expect("a cache on the test server");
+    let b = Cache::from_url(&url)
+        .await
+        .expect("a cache on the test server");
+    Some((a, b))
+}
+
+/// `router` as seen behind one proxy: every request has the site's host (`shared.example`), not the
+/// port of the process it reached, so several processes make the same page keys.
+pub fn behind_proxy(router: Router) -> Router {
+    router.layer(tower::util::MapRequestLayer::new(
+        |mut request: axum::http::Request<axum::body::Body>| {
+            request.headers_mut().insert(
+                axum::http::header::HOST,
+                axum::http::HeaderValue::from_static("shared.example"),
+            );
+            request
+        },
+    ))
+}

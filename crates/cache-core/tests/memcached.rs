@@ -29,65 +29,56 @@ fn cache_on(url: &str, name: &str) -> (MemcachedBackend, Cache) {
     (backend, cache)
 }
 
+/// A conformance subject on the test servers, `django` in Django's layout and value format. `clear` is
+/// flush_all: the `clear_empties` check runs on a private server, never on the shared one the other tests
+/// of this run are using.
+fn subject(setup: Setup, django: bool) -> Option<Subject> {
+    let url = memcached_url()?;
+    let format = if django {
+        cache_core::ValueFormat::DjangoPickle
+    } else {
+        cache_core::ValueFormat::Json
+    };
+    let layout = |builder: MemcachedBackendBuilder| {
+        if django {
+            builder.django_layout()
+        } else {
+            builder
+        }
+    };
+    let cache = if setup.name == "clear_empties" {
+        let server = TestServer::start(Program::Memcached, VAR)?;
+        let backend = layout(MemcachedBackend::builder([server.addr().to_string()]))
+            .build()
+            .expect("valid");
+        Cache::builder(support::Owning {
+            backend,
+            guard: server,
+        })
+        .key_prefix(setup.prefix)
+        .value_format(format)
+        .build()
+    } else {
+        let builder = MemcachedBackendBuilder::from_url(&url).expect("valid memcached URL");
+        Cache::builder(layout(builder).build().expect("valid"))
+            .key_prefix(setup.prefix)
+            .value_format(format)
+            .build()
+    };
+    Some(Subject::new(cache).expiry_resolution(Duration::from_secs(1)))
+}
+
 mod conformance {
     use super::*;
 
-    cache_core::conformance_suite!(|setup: Setup| async move {
-        let url = memcached_url()?;
-        let cache = if setup.name == "clear_empties" {
-            // `clear` is flush_all: run it on a private server, never on the shared one that the other
-            // tests of this run are using.
-            let server = TestServer::start(Program::Memcached, VAR)?;
-            let backend = MemcachedBackend::builder([server.addr().to_string()])
-                .build()
-                .expect("valid");
-            Cache::builder(support::Owning {
-                backend,
-                guard: server,
-            })
-            .key_prefix(setup.prefix)
-            .build()
-        } else {
-            let backend = MemcachedBackend::from_url(&url).expect("valid memcached URL");
-            Cache::builder(backend).key_prefix(setup.prefix).build()
-        };
-        Some(Subject::new(cache).expiry_resolution(Duration::from_secs(1)))
-    });
+    cache_core::conformance_suite!(|setup: Setup| async move { subject(setup, false) });
 }
 
 /// Django's layout (pymemcache's flags and placement) under the Django value format.
 mod django_conformance {
     use super::*;
-    use cache_core::ValueFormat;
 
-    cache_core::conformance_suite!(|setup: Setup| async move {
-        let url = memcached_url()?;
-        let cache = if setup.name == "clear_empties" {
-            let server = TestServer::start(Program::Memcached, VAR)?;
-            let backend = MemcachedBackend::builder([server.addr().to_string()])
-                .django_layout()
-                .build()
-                .expect("valid");
-            Cache::builder(support::Owning {
-                backend,
-                guard: server,
-            })
-            .key_prefix(setup.prefix)
-            .value_format(ValueFormat::DjangoPickle)
-            .build()
-        } else {
-            let backend = MemcachedBackendBuilder::from_url(&url)
-                .expect("valid memcached URL")
-                .django_layout()
-                .build()
-                .expect("valid");
-            Cache::builder(backend)
-                .key_prefix(setup.prefix)
-                .value_format(ValueFormat::DjangoPickle)
-                .build()
-        };
-        Some(Subject::new(cache).expiry_resolution(Duration::from_secs(1)))
-    });
+    cache_core::conformance_suite!(|setup: Setup| async move { subject(setup, true) });
 }
 
 #[tokio::test]

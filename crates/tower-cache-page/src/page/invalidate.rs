@@ -101,6 +101,16 @@ pub enum InvalidateError {
     InvalidTag(String),
 }
 
+/// The URL digests of `http://{host}{path_and_query}` and `https://…`: the scheme is part of the key, and a
+/// server behind a TLS proxy sees `http`.
+fn both_schemes(host: &str, path_and_query: &str) -> [key::Hex; 2] {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    ["http", "https"].map(|scheme| key::url_digest(Some(scheme), host.as_bytes(), path, query))
+}
+
 impl PageInvalidator {
     pub(crate) fn new(config: &Config, memo: Arc<HeaderListMemo>, metrics: PageMetrics) -> Self {
         PageInvalidator {
@@ -122,12 +132,7 @@ impl PageInvalidator {
         host: &str,
         path_and_query: &str,
     ) -> Result<bool, InvalidateError> {
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (path_and_query, None),
-        };
-        let plain = key::url_digest(Some("http"), host.as_bytes(), path, query);
-        let secure = key::url_digest(Some("https"), host.as_bytes(), path, query);
+        let [plain, secure] = both_schemes(host, path_and_query);
         let a = self.drop_url(&plain).await?;
         let b = self.drop_url(&secure).await?;
         self.metrics.purge("url");
@@ -192,12 +197,7 @@ impl PageInvalidator {
         host: &str,
         path_and_query: &str,
     ) -> Result<bool, InvalidateError> {
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (path_and_query, None),
-        };
-        let plain = key::url_digest(Some("http"), host.as_bytes(), path, query);
-        let secure = key::url_digest(Some("https"), host.as_bytes(), path, query);
+        let [plain, secure] = both_schemes(host, path_and_query);
         let a = self.mark_stale(&plain).await?;
         let b = self.mark_stale(&secure).await?;
         self.metrics.purge("url_soft");
