@@ -168,10 +168,10 @@ impl CachedDatabaseStore {
         data: &Data,
         cookie_age: Duration,
         only_add: bool,
-    ) {
+    ) -> bool {
         let at = expiry::date(data, SystemTime::now(), cookie_age);
         self.cache_write_until(budget, key, data, at, only_add)
-            .await;
+            .await
     }
 
     async fn cache_write_until(
@@ -181,9 +181,9 @@ impl CachedDatabaseStore {
         data: &Data,
         at: SystemTime,
         only_add: bool,
-    ) {
+    ) -> bool {
         if at <= SystemTime::now() {
-            return;
+            return true;
         }
         let value = Bytes::from(record::encode_as(self.format(), data));
         let backend = self.raw();
@@ -199,7 +199,8 @@ impl CachedDatabaseStore {
             }
         };
         self.cache_call(budget, "Error saving to cache", write)
-            .await;
+            .await
+            .is_some()
     }
 
     async fn cache_delete(&self, budget: &mut CacheBudget, key: &SessionKey) {
@@ -218,15 +219,22 @@ struct WriteThrough<'a> {
     store: &'a CachedDatabaseStore,
     key: &'a SessionKey,
     cookie_age: Duration,
+    /// The cache write failed (or ran out of time): the cache may hold the session as it was.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
 impl BeforeCommit for WriteThrough<'_> {
     async fn before_commit(&self, data: &Data) {
         let mut budget = self.store.budget();
-        self.store
+        let written = self
+            .store
             .cache_write(&mut budget, self.key, data, self.cookie_age, false)
             .await;
+        if !written {
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     fn budget(&self) -> Duration {
@@ -288,9 +296,15 @@ impl SessionStore for CachedDatabaseStore {
             store: self,
             key,
             cookie_age: request.cookie_age,
+            failed: std::sync::atomic::AtomicBool::new(false),
         };
         let saved = self.database.save_hooked(key, request, Some(&hook)).await;
-        if matches!(saved, Err(StoreError::Gone)) {
+        // A session gone from the database leaves the cache; so does one whose cache write failed (the
+        // cache would still hold it as it was, and a load would read that). After the commit, whatever
+        // held the cache up then (a cache table in the same SQLite file as the sessions, say) is over.
+        if matches!(saved, Err(StoreError::Gone))
+            || hook.failed.load(std::sync::atomic::Ordering::Relaxed)
+        {
             self.cache_delete(&mut self.budget(), key).await;
         }
         saved
