@@ -4,8 +4,8 @@
 //! them gets the whole page; a process whose render is cancelled (its client went away) releases the
 //! lease at once, and the other process's requests are answered with a whole page, never an empty one.
 //!
-//! On the memory backend (one `Cache` for both), and on Redis, Redis Cluster, memcached and PostgreSQL
-//! when their `TEST_*` variables are set.
+//! On the memory backend (one `Cache` for both), a shared directory, a shared SQLite file, and on Redis,
+//! Redis Cluster, memcached and PostgreSQL when their `TEST_*` variables are set.
 
 mod web;
 
@@ -129,6 +129,17 @@ async fn on_server(kind: &str) {
     if kind != "memcached" {
         let _ = a.clear().await;
     }
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&unique));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_files() {
+    on_server("file").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_sqlite() {
+    on_server("sqlite").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -4,8 +4,8 @@
 //! `PageInvalidator` makes that tag's pages misses in the other at once, and leaves other pages alone; a
 //! soft purge (of a tag, or of a URL) serves the stale page while one request regenerates it.
 //!
-//! On the memory backend (both apps share one `Cache`), and on Redis, Redis Cluster, memcached and
-//! PostgreSQL when their `TEST_*` variables are set.
+//! On the memory backend (both apps share one `Cache`), a shared directory, a shared SQLite file, and on
+//! Redis, Redis Cluster, memcached and PostgreSQL when their `TEST_*` variables are set.
 
 mod web;
 
@@ -235,6 +235,17 @@ async fn on_server(kind: &str) {
     if kind != "memcached" {
         let _ = a.clear().await;
     }
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&unique));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_files() {
+    on_server("file").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite() {
+    on_server("sqlite").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

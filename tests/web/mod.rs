@@ -340,10 +340,17 @@ impl tower_django::hooks::Middleware for Stamp {
 }
 
 /// Two caches on one shared server, each with its own connections (two processes' view of one cache), on
-/// the backend `kind` names (`redis`, `redis-cluster`, `memcached`, `postgres`) under names of their own
-/// (`unique`); `None` (said on stderr) when the server's variable is unset.
+/// the backend `kind` names (`redis`, `redis-cluster`, `memcached`, `postgres`; `file` and `sqlite` in a
+/// directory of the system's temporary one) under names of their own (`unique`); `None` (said on stderr)
+/// when the server's variable is unset.
 pub async fn shared_caches(kind: &str, unique: &str) -> Option<(Cache, Cache)> {
+    let local = std::env::temp_dir().join(unique);
     let url = match kind {
+        "file" => format!("file://{}", local.display()),
+        "sqlite" => {
+            std::fs::create_dir_all(&local).expect("a directory for the database");
+            format!("sqlite://{}?mode=rwc", local.join("cache.db").display())
+        }
         "redis" => format!("{}?namespace={unique}:", server_url("TEST_REDIS_URL")?),
         "redis-cluster" => {
             let urls = server_url("TEST_REDIS_CLUSTER_URLS")?;
