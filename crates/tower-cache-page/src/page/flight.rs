@@ -167,11 +167,20 @@ where
             }
         }
     };
-    let response = update(shared, inner, request, target, Some(leader), asking).await;
     if let Some(lease) = lease {
+        // The lease may have been let go by a process that has just stored the page (after this
+        // request's lookup, or its last look while waiting): look once more before rendering it again.
+        let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+        if let Found::Hit(hit, None) = find(&shared, method, uri, headers).await {
+            lease.release().await;
+            leader.publish(Outcome::Elsewhere);
+            return Ok(hit.into_response());
+        }
+        let response = update(shared, inner, request, target, Some(leader), asking).await;
         lease.release().await;
+        return response;
     }
-    response
+    update(shared, inner, request, target, Some(leader), asking).await
 }
 
 /// Answers a follower with its leader's stored entry, when the follower's own key is the same page.
