@@ -1,7 +1,13 @@
 //! [`ValueFormat::DjangoPickle`](super::ValueFormat::DjangoPickle): Django's `RedisSerializer` rules on top
 //! of the [pickle](super::pickle) codec.
 
-#[cfg(any(feature = "file", feature = "sql", feature = "memcached"))]
+#[cfg(any(
+    feature = "file",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "memcached"
+))]
 pub(crate) mod stored;
 
 use bytes::Bytes;

@@ -28,9 +28,20 @@ pub use self::decode::from_pickle;
 #[cfg(feature = "file")]
 pub(crate) use self::decode::from_pickle_prefix;
 pub(crate) use self::decode::int_value;
-#[cfg(any(feature = "file", feature = "sql", feature = "memcached"))]
+#[cfg(any(
+    feature = "file",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "memcached"
+))]
 pub(crate) use self::decode::pickled_bytes;
-#[cfg(any(feature = "file", feature = "sql"))]
+#[cfg(any(
+    feature = "file",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql"
+))]
 pub(crate) use self::encode::bytes_to_pickle;
 pub use self::encode::to_pickle;
 

@@ -20,7 +20,12 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-#[cfg(any(feature = "file", feature = "sql"))]
+#[cfg(any(
+    feature = "file",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql"
+))]
 use crate::codec::pickle::bytes_to_pickle;
 use crate::codec::pickle::{from_pickle, pickled_bytes, to_pickle};
 
@@ -91,7 +96,12 @@ fn pickled_int(pickle: &[u8]) -> Option<i64> {
     }
 }
 
-#[cfg(any(feature = "file", feature = "sql"))]
+#[cfg(any(
+    feature = "file",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql"
+))]
 /// Django's file and database form: the `Cache`'s bytes as `pickle.dumps(value, 5)`.
 pub(crate) fn pickle_everything(value: &[u8]) -> Cow<'_, [u8]> {
     match classify(value) {
@@ -105,7 +115,12 @@ pub(crate) fn pickle_everything(value: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
-#[cfg(any(feature = "file", feature = "sql"))]
+#[cfg(any(
+    feature = "file",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql"
+))]
 /// The inverse of [`pickle_everything`]: a pickled integer back to its decimal text (what `incr` and the
 /// codec read), a pickled `bytes` to the raw bytes, any other pickle as it is.
 pub(crate) fn unpickle_everything(pickle: Vec<u8>) -> Vec<u8> {
@@ -204,7 +219,7 @@ pub(crate) fn deflate(data: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-#[cfg(all(test, feature = "file", feature = "sql", feature = "memcached"))]
+#[cfg(all(test, feature = "file", feature = "sqlite", feature = "memcached"))]
 mod tests {
     use super::*;
 

@@ -40,7 +40,13 @@ pub(crate) fn from_pickle_prefix(input: &[u8]) -> Result<(Value, usize), PickleE
 /// `BINBYTES` or `BINBYTES8`, framed or not, memoized), or `None` for any other pickle. Bytes are not a
 /// JSON-like type, so [`from_pickle`] refuses them; the Django backends that pickle every value use this to
 /// carry raw bytes.
-#[cfg(any(feature = "file", feature = "sql", feature = "memcached"))]
+#[cfg(any(
+    feature = "file",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "memcached"
+))]
 pub(crate) fn pickled_bytes(input: &[u8]) -> Option<&[u8]> {
     let mut rest = input.strip_prefix(&[0x80])?;
     let (&protocol, after) = rest.split_first()?;

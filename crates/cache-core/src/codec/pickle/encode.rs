@@ -32,7 +32,12 @@ pub fn to_pickle(value: &Value) -> Result<Vec<u8>, PickleError> {
 
 /// Pickles a Python `bytes` object holding `data`, as `pickle.dumps(data, 5)` would: how Django's file and
 /// database caches store raw bytes.
-#[cfg(any(feature = "file", feature = "sql"))]
+#[cfg(any(
+    feature = "file",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql"
+))]
 pub(crate) fn bytes_to_pickle(data: &[u8]) -> Vec<u8> {
     let mut writer = Writer {
         out: Vec::with_capacity(data.len() + 16),
