@@ -19,17 +19,45 @@ use crate::{Cache, Error, Result};
 /// The longest tag.
 pub const MAX_TAG_LEN: usize = 128;
 
-/// The name of a tag's generation entry before the cache's key function: `tower_django.tag.{md5 of the
-/// tag}` (hashed, so any tag makes a valid key on every backend).
+/// What every tag's entry name starts with (see [`tag_name`]).
+pub const TAG_NAME_PREFIX: &str = "tower_django.tag.";
+
+/// The name of a tag's generation entry before the cache's key function: [`TAG_NAME_PREFIX`], then
+/// [`tag_digest`].
 pub fn tag_name(tag: &str) -> String {
-    let digest = Md5::digest(tag.as_bytes());
-    let mut name = String::with_capacity(17 + 32);
-    name.push_str("tower_django.tag.");
-    for byte in digest {
-        name.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-        name.push(char::from(b"0123456789abcdef"[usize::from(byte & 0x0f)]));
-    }
+    let mut name = String::with_capacity(TAG_NAME_PREFIX.len() + 32);
+    name.push_str(TAG_NAME_PREFIX);
+    name.push_str(&tag_digest(tag));
     name
+}
+
+/// The hex MD5 of a tag: what follows [`TAG_NAME_PREFIX`] in its entry's name (hashed, so any tag makes a
+/// valid key on every backend).
+pub fn tag_digest(tag: &str) -> String {
+    let mut hex = String::with_capacity(32);
+    for byte in Md5::digest(tag.as_bytes()) {
+        hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+        hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 0x0f)]));
+    }
+    hex
+}
+
+/// A fresh generation number, never 0, unique across processes in practice: for tags, and for anything
+/// else that is told apart by generations (the page cache's header lists).
+pub fn new_generation() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // `RandomState` is seeded from the OS once per process and differs per instance.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.write_u128(now.as_nanos());
+    hasher.write_u32(std::process::id());
+    // 0 means "never purged" for a tag.
+    hasher.finish().max(1)
 }
 
 /// Whether `tag` can be a tag: 1 to [`MAX_TAG_LEN`] visible ASCII characters.
@@ -71,18 +99,10 @@ impl TagState {
         }
     }
 
-    /// A new generation, unique across processes in practice.
+    /// A new generation.
     fn next(soft: bool) -> Self {
-        use std::hash::{BuildHasher, Hasher};
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        // `RandomState` is seeded from the OS once per process and differs per instance.
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        hasher.write_u32(std::process::id());
         TagState {
-            // Never 0, which means "never purged".
-            generation: hasher.finish().max(1),
+            generation: new_generation(),
             soft,
         }
     }

@@ -337,18 +337,8 @@ impl HeaderList {
     }
 }
 
-/// A fresh, process-unique and practically globally unique generation number.
-pub(crate) fn new_generation() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    // `RandomState` is seeded from the OS once per process and differs per instance.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u64(unix_millis(SystemTime::now()));
-    hasher.write_u32(std::process::id());
-    hasher.finish()
-}
+/// A fresh generation number, unique across processes in practice.
+pub(crate) use cache_core::tags::new_generation;
 
 #[cfg(test)]
 mod tests {

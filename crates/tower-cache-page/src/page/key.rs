@@ -334,7 +334,7 @@ impl Keys {
         Keys {
             header: raw.key_maker(&format!("views.decorators.cache.cache_header.{prefix}.")),
             page: raw.key_maker(&format!("views.decorators.cache.cache_page.{prefix}.")),
-            tag: raw.key_maker("tower_django.tag."),
+            tag: raw.key_maker(cache_core::tags::TAG_NAME_PREFIX),
             lease: raw.key_maker(&format!("tower_cache_page.lease.{prefix}.")),
             suffix: suffix.to_owned(),
         }
@@ -347,7 +347,7 @@ impl Keys {
 
     /// The made key of a tag's generation: [`cache_core::tags::tag_name`] through the cache's key function.
     pub(crate) fn tag(&self, tag: &str) -> cache_core::Result<String> {
-        self.tag.make(digest(tag.as_bytes()).as_str())
+        self.tag.make(&cache_core::tags::tag_digest(tag))
     }
 
     /// The made key of a flight's lease across processes.
