@@ -14,64 +14,19 @@
 //! Then it prints a summary from its own interleaved timing loops: requests per second each way and
 //! "hooks cost X% of plain throughput".
 
-mod support;
-
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{request::Parts, Request};
+use axum::http::Request;
 use axum::routing::get;
 use axum::Router;
+use comparisons::apps::hooks::noop_layer;
+use comparisons::{serve, Conn};
 use criterion::Criterion;
-use support::{serve, Conn};
 use tower::ServiceExt;
-use tower_hooks::{
-    async_trait, Exception, HooksLayer, Middleware, Response, TemplateResponse, ViewInfo,
-};
 
 const BODY: &str = "Hello, World!";
-
-/// Implements every hook, each doing nothing.
-struct Noop;
-
-#[async_trait]
-impl Middleware for Noop {
-    async fn process_request(
-        &self,
-        _request: &mut tower_hooks::Request,
-    ) -> Result<Option<Response>, Exception> {
-        Ok(None)
-    }
-    async fn process_view(
-        &self,
-        _request: &mut tower_hooks::Request,
-        _view: &ViewInfo,
-    ) -> Result<Option<Response>, Exception> {
-        Ok(None)
-    }
-    async fn process_exception(
-        &self,
-        _request: &Parts,
-        _exception: &Exception,
-    ) -> Result<Option<Response>, Exception> {
-        Ok(None)
-    }
-    async fn process_template_response(
-        &self,
-        _request: &Parts,
-        _response: &mut TemplateResponse,
-    ) -> Result<(), Exception> {
-        Ok(())
-    }
-    async fn process_response(
-        &self,
-        _request: &Parts,
-        _response: &mut Response,
-    ) -> Result<(), Exception> {
-        Ok(())
-    }
-}
 
 fn plain() -> Router {
     Router::new().route("/hello", get(|| async { BODY }))
@@ -82,8 +37,7 @@ fn identity_layer() -> Router {
 }
 
 fn hooks() -> Router {
-    let layer = (0..5).fold(HooksLayer::new(), |layer, _| layer.push(Noop));
-    plain().layer(layer)
+    plain().layer(noop_layer(5))
 }
 
 async fn one_in_process(app: &Router) {

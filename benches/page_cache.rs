@@ -2,8 +2,8 @@
 //! the same 10 KB page in-process (`tower::ServiceExt::oneshot` on the app, body read to the end).
 //!
 //! ```text
-//! cargo bench --bench page_cache --features page
-//! TEST_REDIS_URL=redis://127.0.0.1:6379 cargo bench --bench page_cache --features page,redis
+//! cargo bench --bench page_cache
+//! TEST_REDIS_URL=redis://127.0.0.1:6379 cargo bench --bench page_cache
 //! ```
 //!
 //! Variants (each app answers `GET /page` with the same handler):
@@ -20,17 +20,12 @@
 //!   `page_cache/redis+client_cache+tags/router` with two tags on every page.
 //!
 //! `PAGE_BENCH_ONLY=memory/router` keeps only the plain handler and the matching variants (for profiling);
-//! `PAGE_BENCH_PHASE=criterion`, `side_by_side` or `tcp` runs only that phase.
+//! `PAGE_BENCH_PHASE=criterion` or `side_by_side` runs only that phase.
 //!
 //! Criterion measures each variant; then an interleaved run (variants alternating in rounds, so drift hits
-//! all alike) prints requests per second and the ratios the targets are stated in. Last, the same apps are
-//! served over HTTP/1.1 on 127.0.0.1 (`axum::serve`) and driven by 16 keep-alive connections each for a
-//! fixed time, interleaved: per-request costs of a real server (syscalls, parsing) are in both sides of
-//! those ratios, which is where a Redis round trip can be compared with a plain handler at all.
+//! all alike) prints requests per second and the ratios to `plain`. The same apps over HTTP, beside the
+//! other peers: `cargo bench --bench load`.
 
-mod support;
-
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -38,25 +33,15 @@ use axum::http::{header, Request};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use cache_core::backends::MemoryBackend;
 use cache_core::Cache;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http_body_util::BodyExt;
-use tower::util::BoxCloneSyncService;
 use tower::{Layer, ServiceExt};
 use tower_cache_page::CachePageLayer;
 
-use support::{rate_of, runtime, App};
-
-fn page() -> Bytes {
-    let mut html = String::from("<!doctype html><html><head><title>bench</title></head><body>");
-    while html.len() < 10 * 1024 - 14 {
-        html.push_str("<p>lorem ipsum dolor sit amet</p>");
-    }
-    html.truncate(10 * 1024 - 14);
-    html.push_str("</body></html>");
-    Bytes::from(html)
-}
+use comparisons::apps::boxed;
+use comparisons::apps::page::page;
+use comparisons::{rate_of, runtime, App};
 
 fn routes(
     page: Bytes,
@@ -71,15 +56,6 @@ fn routes(
         .with_state(())
 }
 
-fn boxed<S>(service: S) -> App
-where
-    S: tower::Service<Request<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
-    S::Response: axum::response::IntoResponse,
-    S::Future: Send + 'static,
-{
-    BoxCloneSyncService::new(service.map_response(axum::response::IntoResponse::into_response))
-}
-
 /// The layer with two tags on every page: what a hit pays to check that neither was purged.
 fn tagged(layer: CachePageLayer) -> CachePageLayer {
     layer
@@ -88,12 +64,9 @@ fn tagged(layer: CachePageLayer) -> CachePageLayer {
         .unwrap_or_else(|error| panic!("valid tags: {error}"))
 }
 
+/// Our memory cache, as the load bench opens it.
 fn memory_cache() -> Cache {
-    let backend = MemoryBackend::builder()
-        .max_entries(1_000)
-        .build()
-        .unwrap_or_else(|_| MemoryBackend::new());
-    Cache::new(backend)
+    comparisons::apps::page::memory_cache().unwrap_or_else(|error| panic!("memory cache: {error}"))
 }
 
 /// The apps, by name; the first is the plain handler.
@@ -210,7 +183,7 @@ async fn request(app: App) -> usize {
     }
 }
 
-/// Whether `phase` runs: all do, unless `PAGE_BENCH_PHASE` names one (`criterion`, `side_by_side`, `tcp`).
+/// Whether `phase` runs: all do, unless `PAGE_BENCH_PHASE` names one (`criterion`, `side_by_side`).
 fn runs(phase: &str) -> bool {
     std::env::var("PAGE_BENCH_PHASE").map_or(true, |only| only == phase)
 }
@@ -257,7 +230,7 @@ fn side_by_side(rt: &tokio::runtime::Runtime, apps: &[(&'static str, App)]) {
     let rates: Vec<(&str, f64)> = apps
         .iter()
         .map(|(n, _)| *n)
-        .zip(rates.into_iter().map(support::median))
+        .zip(rates.into_iter().map(comparisons::median))
         .collect();
     let rate = |name: &str| rate_of(&rates, name);
     let plain = rate("plain");
@@ -278,58 +251,5 @@ fn side_by_side(rt: &tokio::runtime::Runtime, apps: &[(&'static str, App)]) {
     println!("  targets: memory hit >= 0.95x plain and >= 1.00x axum-response-cache; redis hit >= 0.50x plain");
 }
 
-/// Connections per app in the TCP phase.
-const CONNECTIONS: usize = 16;
-
-/// Interleaved rounds over TCP; prints requests per second and ratios to `plain`.
-fn over_tcp() {
-    // `PAGE_BENCH_TCP_ROUNDS=9` for a steadier comparison (each round gives every app 1.5 s).
-    let rounds: usize = std::env::var("PAGE_BENCH_TCP_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
-    const SLICE: Duration = Duration::from_millis(1500);
-    let rt = support::two_workers();
-    // The apps are built on the runtime that drives them: a Redis pool's sockets belong to its reactor.
-    let rates: Vec<(&str, f64)> = rt.block_on(async {
-        let apps = apps().await;
-        let mut servers = Vec::new();
-        for (name, app) in &apps {
-            servers.push((*name, support::serve_app(app.clone()).await));
-        }
-        let mut counts = vec![0u64; servers.len()];
-        let mut elapsed = vec![Duration::ZERO; servers.len()];
-        for _ in 0..rounds {
-            for (i, (_, addr)) in servers.iter().enumerate() {
-                let mut conns = Vec::with_capacity(CONNECTIONS);
-                for _ in 0..CONNECTIONS {
-                    conns.push(support::Conn::open(*addr, "/page", None).await);
-                }
-                let started = Instant::now();
-                let (_, done) = support::keep_sending(conns, started + SLICE).await;
-                counts[i] += done;
-                elapsed[i] += started.elapsed();
-            }
-        }
-        servers
-            .iter()
-            .enumerate()
-            .map(|(i, (name, _))| (*name, counts[i] as f64 / elapsed[i].as_secs_f64()))
-            .collect()
-    });
-    let plain = rate_of(&rates, "plain");
-    println!("\nover TCP (HTTP/1.1 keep-alive, {CONNECTIONS} connections, {rounds} interleaved rounds of {SLICE:?}):");
-    for (name, r) in &rates {
-        println!("  {name:<38} {r:>12.0} req/s   {:>5.2}x plain", r / plain);
-    }
-}
-
-fn bench_over_tcp(_: &mut Criterion) {
-    if !runs("tcp") {
-        return;
-    }
-    over_tcp();
-}
-
-criterion_group!(benches, bench, bench_over_tcp);
+criterion_group!(benches, bench);
 criterion_main!(benches);

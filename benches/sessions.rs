@@ -34,8 +34,6 @@
 //! 3. over loopback HTTP/1.1 with 16 connections at once, each logged in to its own session (16 users):
 //!    requests per second as a busy server sees them, where the store works on several requests together.
 
-mod support;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,7 +48,7 @@ use http_body_util::BodyExt;
 use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 
-use support::{median, rate_of, runtime, App};
+use comparisons::{median, rate_of, runtime, App};
 
 /// An app and the `Cookie` header its requests carry.
 #[derive(Clone)]
@@ -186,7 +184,7 @@ async fn variant(name: &'static str, router: Router, with_session: bool) -> Vari
 }
 
 async fn memory_group() -> Vec<Variant> {
-    let store = tower_sessions_kit::store::CacheStore::new(support::stores::memory_cache());
+    let store = tower_sessions_kit::store::CacheStore::new(comparisons::stores::memory_cache());
     same_request_for_plain(vec![
         variant("plain", plain(), false).await,
         variant(
@@ -223,9 +221,13 @@ fn same_request_for_plain(mut variants: Vec<Variant>) -> Vec<Variant> {
 
 async fn sqlite_group(dir: &std::path::Path, write: bool) -> Vec<Variant> {
     let suffix = if write { "write" } else { "read" };
-    let ours = support::stores::kit_sqlite_store(&dir.join(format!("kit-{suffix}.db"))).await;
+    let ours = comparisons::stores::kit_sqlite_store(&dir.join(format!("kit-{suffix}.db")))
+        .await
+        .unwrap_or_else(|e| panic!("kit sqlite: {e}"));
     let theirs =
-        support::stores::peer_sqlite_store(&dir.join(format!("tower-sessions-{suffix}.db"))).await;
+        comparisons::stores::peer_sqlite_store(&dir.join(format!("tower-sessions-{suffix}.db")))
+            .await
+            .unwrap_or_else(|e| panic!("tower-sessions sqlite: {e}"));
     same_request_for_plain(vec![
         variant("plain", plain(), false).await,
         variant("kit", kit::app(ours, write), true).await,
@@ -235,14 +237,14 @@ async fn sqlite_group(dir: &std::path::Path, write: bool) -> Vec<Variant> {
 
 async fn redis_group(url: &str) -> Option<Vec<Variant>> {
     use tower_sessions_kit::store::CacheStore;
-    let ours = CacheStore::new(support::stores::redis_cache(url, "bench-sessions-kit:").ok()?);
+    let ours = CacheStore::new(comparisons::stores::redis_cache(url, "bench-sessions-kit:").ok()?);
     let client_cached = cache_core::backends::RedisBackend::builder(url)
         .namespace("bench-sessions-kit-client-cache:")
         .client_side_cache(10_000)
         .build()
         .ok()?;
     let ours_client_cached = CacheStore::new(Cache::new(client_cached));
-    let theirs = support::stores::peer_redis_store(url).await.ok()?;
+    let theirs = comparisons::stores::peer_redis_store(url).await.ok()?;
     Some(same_request_for_plain(vec![
         variant("plain", plain(), false).await,
         variant("kit", kit::app(ours, false), true).await,
@@ -326,7 +328,7 @@ fn side_by_side_loopback(
     variants: &[Variant],
     per_round: usize,
 ) -> Vec<(&'static str, f64)> {
-    let mut conns: Vec<support::Conn> = rt
+    let mut conns: Vec<comparisons::Conn> = rt
         .block_on(connect(variants, 1))
         .into_iter()
         .flatten()
@@ -340,10 +342,10 @@ fn side_by_side_loopback(
 /// Serves each variant on loopback and opens `per_variant` keep-alive connections to it, each checked
 /// with one request. The first sends the variant's cookie; each further one logs in for a session of its
 /// own (different users), except on the plain handler, whose connections all send the same cookie.
-async fn connect(variants: &[Variant], per_variant: usize) -> Vec<Vec<support::Conn>> {
+async fn connect(variants: &[Variant], per_variant: usize) -> Vec<Vec<comparisons::Conn>> {
     let mut all = Vec::with_capacity(variants.len());
     for variant in variants {
-        let addr = support::serve(variant.router.clone()).await;
+        let addr = comparisons::serve(variant.router.clone()).await;
         let mut conns = Vec::with_capacity(per_variant);
         for n in 0..per_variant {
             let cookie = if n > 0 && variant.has_sessions {
@@ -352,7 +354,7 @@ async fn connect(variants: &[Variant], per_variant: usize) -> Vec<Vec<support::C
                 variant.cookie.clone()
             };
             let cookie = cookie.as_ref().map(HeaderValue::as_bytes);
-            let mut conn = support::Conn::open(addr, "/", cookie).await;
+            let mut conn = comparisons::Conn::open(addr, "/", cookie).await;
             // The body tells a read session (`42`) from a missing one (`none`).
             assert_eq!(conn.get().await, b"42", "{} over loopback", variant.name);
             conns.push(conn);
@@ -381,7 +383,7 @@ fn side_by_side_concurrent(
     for _ in 0..CONCURRENT_ROUNDS {
         for (i, rate) in rates.iter_mut().enumerate() {
             let started = Instant::now();
-            let (back, done) = rt.block_on(support::keep_sending(
+            let (back, done) = rt.block_on(comparisons::keep_sending(
                 std::mem::take(&mut conns[i]),
                 started + CONCURRENT_SLICE,
             ));
@@ -534,7 +536,7 @@ fn memory(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     // The same on a two-worker runtime, as benches/hooks.rs serves (client and server may then sit on
     // different threads, as they would in different processes). The memory store is not tied to a
     // runtime, so its apps can move; the SQLite and Redis ones stay on the runtime that opened them.
-    group.over_loopback(&support::two_workers(), ", 2-worker runtime");
+    group.over_loopback(&comparisons::two_workers(), ", 2-worker runtime");
 }
 
 fn redis(c: &mut Criterion, rt: &tokio::runtime::Runtime) {

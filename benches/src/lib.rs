@@ -1,13 +1,30 @@
-//! What the benches share: their runtimes, the loopback HTTP/1.1 driver (an app served by `axum::serve` on
-//! 127.0.0.1 and keep-alive client connections, each one request at a time), a load generator over such
-//! connections ([`load`]), the session stores the session benches compare ([`stores`]), and the arithmetic
-//! of their side-by-side reports.
+//! The benchmarks of tower-django beside plain axum and the peer crates (tower-sessions,
+//! axum-response-cache, tower-http-cache, hitbox). Never published: this package owns every peer
+//! dependency, so that the crates users download list only ours.
+//!
+//! `cargo bench --bench load` is the one command that measures every layer over HTTP (see [`run`]); it
+//! prints its tables and writes JSON, Markdown and an SVG chart under `target/load/`, from which
+//! `cargo run -p comparisons --bin benchmarks-md` regenerates `BENCHMARKS.md` ([`benchmarks_md`]). The
+//! other benches (`cache_ops`, `hooks`, `page_cache`, `sessions`) are in-process micro-benchmarks.
+//!
+//! What they share: runtimes, the loopback HTTP/1.1 driver (an app served by `axum::serve` on 127.0.0.1 and
+//! keep-alive client connections, each one request at a time), the load generator over such connections
+//! ([`load`]), the apps ([`apps`]) and session stores ([`stores`]) they compare, and the arithmetic of the
+//! side-by-side reports.
 
 // Each bench uses the part it needs.
 #![allow(dead_code)]
 
+pub mod apps;
+pub mod benchmarks_md;
+pub mod chart;
 pub mod load;
+pub mod output;
+pub mod results;
+pub mod run;
 pub mod stores;
+pub mod table;
+pub mod targets;
 
 use std::convert::Infallible;
 use std::io;

@@ -49,29 +49,21 @@ pub fn redis_cache(url: &str, namespace: &str) -> Result<Cache, BoxError> {
 }
 
 /// Our `DatabaseStore` on the SQLite file `path` (made when missing), migrated.
-pub async fn kit_sqlite_store(path: &Path) -> DatabaseStore {
-    let store = DatabaseStore::connect(format!("sqlite://{}", path.display()))
-        .await
-        .unwrap_or_else(|e| panic!("kit sqlite {}: {e}", path.display()));
-    store
-        .migrate()
-        .await
-        .unwrap_or_else(|e| panic!("kit migrate: {e}"));
-    store
+pub async fn kit_sqlite_store(path: &Path) -> Result<DatabaseStore, BoxError> {
+    let store = DatabaseStore::connect(format!("sqlite://{}", path.display())).await?;
+    store.migrate().await?;
+    Ok(store)
 }
 
 /// tower-sessions-sqlx-store's `SqliteStore` on the SQLite file `path` (made when missing), opened as its
 /// README shows (`SqlitePool::connect`, sqlx defaults), migrated.
-pub async fn peer_sqlite_store(path: &Path) -> tower_sessions_sqlx_store::SqliteStore {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .unwrap_or_else(|e| panic!("tower-sessions sqlite {}: {e}", path.display()));
+pub async fn peer_sqlite_store(
+    path: &Path,
+) -> Result<tower_sessions_sqlx_store::SqliteStore, BoxError> {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display())).await?;
     let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
-    store
-        .migrate()
-        .await
-        .unwrap_or_else(|e| panic!("tower-sessions migrate: {e}"));
-    store
+    store.migrate().await?;
+    Ok(store)
 }
 
 /// tower-sessions-redis-store on `url`: a fred pool of 6 connections, connected.

@@ -224,3 +224,56 @@ pub async fn log_in_many(
     }
     Ok(cookies)
 }
+
+/// What a [`burst`] saw.
+#[derive(Debug, Default)]
+pub struct Burst {
+    /// `200` responses.
+    pub ok: u64,
+    /// Other responses and failed exchanges.
+    pub errors: u64,
+    /// The first error, for the report.
+    pub first_error: Option<String>,
+}
+
+/// Sends `request` once on each of `count` fresh connections, all at once (the connections are opened
+/// first), and waits for every response: a crowd arriving together.
+///
+/// # Errors
+///
+/// When a connection cannot be opened (a broken setup, not a result).
+pub async fn burst(addr: SocketAddr, request: &[u8], count: usize) -> io::Result<Burst> {
+    let mut wires = Vec::with_capacity(count);
+    for _ in 0..count {
+        wires.push(Wire::connect(addr).await?);
+    }
+    let tasks: Vec<_> = wires
+        .into_iter()
+        .map(|mut wire| {
+            let request = request.to_vec();
+            tokio::spawn(async move {
+                match wire.exchange(&request).await {
+                    Ok(reply) if reply.status == 200 => Ok(()),
+                    Ok(reply) => Err(format!("status {}", reply.status)),
+                    Err(error) => Err(error.to_string()),
+                }
+            })
+        })
+        .collect();
+    let mut seen = Burst::default();
+    for task in tasks {
+        match task.await {
+            Ok(Ok(())) => seen.ok += 1,
+            Ok(Err(what)) => {
+                seen.errors += 1;
+                seen.first_error.get_or_insert(what);
+            }
+            Err(error) => {
+                seen.errors += 1;
+                seen.first_error
+                    .get_or_insert(format!("burst task: {error}"));
+            }
+        }
+    }
+    Ok(seen)
+}

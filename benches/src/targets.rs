@@ -1,0 +1,173 @@
+//! The performance targets the project has stated, each checked against a run: what `BENCHMARKS.md`
+//! marks as met or missed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::results::{group, library, Results};
+
+/// The setups the targets name (the same strings the run gives its rows).
+pub mod setup {
+    /// The in-process memory store or backend.
+    pub const MEMORY: &str = "memory";
+    /// The memory backend, two tags on every page.
+    pub const MEMORY_TAGGED: &str = "memory, two tags";
+    /// Redis with the client-side cache: the recommended setup for pages.
+    pub const REDIS_CLIENT_CACHE: &str = "Redis, client-side cache";
+    /// Redis, every hit a round trip.
+    pub const REDIS: &str = "Redis";
+    /// A SQLite file.
+    pub const SQLITE: &str = "SQLite";
+    /// `HooksLayer` with five middleware that implement every hook as a no-op.
+    pub const FIVE_NOOP_HOOKS: &str = "HooksLayer, five no-op middleware";
+}
+
+/// The longest a run may take, in seconds.
+pub const RUN_BUDGET_SECONDS: f64 = 600.0;
+
+/// One target, checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    /// The issue that stated it.
+    pub issue: u32,
+    /// The target, in words.
+    pub target: String,
+    /// What the run measured, in the target's terms (`None`: the run did not measure it).
+    pub measured: Option<f64>,
+    /// How `measured` reads (`1.23×`, `4.2%`, `312 s`).
+    pub shown: String,
+    /// Whether it is met (`None`: not measured).
+    pub met: Option<bool>,
+}
+
+/// Which way a target goes.
+#[derive(Clone, Copy)]
+enum Goal {
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+impl Goal {
+    fn met(self, value: f64) -> bool {
+        match self {
+            Goal::AtLeast(bound) => value >= bound,
+            Goal::AtMost(bound) => value <= bound,
+        }
+    }
+}
+
+/// How a measured value is shown.
+#[derive(Clone, Copy)]
+enum Unit {
+    Times,
+    Percent,
+    Seconds,
+}
+
+impl Unit {
+    fn show(self, value: f64) -> String {
+        match self {
+            Unit::Times => format!("{value:.2}×"),
+            Unit::Percent => format!("{:.1}%", value * 100.0),
+            Unit::Seconds => format!("{value:.0} s"),
+        }
+    }
+}
+
+fn check(issue: u32, target: &str, measured: Option<f64>, goal: Goal, unit: Unit) -> Check {
+    Check {
+        issue,
+        target: target.to_owned(),
+        measured,
+        shown: measured.map_or_else(|| "not measured".to_owned(), |value| unit.show(value)),
+        met: measured.map(|value| goal.met(value)),
+    }
+}
+
+/// Every stated target, checked against `results`.
+pub fn checks(results: &Results) -> Vec<Check> {
+    use library::{OURS, TOWER_SESSIONS as PEER};
+    use setup::{MEMORY, REDIS, SQLITE};
+    let vs_peer = |group: &str, store: &str| results.ratio(group, (store, OURS), (store, PEER));
+    let vs_plain = |group: &str, setup: &str| results.row(group, setup, OURS)?.vs_plain;
+    let tag_cost = results
+        .ratio(group::PAGE, (setup::MEMORY_TAGGED, OURS), (MEMORY, OURS))
+        .map(|ratio| 1.0 - ratio);
+    let mut checks = vec![
+        check(
+            14,
+            "Session write on Redis ≥ 1.2× tower-sessions",
+            vs_peer(group::SESSION_WRITE, REDIS),
+            Goal::AtLeast(1.2),
+            Unit::Times,
+        ),
+        check(
+            14,
+            "Session write on SQLite ≥ 10× tower-sessions",
+            vs_peer(group::SESSION_WRITE, SQLITE),
+            Goal::AtLeast(10.0),
+            Unit::Times,
+        ),
+        check(
+            14,
+            "Session write in memory ≥ 1× tower-sessions",
+            vs_peer(group::SESSION_WRITE, MEMORY),
+            Goal::AtLeast(1.0),
+            Unit::Times,
+        ),
+        check(
+            14,
+            "Session write in memory ≥ 0.9× plain",
+            vs_plain(group::SESSION_WRITE, MEMORY),
+            Goal::AtLeast(0.9),
+            Unit::Times,
+        ),
+        check(
+            14,
+            "One hot session on Redis ≥ 0.8× tower-sessions",
+            vs_peer(group::SESSION_HOT, REDIS),
+            Goal::AtLeast(0.8),
+            Unit::Times,
+        ),
+        check(
+            14,
+            "One hot session in memory ≥ 0.8× tower-sessions",
+            vs_peer(group::SESSION_HOT, MEMORY),
+            Goal::AtLeast(0.8),
+            Unit::Times,
+        ),
+    ];
+    // "Reads no slower than today": the ratios to tower-sessions when the target was set.
+    for (store, then) in [(MEMORY, 1.2), (SQLITE, 2.1), (REDIS, 1.9)] {
+        checks.push(check(
+            14,
+            &format!("Session read on {store} ≥ {then}× tower-sessions (its ratio when the target was set)"),
+            vs_peer(group::SESSION_READ, store),
+            Goal::AtLeast(then),
+            Unit::Times,
+        ));
+    }
+    checks.extend([
+        check(
+            16,
+            "Page hit on Redis (client-side cache) ≥ 0.9× plain",
+            vs_plain(group::PAGE, setup::REDIS_CLIENT_CACHE),
+            Goal::AtLeast(0.9),
+            Unit::Times,
+        ),
+        check(
+            16,
+            "Two tags cost a memory page hit ≤ 5%",
+            tag_cost,
+            Goal::AtMost(0.05),
+            Unit::Percent,
+        ),
+        check(
+            17,
+            "One run of `cargo bench --bench load` ≤ 10 minutes (build excluded)",
+            Some(results.wall_seconds),
+            Goal::AtMost(RUN_BUDGET_SECONDS),
+            Unit::Seconds,
+        ),
+    ]);
+    checks
+}
