@@ -183,7 +183,7 @@ pub fn summary(results: &Results) -> String {
     );
     let _ = writeln!(
         out,
-        "- **Hooks**: five no-op middleware cost {} of a plain handler's throughput ({} ×).",
+        "- **Hooks**: five no-op middleware cost {} of a plain handler's throughput ({}).",
         plain(group::PAGE, setup::FIVE_NOOP_HOOKS, library::OURS).map_or_else(
             || "–".to_owned(),
             |ratio| format!("{:.0}%", (1.0 - ratio) * 100.0)
