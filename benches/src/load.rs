@@ -90,7 +90,7 @@ fn schedule(requests: &[Vec<u8>], connections: usize, i: usize) -> Vec<Vec<u8>> 
 }
 
 /// Drives the app at `addr` with `requests` (whole HTTP/1.1 requests, see [`get_request`]) spread over
-/// `load.connections` connections as [`schedule`] says, tasks of the current runtime. The connections
+/// `load.connections` connections (connection `i` sends requests `i`, `i + connections`, …; with fewer requests than connections, request `i % requests.len()` alone), tasks of the current runtime. The connections
 /// are opened before the clock starts; one that fails is opened again (the failure counted).
 ///
 /// # Panics

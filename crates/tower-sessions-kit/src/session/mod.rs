@@ -275,19 +275,24 @@ impl Session {
         Ok(visible(state.data.as_deref(), key).is_some())
     }
 
-    /// The keys in the session, without the reserved expiry key.
+    /// The keys in the session, without the reserved expiry key, in key order.
+    ///
+    /// Key order, not Django's insertion order: the order a map keeps depends on serde_json's
+    /// `preserve_order` feature, which any crate of a build may turn on, and on how the store kept the
+    /// record (a Redis hash keeps none); sorted, the answer is the same everywhere.
     pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
-        let state = self.loaded().await?;
-        Ok(state
-            .data
-            .iter()
-            .flat_map(|data| data.keys())
-            .filter(|key| *key != EXPIRY_KEY)
-            .cloned()
-            .collect())
+        let mut keys: Vec<String> = self
+            .items()
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        keys.sort_unstable();
+        Ok(keys)
     }
 
-    /// The values in the session, without the reserved expiry entry (Django's `values`).
+    /// The values in the session, without the reserved expiry entry (Django's `values`), in the order of
+    /// their keys (see [`keys`](Self::keys)).
     pub async fn values(&self) -> Result<Vec<Value>, SessionError> {
         Ok(self
             .items()
@@ -297,16 +302,19 @@ impl Session {
             .collect())
     }
 
-    /// The entries in the session as raw JSON values, without the reserved expiry entry (Django's `items`).
+    /// The entries in the session as raw JSON values, without the reserved expiry entry (Django's `items`),
+    /// in key order (see [`keys`](Self::keys)).
     pub async fn items(&self) -> Result<Vec<(String, Value)>, SessionError> {
         let state = self.loaded().await?;
-        Ok(state
+        let mut items: Vec<(String, Value)> = state
             .data
             .iter()
             .flat_map(|data| data.iter())
             .filter(|(key, _)| *key != EXPIRY_KEY)
             .map(|(key, value)| (key.clone(), value.clone()))
-            .collect())
+            .collect();
+        items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(items)
     }
 
     /// The value under `key` as `T`; when missing, stores `default` and returns it (Django's `setdefault`:
