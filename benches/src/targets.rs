@@ -95,63 +95,16 @@ pub fn checks(results: &Results) -> Vec<Check> {
     // Ours against tower-sessions with the same store: (what, group, store, at least, why this bound).
     // The read bounds are the ratios when the target "reads no slower than today" was set.
     let when_set = " (its ratio when the target was set)";
+    #[rustfmt::skip]
     let against_peer = [
-        (
-            "Session write on Redis",
-            group::SESSION_WRITE,
-            REDIS,
-            1.2,
-            "",
-        ),
-        (
-            "Session write on SQLite",
-            group::SESSION_WRITE,
-            SQLITE,
-            10.0,
-            "",
-        ),
-        (
-            "Session write in memory",
-            group::SESSION_WRITE,
-            MEMORY,
-            1.0,
-            "",
-        ),
-        (
-            "One hot session on Redis",
-            group::SESSION_HOT,
-            REDIS,
-            0.8,
-            "",
-        ),
-        (
-            "One hot session in memory",
-            group::SESSION_HOT,
-            MEMORY,
-            0.8,
-            "",
-        ),
-        (
-            "Session read in memory",
-            group::SESSION_READ,
-            MEMORY,
-            1.2,
-            when_set,
-        ),
-        (
-            "Session read on SQLite",
-            group::SESSION_READ,
-            SQLITE,
-            2.1,
-            when_set,
-        ),
-        (
-            "Session read on Redis",
-            group::SESSION_READ,
-            REDIS,
-            1.9,
-            when_set,
-        ),
+        ("Session write on Redis", group::SESSION_WRITE, REDIS, 1.2, ""),
+        ("Session write on SQLite", group::SESSION_WRITE, SQLITE, 10.0, ""),
+        ("Session write in memory", group::SESSION_WRITE, MEMORY, 1.0, ""),
+        ("One hot session on Redis", group::SESSION_HOT, REDIS, 0.8, ""),
+        ("One hot session in memory", group::SESSION_HOT, MEMORY, 0.8, ""),
+        ("Session read in memory", group::SESSION_READ, MEMORY, 1.2, when_set),
+        ("Session read on SQLite", group::SESSION_READ, SQLITE, 2.1, when_set),
+        ("Session read on Redis", group::SESSION_READ, REDIS, 1.9, when_set),
     ];
     let mut checks: Vec<Check> = against_peer
         .into_iter()
