@@ -71,7 +71,10 @@ pub fn benchmarks_md(results: &Results, previous: &str) -> String {
          middleware that implement every hook as a no-op, or answered from a page cache that already holds \
          it: ours (`CachePageLayer`) on the memory backend, with two tags on the page, and on Redis with and \
          without the client-side cache; axum-response-cache, tower-http-cache's in-memory backend and \
-         hitbox on moka, each around the whole router as its README shows.\n\
+         hitbox on moka, each around the whole router as its README shows (hitbox with bincode values, as \
+         its backend's documentation shows: its default, JSON, turns the page into an array of numbers on \
+         every hit and served 0.03× plain; tower-http-cache needs a `Sync` body, so the router's responses \
+         are collected first, on a miss only).\n\
          - `session write`: the handler reads a counter from the session and writes counter + 1, \
          the connections going round many sessions; `session hot write`: the same with one session on \
          every connection (a browser firing parallel requests); `session read`: the counter read only. \
