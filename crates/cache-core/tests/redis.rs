@@ -623,3 +623,168 @@ async fn the_client_side_cache_is_dropped_with_its_connection() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The fields of an `HGETALL` reply as `(field, value)` text pairs, sorted, and the bytes they hold;
+/// `None` for no hash.
+fn hash_fields(reply: redis::Value) -> Option<(Vec<(String, String)>, usize)> {
+    let text = |value: &redis::Value| match value {
+        redis::Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        _ => String::new(),
+    };
+    let mut fields: Vec<(String, String)> = match reply {
+        redis::Value::Map(pairs) => pairs.iter().map(|(f, v)| (text(f), text(v))).collect(),
+        redis::Value::Array(items) => items
+            .chunks(2)
+            .map(|pair| (text(&pair[0]), pair.get(1).map(text).unwrap_or_default()))
+            .collect(),
+        _ => return None,
+    };
+    if fields.is_empty() {
+        return None;
+    }
+    fields.sort();
+    let size = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
+    Some((fields, size))
+}
+
+type Fields = Vec<(String, String)>;
+
+fn fields(pairs: &[(&str, &str)]) -> Fields {
+    pairs
+        .iter()
+        .map(|(f, v)| ((*f).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// `HSET key field value` in a write pipeline of `backend`.
+async fn hset(backend: &RedisBackend, key: &str, field: &str, value: &str) {
+    let mut pipeline = redis::pipe();
+    pipeline
+        .cmd("HSET")
+        .arg(backend.namespaced_key(key))
+        .arg(field)
+        .arg(value);
+    backend
+        .write_pipeline(pipeline, true, &[key])
+        .await
+        .expect("HSET");
+}
+
+/// `read_through` without a client-side cache: each call one command, nothing held.
+#[tokio::test]
+async fn read_through_without_a_client_side_cache_reads_every_time() {
+    let Some(url) = redis_url() else {
+        return;
+    };
+    let backend = backend(&url, "read-through");
+    assert!(!backend.has_client_side_cache());
+    assert_eq!(
+        backend
+            .read_through("HGETALL", "h", hash_fields)
+            .await
+            .expect("read"),
+        None
+    );
+    hset(&backend, "h", "a", "1").await;
+    let read = backend
+        .read_through("HGETALL", "h", hash_fields)
+        .await
+        .expect("read");
+    assert_eq!(read.as_deref(), Some(&fields(&[("a", "1")])));
+    assert!(backend.read_through_now::<Fields>("h").is_none());
+    let many = backend
+        .read_through_many("HGETALL", &["h", "none"], hash_fields)
+        .await
+        .expect("read many");
+    assert_eq!(many.len(), 2);
+    assert_eq!(many[0].as_deref(), Some(&fields(&[("a", "1")])));
+    assert_eq!(many[1], None);
+}
+
+/// `read_through` with a client-side cache: a hash read is held decoded until any client changes it; this
+/// process's own writes through `write_pipeline` are seen at once, another client's once its
+/// invalidation arrives (polled: never a timing assumption).
+#[tokio::test]
+async fn read_through_holds_hashes_until_they_change() {
+    let Some(url) = redis_url() else {
+        return;
+    };
+    let namespace = format!("{}:", unique_prefix("read-through-cached"));
+    let cached = RedisBackend::builder(&url)
+        .namespace(namespace.clone())
+        .client_side_cache(100)
+        .build()
+        .expect("valid");
+    let other = RedisBackend::builder(&url)
+        .namespace(namespace)
+        .build()
+        .expect("valid");
+    assert!(cached.has_client_side_cache());
+
+    // A missing key is held as missing, until it is created.
+    let read = |backend: &RedisBackend| {
+        let backend = backend.clone();
+        async move {
+            backend
+                .read_through("HGETALL", "h", hash_fields)
+                .await
+                .expect("read")
+                .map(|held| (*held).clone())
+        }
+    };
+    assert_eq!(read(&cached).await, None);
+    assert_eq!(cached.read_through_now::<Fields>("h"), Some(None));
+    hset(&cached, "h", "a", "1").await;
+    assert_eq!(
+        cached.read_through_now::<Fields>("h"),
+        None,
+        "an own write is forgotten at once"
+    );
+    assert_eq!(read(&cached).await, Some(fields(&[("a", "1")])));
+    let held = cached
+        .read_through_now::<Fields>("h")
+        .expect("held")
+        .expect("present");
+    assert_eq!(*held, fields(&[("a", "1")]));
+    assert!(
+        cached.read_through_now::<String>("h").is_none(),
+        "a value is answered only as the type it was read as"
+    );
+
+    // Another client's write: the held copy goes when its invalidation arrives.
+    hset(&other, "h", "b", "2").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cached.read_through_now::<Fields>("h").is_some() {
+        assert!(std::time::Instant::now() < deadline, "never invalidated");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(read(&cached).await, Some(fields(&[("a", "1"), ("b", "2")])));
+
+    // Many keys: held ones answered locally, the others read together.
+    let many = cached
+        .read_through_many("HGETALL", &["h", "g"], hash_fields)
+        .await
+        .expect("read many");
+    assert_eq!(many[0].as_deref(), Some(&fields(&[("a", "1"), ("b", "2")])));
+    assert_eq!(many[1], None);
+    assert_eq!(cached.read_through_now::<Fields>("g"), Some(None));
+
+    // A key that expires is not answered past its TTL.
+    let mut pipeline = redis::pipe();
+    pipeline
+        .cmd("PEXPIRE")
+        .arg(cached.namespaced_key("h"))
+        .arg(1);
+    cached
+        .write_pipeline(pipeline, true, &["h"])
+        .await
+        .expect("PEXPIRE");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while read(&cached).await.is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an expired hash is still answered"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

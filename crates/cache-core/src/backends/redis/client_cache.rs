@@ -4,13 +4,15 @@
 //!
 //! # How it stays coherent
 //!
-//! Every operation of a backend with this cache goes through **one tracked connection**: RESP3, with
+//! Every operation of a backend with this cache (but [`write_pipeline`](super::RedisBackend::write_pipeline))
+//! goes through **one tracked connection**: RESP3, with
 //! `CLIENT TRACKING ON`, so the server remembers the keys this connection read and sends an invalidation
 //! push when any client changes, expires or deletes one of them. redis-rs hands the pushes to
 //! [`LocalCache`] from the connection's reader, in stream order with the replies.
 //!
-//! A read that misses first **reserves** the key with a fresh token, then sends `GET` (and `PTTL`, so the
-//! local copy expires with the key). The reply is kept only if the reservation is still there when it
+//! A read that misses first **reserves** the key with a fresh token, then sends `GET` (or, for
+//! [`read_through`](super::RedisBackend::read_through), its own read command, whose decoded reply is
+//! kept) and `PTTL`, so the local copy expires with the key. The reply is kept only if the reservation is still there when it
 //! arrives. An invalidation removes whatever the key holds — value or reservation — so:
 //!
 //! - a write that happens after the server answered the `GET` sends its invalidation after that reply on
@@ -22,13 +24,22 @@
 //!
 //! **Own writes** go through the same connection followed by a `PING`: Redis sends a client the
 //! invalidations of its own command just after that command's reply, so the `PING`'s reply comes after them
-//! and a write returns only once this process's copy is gone.
+//! and a write returns only once this process's copy is gone. Reads need no fence, and send none.
+//!
+//! **Writes on another connection** ([`write_pipeline`](super::RedisBackend::write_pipeline): the session
+//! store's saves, which would otherwise all queue on the one tracked connection) are followed by a local
+//! **forget** of the keys written, once their replies are in (or failed): it removes the value or the
+//! reservation. A read that reserved before the forget has its reply discarded, whether Redis answered it
+//! before or after the write; a read that reserves after it is sent after the write was applied. So the
+//! process reads its own writes at once, and the write's invalidation, arriving on the tracked connection
+//! whenever it does, finds nothing older to remove.
 //!
 //! **A closed connection** (redis-rs reports it as a disconnection push, or an operation fails on it) empties
 //! and closes its cache at once: no invalidation could reach it any more. The next operation opens a new
 //! tracked connection with an empty cache. A connection that silently stops receiving (a network partition
 //! without a reset) can serve what it holds for at most the cache's TTL.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -63,16 +74,45 @@ impl ClientCacheSettings {
     pub(super) const DEFAULT_TTL: Duration = Duration::from_secs(60);
 }
 
+/// A reply decoded by the code that read it ([`RedisBackend::read_through`](super::RedisBackend::read_through)):
+/// kept as the decoded value, so a hit costs no decoding. `None`: the key did not exist.
+pub(super) type Decoded = Option<Arc<dyn Any + Send + Sync>>;
+
 /// What a key holds locally.
 #[derive(Debug)]
 enum Slot {
     /// A read is under way; its reply is kept only while this token is here.
     Reserved(u64),
-    /// The value (`None`: the key did not exist) as of the last read, until `expires`.
+    /// The value of a `GET` (`None`: the key did not exist) as of the last read, until `expires`.
     Held {
         value: Option<Bytes>,
         expires: Instant,
     },
+    /// A decoded reply of another read command, standing for `size` bytes, until `expires`.
+    Decoded {
+        value: Decoded,
+        size: usize,
+        expires: Instant,
+    },
+}
+
+impl Slot {
+    /// The bytes this slot counts against the cache's size.
+    fn size(&self) -> usize {
+        match self {
+            Slot::Reserved(_) => 0,
+            Slot::Held { value, .. } => value.as_ref().map_or(0, Bytes::len),
+            Slot::Decoded { size, .. } => *size,
+        }
+    }
+
+    /// Whether the slot holds a value that expired by `now`.
+    fn expired(&self, now: Instant) -> bool {
+        match self {
+            Slot::Reserved(_) => false,
+            Slot::Held { expires, .. } | Slot::Decoded { expires, .. } => *expires <= now,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -85,11 +125,8 @@ struct Slots {
 
 impl Slots {
     fn remove(&mut self, key: &str) {
-        if let Some(Slot::Held {
-            value: Some(value), ..
-        }) = self.by_key.remove(key)
-        {
-            self.bytes -= value.len();
+        if let Some(slot) = self.by_key.remove(key) {
+            self.bytes -= slot.size();
         }
     }
 
@@ -144,21 +181,36 @@ impl LocalCache {
 
     /// The value held for `key` (`Some(None)`: known missing), unless there is none or it expired.
     pub(super) fn lookup(&self, key: &str) -> Option<Option<Bytes>> {
+        self.find(key, |slot| match slot {
+            Slot::Held { value, .. } => Some(value.clone()),
+            _ => None,
+        })
+    }
+
+    /// The decoded reply held for `key`, unless there is none or it expired.
+    pub(super) fn lookup_decoded(&self, key: &str) -> Option<Decoded> {
+        self.find(key, |slot| match slot {
+            Slot::Decoded { value, .. } => Some(value.clone()),
+            _ => None,
+        })
+    }
+
+    /// `answer` of the live slot of `key`; an expired one is dropped.
+    fn find<T>(&self, key: &str, answer: impl FnOnce(&Slot) -> Option<T>) -> Option<T> {
         if !self.is_open() {
             return None;
         }
         let now = Instant::now();
         {
             let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
-            match slots.by_key.get(key)? {
-                Slot::Held { value, expires } if *expires > now => return Some(value.clone()),
-                Slot::Held { .. } => {}
-                Slot::Reserved(_) => return None,
+            let slot = slots.by_key.get(key)?;
+            if !slot.expired(now) {
+                return answer(slot);
             }
         }
         // Expired: drop it, unless it was replaced meanwhile.
         let mut slots = self.slots();
-        if matches!(slots.by_key.get(key), Some(Slot::Held { expires, .. }) if *expires <= now) {
+        if slots.by_key.get(key).is_some_and(|slot| slot.expired(now)) {
             slots.remove(key);
         }
         None
@@ -186,13 +238,46 @@ impl LocalCache {
         pttl: i64,
         sent_at: Instant,
     ) {
+        let expires = self.expiry(pttl, sent_at);
+        self.keep(key, token, Slot::Held { value, expires });
+    }
+
+    /// [`fill`](Self::fill) with a decoded reply standing for `size` bytes.
+    pub(super) fn fill_decoded(
+        &self,
+        key: &str,
+        token: u64,
+        value: Decoded,
+        size: usize,
+        pttl: i64,
+        sent_at: Instant,
+    ) {
+        let expires = self.expiry(pttl, sent_at);
+        self.keep(
+            key,
+            token,
+            Slot::Decoded {
+                value,
+                size,
+                expires,
+            },
+        );
+    }
+
+    /// Until when a value read at `sent_at` may be answered locally: the cache's TTL, or the key's own
+    /// (`pttl` ms, negative for none) if sooner. Counted from when the read was sent, so the copy never
+    /// outlives the key.
+    fn expiry(&self, pttl: i64, sent_at: Instant) -> Instant {
         let mut ttl = self.settings.ttl;
         if let Ok(left) = u64::try_from(pttl) {
             ttl = ttl.min(Duration::from_millis(left));
         }
-        // Counted from when the read was sent, so the copy never outlives the key.
-        let expires = sent_at + ttl;
-        let size = value.as_ref().map_or(0, Bytes::len);
+        sent_at + ttl
+    }
+
+    /// Puts `slot` in place of the reservation `token` of `key`, if it is still there (and fits).
+    fn keep(&self, key: &str, token: u64, slot: Slot) {
+        let size = slot.size();
         let mut slots = self.slots();
         if !self.is_open()
             || !matches!(slots.by_key.get(key), Some(Slot::Reserved(t)) if *t == token)
@@ -206,9 +291,7 @@ impl LocalCache {
         let settings = self.settings;
         slots.make_room(&settings, size);
         slots.bytes += size;
-        slots
-            .by_key
-            .insert(key.into(), Slot::Held { value, expires });
+        slots.by_key.insert(key.into(), slot);
     }
 
     /// Drops a reservation whose read failed.
@@ -217,6 +300,11 @@ impl LocalCache {
         if matches!(slots.by_key.get(key), Some(Slot::Reserved(t)) if *t == token) {
             slots.by_key.remove(key);
         }
+    }
+
+    /// Drops what `key` holds, value or reservation: the caller has just changed it on another connection.
+    pub(super) fn forget(&self, key: &str) {
+        self.slots().remove(key);
     }
 
     /// Empties the cache and refuses anything more: its connection can no longer be trusted.
@@ -332,6 +420,20 @@ impl ClientCache {
     pub(super) fn lookup(&self, key: &str) -> Option<Option<Bytes>> {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
         current.as_ref()?.local.lookup(key)
+    }
+
+    /// The decoded reply held locally for `key`, without I/O.
+    pub(super) fn lookup_decoded(&self, key: &str) -> Option<Decoded> {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        current.as_ref()?.local.lookup_decoded(key)
+    }
+
+    /// Drops the local copy of `key` (see [`LocalCache::forget`]).
+    pub(super) fn forget(&self, key: &str) {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tracked) = current.as_ref() {
+            tracked.local.forget(key);
+        }
     }
 
     /// The open tracked connection, opening one (with an empty cache) if there is none.

@@ -8,7 +8,7 @@
 
 use redis::{Cmd, Value};
 
-use super::{RedisBackend, Retry};
+use super::{Lane, RedisBackend, Retry};
 use crate::error::Result;
 
 impl RedisBackend {
@@ -62,6 +62,31 @@ impl RedisBackend {
         }
         self.query_pipeline(pipeline, "pipeline", retry(idempotent))
             .await
+    }
+
+    /// [`pipeline`](Self::pipeline) for commands that write the made keys `written` (and read nothing
+    /// kept in the client-side cache). With a client-side cache they go on a pooled connection, not
+    /// through the cache's one tracked connection (which is left to reads) and without its `PING` fence;
+    /// once the replies are in, or the pipeline failed, this process's copies of `written` are dropped,
+    /// so it reads its own writes at once. Other processes' copies are invalidated by Redis, as for any
+    /// write. Without a client-side cache this is [`pipeline`](Self::pipeline).
+    pub async fn write_pipeline(
+        &self,
+        pipeline: redis::Pipeline,
+        idempotent: bool,
+        written: &[&str],
+    ) -> Result<Vec<Value>> {
+        let Some(cache) = &self.inner.client_cache else {
+            return self.pipeline(pipeline, idempotent).await;
+        };
+        let replies = self
+            .send_pipeline(pipeline, "pipeline", retry(idempotent), Lane::Pooled)
+            .await;
+        // Whatever the outcome: a pipeline that failed or timed out may still have been applied.
+        for key in written {
+            cache.forget(key);
+        }
+        replies
     }
 
     /// Sends `commands` as one transaction (`MULTI` … `EXEC` in one pipeline: one round trip), so they

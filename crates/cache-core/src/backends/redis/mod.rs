@@ -19,6 +19,11 @@
 //! one that misses sends `MGET` and a `PTTL` per key in one pipeline, and every write is followed by a
 //! `PING` in the same round trip.
 //!
+//! Beyond the cache API, the **command lane** ([`RedisBackend::command`], [`commands`](RedisBackend::commands),
+//! [`pipeline`](RedisBackend::pipeline), scripts) sends other commands on the same connections, and
+//! [`read_through`](RedisBackend::read_through) reads any one-key structure (a hash, say) through the
+//! client-side cache, kept decoded, with [`write_pipeline`](RedisBackend::write_pipeline) for its writes.
+//!
 //! Expiries are sent as milliseconds left (`PX`), rounded up, so a client whose clock is off still gets the
 //! right lifetime. Values are stored byte-for-byte; the `Cache` writes integers as decimal text, which is
 //! what `INCRBY` works on, so counters are native Redis counters.
@@ -136,6 +141,18 @@ impl std::fmt::Debug for RedisBackend {
             .field("client_cache", &self.inner.client_cache)
             .finish()
     }
+}
+
+/// Which connection a pipeline goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// A pooled connection, even with a client-side cache (its keys are then forgotten by the caller).
+    Pooled,
+    /// The client-side cache's tracked connection (the pooled one without a cache), for reads.
+    Tracked,
+    /// As `Tracked`, then a `PING` whose reply comes after the invalidations of the pipeline's own
+    /// writes: when the replies are in, this process reads its own writes.
+    TrackedFenced,
 }
 
 /// Whether a failed operation may be sent again on a fresh connection.
@@ -273,23 +290,45 @@ impl RedisBackend {
     /// own writes.
     async fn query_pipeline(
         &self,
-        mut pipeline: Pipeline,
+        pipeline: Pipeline,
         operation: &'static str,
         retry: Retry,
     ) -> Result<Vec<Value>> {
-        let fenced = self.inner.client_cache.is_some();
+        let lane = match self.inner.client_cache {
+            Some(_) => Lane::TrackedFenced,
+            None => Lane::Pooled,
+        };
+        self.send_pipeline(pipeline, operation, retry, lane).await
+    }
+
+    /// Sends `pipeline` on `lane` within the deadline; on a dead connection, once more on a fresh one
+    /// when `retry` allows. The replies of its commands, in order (a fence's own reply left out).
+    async fn send_pipeline(
+        &self,
+        mut pipeline: Pipeline,
+        operation: &'static str,
+        retry: Retry,
+        lane: Lane,
+    ) -> Result<Vec<Value>> {
+        let fenced = lane == Lane::TrackedFenced;
         if fenced {
             pipeline.cmd("PING");
         }
         let pipeline = &pipeline;
+        let connect = || async {
+            match lane {
+                Lane::Pooled => self.inner.pools.share(&self.inner.health).await,
+                Lane::Tracked | Lane::TrackedFenced => self.share().await,
+            }
+        };
         // One command per key (`set_many`): the pipeline gets the deadline of as many keys.
         let timeout = deadline_for_keys(self.inner.timeout, pipeline.len());
         let mut replies = with_deadline(NAME, operation, timeout, async {
-            let mut connection = self.share().await?;
+            let mut connection = connect().await?;
             match pipeline.query_async::<Vec<Value>>(&mut connection).await {
                 Err(error) if retry == Retry::Safe && is_connection_error(&error) => {
                     drop(connection);
-                    let mut connection = self.share().await?;
+                    let mut connection = connect().await?;
                     pipeline
                         .query_async::<Vec<Value>>(&mut connection)
                         .await
