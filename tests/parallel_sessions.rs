@@ -2,8 +2,8 @@
 //! page-cache and session layers, served on a real socket, driven by cookie-keeping browsers. A browser
 //! logs in, fires 50 parallel requests at its one session (each writing its own key) and finds all 50
 //! kept; a second browser of the same user is logged out from the first ("log out everywhere else") and
-//! its next request is anonymous. On `MemoryStore` always, and on `RedisStore` when `TEST_REDIS_URL` is
-//! set (required with `TEST_REQUIRE_SERVERS=1`).
+//! its next request is anonymous. On `MemoryStore` always, and on `RedisStore` (with and without the
+//! backend's client-side cache) when `TEST_REDIS_URL` is set (required with `TEST_REQUIRE_SERVERS=1`).
 
 mod support;
 
@@ -136,6 +136,20 @@ async fn memory_store() {
 #[cfg(all(feature = "redis", feature = "testing"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store() {
+    redis_store_with(0).await;
+}
+
+/// Sessions read through the backend's client-side cache: the parallel writes, the revocation and the
+/// page must come out the same.
+#[cfg(all(feature = "redis", feature = "testing"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_with_client_side_cache() {
+    redis_store_with(1_000).await;
+}
+
+/// The run on `RedisStore`, its backend with `client_side_cache` entries of client-side cache (0: off).
+#[cfg(all(feature = "redis", feature = "testing"))]
+async fn redis_store_with(client_side_cache: usize) {
     use tower_django::cache::backends::RedisBackend;
     use tower_django::sessions::store::RedisStore;
     let Some(url) = tower_django::cache::testing::server_url("TEST_REDIS_URL", "Redis sessions")
@@ -151,6 +165,7 @@ async fn redis_store() {
     );
     let backend = RedisBackend::builder(url)
         .namespace(namespace)
+        .client_side_cache(client_side_cache)
         .timeout(Duration::from_secs(30))
         .build()
         .expect("redis backend");

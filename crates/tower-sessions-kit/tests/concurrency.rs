@@ -253,7 +253,14 @@ async fn redis_cache_store_with_client_side_cache() {
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_hash_store() {
-    when_configured(|name| async move { servers::redis_hash_store(&name) }).await;
+    when_configured(|name| async move { servers::redis_hash_store(&name, 0) }).await;
+}
+
+/// The same with the backend's client-side cache.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_hash_store_with_client_side_cache() {
+    when_configured(|name| async move { servers::redis_hash_store(&name, 1_000) }).await;
 }
 
 #[cfg(feature = "redis-cluster")]

@@ -39,7 +39,18 @@ mod redis_hash {
     use super::*;
 
     tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
-        servers::redis_hash_store(&setup.unique).map(|store| Subject::new(store).with_users())
+        servers::redis_hash_store(&setup.unique, 0).map(|store| Subject::new(store).with_users())
+    });
+}
+
+/// The same with the backend's client-side cache: sessions read through it, saves on the pool.
+#[cfg(feature = "redis")]
+mod redis_hash_client_side_cache {
+    use super::*;
+
+    tower_sessions_kit::conformance_suite!(|setup: Setup| async move {
+        servers::redis_hash_store(&setup.unique, 1_000)
+            .map(|store| Subject::new(store).with_users())
     });
 }
 

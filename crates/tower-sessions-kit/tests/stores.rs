@@ -326,7 +326,7 @@ async fn redis_saves_racing_a_delete_leave_nothing() {
     use tower_sessions_kit::{Session, SessionError, SessionLayer};
 
     let name = tower_sessions_kit::testing::unique_name("gone");
-    let Some(store) = servers::redis_hash_store(&name) else {
+    let Some(store) = servers::redis_hash_store(&name, 0) else {
         return;
     };
     let deleter: RedisStore = store.clone();
@@ -366,4 +366,122 @@ async fn redis_saves_racing_a_delete_leave_nothing() {
         .await
         .expect("EXISTS");
     assert_eq!(left, Value::Int(0), "the deleted session's key came back");
+}
+
+/// `RedisStore` on backends with the client-side cache, as two processes sharing one Redis: a session held
+/// by one is read afresh once the other changes or deletes it, and each reads its own saves at once.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_client_side_cache_follows_other_processes_and_reads_its_own_saves() {
+    use serde_json::json;
+    use tower_sessions_kit::record::{Changes, Data};
+    use tower_sessions_kit::store::{RedisStore, SaveRequest};
+
+    const AGE: Duration = Duration::from_secs(600);
+    /// Another process's change arrives as an invalidation: wait for it, however busy the machine.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    async fn value(store: &RedisStore, key: &SessionKey) -> Option<serde_json::Value> {
+        let loaded = store.load(key).await.expect("load")?;
+        Some(loaded.data.get("n").cloned().unwrap_or_default())
+    }
+    /// `store`'s view of `key` once it becomes `expected`, polled (`None`: no session).
+    async fn eventually(
+        store: &RedisStore,
+        key: &SessionKey,
+        expected: Option<serde_json::Value>,
+    ) -> Option<serde_json::Value> {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let seen = value(store, key).await;
+            if seen == expected || std::time::Instant::now() > deadline {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    async fn set_n(store: &RedisStore, key: &SessionKey, n: i64) {
+        let mut data = Data::new();
+        data.insert("n".to_owned(), json!(n));
+        let changes = Changes::replace_with(&data);
+        let request = SaveRequest {
+            changes: &changes,
+            data: &data,
+            cookie_age: AGE,
+            snapshot: None,
+        };
+        store.save(key, request).await.expect("save");
+    }
+
+    let name = tower_sessions_kit::testing::unique_name("csc");
+    let (Some(a), Some(b)) = (
+        servers::redis_hash_store(&name, 1_000),
+        servers::redis_hash_store(&name, 1_000),
+    ) else {
+        return;
+    };
+    let mut data = Data::new();
+    data.insert("n".to_owned(), json!(1));
+    let key = a.create(&data, AGE).await.expect("create");
+    assert_eq!(value(&a, &key).await, Some(json!(1)));
+    let held = a
+        .immediate()
+        .and_then(|immediate| immediate.load_now(&key))
+        .expect("a session just read is answered from process memory")
+        .expect("no error");
+    assert_eq!(
+        held.map(|loaded| loaded.data.get("n").cloned()),
+        Some(Some(json!(1)))
+    );
+    assert_eq!(value(&b, &key).await, Some(json!(1)), "b holds it too");
+
+    set_n(&b, &key, 2).await;
+    assert_eq!(
+        value(&b, &key).await,
+        Some(json!(2)),
+        "b reads its own save at once"
+    );
+    assert_eq!(
+        eventually(&a, &key, Some(json!(2))).await,
+        Some(json!(2)),
+        "a follows b"
+    );
+
+    set_n(&a, &key, 3).await;
+    assert_eq!(
+        value(&a, &key).await,
+        Some(json!(3)),
+        "a reads its own save at once"
+    );
+    assert_eq!(
+        eventually(&b, &key, Some(json!(3))).await,
+        Some(json!(3)),
+        "b follows a"
+    );
+
+    b.delete(&key).await.expect("delete");
+    assert_eq!(
+        value(&b, &key).await,
+        None,
+        "b reads its own delete at once"
+    );
+    assert_eq!(
+        eventually(&a, &key, None).await,
+        None,
+        "a sees the session gone"
+    );
+    assert!(
+        a.save(
+            &key,
+            SaveRequest {
+                changes: &Changes::new(),
+                data: &Data::new(),
+                cookie_age: AGE,
+                snapshot: None,
+            }
+        )
+        .await
+        .is_err(),
+        "a deleted session is not saved back"
+    );
 }

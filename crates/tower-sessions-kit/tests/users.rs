@@ -198,7 +198,17 @@ async fn mysql_store() {
 #[tokio::test]
 async fn redis_store() {
     let name = tower_sessions_kit::testing::unique_name("users");
-    if let Some(store) = servers::redis_hash_store(&name) {
+    if let Some(store) = servers::redis_hash_store(&name, 0) {
+        users_through_the_layer(Arc::new(store)).await;
+    }
+}
+
+/// Revoked sessions must be anonymous at once through the client-side cache too.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_store_with_client_side_cache() {
+    let name = tower_sessions_kit::testing::unique_name("users-csc");
+    if let Some(store) = servers::redis_hash_store(&name, 1_000) {
         users_through_the_layer(Arc::new(store)).await;
     }
 }

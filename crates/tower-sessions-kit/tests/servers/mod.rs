@@ -56,12 +56,17 @@ pub fn redis_cluster_store(name: &str) -> Option<tower_sessions_kit::store::Cach
     redis_cluster_backend(name).map(|backend| store_on(cache_core::Cache::new(backend)))
 }
 
-/// A `RedisStore` (sessions as hashes) at `TEST_REDIS_URL`, its keys under `name`.
+/// A `RedisStore` (sessions as hashes) at `TEST_REDIS_URL`, its keys under `name`, with
+/// `client_side_cache` entries of the backend's client-side cache (0: off).
 #[cfg(feature = "redis")]
-pub fn redis_hash_store(name: &str) -> Option<tower_sessions_kit::store::RedisStore> {
+pub fn redis_hash_store(
+    name: &str,
+    client_side_cache: usize,
+) -> Option<tower_sessions_kit::store::RedisStore> {
     let url = cache_core::testing::server_url("TEST_REDIS_URL", "Redis session store")?;
     let backend = RedisBackend::builder(url)
         .namespace(format!("{name}:"))
+        .client_side_cache(client_side_cache)
         .timeout(GENEROUS)
         .build()
         .expect("redis backend");

@@ -36,6 +36,20 @@ pub(super) fn encode_value(value: &Json) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec())
 }
 
+/// How many bytes of field names and values an `HGETALL` reply holds: what its session stands for in a
+/// client-side cache's byte limit.
+pub(super) fn reply_size(reply: &Value) -> usize {
+    let bulk = |value: &Value| match value {
+        Value::BulkString(bytes) => bytes.len(),
+        _ => 0,
+    };
+    match reply {
+        Value::Map(pairs) => pairs.iter().map(|(f, v)| bulk(f) + bulk(v)).sum(),
+        Value::Array(items) => items.iter().map(bulk).sum(),
+        _ => 0,
+    }
+}
+
 /// The session in an `HGETALL` reply (RESP2 array or RESP3 map); `None` for no hash. A field whose value
 /// is not JSON (written by another program) is left out with a warning, never an error: a broken field
 /// must not fail every request of its owner.

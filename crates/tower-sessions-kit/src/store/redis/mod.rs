@@ -16,7 +16,8 @@ use cache_core::backends::RedisBackend;
 use super::batch::{self, Batch, Runner};
 use super::load_batch::{self, BatchSource, LoadBatch};
 use super::{
-    create_with_retries, Loaded, SaveRequest, Saved, SessionStore, StoreError, DEFAULT_DEADLINE,
+    create_with_retries, ImmediateLoads, Loaded, SaveRequest, Saved, SessionStore, StoreError,
+    DEFAULT_DEADLINE,
 };
 use crate::deadline::{nonzero, within, Deadline, Within};
 use crate::error::InvalidSetting;
@@ -25,7 +26,7 @@ use crate::key::SessionKey;
 use crate::record::user_of;
 use crate::record::Data;
 use crate::store::contract::UserIndex;
-use fields::{decode_hash, encode_value, field_of};
+use fields::{decode_hash, encode_value, field_of, reply_size};
 
 const NAME: &str = "redis";
 
@@ -42,7 +43,7 @@ const CREATE_ATTEMPTS: u32 = 10;
 ///
 /// | operation | Redis |
 /// |-----------|-------|
-/// | `load` | `HGETALL`; loads arriving while one is waiting are sent together in one pipeline, a session asked for twice read once |
+/// | `load` | `HGETALL`; loads arriving while one is waiting are sent together in one pipeline, a session asked for twice read once; with the backend's client-side cache, nothing for a session held in it |
 /// | `save` | one pipeline: `HSET` the keys set, `HDEL` the keys removed, `PEXPIREAT`, and a check that the session still exists; saves arriving while one is in flight are sent together; a save that clears, and every save on a cluster, is one `EVALSHA` of a script doing the same |
 /// | `create` | one `EVALSHA`: the hash and its expiry, unless the key is taken |
 /// | `delete` | one `EVALSHA` (`UNLINK`); for a logged-in session, a `ZREM` from its user's index |
@@ -58,6 +59,16 @@ const CREATE_ATTEMPTS: u32 = 10;
 ///   server lacks it (after a restart or `SCRIPT FLUSH`).
 /// - **Cluster.** Each session is one key, so each script runs on the node owning it; the batched loads
 ///   are sent concurrently to their nodes.
+/// - **Client-side cache.** On a backend built with
+///   [`client_side_cache`](cache_core::backends::redis::RedisBackendBuilder::client_side_cache), sessions
+///   read are kept decoded in process memory and answered from there, with no round trip and no
+///   decoding, until Redis reports the session changed, expired or deleted by anyone (loads that miss
+///   also read its `PTTL`, so a copy never outlives the session). A process reads its own saves and
+///   deletes at once; another process's arrive with their invalidation, which Redis sends as the write
+///   happens. Worth it when sessions are read far more often than written: a read of a held session
+///   costs about what [`MemoryStore`](super::MemoryStore) costs, while a request that writes costs more
+///   than without the cache (its read then always misses, and each save makes Redis send an
+///   invalidation). Not on a cluster, where the backend has no client-side cache.
 /// - **Sessions by user** ([`UserIndex`]): a logged-in session is also in its user's sorted set (scored
 ///   by its expiry, kept alive as long as its longest session); listing checks each member against the
 ///   session itself, dropping expired, deleted and cleared ones, so the index cannot list a session that
@@ -82,11 +93,13 @@ struct Inner {
     backend: RedisBackend,
     /// Namespace and prefix: a session's key is this plus the session key.
     prefix: String,
+    /// The prefix alone (a made key of the backend: what its client-side cache knows keys by).
+    made_prefix: String,
     deadline: Duration,
     /// Loads arriving while one runs, read together.
     batch: LoadBatch<Arc<Data>>,
     /// Saves arriving while one runs, sent together in one pipeline.
-    saves: Batch<Vec<driver::Cmd>, bool>,
+    saves: Batch<SaveCommands, bool>,
 }
 
 impl RedisStore {
@@ -100,6 +113,7 @@ impl RedisStore {
         RedisStore {
             inner: Arc::new(Inner {
                 prefix: backend.namespaced_key(prefix),
+                made_prefix: prefix.to_owned(),
                 backend,
                 deadline: DEFAULT_DEADLINE,
                 batch: LoadBatch::default(),
@@ -130,6 +144,7 @@ impl RedisStore {
         let inner = Inner {
             backend: self.inner.backend.clone(),
             prefix: self.inner.prefix.clone(),
+            made_prefix: self.inner.made_prefix.clone(),
             deadline,
             batch: LoadBatch::default(),
             saves: Batch::default(),
@@ -194,12 +209,12 @@ impl RedisStore {
             .map_err(backend_error)
     }
 
-    /// A `HGETALL` of a session.
-    fn hgetall(&self, key: &str) -> driver::Cmd {
-        let session = self.session_key(key);
-        let mut cmd = sized_cmd("HGETALL", 1, session.len());
-        cmd.arg(session);
-        cmd
+    /// The made key of a session (its Redis key without the backend's namespace).
+    fn made_key(&self, key: &str) -> String {
+        let mut made = String::with_capacity(self.inner.made_prefix.len() + key.len());
+        made.push_str(&self.inner.made_prefix);
+        made.push_str(key);
+        made
     }
 }
 
@@ -289,7 +304,11 @@ impl RedisStore {
         let mut marked = sized_cmd("HEXISTS", 2, session.len() + fields::MARKER.len());
         marked.arg(session).arg(fields::MARKER);
         commands.push(marked);
-        let existed = batch::submit(&Saves(self.clone()), commands).await?;
+        let save = SaveCommands {
+            made: self.made_key(key.as_str()),
+            commands,
+        };
+        let existed = batch::submit(&Saves(self.clone()), save).await?;
         if let Some(index) = index {
             self.eval(&[self.index_call(index, key.as_str(), at, left)], true)
                 .await?;
@@ -304,6 +323,12 @@ impl RedisStore {
     }
 }
 
+/// One save's commands, and the made key of the session they write.
+struct SaveCommands {
+    made: String,
+    commands: Vec<driver::Cmd>,
+}
+
 /// The saves of a [`RedisStore`] as a [`Runner`]: one save's commands alone, or many saves' in one
 /// pipeline. The answer is whether the session's marker was there.
 #[derive(Clone)]
@@ -316,26 +341,27 @@ fn marker_found(reply: Option<&Value>) -> Result<bool, StoreError> {
 
 impl Saves {
     /// Sends `saves` in one pipeline; each save's marker check.
-    async fn send(&self, saves: &[&Vec<driver::Cmd>]) -> Result<Vec<bool>, StoreError> {
+    async fn send(&self, saves: &[&SaveCommands]) -> Result<Vec<bool>, StoreError> {
         let mut pipeline =
-            driver::Pipeline::with_capacity(saves.iter().map(|save| save.len()).sum());
+            driver::Pipeline::with_capacity(saves.iter().map(|save| save.commands.len()).sum());
         for save in saves {
-            for cmd in save.iter() {
+            for cmd in &save.commands {
                 pipeline.add_command(cmd.clone());
             }
         }
+        let written: Vec<&str> = saves.iter().map(|save| save.made.as_str()).collect();
         let replies = self
             .0
             .inner
             .backend
-            .pipeline(pipeline, true)
+            .write_pipeline(pipeline, true, &written)
             .await
             .map_err(backend_error)?;
         let mut end = 0;
         saves
             .iter()
             .map(|save| {
-                end += save.len();
+                end += save.commands.len();
                 marker_found(replies.get(end - 1))
             })
             .collect()
@@ -343,19 +369,19 @@ impl Saves {
 }
 
 impl Runner for Saves {
-    type Request = Vec<driver::Cmd>;
+    type Request = SaveCommands;
     type Reply = bool;
 
-    fn queue(&self) -> &Batch<Vec<driver::Cmd>, bool> {
+    fn queue(&self) -> &Batch<SaveCommands, bool> {
         &self.0.inner.saves
     }
 
-    async fn run_one(&self, commands: &Vec<driver::Cmd>) -> Result<bool, StoreError> {
-        let found = self.send(&[commands]).await?;
+    async fn run_one(&self, save: &SaveCommands) -> Result<bool, StoreError> {
+        let found = self.send(&[save]).await?;
         Ok(found.first().copied().unwrap_or(false))
     }
 
-    async fn run_many(&self, saves: &[&Vec<driver::Cmd>]) -> Result<Vec<bool>, StoreError> {
+    async fn run_many(&self, saves: &[&SaveCommands]) -> Result<Vec<bool>, StoreError> {
         self.send(saves).await
     }
 }
@@ -368,21 +394,34 @@ impl BatchSource for RedisStore {
     }
 
     async fn fetch_one(&self, key: &SessionKey) -> Result<Option<Arc<Data>>, StoreError> {
-        let reply = self.command(&self.hgetall(key.as_str())).await?;
-        Ok(decode_hash(NAME, reply).map(Arc::new))
+        self.inner
+            .backend
+            .read_through("HGETALL", &self.made_key(key.as_str()), decode_session)
+            .await
+            .map_err(backend_error)
     }
 
     async fn fetch_many(&self, keys: &[&str]) -> Result<HashMap<String, Arc<Data>>, StoreError> {
-        let commands: Vec<driver::Cmd> = keys.iter().map(|key| self.hgetall(key)).collect();
-        let replies = self.commands(&commands).await?;
+        let made: Vec<String> = keys.iter().map(|key| self.made_key(key)).collect();
+        let made: Vec<&str> = made.iter().map(String::as_str).collect();
+        let values = self
+            .inner
+            .backend
+            .read_through_many("HGETALL", &made, decode_session)
+            .await
+            .map_err(backend_error)?;
         Ok(keys
             .iter()
-            .zip(replies)
-            .filter_map(|(key, reply)| {
-                Some(((*key).to_owned(), Arc::new(decode_hash(NAME, reply)?)))
-            })
+            .zip(values)
+            .filter_map(|(key, value)| Some(((*key).to_owned(), value?)))
             .collect())
     }
+}
+
+/// A session from its `HGETALL` reply, and the bytes it stands for in a client-side cache.
+fn decode_session(reply: Value) -> Option<(Data, usize)> {
+    let size = reply_size(&reply);
+    decode_hash(NAME, reply).map(|data| (data, size))
 }
 
 #[async_trait]
@@ -398,6 +437,14 @@ impl SessionStore for RedisStore {
 
     fn users(&self) -> Option<&dyn UserIndex> {
         Some(self)
+    }
+
+    /// With the backend's client-side cache, a session held in it is answered at once.
+    fn immediate(&self) -> Option<&dyn ImmediateLoads> {
+        self.inner
+            .backend
+            .has_client_side_cache()
+            .then_some(self as &dyn ImmediateLoads)
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
@@ -523,5 +570,16 @@ impl SessionStore for RedisStore {
     /// Redis expires sessions itself.
     async fn clear_expired(&self) -> Result<u64, StoreError> {
         Ok(0)
+    }
+}
+
+impl ImmediateLoads for RedisStore {
+    /// A session held by the backend's client-side cache; `None` (await `load`) for any other.
+    fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
+        let held = self
+            .inner
+            .backend
+            .read_through_now::<Data>(&self.made_key(key.as_str()))?;
+        Some(Ok(held.map(Loaded::shared)))
     }
 }
