@@ -2,6 +2,9 @@
 //! and delete it, built from the layer's [`Config`]. The name, `Path` and `Domain` are checked when set
 //! ([`InvalidSetting`]), so the headers built here are always well formed.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
@@ -24,8 +27,14 @@ impl SameSite {
 impl Config {
     /// `Set-Cookie` for the session `key`: `Max-Age` and `Expires` from `max_age` (none for a
     /// browser-close session), then `Domain`, `Path`, `Secure`, `HttpOnly` and `SameSite` per the settings
-    /// (`Secure` always with `SameSite=None`).
-    pub(crate) fn session_cookie(&self, key: &str, max_age: Option<Duration>) -> HeaderValue {
+    /// (`Secure` always with `SameSite=None`). The attributes come from `tails` when the last cookie built
+    /// with it had the same ones.
+    pub(crate) fn session_cookie(
+        &self,
+        tails: &CookieTails,
+        key: &str,
+        max_age: Option<Duration>,
+    ) -> HeaderValue {
         let lifetime = max_age.map(|age| {
             // Clamped to the last instant an HTTP date can state for absurd ages (`Duration::MAX`).
             let expires = SystemTime::now()
@@ -35,7 +44,15 @@ impl Config {
         });
         // Browsers refuse `SameSite=None` without `Secure`: sent with it whatever the `secure` setting.
         let secure = self.secure || self.same_site == SameSite::None;
-        self.set_cookie(key, lifetime, secure)
+        // An HTTP date has whole seconds: within one second, the attributes are the same.
+        let same = lifetime.map(|(expires, age)| {
+            let second = expires
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            (second, age)
+        });
+        let tail = tails.get_or_make(same, || self.attributes(lifetime, secure));
+        self.header(key, &tail)
     }
 
     /// Django's `delete_cookie`: an empty value, `Max-Age=0`, an `Expires` in 1970, the same `Path`,
@@ -45,23 +62,28 @@ impl Config {
         let secure = self.cookie_name.starts_with("__Secure-")
             || self.cookie_name.starts_with("__Host-")
             || self.same_site == SameSite::None;
-        self.set_cookie("", Some((UNIX_EPOCH, 0)), secure)
+        self.header("", &self.attributes(Some((UNIX_EPOCH, 0)), secure))
     }
 
-    /// A `Set-Cookie` value written as Django writes it (Python's `http.cookies.Morsel`: attributes in
-    /// alphabetical order, `expires` in lower case), by hand: this runs on every response that saves, and
-    /// the `cookie` crate's formatter costs more than the rest of an in-memory save.
-    fn set_cookie(
-        &self,
-        value: &str,
-        lifetime: Option<(SystemTime, u64)>,
-        secure: bool,
-    ) -> HeaderValue {
-        use std::fmt::Write as _;
-        let mut out = String::with_capacity(160);
+    /// A `Set-Cookie` value: the cookie `value` and its `attributes`.
+    fn header(&self, value: &str, attributes: &str) -> HeaderValue {
+        let mut out =
+            String::with_capacity(self.cookie_name.len() + 1 + value.len() + attributes.len());
         out.push_str(&self.cookie_name);
         out.push('=');
         out.push_str(value);
+        out.push_str(attributes);
+        // Names, paths and domains are checked when set and keys are cookie-safe, so this always converts;
+        // an unusable header would only drop the cookie, never panic.
+        HeaderValue::try_from(out).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// The attributes of a `Set-Cookie` (from `; ` on) as Django writes them (Python's
+    /// `http.cookies.Morsel`: in alphabetical order, `expires` in lower case), by hand: this runs on every
+    /// response that saves, and the `cookie` crate's formatter costs more than the rest of an in-memory save.
+    fn attributes(&self, lifetime: Option<(SystemTime, u64)>, secure: bool) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(128);
         if let Some(domain) = &self.domain {
             out.push_str("; Domain=");
             out.push_str(domain);
@@ -86,9 +108,63 @@ impl Config {
         if secure {
             out.push_str("; Secure");
         }
-        // Names, paths and domains are checked when set and keys are cookie-safe, so this always converts;
-        // an unusable header would only drop the cookie, never panic.
-        HeaderValue::try_from(out).unwrap_or_else(|_| HeaderValue::from_static(""))
+        out
+    }
+}
+
+/// The attributes of the session cookies of one layer's settings, kept per thread for the last expiry
+/// second and `Max-Age` (`None` for a browser-close cookie) written. Every session cookie a layer sends
+/// within one second has the same attributes, and formatting the date and the age was most of the cost of
+/// a `Set-Cookie`, so each thread formats them once per second instead of once per response. Per thread,
+/// so that responses on different cores share no memory they write.
+///
+/// Belongs to one layer's settings: made afresh, with a new identity, whenever they change.
+#[derive(Debug)]
+pub(crate) struct CookieTails {
+    /// Tells these settings' attributes from another layer's in a thread's slot.
+    id: u64,
+}
+
+/// A thread's last attributes: whose ([`CookieTails::id`]), made for what, and the text.
+type Tail = (u64, Option<(u64, u64)>, Arc<str>);
+
+thread_local! {
+    static LAST_TAIL: RefCell<Option<Tail>> = const { RefCell::new(None) };
+}
+
+impl Default for CookieTails {
+    fn default() -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        CookieTails {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl Clone for CookieTails {
+    /// A new identity: a clone is made for settings about to change.
+    fn clone(&self) -> Self {
+        CookieTails::default()
+    }
+}
+
+impl CookieTails {
+    /// The attributes made for `same`, kept from this thread's last call if it had the same, else made by
+    /// `make`.
+    fn get_or_make(&self, same: Option<(u64, u64)>, make: impl FnOnce() -> String) -> Arc<str> {
+        LAST_TAIL.with(|last| {
+            let Ok(mut last) = last.try_borrow_mut() else {
+                return Arc::from(make());
+            };
+            if let Some((id, made_for, tail)) = &*last {
+                if *id == self.id && *made_for == same {
+                    return Arc::clone(tail);
+                }
+            }
+            let tail: Arc<str> = Arc::from(make());
+            *last = Some((self.id, same, Arc::clone(&tail)));
+            tail
+        })
     }
 }
 
@@ -215,7 +291,7 @@ mod tests {
     #[test]
     fn default_session_cookie_is_djangos() {
         let config = Config::default();
-        let value = config.session_cookie("k", Some(DEFAULT_COOKIE_AGE));
+        let value = config.session_cookie(&CookieTails::default(), "k", Some(DEFAULT_COOKIE_AGE));
         let cookie = Cookie::parse(value.to_str().expect("ascii")).expect("parses");
         assert_eq!(cookie.name(), "sessionid");
         assert_eq!(cookie.value(), "k");
@@ -237,7 +313,11 @@ mod tests {
             same_site: SameSite::None,
             ..Config::default()
         };
-        let value = config.session_cookie("abc", Some(Duration::from_secs(60)));
+        let value = config.session_cookie(
+            &CookieTails::default(),
+            "abc",
+            Some(Duration::from_secs(60)),
+        );
         let text = value.to_str().expect("ascii");
         let (head, tail) = text.split_once("; expires=").expect("expires");
         assert_eq!(head, "sessionid=abc; Domain=example.com");
@@ -251,12 +331,53 @@ mod tests {
             same_site: SameSite::Omit,
             ..Config::default()
         };
-        assert_eq!(bare.session_cookie("k", None), "sessionid=k; Path=/");
+        assert_eq!(
+            bare.session_cookie(&CookieTails::default(), "k", None),
+            "sessionid=k; Path=/"
+        );
+    }
+
+    /// Attributes are reused only for the same settings, second and age, and always read as made afresh.
+    #[test]
+    fn cookie_attributes_are_reused_only_when_identical() {
+        let tails = CookieTails::default();
+        let made = std::cell::Cell::new(0);
+        let make = |text: &str| {
+            made.set(made.get() + 1);
+            text.to_owned()
+        };
+        let first = tails.get_or_make(Some((100, 60)), || make("a"));
+        let again = tails.get_or_make(Some((100, 60)), || make("b"));
+        assert!(Arc::ptr_eq(&first, &again), "the same second and age");
+        assert_eq!(made.get(), 1);
+        assert_eq!(&*tails.get_or_make(Some((101, 60)), || make("c")), "c");
+        assert_eq!(&*tails.get_or_make(Some((101, 61)), || make("d")), "d");
+        assert_eq!(&*tails.get_or_make(None, || make("e")), "e");
+        let other_settings = tails.clone();
+        assert_eq!(&*other_settings.get_or_make(None, || make("f")), "f");
+        assert_eq!(made.get(), 5);
+
+        let config = Config::default();
+        let age = Some(Duration::from_secs(60));
+        let shared = CookieTails::default();
+        for _ in 0..3 {
+            let reused = config.session_cookie(&shared, "k", age);
+            let fresh = config.session_cookie(&CookieTails::default(), "k", age);
+            // The two may straddle a second; their attributes otherwise agree byte for byte.
+            let strip = |v: &HeaderValue| {
+                let text = v.to_str().unwrap_or_default().to_owned();
+                let (head, rest) = text.split_once("; expires=").unwrap_or_default();
+                let (_, tail) = rest.split_once(" GMT").unwrap_or_default();
+                format!("{head}|{tail}")
+            };
+            assert_eq!(strip(&reused), strip(&fresh));
+        }
     }
 
     #[test]
     fn absurd_ages_end_in_the_last_http_date() {
-        let value = Config::default().session_cookie("k", Some(Duration::MAX));
+        let value =
+            Config::default().session_cookie(&CookieTails::default(), "k", Some(Duration::MAX));
         let text = value.to_str().expect("ascii");
         assert!(
             text.contains("expires=Fri, 31 Dec 9999 23:59:59 GMT"),

@@ -10,7 +10,7 @@ use tower_layer::Layer;
 
 use crate::config::SameSite;
 use crate::config::{Config, Responder};
-use crate::cookie::{checked_attribute, checked_name};
+use crate::cookie::{checked_attribute, checked_name, CookieTails};
 use crate::error::{InvalidSetting, SessionError};
 use crate::guard::Guard;
 use crate::service::SessionService;
@@ -63,6 +63,7 @@ impl SessionLayer {
                 guard: Guard::new(&*store),
                 store,
                 config: Config::default(),
+                cookie_tails: CookieTails::default(),
             }),
         }
     }
@@ -185,8 +186,11 @@ impl SessionLayer {
     }
 
     /// The settings, for a builder method to change (copied first if a service already shares them).
+    /// The cookie attributes made from the old settings go.
     fn config(&mut self) -> &mut Config {
-        &mut Arc::make_mut(&mut self.shared).config
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.cookie_tails = CookieTails::default();
+        &mut shared.config
     }
 
     /// This layer with `change` made to its settings: the body of the plain setters.

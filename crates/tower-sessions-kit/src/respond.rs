@@ -134,9 +134,10 @@ pub(crate) async fn finish_with_save(
     } else {
         Some(expiry::age(&data, SystemTime::now(), config.cookie_age))
     };
-    response
-        .headers_mut()
-        .append(SET_COOKIE, config.session_cookie(key.as_str(), max_age));
+    response.headers_mut().append(
+        SET_COOKIE,
+        config.session_cookie(&session.shared().cookie_tails, key.as_str(), max_age),
+    );
     add_vary_cookie(&mut response);
     state.key = Some(key);
     state.data = Some(data);

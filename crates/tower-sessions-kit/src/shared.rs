@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::cookie::CookieTails;
 use crate::guard::{Guard, Phase};
 use crate::key::SessionKey;
 use crate::store::{Loaded, SessionStore, StoreError};
@@ -14,6 +15,8 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) guard: Guard,
     pub(crate) config: Config,
+    /// The attributes of the session cookies `config` makes, formatted once per second.
+    pub(crate) cookie_tails: CookieTails,
 }
 
 impl Shared {

@@ -1,7 +1,9 @@
 //! [`MemoryStore`]: sessions in this process's memory, merged in place.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
@@ -60,9 +62,13 @@ struct Inner {
 
 #[derive(Debug, Default)]
 struct Shard {
-    sessions: RwLock<HashMap<SessionKey, Arc<Mutex<Record>>>>,
+    sessions: RwLock<Sessions>,
     creates: AtomicU64,
 }
+
+/// A shard's sessions by key. Hashed with foldhash: the keys are random strings made by
+/// [`create`](SessionStore::create), so a key chosen to collide can only be looked up, never stored.
+type Sessions = HashMap<SessionKey, Arc<Mutex<Record>>, RandomState>;
 
 /// One stored session.
 #[derive(Debug)]
@@ -81,7 +87,7 @@ impl Default for Inner {
             .next_power_of_two();
         Inner {
             shards: (0..shards).map(|_| Shard::default()).collect(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             users: Mutex::default(),
         }
     }
@@ -207,16 +213,14 @@ impl MemoryStore {
     }
 }
 
-fn read(shard: &Shard) -> std::sync::RwLockReadGuard<'_, HashMap<SessionKey, Arc<Mutex<Record>>>> {
+fn read(shard: &Shard) -> std::sync::RwLockReadGuard<'_, Sessions> {
     shard
         .sessions
         .read()
         .unwrap_or_else(PoisonError::into_inner)
 }
 
-fn write(
-    shard: &Shard,
-) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionKey, Arc<Mutex<Record>>>> {
+fn write(shard: &Shard) -> std::sync::RwLockWriteGuard<'_, Sessions> {
     shard
         .sessions
         .write()
