@@ -126,12 +126,12 @@ pub fn summary(results: &Results) -> String {
     let plain = |group: &str, setup: &str, lib: &str| {
         results.row(group, setup, lib).and_then(|r| r.vs_plain)
     };
-    let peer = |group: &str, store: &str| {
-        results.ratio(
-            group,
-            (store, library::OURS),
-            (store, library::TOWER_SESSIONS),
-        )
+    let session_ratios = |group: &str| {
+        setup::SESSION_STORES
+            .iter()
+            .map(|store| times(results.vs_tower_sessions(group, store)))
+            .collect::<Vec<_>>()
+            .join(" / ")
     };
     let flight = |setup: &str, lib: &str| {
         results
@@ -172,17 +172,11 @@ pub fn summary(results: &Results) -> String {
     );
     let _ = writeln!(
         out,
-        "- **Sessions** × tower-sessions: writes {} memory, {} SQLite, {} Redis; one hot session {} / {} / {}; \
-         reads {} / {} / {}.",
-        times(peer(group::SESSION_WRITE, setup::MEMORY)),
-        times(peer(group::SESSION_WRITE, setup::SQLITE)),
-        times(peer(group::SESSION_WRITE, setup::REDIS)),
-        times(peer(group::SESSION_HOT, setup::MEMORY)),
-        times(peer(group::SESSION_HOT, setup::SQLITE)),
-        times(peer(group::SESSION_HOT, setup::REDIS)),
-        times(peer(group::SESSION_READ, setup::MEMORY)),
-        times(peer(group::SESSION_READ, setup::SQLITE)),
-        times(peer(group::SESSION_READ, setup::REDIS)),
+        "- **Sessions** × tower-sessions (memory / SQLite / Redis / Redis with the client-side cache): \
+         writes {}; one hot session {}; reads {}.",
+        session_ratios(group::SESSION_WRITE),
+        session_ratios(group::SESSION_HOT),
+        session_ratios(group::SESSION_READ),
     );
     let _ = writeln!(
         out,

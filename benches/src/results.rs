@@ -164,6 +164,25 @@ impl Results {
         let theirs = self.row(group, theirs.0, theirs.1)?;
         round_ratio(&ours.rates, &theirs.rates)
     }
+
+    /// Our session setup `store` against tower-sessions on the same server, in `group`.
+    pub fn vs_tower_sessions(&self, group: &str, store: &str) -> Option<f64> {
+        self.ratio(
+            group,
+            (store, library::OURS),
+            (peer_store(store), library::TOWER_SESSIONS),
+        )
+    }
+}
+
+/// The setup of tower-sessions that stands beside our session setup `store`: the same store, and its
+/// plain Redis store beside ours with the client-side cache (it has none).
+pub fn peer_store(store: &str) -> &str {
+    if store == crate::targets::setup::REDIS_CLIENT_CACHE {
+        crate::targets::setup::REDIS
+    } else {
+        store
+    }
 }
 
 /// The median of `a[i] / b[i]` over the rounds both measured (`None` when there is no such round).

@@ -384,9 +384,11 @@ fn set_up_sessions(rt: &Runtimes, settings: &Settings, dir: &Path, setup: &mut S
     for case in Case::ALL {
         let group = group_of(case);
         let first = setup.configurations.len();
-        for store in [setup::MEMORY, setup::SQLITE, setup::REDIS] {
+        for store in setup::SESSION_STORES {
             for lib in [library::OURS, library::TOWER_SESSIONS] {
-                if !settings.selects(group, store, lib) {
+                // tower-sessions has no client-side cache: its Redis row stands beside both of ours.
+                let peer_has_it = store != setup::REDIS_CLIENT_CACHE;
+                if !(lib == library::OURS || peer_has_it) || !settings.selects(group, store, lib) {
                     continue;
                 }
                 let label = format!("{group}: {lib} · {store}");
@@ -444,6 +446,10 @@ fn requests(case: Case, cookies: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// How many sessions the client-side cache of the "Redis, client-side cache" session setup holds: all
+/// of the run's.
+const SESSION_CLIENT_CACHE_ENTRIES: usize = 100_000;
+
 /// The session app of `lib` on `store` for `case`, served, its sessions logged in.
 fn session_app(
     rt: &Runtimes,
@@ -465,10 +471,14 @@ fn session_app(
             (setup::MEMORY, false) => Ok(sessions::peer(tower_sessions::MemoryStore::default())),
             (setup::SQLITE, true) => Ok(sessions::ours(stores::kit_sqlite_store(&file).await?)),
             (setup::SQLITE, false) => Ok(sessions::peer(stores::peer_sqlite_store(&file).await?)),
-            (setup::REDIS, _) => {
+            (setup::REDIS | setup::REDIS_CLIENT_CACHE, _) => {
                 let url = settings.redis_url.as_deref().ok_or("set TEST_REDIS_URL")?;
+                let client_side_cache =
+                    (store == setup::REDIS_CLIENT_CACHE).then_some(SESSION_CLIENT_CACHE_ENTRIES);
                 if ours {
-                    Ok(sessions::ours(stores::kit_redis_store(url).await?))
+                    Ok(sessions::ours(
+                        stores::kit_redis_store(url, client_side_cache).await?,
+                    ))
                 } else {
                     Ok(sessions::peer(stores::peer_redis_store(url).await?))
                 }

@@ -19,12 +19,17 @@ pub fn kit_memory_store() -> impl SessionStore {
     MemoryStore::new()
 }
 
-/// Our Redis store on `url` (each session a hash), its keys under a namespace of their own.
-pub async fn kit_redis_store(url: &str) -> Result<impl SessionStore, BoxError> {
-    let backend = RedisBackend::builder(url)
-        .namespace("bench-session-load-kit:")
-        .build()?;
-    Ok(RedisStore::new(backend))
+/// Our Redis store on `url` (each session a hash), its keys under a namespace of their own; with
+/// `client_side_cache`, on a backend keeping up to that many sessions in process memory.
+pub async fn kit_redis_store(
+    url: &str,
+    client_side_cache: Option<usize>,
+) -> Result<impl SessionStore, BoxError> {
+    let mut backend = RedisBackend::builder(url).namespace("bench-session-load-kit:");
+    if let Some(entries) = client_side_cache {
+        backend = backend.client_side_cache(entries);
+    }
+    Ok(RedisStore::new(backend.build()?))
 }
 
 /// Our `CacheStore` on cache-core's memory backend (the memory store before `MemoryStore`).

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::results::{group, library, Results, Row};
+use crate::results::{group, library, peer_store, Results, Row};
 use crate::targets::{self, setup};
 
 /// Every table, one after the other.
@@ -64,9 +64,9 @@ pub fn sessions_side_by_side(results: &Results) -> String {
         group::SESSION_HOT,
         group::SESSION_READ,
     ] {
-        for store in [setup::MEMORY, setup::SQLITE, setup::REDIS] {
+        for store in setup::SESSION_STORES {
             let ours = results.row(case, store, library::OURS);
-            let theirs = results.row(case, store, library::TOWER_SESSIONS);
+            let theirs = results.row(case, peer_store(store), library::TOWER_SESSIONS);
             if ours.is_none() && theirs.is_none() {
                 continue;
             }
@@ -74,11 +74,7 @@ pub fn sessions_side_by_side(results: &Results) -> String {
                 row.map_or_else(|| "–".to_owned(), |r| format!("{:.0}", r.rate))
             };
             let ratio = results
-                .ratio(
-                    case,
-                    (store, library::OURS),
-                    (store, library::TOWER_SESSIONS),
-                )
+                .vs_tower_sessions(case, store)
                 .map_or_else(|| "–".to_owned(), |ratio| format!("**{ratio:.2}×**"));
             let _ = writeln!(
                 out,
