@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use redis::{Cmd, Value};
 
-use super::client_cache::ClientCache;
+use super::client_cache::{ClientCache, Decoded, LocalCache};
 use super::protocol::{bytes_reply, unexpected};
 use super::{Lane, RedisBackend, Retry};
 use crate::backend::{deadline_for_keys, ImmediateReads};
@@ -27,17 +27,7 @@ impl RedisBackend {
     ) -> Result<Vec<Option<Bytes>>> {
         let tracked = cache.tracked().await?;
         let local = &tracked.local;
-        let mut values: Vec<Option<Bytes>> = Vec::with_capacity(keys.len());
-        let mut missing: Vec<(usize, u64)> = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            match local.lookup(key) {
-                Some(value) => values.push(value),
-                None => {
-                    values.push(None);
-                    missing.push((i, local.reserve(key)));
-                }
-            }
-        }
+        let (mut values, missing) = split_held(local, keys, |key| local.lookup(key));
         if missing.is_empty() {
             return Ok(values);
         }
@@ -56,9 +46,7 @@ impl RedisBackend {
         {
             Ok(replies) => replies,
             Err(error) => {
-                for (i, token) in &missing {
-                    local.abandon(&keys[*i], *token);
-                }
+                abandon(local, keys, &missing);
                 return Err(error);
             }
         };
@@ -66,19 +54,13 @@ impl RedisBackend {
         let found = match replies.next() {
             Some(Value::Array(found)) if found.len() == missing.len() => found,
             other => {
-                for (i, token) in &missing {
-                    local.abandon(&keys[*i], *token);
-                }
+                abandon(local, keys, &missing);
                 return Err(unexpected("MGET", &other.unwrap_or(Value::Nil)));
             }
         };
         for ((i, token), (value, pttl)) in missing.iter().zip(found.into_iter().zip(replies)) {
             let value = bytes_reply(value)?;
-            let pttl = match pttl {
-                Value::Int(pttl) => pttl,
-                _ => 0,
-            };
-            local.fill(&keys[*i], *token, value.clone(), pttl, sent_at);
+            local.fill(&keys[*i], *token, value.clone(), pttl_of(pttl), sent_at);
             values[*i] = value;
         }
         Ok(values)
@@ -157,25 +139,11 @@ impl RedisBackend {
         let read = async {
             let tracked = cache.tracked().await?;
             let local = &tracked.local;
-            let mut values: Vec<Option<Arc<T>>> = Vec::with_capacity(keys.len());
-            let mut missing: Vec<(usize, u64)> = Vec::new();
-            for (i, key) in keys.iter().enumerate() {
-                match self.read_through_now::<T>(key) {
-                    Some(value) => values.push(value),
-                    None => {
-                        values.push(None);
-                        missing.push((i, local.reserve(key)));
-                    }
-                }
-            }
+            let (mut values, missing) =
+                split_held(local, keys, |key| downcast::<T>(local.lookup_decoded(key)?));
             if missing.is_empty() {
                 return Ok(values);
             }
-            let abandon = |missing: &[(usize, u64)]| {
-                for (i, token) in missing {
-                    local.abandon(keys[*i], *token);
-                }
-            };
             let mut pipeline = redis::pipe();
             for (i, _) in &missing {
                 pipeline.cmd(command).arg(self.key_arg(keys[*i]));
@@ -188,14 +156,14 @@ impl RedisBackend {
             {
                 Ok(replies) if replies.len() == 2 * missing.len() => replies,
                 Ok(_) => {
-                    abandon(&missing);
+                    abandon(local, keys, &missing);
                     return Err(Error::backend(
                         super::NAME,
                         format!("too few replies to {command} and PTTL"),
                     ));
                 }
                 Err(error) => {
-                    abandon(&missing);
+                    abandon(local, keys, &missing);
                     return Err(error);
                 }
             };
@@ -204,10 +172,6 @@ impl RedisBackend {
                 let (Some(reply), Some(pttl)) = (replies.next(), replies.next()) else {
                     break;
                 };
-                let pttl = match pttl {
-                    Value::Int(pttl) => pttl,
-                    _ => 0,
-                };
                 let (value, size) = match decode(reply) {
                     Some((value, size)) => (Some(Arc::new(value)), size),
                     None => (None, 0),
@@ -215,7 +179,7 @@ impl RedisBackend {
                 let held = value
                     .clone()
                     .map(|value| value as Arc<dyn std::any::Any + Send + Sync>);
-                local.fill_decoded(keys[*i], *token, held, size, pttl, sent_at);
+                local.fill_decoded(keys[*i], *token, held, size, pttl_of(pttl), sent_at);
                 values[*i] = value;
             }
             Ok(values)
@@ -228,10 +192,53 @@ impl RedisBackend {
     /// without I/O: `None` when it holds nothing for `key` (or has no cache), `Some(None)` for a key
     /// held as missing. A key held as another type than `T` is not answered.
     pub fn read_through_now<T: Send + Sync + 'static>(&self, key: &str) -> Option<Option<Arc<T>>> {
-        match self.inner.client_cache.as_ref()?.lookup_decoded(key)? {
-            None => Some(None),
-            Some(value) => value.downcast::<T>().ok().map(Some),
+        downcast(self.inner.client_cache.as_ref()?.lookup_decoded(key)?)
+    }
+}
+
+/// A decoded reply held locally as what [`RedisBackend::read_through`] answers for `T`: `Some(None)`
+/// for a key held as missing, `None` for a value of another type.
+fn downcast<T: Send + Sync + 'static>(held: Decoded) -> Option<Option<Arc<T>>> {
+    match held {
+        None => Some(None),
+        Some(value) => value.downcast::<T>().ok().map(Some),
+    }
+}
+
+/// Each key's value as `held` finds it in `local` (`None` where it finds none), and the keys it did not
+/// find, each reserved for the read about to be sent: `(index, token)`.
+fn split_held<K: AsRef<str>, V>(
+    local: &LocalCache,
+    keys: &[K],
+    held: impl Fn(&str) -> Option<Option<V>>,
+) -> (Vec<Option<V>>, Vec<(usize, u64)>) {
+    let mut values = Vec::with_capacity(keys.len());
+    let mut missing = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let key = key.as_ref();
+        match held(key) {
+            Some(value) => values.push(value),
+            None => {
+                values.push(None);
+                missing.push((i, local.reserve(key)));
+            }
         }
+    }
+    (values, missing)
+}
+
+/// Drops the reservations of a read that failed.
+fn abandon<K: AsRef<str>>(local: &LocalCache, keys: &[K], missing: &[(usize, u64)]) {
+    for (i, token) in missing {
+        local.abandon(keys[*i].as_ref(), *token);
+    }
+}
+
+/// A `PTTL` reply: milliseconds left, negative for none; anything unexpected as expired (0).
+fn pttl_of(reply: Value) -> i64 {
+    match reply {
+        Value::Int(pttl) => pttl,
+        _ => 0,
     }
 }
 
