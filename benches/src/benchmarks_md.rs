@@ -78,7 +78,8 @@ pub fn benchmarks_md(results: &Results, previous: &str) -> String {
          - `session write`: the handler reads a counter from the session and writes counter + 1, \
          the connections going round many sessions; `session hot write`: the same with one session on \
          every connection (a browser firing parallel requests); `session read`: the counter read only. \
-         Ours is `SessionLayer` with `MemoryStore`, `DatabaseStore` on a SQLite file and `RedisStore`; \
+         Ours is `SessionLayer` with `MemoryStore`, `DatabaseStore` on a SQLite file and `RedisStore`, the latter also on a \
+         backend with the client-side cache (tower-sessions' Redis store, which has none, stands beside both); \
          tower-sessions 0.14 with its `MemoryStore`, tower-sessions-sqlx-store's `SqliteStore` and \
          tower-sessions-redis-store. Their `plain axum` answers the same requests without a session layer.\n\n",
     );
