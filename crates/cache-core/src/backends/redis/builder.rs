@@ -175,7 +175,10 @@ impl RedisBackendBuilder {
     ///
     /// - Every operation of the backend then goes through one RESP3 connection with `CLIENT TRACKING ON`
     ///   (pipelined, as operations are anyway); the server sends it an invalidation whenever a key it read
-    ///   is changed, expires or is deleted, by any client.
+    ///   is changed, expires or is deleted, by any client. The one exception is
+    ///   [`RedisBackend::write_pipeline`], which writes on the pool and then drops this process's copies
+    ///   of what it wrote. [`RedisBackend::read_through`] reads other structures than strings (a hash,
+    ///   say) through the same cache.
     /// - **Consistency.** This process reads its own writes at once (a write returns only after its
     ///   invalidation has been applied). A write by another client is seen once its invalidation has
     ///   arrived, which the server sends as the write happens — microseconds on a LAN, the same window as

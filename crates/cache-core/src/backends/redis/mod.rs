@@ -127,7 +127,8 @@ struct Inner {
     namespace: String,
     timeout: Duration,
     cluster: bool,
-    /// With [`RedisBackendBuilder::client_side_cache`]: every operation goes through its tracked connection.
+    /// With [`RedisBackendBuilder::client_side_cache`]: every operation but `write_pipeline` goes through
+    /// its tracked connection.
     client_cache: Option<ClientCache>,
 }
 
