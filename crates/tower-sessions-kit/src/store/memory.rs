@@ -125,11 +125,6 @@ impl MemoryStore {
         &self.inner.shards[index]
     }
 
-    /// The record under `key`, live or not.
-    fn record(&self, key: &SessionKey) -> Option<Arc<Mutex<Record>>> {
-        read(self.shard(key)).get(key).cloned()
-    }
-
     /// `f` of the record under `key` (live or not), locked; `None` if there is none. The record is used
     /// where it lies, under its shard's read lock, instead of through a clone of its `Arc`: one lookup
     /// of a busy server touches memory the other cores also write, and each reference count changed
@@ -329,7 +324,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        Ok(self.record(key).is_some())
+        Ok(self.with_record(key, |_| ()).is_some())
     }
 
     async fn clear_expired(&self) -> Result<u64, StoreError> {
@@ -359,11 +354,12 @@ impl UserIndex for MemoryStore {
         let now = SystemTime::now();
         let mut sessions = Vec::with_capacity(keys.len());
         for key in keys {
-            let found = self.record(&key).and_then(|record| {
-                let record = lock(&record);
-                let belongs = user_of(&record.data) == Some(user);
-                (belongs && !record.removed && record.expires > now).then_some(record.expires)
-            });
+            let found = self
+                .with_record(&key, |record| {
+                    let belongs = user_of(&record.data) == Some(user);
+                    (belongs && !record.removed && record.expires > now).then_some(record.expires)
+                })
+                .flatten();
             match found {
                 Some(expires) => sessions.push(UserSession::new(key, expires)),
                 // Expired, deleted or cleared since it was indexed.
@@ -376,8 +372,8 @@ impl UserIndex for MemoryStore {
 
     async fn revoke(&self, user: &str, key: &SessionKey) -> Result<bool, StoreError> {
         let belongs = self
-            .record(key)
-            .is_some_and(|record| user_of(&lock(&record).data) == Some(user));
+            .with_record(key, |record| user_of(&record.data) == Some(user))
+            .unwrap_or(false);
         Ok(belongs && self.remove(key).is_some())
     }
 

@@ -305,7 +305,7 @@ impl RedisStore {
         marked.arg(session).arg(fields::MARKER);
         commands.push(marked);
         let save = SaveCommands {
-            made: self.made_key(key.as_str()),
+            made: (self.inner.backend.has_client_side_cache()).then(|| self.made_key(key.as_str())),
             commands,
         };
         let existed = batch::submit(&Saves(self.clone()), save).await?;
@@ -323,9 +323,10 @@ impl RedisStore {
     }
 }
 
-/// One save's commands, and the made key of the session they write.
+/// One save's commands, and the made key of the session they write when a client-side cache must
+/// forget it (`None` without one: nothing to forget, nothing to allocate).
 struct SaveCommands {
-    made: String,
+    made: Option<String>,
     commands: Vec<driver::Cmd>,
 }
 
@@ -349,7 +350,10 @@ impl Saves {
                 pipeline.add_command(cmd.clone());
             }
         }
-        let written: Vec<&str> = saves.iter().map(|save| save.made.as_str()).collect();
+        let written: Vec<&str> = saves
+            .iter()
+            .filter_map(|save| save.made.as_deref())
+            .collect();
         let replies = self
             .0
             .inner
