@@ -3,8 +3,9 @@
 //!
 //! A hand-written future rather than one boxed `async` block, so that the common cases cost no extra allocation:
 //! a request that never touched its session, one that only read it (`Vary: Cookie`), and cookie deletion
-//! are finished synchronously when the inner future completes. Only a response that must **save** moves to
-//! a boxed future (it awaits the store, and its state is big and rare).
+//! are finished synchronously when the inner future completes, and so is a save the store applies at once
+//! ([`ImmediateSaves`](crate::store::ImmediateSaves): the memory store). Only a response whose save must be
+//! **awaited** moves to a boxed future (its state is big).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +16,7 @@ use bytes::Bytes;
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::respond::{apply_error_responder, decide, finish_with_save, Decision};
+use crate::respond::{apply_error_responder, decide, finish_now, finish_with_save, Decision, Now};
 use crate::session::Session;
 
 type Saving = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
@@ -74,15 +75,18 @@ where
                     if session.is_untouched() {
                         return Poll::Ready(Ok(response));
                     }
-                    let decision = match session.try_state() {
-                        Some(state) => decide(&session, &state, &mut response),
-                        // A clone of the session is in use elsewhere (a task the handler spawned):
-                        // wait for it in the async path.
-                        None => Decision::Save,
+                    // Finished here when the store needs no waiting; the save is awaited otherwise,
+                    // and when a clone of the session is in use elsewhere (a task the handler spawned).
+                    let finished = match session.try_state() {
+                        Some(mut state) => match decide(&session, &state, &mut response) {
+                            Decision::Done => Now::Finished(response),
+                            Decision::Save => finish_now(&session, &mut state, response),
+                        },
+                        None => Now::MustAwait(response),
                     };
-                    match decision {
-                        Decision::Done => return Poll::Ready(Ok(response)),
-                        Decision::Save => {
+                    match finished {
+                        Now::Finished(response) => return Poll::Ready(Ok(response)),
+                        Now::MustAwait(response) => {
                             let future = Box::pin(finish_with_save(session, response));
                             this.state.set(State::Saving { future });
                         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::breaker::{Breaker, DEFAULT_COOLDOWN};
 use crate::deadline::{within, Deadline};
 use crate::key::SessionKey;
-use crate::store::{Loaded, SessionStore, StoreError};
+use crate::store::{Loaded, SaveRequest, Saved, SessionStore, StoreError};
 
 /// The breaker and deadline of one layer's store.
 #[derive(Debug, Clone)]
@@ -97,5 +97,25 @@ impl Guard {
         };
         permit.settle(&loaded);
         loaded
+    }
+
+    /// The save of `request` under `key` applied by the store's
+    /// [`ImmediateSaves`](crate::store::ImmediateSaves), through the breaker; `None` when the store
+    /// offers none or cannot apply this one at once (then nothing was done, and the breaker is as it was
+    /// unless this request was to probe it, in which case the next request probes).
+    pub(crate) fn save_now(
+        &self,
+        store: &dyn SessionStore,
+        key: &SessionKey,
+        request: SaveRequest<'_>,
+    ) -> Option<Result<Saved, StoreError>> {
+        let immediate = store.immediate_saves()?;
+        let permit = match self.breaker.admit(store.name()) {
+            Ok(permit) => permit,
+            Err(refused) => return Some(Err(refused)),
+        };
+        let saved = immediate.save_now(key, request)?;
+        permit.settle(&saved);
+        Some(saved)
     }
 }

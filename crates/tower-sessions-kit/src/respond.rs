@@ -11,6 +11,7 @@
 //!    a store failure makes it the configured error response.
 //! 4. `Vary: Cookie` whenever the session was accessed or a cookie was set.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::Body;
@@ -20,7 +21,8 @@ use http::{HeaderValue, Response};
 use crate::error::{interrupted_response, FailedResponse, SessionError};
 use crate::expiry;
 use crate::guard::Phase;
-use crate::record::Changes;
+use crate::key::SessionKey;
+use crate::record::{Changes, Data};
 use crate::session::Session;
 use crate::state::{is_empty, load_within, State};
 use crate::store::{SaveRequest, StoreError};
@@ -100,13 +102,7 @@ pub(crate) async fn finish_with_save(
                 .await
             {
                 Ok(saved) => Ok((saved.new_key.unwrap_or(key), saved.merged)),
-                Err(StoreError::Gone) if state.verified => {
-                    tracing::info!(
-                        store = shared.store.name(),
-                        "session deleted by a concurrent request before this one could save it"
-                    );
-                    return interrupted_response();
-                }
+                Err(StoreError::Gone) if state.verified => return interrupted(&session),
                 Err(StoreError::Gone) if data.is_empty() => {
                     // Cleared without loading, and the cookie's record no longer exists.
                     delete_cookie(&session, &mut response);
@@ -128,7 +124,65 @@ pub(crate) async fn finish_with_save(
             return store_failure(&session, SessionError::Store(error));
         }
     };
-    let data = merged.unwrap_or(data);
+    send_saved(&session, &mut state, response, key, merged.unwrap_or(data))
+}
+
+/// What [`finish_now`] did with a response.
+pub(crate) enum Now {
+    /// The response is final.
+    Finished(Response<Body>),
+    /// The response, untouched: its save must be awaited in [`finish_with_save`].
+    MustAwait(Response<Body>),
+}
+
+/// Step 3 when the store applies the save at once ([`ImmediateSaves`](crate::store::ImmediateSaves)), for
+/// a request that loaded its session: the finished response, without awaiting or locking the session
+/// again; or the response untouched when the save must be awaited (a new session, a cookie never read
+/// from the store, a store that waits).
+pub(crate) fn finish_now(session: &Session, state: &mut State, response: Response<Body>) -> Now {
+    let shared = session.shared();
+    if !state.verified || state.data.is_none() {
+        return Now::MustAwait(response);
+    }
+    let (Some(key), Some(data)) = (state.key.take(), &state.data) else {
+        return Now::MustAwait(response);
+    };
+    let request = SaveRequest {
+        changes: &state.changes,
+        data,
+        cookie_age: shared.config.cookie_age,
+        snapshot: state.snapshot.as_deref(),
+    };
+    let Some(saved) = shared.guard.save_now(&*shared.store, &key, request) else {
+        state.key = Some(key);
+        return Now::MustAwait(response);
+    };
+    Now::Finished(match saved {
+        Ok(saved) => {
+            let data = match saved.merged {
+                Some(merged) => merged,
+                None => state.data.take().unwrap_or_default(),
+            };
+            send_saved(session, state, response, saved.new_key.unwrap_or(key), data)
+        }
+        Err(StoreError::Gone) => interrupted(session),
+        Err(error) => {
+            state.key = Some(key);
+            store_failure(session, SessionError::Store(error))
+        }
+    })
+}
+
+/// The end of step 3 once the store saved `data` under `key`: the cookie, `Vary: Cookie`, and the state a
+/// later use of the session in this request (a spawned task's) starts from.
+fn send_saved(
+    session: &Session,
+    state: &mut State,
+    mut response: Response<Body>,
+    key: SessionKey,
+    data: Arc<Data>,
+) -> Response<Body> {
+    let config = &session.shared().config;
     let max_age = if expiry::at_browser_close(&data, config.expire_at_browser_close) {
         None
     } else {
@@ -144,6 +198,16 @@ pub(crate) async fn finish_with_save(
     state.changes = Changes::new();
     state.verified = true;
     response
+}
+
+/// The answer to a save that found its session deleted by a concurrent request (logout elsewhere):
+/// Django's `SessionInterrupted`, a 400, never a resurrected session.
+fn interrupted(session: &Session) -> Response<Body> {
+    tracing::info!(
+        store = session.shared().store.name(),
+        "session deleted by a concurrent request before this one could save it"
+    );
+    interrupted_response()
 }
 
 fn store_failure(session: &Session, error: SessionError) -> Response<Body> {

@@ -140,7 +140,9 @@ async fn load(s: &Subject, key: &SessionKey) -> Option<Data> {
     loaded
 }
 
-/// `store.save` of `changes`, with `data` as the request's view and the load's `snapshot`.
+/// `store.save` of `changes`, with `data` as the request's view and the load's `snapshot`; through
+/// `save_now` when the store applies it at once ([`ImmediateSaves`](crate::store::ImmediateSaves)), as the
+/// layer does, so every save rule of the suite holds for that path too.
 async fn save_as(
     store: &dyn SessionStore,
     key: &SessionKey,
@@ -153,7 +155,11 @@ async fn save_as(
         cookie_age: AGE,
         snapshot,
     };
-    store.save(key, request).await
+    let immediate = store.immediate_saves();
+    match immediate.and_then(|immediate| immediate.save_now(key, request)) {
+        Some(saved) => saved,
+        None => store.save(key, request).await,
+    }
 }
 
 /// Saves `changes` as the request that loaded `loaded` would: onto its view, with its snapshot.

@@ -1,5 +1,5 @@
 //! What a store implements and exchanges with the layer: [`SessionStore`], its optional
-//! [`ImmediateLoads`] capability, the records passed in and out, and [`StoreError`].
+//! [`ImmediateLoads`] and [`ImmediateSaves`] capabilities, the records passed in and out, and [`StoreError`].
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -218,6 +218,12 @@ pub trait SessionStore: Send + Sync + 'static {
         None
     }
 
+    /// The saves this store applies without waiting, if any (see [`ImmediateSaves`]). Optional: the
+    /// default is `None`, and the layer awaits [`save`](SessionStore::save).
+    fn immediate_saves(&self) -> Option<&dyn ImmediateSaves> {
+        None
+    }
+
     /// The sessions of each user, if this store keeps them (see [`users`](crate::users)). Optional: the
     /// default is `None`, and [`Session::set_user`](crate::Session::set_user) still records the user in
     /// the session, but sessions cannot be listed or revoked by user.
@@ -276,6 +282,23 @@ pub trait ImmediateLoads: Send + Sync {
     /// [`load`](SessionStore::load) answered without waiting, or `None` when the store cannot answer
     /// this one at once (the layer then awaits `load`).
     fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>>;
+}
+
+/// The optional fast path of a [`SessionStore`] that applies some saves at once (a store in process
+/// memory), offered by [`SessionStore::immediate_saves`]. The layer tries it for a request that loaded
+/// its session and changed it, before awaiting [`save`](SessionStore::save): the response is then
+/// finished where the handler's future completes, with no boxed future, no second lock of the session
+/// and no deadline timer. Stores that always wait never implement it.
+///
+/// Its saves must do what the store's `save` does (the conformance suite saves through it when offered).
+pub trait ImmediateSaves: Send + Sync {
+    /// [`save`](SessionStore::save) applied without waiting, or `None` when the store cannot apply
+    /// this one at once (nothing was done: the layer then awaits `save`).
+    fn save_now(
+        &self,
+        key: &SessionKey,
+        request: SaveRequest<'_>,
+    ) -> Option<Result<Saved, StoreError>>;
 }
 
 /// One live session of a user (see [`users`](crate::users)).

@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::{
-    create_with_retries, ImmediateLoads, Loaded, SaveRequest, Saved, SessionStore, StoreError,
+    create_with_retries, ImmediateLoads, ImmediateSaves, Loaded, SaveRequest, Saved, SessionStore,
+    StoreError,
 };
 use crate::expiry;
 use crate::key::SessionKey;
@@ -34,7 +35,8 @@ const SWEEP_EVERY: u64 = 256;
 ///
 /// - Each session is kept as its decoded data, so a load is a map lookup and a reference-count increment
 ///   — no encoding, no decoding, no copy — and is answered at once ([`ImmediateLoads`]).
-/// - A save applies the request's changes onto the session in place under the session's own lock: two
+/// - A save applies the request's changes onto the session in place under the session's own lock, at once
+///   ([`ImmediateSaves`]: the layer awaits nothing): two
 ///   requests writing different keys of one session both keep their writes, and never retry; writing the
 ///   same key, the last save wins. A session read by a request still in flight is copied once before it is
 ///   changed (copy on write), so no request sees another's half-applied changes.
@@ -176,6 +178,42 @@ impl MemoryStore {
         }
     }
 
+    /// A save: the changes applied in place under the session's lock, one lookup, no encoding.
+    fn apply(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
+        let now = SystemTime::now();
+        let applied = self.with_record(key, |record| {
+            // Django counts an expired but present record as present; it is gone once removed.
+            if record.removed {
+                return None;
+            }
+            let user_before = request
+                .changes
+                .cleared()
+                .then(|| user_of(&record.data).map(str::to_owned))
+                .flatten();
+            let data = Arc::make_mut(&mut record.data);
+            request.changes.apply_to(data);
+            record.expires = expiry::date(data, now, request.cookie_age);
+            Some((Arc::clone(&record.data), user_before, record.expires <= now))
+        });
+        let Some((merged, user_before, ended)) = applied.flatten() else {
+            return Err(StoreError::Gone);
+        };
+        if let Some(user) = user_before {
+            if user_of(&merged) != Some(user.as_str()) {
+                self.unindex_user(&user, key);
+            }
+        }
+        if ended {
+            // A custom expiry already in the past: the session ends now.
+            self.remove(key);
+        }
+        Ok(Saved {
+            new_key: None,
+            merged: Some(merged),
+        })
+    }
+
     /// Removes the record under `key`; its data, if there was one.
     fn remove(&self, key: &SessionKey) -> Option<Arc<Data>> {
         let record = write(self.shard(key)).remove(key)?;
@@ -245,6 +283,10 @@ impl SessionStore for MemoryStore {
         Some(self)
     }
 
+    fn immediate_saves(&self) -> Option<&dyn ImmediateSaves> {
+        Some(self)
+    }
+
     fn users(&self) -> Option<&dyn UserIndex> {
         Some(self)
     }
@@ -284,38 +326,7 @@ impl SessionStore for MemoryStore {
 
     /// Applies the changes in place under the session's lock: one lookup, no encoding.
     async fn save(&self, key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
-        let now = SystemTime::now();
-        let applied = self.with_record(key, |record| {
-            // Django counts an expired but present record as present; it is gone once removed.
-            if record.removed {
-                return None;
-            }
-            let user_before = request
-                .changes
-                .cleared()
-                .then(|| user_of(&record.data).map(str::to_owned))
-                .flatten();
-            let data = Arc::make_mut(&mut record.data);
-            request.changes.apply_to(data);
-            record.expires = expiry::date(data, now, request.cookie_age);
-            Some((Arc::clone(&record.data), user_before, record.expires <= now))
-        });
-        let Some((merged, user_before, ended)) = applied.flatten() else {
-            return Err(StoreError::Gone);
-        };
-        if let Some(user) = user_before {
-            if user_of(&merged) != Some(user.as_str()) {
-                self.unindex_user(&user, key);
-            }
-        }
-        if ended {
-            // A custom expiry already in the past: the session ends now.
-            self.remove(key);
-        }
-        Ok(Saved {
-            new_key: None,
-            merged: Some(merged),
-        })
+        self.apply(key, request)
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
@@ -341,6 +352,16 @@ impl SessionStore for MemoryStore {
 impl ImmediateLoads for MemoryStore {
     fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
         Some(Ok(self.live(key).map(Loaded::shared)))
+    }
+}
+
+impl ImmediateSaves for MemoryStore {
+    fn save_now(
+        &self,
+        key: &SessionKey,
+        request: SaveRequest<'_>,
+    ) -> Option<Result<Saved, StoreError>> {
+        Some(self.apply(key, request))
     }
 }
 

@@ -1,5 +1,5 @@
 //! The stores, where sessions live between requests, and what a store of your own exchanges with the
-//! layer ([`Loaded`], [`SaveRequest`], [`Saved`], the optional [`ImmediateLoads`]); the trait itself is
+//! layer ([`Loaded`], [`SaveRequest`], [`Saved`], the optional [`ImmediateLoads`] and [`ImmediateSaves`]); the trait itself is
 //! [`SessionStore`].
 //!
 //! | store | feature | merges concurrent writes | sessions by user | `clear_expired` |
@@ -13,7 +13,7 @@
 //! | [`SignedCookieStore`] | `signed-cookie` | **no**: the data travels in each request's cookie | no | unsupported (nothing stored) |
 
 pub(crate) mod contract;
-pub use contract::{ImmediateLoads, Loaded, SaveRequest, Saved, DEFAULT_DEADLINE};
+pub use contract::{ImmediateLoads, ImmediateSaves, Loaded, SaveRequest, Saved, DEFAULT_DEADLINE};
 // For the stores' `use super::{…}`; public at the crate root only.
 pub(crate) use contract::{SessionStore, StoreError};
 

@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::{Loaded, SaveRequest, Saved, SessionStore, StoreError};
+use super::{ImmediateLoads, ImmediateSaves, Loaded, SaveRequest, Saved, SessionStore, StoreError};
 use crate::expiry::{self, unix_millis};
 use crate::key::SessionKey;
 use crate::record::Data;
@@ -332,6 +332,52 @@ fn verify<'a>(key: &Key, purpose: &str, value: &'a str) -> Option<&'a str> {
         .map(|()| payload)
 }
 
+impl SignedCookieStore {
+    /// A load: the cookie verified and opened; `None` unless it verifies and is live.
+    fn verify(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
+        let Some(opened) = self.open(key.as_str())? else {
+            tracing::debug!(store = NAME, "session cookie did not verify");
+            return Ok(None);
+        };
+        if !opened.live {
+            return Ok(None);
+        }
+        Ok(Some(Loaded {
+            data: Arc::new(opened.data),
+            reissue: opened.old_key,
+            snapshot: None,
+        }))
+    }
+
+    /// A save: the request's whole view signed into a new cookie value.
+    fn resign(&self, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
+        let key = self.seal(
+            request.data,
+            expiry::date(request.data, SystemTime::now(), request.cookie_age),
+        )?;
+        Ok(Saved {
+            new_key: Some(key),
+            merged: None,
+        })
+    }
+}
+
+impl ImmediateLoads for SignedCookieStore {
+    fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
+        Some(self.verify(key))
+    }
+}
+
+impl ImmediateSaves for SignedCookieStore {
+    fn save_now(
+        &self,
+        _key: &SessionKey,
+        request: SaveRequest<'_>,
+    ) -> Option<Result<Saved, StoreError>> {
+        Some(self.resign(request))
+    }
+}
+
 #[async_trait]
 impl SessionStore for SignedCookieStore {
     fn name(&self) -> &'static str {
@@ -348,18 +394,16 @@ impl SessionStore for SignedCookieStore {
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
-        let Some(opened) = self.open(key.as_str())? else {
-            tracing::debug!(store = NAME, "session cookie did not verify");
-            return Ok(None);
-        };
-        if !opened.live {
-            return Ok(None);
-        }
-        Ok(Some(Loaded {
-            data: Arc::new(opened.data),
-            reissue: opened.old_key,
-            snapshot: None,
-        }))
+        self.verify(key)
+    }
+
+    /// Verifying and signing are computation only: both are answered at once.
+    fn immediate(&self) -> Option<&dyn ImmediateLoads> {
+        Some(self)
+    }
+
+    fn immediate_saves(&self) -> Option<&dyn ImmediateSaves> {
+        Some(self)
     }
 
     async fn create(&self, data: &Data, cookie_age: Duration) -> Result<SessionKey, StoreError> {
@@ -367,14 +411,7 @@ impl SessionStore for SignedCookieStore {
     }
 
     async fn save(&self, _key: &SessionKey, request: SaveRequest<'_>) -> Result<Saved, StoreError> {
-        let key = self.seal(
-            request.data,
-            expiry::date(request.data, SystemTime::now(), request.cookie_age),
-        )?;
-        Ok(Saved {
-            new_key: Some(key),
-            merged: None,
-        })
+        self.resign(request)
     }
 
     async fn delete(&self, _key: &SessionKey) -> Result<(), StoreError> {

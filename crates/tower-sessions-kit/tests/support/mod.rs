@@ -62,6 +62,14 @@ pub fn routes(store: Arc<dyn SessionStore>) -> Router {
             }),
         )
         .route(
+            "/incr",
+            get(|session: Session| async move {
+                let user: i64 = session.get("user").await?.unwrap_or_default();
+                session.insert("user", &(user + 1)).await?;
+                Ok::<_, SessionError>((user + 1).to_string())
+            }),
+        )
+        .route(
             "/read",
             get(|session: Session| async move {
                 let user: Option<i64> = session.get("user").await?;
