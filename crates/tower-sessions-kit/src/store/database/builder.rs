@@ -146,6 +146,8 @@ impl DatabaseStoreBuilder {
                 batch: Default::default(),
                 #[cfg(feature = "sqlite")]
                 saves: Default::default(),
+                #[cfg(feature = "sqlite")]
+                writer: Default::default(),
             }),
         })
     }

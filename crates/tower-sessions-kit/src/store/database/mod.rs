@@ -74,7 +74,9 @@ pub const MAINTENANCE_DEADLINE: Duration = Duration::from_secs(60);
 ///     the row in between does it run the transaction. Saves that arrive while one is being written
 ///     are written together by one `UPDATE … FROM json_each(?) … RETURNING` (one write transaction for
 ///     all, each row still written only if unchanged), so concurrent saves of different sessions
-///     neither queue one transaction each nor sleep in SQLite's busy handler.
+///     neither queue one transaction each nor sleep in SQLite's busy handler. A store's writes to SQLite
+///     (these statements and the transactions below) take turns in arrival order in the process, so
+///     many requests saving one session queue fairly instead of in the busy handler.
 ///   - **MySQL/MariaDB, and the fallbacks: one transaction** — SQLite `BEGIN IMMEDIATE`, the others
 ///     `SELECT … FOR UPDATE` — reads the row, applies the changes, `UPDATE`s. (MySQL has no per-key
 ///     JSON merge that is safe for every key name and value, so it keeps the transaction.)
@@ -117,6 +119,12 @@ struct Inner {
     /// SQLite's optimistic saves arriving while one is written, written together.
     #[cfg(feature = "sqlite")]
     saves: save_batch::SaveBatch,
+    /// SQLite writes one transaction at a time. This store's saves queue here, in arrival order
+    /// (tokio's mutex is fair), instead of in SQLite's busy handler, which sleeps 1, 2, 5, … 100 ms
+    /// between tries and so lets a save wait past its deadline while later ones go first: 32 requests
+    /// saving one session made saves time out without it.
+    #[cfg(feature = "sqlite")]
+    writer: tokio::sync::Mutex<()>,
 }
 
 /// A live row as read: its data (or why it could not be read as text) and its expiry in Unix

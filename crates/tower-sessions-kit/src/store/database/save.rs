@@ -63,6 +63,8 @@ impl DatabaseStore {
                 return Ok(saved);
             }
         }
+        // SQLite: this store's writers take turns (always before a connection, as the batch does).
+        let _turn = self.writer_turn().await;
         // On a server database, a save abandoned at its deadline drops its connection unfinished, which
         // closes it: the server rolls the transaction back.
         let mut conn = self.inner.pool.acquire().await.map_err(|e| self.error(e))?;
@@ -71,6 +73,16 @@ impl DatabaseStore {
             .await;
         conn.finish();
         saved
+    }
+
+    /// On SQLite, this store's turn to write ([`Inner::writer`](super::Inner)), held until dropped;
+    /// `None` on the server databases, which lock rows, not the database.
+    pub(super) async fn writer_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.inner.pool.dialect() {
+            #[cfg(feature = "sqlite")]
+            Dialect::Sqlite => Some(self.inner.writer.lock().await),
+            _ => None,
+        }
     }
 
     /// Locks the row (SQLite: the database, with `BEGIN IMMEDIATE`), merges, writes, runs `hook`, commits.

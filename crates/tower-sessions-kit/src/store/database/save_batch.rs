@@ -44,6 +44,7 @@ impl Runner for Saves {
 
     async fn run_one(&self, write: &RowWrite) -> Result<bool, StoreError> {
         let store = &self.0;
+        let _turn = store.writer_turn().await;
         let written = store
             .inner
             .pool
@@ -81,6 +82,7 @@ impl Runner for Saves {
             .collect();
         let rows = serde_json::to_string(&rows)
             .map_err(|error| StoreError::backend(store.dialect_name(), error))?;
+        let _turn = store.writer_turn().await;
         let written: HashSet<String> = store
             .inner
             .pool
