@@ -147,6 +147,8 @@ impl DatabaseStoreBuilder {
                 #[cfg(feature = "sqlite")]
                 saves: Default::default(),
                 #[cfg(feature = "sqlite")]
+                merges: Default::default(),
+                #[cfg(feature = "sqlite")]
                 writer: Default::default(),
             }),
         })

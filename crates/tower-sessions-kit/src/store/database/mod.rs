@@ -71,7 +71,8 @@ pub const MAINTENANCE_DEADLINE: Duration = Duration::from_secs(60);
 ///     whose data `jsonb` refuses (corrupted, or holding `\u0000`) falls back to the transaction below.
 ///   - **SQLite: one statement when uncontended.** The save merges onto the row as this request loaded
 ///     it and writes with `UPDATE … WHERE session_data = <as loaded>`; only when another save changed
-///     the row in between does it run the transaction. Saves that arrive while one is being written
+///     the row in between does it run the transaction, and the saves that fall back while one runs
+///     share the next: one transaction merges them all, each session's saves in arrival order. Saves that arrive while one is being written
 ///     are written together by one `UPDATE … FROM json_each(?) … RETURNING` (one write transaction for
 ///     all, each row still written only if unchanged), so concurrent saves of different sessions
 ///     neither queue one transaction each nor sleep in SQLite's busy handler. A store's writes to SQLite
@@ -119,6 +120,9 @@ struct Inner {
     /// SQLite's optimistic saves arriving while one is written, written together.
     #[cfg(feature = "sqlite")]
     saves: save_batch::SaveBatch,
+    /// SQLite's saves that fell back to the merging transaction while one runs, merged in the next.
+    #[cfg(feature = "sqlite")]
+    merges: save_batch::MergeBatch,
     /// SQLite writes one transaction at a time. This store's saves queue here, in arrival order
     /// (tokio's mutex is fair), instead of in SQLite's busy handler, which sleeps 1, 2, 5, … 100 ms
     /// between tries and so lets a save wait past its deadline while later ones go first: 32 requests

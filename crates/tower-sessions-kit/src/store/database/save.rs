@@ -11,7 +11,7 @@ use super::{text_or_reason, DatabaseStore};
 use crate::expiry::{self, unix_millis};
 use crate::key::SessionKey;
 use crate::record::user_of;
-use crate::record::{self, Data};
+use crate::record::{self, Changes, Data};
 use crate::store::{SaveRequest, Saved, StoreError};
 
 /// Runs inside a `save` transaction after the `UPDATE` and before the `COMMIT`, while the row is
@@ -24,6 +24,23 @@ pub(crate) trait BeforeCommit: Send + Sync {
     /// The most time `before_commit` takes: the save's deadline is extended by it, so the hook cannot
     /// use up the database's time.
     fn budget(&self) -> Duration;
+}
+
+/// One save's change-set, owned: what the merging transaction applies, alone or batched with the saves
+/// that fell back meanwhile.
+pub(super) struct Merge {
+    pub(super) key: String,
+    pub(super) changes: Changes,
+    pub(super) cookie_age: Duration,
+}
+
+/// A merge's answer as a save's: the record as stored, or [`StoreError::Gone`].
+fn saved_or_gone(merged: Option<Arc<Data>>) -> Result<Saved, StoreError> {
+    let merged = merged.ok_or(StoreError::Gone)?;
+    Ok(Saved {
+        new_key: None,
+        merged: Some(merged),
+    })
 }
 
 impl DatabaseStore {
@@ -63,16 +80,36 @@ impl DatabaseStore {
                 return Ok(saved);
             }
         }
-        // SQLite: this store's writers take turns (always before a connection, as the batch does).
+        let merge = Merge {
+            key: key.as_str().to_owned(),
+            changes: request.changes.clone(),
+            cookie_age: request.cookie_age,
+        };
+        #[cfg(feature = "sqlite")]
+        if hook.is_none() && self.inner.pool.dialect() == Dialect::Sqlite {
+            // The saves that fell back while a transaction ran share the next one.
+            let runner = super::save_batch::Merges(self.clone());
+            let merged = crate::store::batch::submit(&runner, merge).await?;
+            return saved_or_gone(merged);
+        }
+        let merged = self.merge_alone(&[&merge], hook).await?;
+        saved_or_gone(merged.into_iter().next().flatten())
+    }
+
+    /// [`merge_in_transaction`](Self::merge_in_transaction) on a connection of its own, after this
+    /// store's turn to write on SQLite (always before a connection, as the save batches do).
+    pub(super) async fn merge_alone(
+        &self,
+        merges: &[&Merge],
+        hook: Option<&dyn BeforeCommit>,
+    ) -> Result<Vec<Option<Arc<Data>>>, StoreError> {
         let _turn = self.writer_turn().await;
         // On a server database, a save abandoned at its deadline drops its connection unfinished, which
         // closes it: the server rolls the transaction back.
         let mut conn = self.inner.pool.acquire().await.map_err(|e| self.error(e))?;
-        let saved = self
-            .save_in_transaction(&mut conn, key, &request, hook)
-            .await;
+        let merged = self.merge_in_transaction(&mut conn, merges, hook).await;
         conn.finish();
-        saved
+        merged
     }
 
     /// On SQLite, this store's turn to write ([`Inner::writer`](super::Inner)), held until dropped;
@@ -85,42 +122,63 @@ impl DatabaseStore {
         }
     }
 
-    /// Locks the row (SQLite: the database, with `BEGIN IMMEDIATE`), merges, writes, runs `hook`, commits.
-    /// An error drops the transaction, which rolls it back.
-    async fn save_in_transaction(
+    /// One transaction for `merges`: each session's row locked (SQLite: the database, with
+    /// `BEGIN IMMEDIATE`; the others `SELECT … FOR UPDATE`) and read, its saves' changes applied in
+    /// order, written once, `hook` run after each write; then the commit. One answer per merge: the record
+    /// as stored, or `None` when its row is gone. An error drops the transaction, which rolls it back.
+    async fn merge_in_transaction(
         &self,
         conn: &mut Conn,
-        key: &SessionKey,
-        request: &SaveRequest<'_>,
+        merges: &[&Merge],
         hook: Option<&dyn BeforeCommit>,
-    ) -> Result<Saved, StoreError> {
+    ) -> Result<Vec<Option<Arc<Data>>>, StoreError> {
         let begin = conn.dialect().begin_write();
         let mut tx = conn.begin(begin).await.map_err(|e| self.error(e))?;
-        let stored = tx
-            .exec()
-            .fetch_optional(&self.inner.sql.lock, &[Bind::Text(key.as_str())], |row| {
-                text_or_reason(row.text(0))
-            })
-            .await
-            .map_err(|e| self.error(e))?;
-        let Some(stored) = stored else {
-            return Err(StoreError::Gone);
-        };
-        let (data, text, expires) = self.merge(stored.as_deref(), request);
-        let mut binds = self.row_binds(&text, expires, user_of(&data));
-        binds.push(Bind::Text(key.as_str()));
-        tx.exec()
-            .execute(&self.inner.sql.update, &binds, true)
-            .await
-            .map_err(|e| self.error(e))?;
-        if let Some(hook) = hook {
-            hook.before_commit(&data).await;
+        let mut written: Vec<(&str, Option<Arc<Data>>)> = Vec::new();
+        for merge in merges {
+            let key = merge.key.as_str();
+            if written.iter().any(|(done, _)| *done == key) {
+                continue;
+            }
+            let stored = tx
+                .exec()
+                .fetch_optional(&self.inner.sql.lock, &[Bind::Text(key)], |row| {
+                    text_or_reason(row.text(0))
+                })
+                .await
+                .map_err(|e| self.error(e))?;
+            let Some(stored) = stored else {
+                written.push((key, None));
+                continue;
+            };
+            let mut data = self.decode_row(stored.as_deref());
+            let mut cookie_age = merge.cookie_age;
+            for same in merges.iter().filter(|other| other.key == merge.key) {
+                same.changes.apply_to(&mut data);
+                cookie_age = same.cookie_age;
+            }
+            let (text, expires) = self.row_of(&data, cookie_age);
+            let mut binds = self.row_binds(&text, expires, user_of(&data));
+            binds.push(Bind::Text(key));
+            tx.exec()
+                .execute(&self.inner.sql.update, &binds, true)
+                .await
+                .map_err(|e| self.error(e))?;
+            if let Some(hook) = hook {
+                hook.before_commit(&data).await;
+            }
+            written.push((key, Some(Arc::new(data))));
         }
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(Saved {
-            new_key: None,
-            merged: Some(Arc::new(data)),
-        })
+        Ok(merges
+            .iter()
+            .map(|merge| {
+                written
+                    .iter()
+                    .find(|(key, _)| *key == merge.key)
+                    .and_then(|(_, data)| data.clone())
+            })
+            .collect())
     }
 
     /// SQLite's optimistic save: merge onto the row as this request loaded it ([`SaveRequest::snapshot`])
@@ -223,6 +281,7 @@ impl DatabaseStore {
 
     /// The stored data (as read from the row) with this request's changes applied: the data, its text
     /// and its expiry in Unix milliseconds.
+    #[cfg(feature = "sqlite")]
     fn merge(
         &self,
         stored: Result<&str, impl std::fmt::Display>,
@@ -230,8 +289,14 @@ impl DatabaseStore {
     ) -> (Data, String, i64) {
         let mut data = self.decode_row(stored);
         request.changes.apply_to(&mut data);
-        let text = self.inner.format.encode(&data);
-        let expires = unix_millis(expiry::date(&data, SystemTime::now(), request.cookie_age));
+        let (text, expires) = self.row_of(&data, request.cookie_age);
         (data, text, expires)
+    }
+
+    /// A row's data column and expiry in Unix milliseconds for `data`.
+    fn row_of(&self, data: &Data, cookie_age: Duration) -> (String, i64) {
+        let text = self.inner.format.encode(data);
+        let expires = unix_millis(expiry::date(data, SystemTime::now(), cookie_age));
+        (text, expires)
     }
 }

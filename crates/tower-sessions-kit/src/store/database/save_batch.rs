@@ -10,11 +10,14 @@
 //! written": they, too, take the transaction, which merges onto the row as the first left it.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use cache_core::sql::Bind;
 use serde_json::json;
 
+use super::save::Merge;
 use super::DatabaseStore;
+use crate::record::Data;
 use crate::store::batch::{Batch, Runner};
 use crate::store::StoreError;
 
@@ -103,6 +106,34 @@ impl Runner for Saves {
     }
 }
 
+/// The queue of SQLite saves that fell back to the merging transaction (their row changed since their
+/// load); the answer is the record as stored, or `None` when the row is gone.
+pub(super) type MergeBatch = Batch<Merge, Option<Arc<Data>>>;
+
+/// A [`DatabaseStore`]'s merging transactions as a [`Runner`]: the saves that fall back while one runs
+/// share the next, so many requests saving one session (a browser's parallel requests) cost one
+/// transaction together instead of one each, in turn.
+#[derive(Clone)]
+pub(super) struct Merges(pub(super) DatabaseStore);
+
+impl Runner for Merges {
+    type Request = Merge;
+    type Reply = Option<Arc<Data>>;
+
+    fn queue(&self) -> &MergeBatch {
+        &self.0.inner.merges
+    }
+
+    async fn run_one(&self, merge: &Merge) -> Result<Option<Arc<Data>>, StoreError> {
+        let merged = self.0.merge_alone(&[merge], None).await?;
+        Ok(merged.into_iter().next().flatten())
+    }
+
+    async fn run_many(&self, merges: &[&Merge]) -> Result<Vec<Option<Arc<Data>>>, StoreError> {
+        self.0.merge_alone(merges, None).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -170,5 +201,76 @@ mod tests {
         );
         let users = store.users().expect("index");
         assert_eq!(users.sessions_of("7").await.expect("user").len(), 2);
+    }
+
+    /// One transaction merges every queued save: a session's saves applied in arrival order onto its row
+    /// (all kept, each answered with the record as stored), a gone session answered `None`, the others
+    /// written.
+    #[tokio::test]
+    async fn one_transaction_merges_every_save_of_the_batch_in_order() {
+        let store = DatabaseStore::connect("sqlite::memory:")
+            .await
+            .expect("store");
+        store.migrate().await.expect("migrate");
+        let age = Duration::from_secs(600);
+        let a = store.create(&counter(0), age).await.expect("a");
+        let b = store.create(&counter(0), age).await.expect("b");
+        let gone = store.create(&counter(0), age).await.expect("gone");
+        store.delete(&gone).await.expect("delete");
+        let merge = |key: &SessionKey, name: &str, value: u64| {
+            let mut changes = crate::record::Changes::new();
+            changes.set(name.to_owned(), value.into());
+            Merge {
+                key: key.as_str().to_owned(),
+                changes,
+                cookie_age: age,
+            }
+        };
+        let merges = [
+            merge(&a, "x", 1),
+            merge(&gone, "x", 1),
+            merge(&b, "n", 5),
+            merge(&a, "y", 2),
+            merge(&a, "x", 3),
+        ];
+        let replies = Merges(store.clone())
+            .run_many(&merges.iter().collect::<Vec<_>>())
+            .await
+            .expect("batch");
+        let mut a_now = counter(0);
+        a_now.insert("x".into(), 3.into());
+        a_now.insert("y".into(), 2.into());
+        let answered: Vec<Option<Data>> = replies
+            .into_iter()
+            .map(|reply| reply.map(Arc::unwrap_or_clone))
+            .collect();
+        assert_eq!(
+            answered,
+            [
+                Some(a_now.clone()),
+                None,
+                Some(counter(5)),
+                Some(a_now.clone()),
+                Some(a_now.clone())
+            ]
+        );
+        let stored = |key: &SessionKey| {
+            let store = store.clone();
+            let key = key.clone();
+            async move {
+                store
+                    .load(&key)
+                    .await
+                    .expect("load")
+                    .map(|l| Arc::unwrap_or_clone(l.data))
+            }
+        };
+        assert_eq!(
+            stored(&a).await,
+            Some(a_now),
+            "every save of a, the last x winning"
+        );
+        assert_eq!(stored(&b).await, Some(counter(5)));
+        assert_eq!(stored(&gone).await, None, "not resurrected");
     }
 }
