@@ -140,8 +140,10 @@ mod tests {
 
     use super::*;
     use crate::key::SessionKey;
-    use crate::record::{self, Data};
+    use crate::record::{self, Changes, Data};
     use crate::store::SessionStore;
+
+    const AGE: Duration = Duration::from_secs(600);
 
     fn text(data: &Data) -> String {
         String::from_utf8(record::encode(data)).expect("JSON is UTF-8")
@@ -153,19 +155,36 @@ mod tests {
         data
     }
 
+    /// A migrated in-memory SQLite store holding `count` sessions `{"n": 0}`, and their keys.
+    async fn store_with_counters(count: usize) -> (DatabaseStore, Vec<SessionKey>) {
+        let store = DatabaseStore::connect("sqlite::memory:")
+            .await
+            .expect("store");
+        store.migrate().await.expect("migrate");
+        let mut keys = Vec::with_capacity(count);
+        for _ in 0..count {
+            keys.push(store.create(&counter(0), AGE).await.expect("create"));
+        }
+        (store, keys)
+    }
+
+    /// The live data under `key`.
+    async fn stored(store: &DatabaseStore, key: &SessionKey) -> Option<Data> {
+        let loaded = store.load(key).await.expect("load")?;
+        Some(Arc::unwrap_or_clone(loaded.data))
+    }
+
+    async fn n_in(store: &DatabaseStore, key: &SessionKey) -> Option<serde_json::Value> {
+        stored(store, key).await?.get("n").cloned()
+    }
+
     /// The statement writes each first save whose row is unchanged, and only those; a second save of
     /// one session in the batch and a save onto data that changed are answered "not written" and leave
     /// the row alone.
     #[tokio::test]
     async fn one_statement_writes_the_unchanged_rows_once_each() {
-        let store = DatabaseStore::connect("sqlite::memory:")
-            .await
-            .expect("store");
-        store.migrate().await.expect("migrate");
-        let age = Duration::from_secs(600);
-        let a = store.create(&counter(0), age).await.expect("a");
-        let b = store.create(&counter(0), age).await.expect("b");
-        let c = store.create(&counter(0), age).await.expect("c");
+        let (store, keys) = store_with_counters(3).await;
+        let [a, b, c] = [&keys[0], &keys[1], &keys[2]];
         let write = |key: &SessionKey, stored: u64, new: u64| RowWrite {
             key: key.as_str().to_owned(),
             text: text(&counter(new)),
@@ -174,28 +193,20 @@ mod tests {
             stored: text(&counter(stored)),
         };
         let writes = [
-            write(&a, 0, 1),
-            write(&b, 0, 1),
-            write(&a, 0, 2),
-            write(&c, 5, 6),
+            write(a, 0, 1),
+            write(b, 0, 1),
+            write(a, 0, 2),
+            write(c, 5, 6),
         ];
         let replies = Saves(store.clone())
             .run_many(&writes.iter().collect::<Vec<_>>())
             .await
             .expect("batch");
         assert_eq!(replies, [true, true, false, false]);
-        let value = |key: &SessionKey| {
-            let store = store.clone();
-            let key = key.clone();
-            async move {
-                let loaded = store.load(&key).await.expect("load").expect("live");
-                loaded.data.get("n").cloned()
-            }
-        };
-        assert_eq!(value(&a).await, Some(1.into()), "the first save of a");
-        assert_eq!(value(&b).await, Some(1.into()));
+        assert_eq!(n_in(&store, a).await, Some(1.into()), "the first save of a");
+        assert_eq!(n_in(&store, b).await, Some(1.into()));
         assert_eq!(
-            value(&c).await,
+            n_in(&store, c).await,
             Some(0.into()),
             "changed meanwhile: untouched"
         );
@@ -208,30 +219,24 @@ mod tests {
     /// written.
     #[tokio::test]
     async fn one_transaction_merges_every_save_of_the_batch_in_order() {
-        let store = DatabaseStore::connect("sqlite::memory:")
-            .await
-            .expect("store");
-        store.migrate().await.expect("migrate");
-        let age = Duration::from_secs(600);
-        let a = store.create(&counter(0), age).await.expect("a");
-        let b = store.create(&counter(0), age).await.expect("b");
-        let gone = store.create(&counter(0), age).await.expect("gone");
-        store.delete(&gone).await.expect("delete");
+        let (store, keys) = store_with_counters(3).await;
+        let [a, b, gone] = [&keys[0], &keys[1], &keys[2]];
+        store.delete(gone).await.expect("delete");
         let merge = |key: &SessionKey, name: &str, value: u64| {
-            let mut changes = crate::record::Changes::new();
+            let mut changes = Changes::new();
             changes.set(name.to_owned(), value.into());
             Merge {
                 key: key.as_str().to_owned(),
                 changes,
-                cookie_age: age,
+                cookie_age: AGE,
             }
         };
         let merges = [
-            merge(&a, "x", 1),
-            merge(&gone, "x", 1),
-            merge(&b, "n", 5),
-            merge(&a, "y", 2),
-            merge(&a, "x", 3),
+            merge(a, "x", 1),
+            merge(gone, "x", 1),
+            merge(b, "n", 5),
+            merge(a, "y", 2),
+            merge(a, "x", 3),
         ];
         let replies = Merges(store.clone())
             .run_many(&merges.iter().collect::<Vec<_>>())
@@ -244,33 +249,21 @@ mod tests {
             .into_iter()
             .map(|reply| reply.map(Arc::unwrap_or_clone))
             .collect();
+        let a_answer = Some(a_now.clone());
+        let expected = [
+            a_answer.clone(),
+            None,
+            Some(counter(5)),
+            a_answer.clone(),
+            a_answer,
+        ];
+        assert_eq!(answered, expected);
         assert_eq!(
-            answered,
-            [
-                Some(a_now.clone()),
-                None,
-                Some(counter(5)),
-                Some(a_now.clone()),
-                Some(a_now.clone())
-            ]
-        );
-        let stored = |key: &SessionKey| {
-            let store = store.clone();
-            let key = key.clone();
-            async move {
-                store
-                    .load(&key)
-                    .await
-                    .expect("load")
-                    .map(|l| Arc::unwrap_or_clone(l.data))
-            }
-        };
-        assert_eq!(
-            stored(&a).await,
+            stored(&store, a).await,
             Some(a_now),
             "every save of a, the last x winning"
         );
-        assert_eq!(stored(&b).await, Some(counter(5)));
-        assert_eq!(stored(&gone).await, None, "not resurrected");
+        assert_eq!(stored(&store, b).await, Some(counter(5)));
+        assert_eq!(stored(&store, gone).await, None, "not resurrected");
     }
 }
