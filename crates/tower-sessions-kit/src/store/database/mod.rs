@@ -5,6 +5,7 @@
 mod builder;
 mod format;
 mod load;
+mod merge;
 mod queries;
 mod save;
 #[cfg(feature = "sqlite")]

@@ -7,11 +7,12 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use cache_core::sql::{Bind, Conn, Dialect};
 
+use super::merge::Merge;
 use super::{text_or_reason, DatabaseStore};
 use crate::expiry::{self, unix_millis};
 use crate::key::SessionKey;
 use crate::record::user_of;
-use crate::record::{self, Changes, Data};
+use crate::record::{self, Data};
 use crate::store::{SaveRequest, Saved, StoreError};
 
 /// Runs inside a `save` transaction after the `UPDATE` and before the `COMMIT`, while the row is
@@ -24,14 +25,6 @@ pub(crate) trait BeforeCommit: Send + Sync {
     /// The most time `before_commit` takes: the save's deadline is extended by it, so the hook cannot
     /// use up the database's time.
     fn budget(&self) -> Duration;
-}
-
-/// One save's change-set, owned: what the merging transaction applies, alone or batched with the saves
-/// that fell back meanwhile.
-pub(super) struct Merge {
-    pub(super) key: String,
-    pub(super) changes: Changes,
-    pub(super) cookie_age: Duration,
 }
 
 /// A merge's answer as a save's: the record as stored, or [`StoreError::Gone`].

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use cache_core::sql::Bind;
 use serde_json::json;
 
-use super::save::Merge;
+use super::merge::Merge;
 use super::DatabaseStore;
 use crate::record::Data;
 use crate::store::batch::{Batch, Runner};
