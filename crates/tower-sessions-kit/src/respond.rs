@@ -141,10 +141,10 @@ pub(crate) enum Now {
 /// from the store, a store that waits).
 pub(crate) fn finish_now(session: &Session, state: &mut State, response: Response<Body>) -> Now {
     let shared = session.shared();
-    if !state.verified || state.data.is_none() {
+    let (true, Some(data)) = (state.verified, &state.data) else {
         return Now::MustAwait(response);
-    }
-    let (Some(key), Some(data)) = (state.key.take(), &state.data) else {
+    };
+    let Some(key) = state.key.take() else {
         return Now::MustAwait(response);
     };
     let request = SaveRequest {

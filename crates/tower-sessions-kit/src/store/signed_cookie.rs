@@ -334,7 +334,7 @@ fn verify<'a>(key: &Key, purpose: &str, value: &'a str) -> Option<&'a str> {
 
 impl SignedCookieStore {
     /// A load: the cookie verified and opened; `None` unless it verifies and is live.
-    fn verify(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
+    fn load_sealed(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
         let Some(opened) = self.open(key.as_str())? else {
             tracing::debug!(store = NAME, "session cookie did not verify");
             return Ok(None);
@@ -364,7 +364,7 @@ impl SignedCookieStore {
 
 impl ImmediateLoads for SignedCookieStore {
     fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Loaded>, StoreError>> {
-        Some(self.verify(key))
+        Some(self.load_sealed(key))
     }
 }
 
@@ -394,7 +394,7 @@ impl SessionStore for SignedCookieStore {
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>, StoreError> {
-        self.verify(key)
+        self.load_sealed(key)
     }
 
     /// Verifying and signing are computation only: both are answered at once.

@@ -85,8 +85,17 @@ impl DatabaseStore {
             let merged = crate::store::batch::submit(&runner, merge).await?;
             return saved_or_gone(merged);
         }
-        let merged = self.merge_alone(&[&merge], hook).await?;
-        saved_or_gone(merged.into_iter().next().flatten())
+        saved_or_gone(self.merge_one(&merge, hook).await?)
+    }
+
+    /// [`merge_alone`](Self::merge_alone) of one save: the record as stored, or `None` when gone.
+    pub(super) async fn merge_one(
+        &self,
+        merge: &Merge,
+        hook: Option<&dyn BeforeCommit>,
+    ) -> Result<Option<Arc<Data>>, StoreError> {
+        let merged = self.merge_alone(&[merge], hook).await?;
+        Ok(merged.into_iter().next().flatten())
     }
 
     /// [`merge_in_transaction`](Self::merge_in_transaction) on a connection of its own, after this

@@ -125,8 +125,7 @@ impl Runner for Merges {
     }
 
     async fn run_one(&self, merge: &Merge) -> Result<Option<Arc<Data>>, StoreError> {
-        let merged = self.0.merge_alone(&[merge], None).await?;
-        Ok(merged.into_iter().next().flatten())
+        self.0.merge_one(merge, None).await
     }
 
     async fn run_many(&self, merges: &[&Merge]) -> Result<Vec<Option<Arc<Data>>>, StoreError> {
