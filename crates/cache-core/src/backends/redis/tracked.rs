@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use redis::{Cmd, Value};
+use redis::Value;
 
 use super::client_cache::{ClientCache, Decoded, LocalCache};
 use super::protocol::{bytes_reply, unexpected};
@@ -125,15 +125,7 @@ impl RedisBackend {
     {
         let decoded = |reply| decode(reply).map(|(value, _)| Arc::new(value));
         let Some(cache) = &self.inner.client_cache else {
-            let commands: Vec<Cmd> = keys
-                .iter()
-                .map(|key| {
-                    let mut cmd = redis::cmd(command);
-                    cmd.arg(self.key_arg(key));
-                    cmd
-                })
-                .collect();
-            let replies = self.commands(&commands, true).await?;
+            let replies = self.read_many_uncached(command, keys).await?;
             return Ok(replies.into_iter().map(decoded).collect());
         };
         let read = async {
@@ -193,6 +185,29 @@ impl RedisBackend {
     /// held as missing. A key held as another type than `T` is not answered.
     pub fn read_through_now<T: Send + Sync + 'static>(&self, key: &str) -> Option<Option<Arc<T>>> {
         downcast(self.inner.client_cache.as_ref()?.lookup_decoded(key)?)
+    }
+
+    /// The replies of the one-key read `command` for each of `keys`, without a client-side cache: one
+    /// pipeline built in place on a standalone server (no command made, copied into it and dropped per
+    /// key: this is every uncached session read), the keys' own nodes on a cluster.
+    async fn read_many_uncached(&self, command: &'static str, keys: &[&str]) -> Result<Vec<Value>> {
+        #[cfg(feature = "redis-cluster")]
+        if self.inner.cluster {
+            let commands: Vec<redis::Cmd> = keys
+                .iter()
+                .map(|key| {
+                    let mut cmd = redis::cmd(command);
+                    cmd.arg(self.key_arg(key));
+                    cmd
+                })
+                .collect();
+            return self.commands(&commands, true).await;
+        }
+        let mut pipeline = redis::pipe();
+        for key in keys {
+            pipeline.cmd(command).arg(self.key_arg(key));
+        }
+        self.query_pipeline(pipeline, command, Retry::Safe).await
     }
 }
 

@@ -54,18 +54,24 @@ pub(super) fn reply_size(reply: &Value) -> usize {
 /// is not JSON (written by another program) is left out with a warning, never an error: a broken field
 /// must not fail every request of its owner.
 pub(super) fn decode_hash(store: &'static str, reply: Value) -> Option<Data> {
-    let pairs: Vec<(Value, Value)> = match reply {
-        Value::Map(pairs) => pairs,
+    match reply {
+        Value::Map(pairs) => decode_pairs(store, pairs),
         Value::Array(items) => {
             let mut items = items.into_iter();
-            let mut pairs = Vec::with_capacity(items.len() / 2);
-            while let (Some(field), Some(value)) = (items.next(), items.next()) {
-                pairs.push((field, value));
-            }
-            pairs
+            decode_pairs(
+                store,
+                std::iter::from_fn(|| Some((items.next()?, items.next()?))),
+            )
         }
-        _ => return None,
-    };
+        _ => None,
+    }
+}
+
+/// [`decode_hash`] over the reply's field/value pairs.
+fn decode_pairs(
+    store: &'static str,
+    pairs: impl IntoIterator<Item = (Value, Value)>,
+) -> Option<Data> {
     let mut data = Data::new();
     let mut marked = false;
     for (field, value) in pairs {
