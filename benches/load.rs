@@ -4,6 +4,7 @@
 //! cargo bench --bench load
 //! TEST_REDIS_URL=redis://127.0.0.1:6379 cargo bench --bench load
 //! LOAD_SECONDS=1 LOAD_ROUNDS=5 LOAD_ONLY="session write" cargo bench --bench load
+//! LOAD_ONLY="session read: plain,=session read: tower-django · Redis, CacheStore" cargo bench --bench load
 //! ```
 //!
 //! Prints the tables (Markdown) on stdout and progress on stderr; writes `target/load/load.json` (every

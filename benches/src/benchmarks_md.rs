@@ -81,11 +81,21 @@ pub fn benchmarks_md(results: &Results, previous: &str) -> String {
          Ours is `SessionLayer` with `MemoryStore`, `DatabaseStore` on a SQLite file and `RedisStore`, the latter also on a \
          backend with the client-side cache (tower-sessions' Redis store, which has none, stands beside both); \
          tower-sessions 0.14 with its `MemoryStore`, tower-sessions-sqlx-store's `SqliteStore` and \
-         tower-sessions-redis-store. Their `plain axum` answers the same requests without a session layer.\n\n",
+         tower-sessions-redis-store. Their `plain axum` answers the same requests without a session layer. \
+         `memory, CacheStore` and `Redis, CacheStore` are ours as they were when #14 was filed: \
+         `CacheStore` on the memory and Redis cache backends, each session one encoded string saved by \
+         compare-and-swap.\n\n",
     );
     out.push_str(&table::configurations(results));
     out.push_str("\n## Sessions, ours beside tower-sessions\n\n");
     out.push_str(&table::sessions_side_by_side(results));
+    out.push_str(
+        "\n## Sessions, ours beside the stores they replaced\n\n\
+         `MemoryStore` and `RedisStore` merge each request's changes natively; the `CacheStore` they \
+         replaced as the default in-memory and Redis stores reads and rewrites the whole record by \
+         compare-and-swap. Measured in the same run, so the machine cancels out.\n\n",
+    );
+    out.push_str(&table::sessions_then_and_now(results));
     let _ = write!(
         out,
         "\n## Cold flights\n\n{} requests at once, each on its own connection, for a page that no cache \

@@ -52,6 +52,22 @@ const VARIABLES: [(&str, &str); 6] = [
     ("LOAD_ONLY", ""),
 ];
 
+/// The parts of `LOAD_ONLY`: comma-separated, except that a part starting with `=` takes the rest of the
+/// value, commas included (whole names such as "session read: tower-django · Redis, CacheStore" hold
+/// commas).
+fn only(value: &str) -> Vec<String> {
+    let (parts, whole) = match value.split_once('=') {
+        Some((parts, whole)) => (parts, Some(format!("={}", whole.trim()))),
+        None => (value, None),
+    };
+    parts
+        .split(',')
+        .map(|part| part.trim().to_owned())
+        .filter(|part| !part.is_empty())
+        .chain(whole)
+        .collect()
+}
+
 fn variable(name: &str) -> String {
     let default = VARIABLES
         .iter()
@@ -71,7 +87,7 @@ fn parsed<T: std::str::FromStr>(name: &str) -> Result<T, String> {
 impl Settings {
     /// The settings from the environment: `LOAD_SECONDS` (measured seconds per configuration per round,
     /// default 1.2), `LOAD_ROUNDS` (5), `LOAD_CONNECTIONS` (32), `LOAD_SESSIONS` (256),
-    /// `LOAD_FLIGHT_REQUESTS` (200), `LOAD_ONLY` (comma-separated parts of configuration names) and
+    /// `LOAD_FLIGHT_REQUESTS` (200), `LOAD_ONLY` (comma-separated parts of configuration names; after a `=`, the rest is one whole name) and
     /// `TEST_REDIS_URL`.
     ///
     /// # Errors
@@ -98,11 +114,7 @@ impl Settings {
             rounds: positive("LOAD_ROUNDS")?,
             sessions: positive("LOAD_SESSIONS")?,
             flight_requests: positive("LOAD_FLIGHT_REQUESTS")?,
-            only: variable("LOAD_ONLY")
-                .split(',')
-                .map(|part| part.trim().to_owned())
-                .filter(|part| !part.is_empty())
-                .collect(),
+            only: only(&variable("LOAD_ONLY")),
             redis_url: std::env::var("TEST_REDIS_URL")
                 .ok()
                 .filter(|url| !url.is_empty()),
@@ -128,7 +140,11 @@ impl Settings {
 
     fn selects(&self, group: &str, setup: &str, library: &str) -> bool {
         let name = format!("{group}: {library} · {setup}");
-        self.only.is_empty() || self.only.iter().any(|part| name.contains(part.as_str()))
+        self.only.is_empty()
+            || self.only.iter().any(|part| match part.strip_prefix('=') {
+                Some(whole) => name == whole,
+                None => name.contains(part.as_str()),
+            })
     }
 }
 
@@ -384,10 +400,13 @@ fn set_up_sessions(rt: &Runtimes, settings: &Settings, dir: &Path, setup: &mut S
     for case in Case::ALL {
         let group = group_of(case);
         let first = setup.configurations.len();
-        for store in setup::SESSION_STORES {
+        let filed = setup::FILED_SESSION_STORES.map(|(filed, _)| filed);
+        for store in setup::SESSION_STORES.into_iter().chain(filed) {
             for lib in [library::OURS, library::TOWER_SESSIONS] {
-                // tower-sessions has no client-side cache: its Redis row stands beside both of ours.
-                let peer_has_it = store != setup::REDIS_CLIENT_CACHE;
+                // tower-sessions has no client-side cache: its Redis row stands beside both of ours. Our
+                // stores as they were when #14 was filed stand beside ours only.
+                let peer_has_it =
+                    setup::SESSION_STORES.contains(&store) && store != setup::REDIS_CLIENT_CACHE;
                 if !(lib == library::OURS || peer_has_it) || !settings.selects(group, store, lib) {
                     continue;
                 }
@@ -469,6 +488,13 @@ fn session_app(
         match (store, ours) {
             (setup::MEMORY, true) => Ok(sessions::ours(stores::kit_memory_store())),
             (setup::MEMORY, false) => Ok(sessions::peer(tower_sessions::MemoryStore::default())),
+            (setup::MEMORY_CACHE_STORE, true) => {
+                Ok(sessions::ours(stores::kit_memory_cache_store()))
+            }
+            (setup::REDIS_CACHE_STORE, true) => {
+                let url = settings.redis_url.as_deref().ok_or("set TEST_REDIS_URL")?;
+                Ok(sessions::ours(stores::kit_redis_cache_store(url)?))
+            }
             (setup::SQLITE, true) => Ok(sessions::ours(stores::kit_sqlite_store(&file).await?)),
             (setup::SQLITE, false) => Ok(sessions::peer(stores::peer_sqlite_store(&file).await?)),
             (setup::REDIS | setup::REDIS_CLIENT_CACHE, _) => {

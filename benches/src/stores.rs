@@ -37,6 +37,15 @@ pub fn kit_memory_cache_store() -> impl SessionStore {
     CacheStore::new(memory_cache())
 }
 
+/// Our `CacheStore` on cache-core's Redis backend on `url` (the Redis store before `RedisStore`: each
+/// session one string, saved by compare-and-swap), its keys under a namespace of their own.
+pub fn kit_redis_cache_store(url: &str) -> Result<impl SessionStore, BoxError> {
+    Ok(CacheStore::new(redis_cache(
+        url,
+        "bench-session-load-cas:",
+    )?))
+}
+
 /// cache-core's memory backend with room for every session a bench makes (its default bound, Django's
 /// 300 entries, would cull them mid-run).
 pub fn memory_cache() -> Cache {

@@ -13,6 +13,8 @@ pub fn all(results: &Results) -> String {
     out.push('\n');
     out.push_str(&sessions_side_by_side(results));
     out.push('\n');
+    out.push_str(&sessions_then_and_now(results));
+    out.push('\n');
     out.push_str(&flights(results));
     out.push('\n');
     out.push_str(&target_checks(results));
@@ -81,6 +83,38 @@ pub fn sessions_side_by_side(results: &Results) -> String {
                 "| {case} | {store} | {} | {} | {ratio} |",
                 rate(ours),
                 rate(theirs)
+            );
+        }
+    }
+    out
+}
+
+/// Our session stores beside the ones they replaced (`CacheStore`, when #14 was filed), per case.
+pub fn sessions_then_and_now(results: &Results) -> String {
+    let mut out = String::from(
+        "| case | store | ours req/s | store replaced | its req/s | ours / replaced |\n|---|---|---:|---|---:|---:|\n",
+    );
+    let pairs = setup::FILED_SESSION_STORES
+        .into_iter()
+        .chain([(setup::REDIS_CACHE_STORE, setup::REDIS_CLIENT_CACHE)]);
+    for case in [
+        group::SESSION_WRITE,
+        group::SESSION_HOT,
+        group::SESSION_READ,
+    ] {
+        for (filed, store) in pairs.clone() {
+            let now = results.row(case, store, library::OURS);
+            let then = results.row(case, filed, library::OURS);
+            let (Some(now), Some(then)) = (now, then) else {
+                continue;
+            };
+            let ratio = results
+                .ratio(case, (store, library::OURS), (filed, library::OURS))
+                .map_or_else(|| "–".to_owned(), |ratio| format!("**{ratio:.2}×**"));
+            let _ = writeln!(
+                out,
+                "| {case} | {store} | {:.0} | {filed} | {:.0} | {ratio} |",
+                now.rate, then.rate
             );
         }
     }

@@ -19,6 +19,13 @@ pub mod setup {
     pub const SQLITE: &str = "SQLite";
     /// The session setups, in the order the tables show them.
     pub const SESSION_STORES: [&str; 4] = [MEMORY, SQLITE, REDIS, REDIS_CLIENT_CACHE];
+    /// Our `CacheStore` on the memory backend: the in-memory session store when #14 was filed.
+    pub const MEMORY_CACHE_STORE: &str = "memory, CacheStore";
+    /// Our `CacheStore` on the Redis backend: the Redis session store when #14 was filed.
+    pub const REDIS_CACHE_STORE: &str = "Redis, CacheStore";
+    /// Our session setups as they were when #14 was filed, each beside the setup that replaced it.
+    pub const FILED_SESSION_STORES: [(&str, &str); 2] =
+        [(MEMORY_CACHE_STORE, MEMORY), (REDIS_CACHE_STORE, REDIS)];
     /// `HooksLayer` with five middleware that implement every hook as a no-op.
     pub const FIVE_NOOP_HOOKS: &str = "HooksLayer, five no-op middleware";
 }
@@ -73,14 +80,41 @@ impl Unit {
             Unit::Seconds => format!("{value:.0} s"),
         }
     }
+
+    /// As [`show`](Self::show), one digit finer.
+    fn show_finer(self, value: f64) -> String {
+        match self {
+            Unit::Times => format!("{value:.3}×"),
+            Unit::Percent => format!("{:.2}%", value * 100.0),
+            Unit::Seconds => format!("{value:.1} s"),
+        }
+    }
+}
+
+impl Goal {
+    fn bound(self) -> f64 {
+        match self {
+            Goal::AtLeast(bound) | Goal::AtMost(bound) => bound,
+        }
+    }
 }
 
 fn check(issue: u32, target: &str, measured: Option<f64>, goal: Goal, unit: Unit) -> Check {
+    // A value that misses its bound by less than the last digit shown gets one more digit: "0.90×,
+    // missed" against a bound of 0.9 would read as a mistake.
+    let show = |value: f64| {
+        let shown = unit.show(value);
+        if !goal.met(value) && shown == unit.show(goal.bound()) {
+            unit.show_finer(value)
+        } else {
+            shown
+        }
+    };
     Check {
         issue,
         target: target.to_owned(),
         measured,
-        shown: measured.map_or_else(|| "not measured".to_owned(), |value| unit.show(value)),
+        shown: measured.map_or_else(|| "not measured".to_owned(), show),
         met: measured.map(|value| goal.met(value)),
     }
 }
@@ -121,6 +155,23 @@ pub fn checks(results: &Results) -> Vec<Check> {
             )
         })
         .collect();
+    // The same target without the machine in it: our read against our own store of the day the target
+    // was set, in the same run.
+    #[rustfmt::skip]
+    let against_filed = [
+        ("Session read in memory", MEMORY, setup::MEMORY_CACHE_STORE),
+        ("Session read on Redis", REDIS, setup::REDIS_CACHE_STORE),
+        ("Session read on Redis, client-side cache", REDIS_CLIENT_CACHE, setup::REDIS_CACHE_STORE),
+    ];
+    checks.extend(against_filed.into_iter().map(|(what, store, filed)| {
+        check(
+            14,
+            &format!("{what} ≥ 1× ours when the target was set (`{filed}`)"),
+            results.ratio(group::SESSION_READ, (store, OURS), (filed, OURS)),
+            Goal::AtLeast(1.0),
+            Unit::Times,
+        )
+    }));
     checks.insert(
         3,
         check(
@@ -155,4 +206,18 @@ pub fn checks(results: &Results) -> Vec<Check> {
         ),
     ]);
     checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_near_miss_shows_the_digit_that_misses() {
+        let shown = |value, goal| check(14, "t", Some(value), goal, Unit::Times).shown;
+        assert_eq!(shown(0.898, Goal::AtLeast(0.9)), "0.898×");
+        assert_eq!(shown(0.95, Goal::AtLeast(0.9)), "0.95×");
+        assert_eq!(shown(0.904, Goal::AtLeast(0.9)), "0.90×", "met: as usual");
+        assert_eq!(shown(1.204, Goal::AtMost(1.2)), "1.204×");
+    }
 }

@@ -26,6 +26,7 @@ fn a_small_run_measures_every_selected_configuration_and_writes_every_output() {
             "page: tower-django · memory".to_owned(),
             "page: axum-response-cache".to_owned(),
             "session write: plain".to_owned(),
+            // Also selects "memory, CacheStore", ours before `MemoryStore`.
             "session write: tower-django · memory".to_owned(),
             "session write: tower-sessions 0.14 · memory".to_owned(),
         ],
@@ -42,6 +43,11 @@ fn a_small_run_measures_every_selected_configuration_and_writes_every_output() {
         (group::SESSION_WRITE, "", library::PLAIN),
         (group::SESSION_WRITE, setup::MEMORY, library::OURS),
         (group::SESSION_WRITE, setup::MEMORY, library::TOWER_SESSIONS),
+        (
+            group::SESSION_WRITE,
+            setup::MEMORY_CACHE_STORE,
+            library::OURS,
+        ),
     ];
     assert_eq!(results.rows.len(), expected.len(), "{:#?}", results.rows);
     for (group, setup, library) in expected {
@@ -87,6 +93,10 @@ fn a_small_run_measures_every_selected_configuration_and_writes_every_output() {
         "{tables}"
     );
     assert!(tables.contains("| session write | memory |"), "{tables}");
+    assert!(
+        tables.contains(&format!("| {} |", setup::MEMORY_CACHE_STORE)),
+        "ours beside the store it replaced: {tables}"
+    );
     let svg = chart::svg(&results).unwrap_or_else(|error| panic!("chart: {error}"));
     assert!(svg.starts_with("<svg") && svg.contains("session write: tower-django · memory"));
 
