@@ -87,8 +87,8 @@ fn parsed<T: std::str::FromStr>(name: &str) -> Result<T, String> {
 impl Settings {
     /// The settings from the environment: `LOAD_SECONDS` (measured seconds per configuration per round,
     /// default 1.2), `LOAD_ROUNDS` (5), `LOAD_CONNECTIONS` (32), `LOAD_SESSIONS` (256),
-    /// `LOAD_FLIGHT_REQUESTS` (200), `LOAD_ONLY` (comma-separated parts of configuration names; after a `=`, the rest is one whole name) and
-    /// `TEST_REDIS_URL`.
+    /// `LOAD_FLIGHT_REQUESTS` (200), `LOAD_ONLY` (comma-separated parts of configuration names; after a
+    /// `=`, the rest is one whole name) and `TEST_REDIS_URL`.
     ///
     /// # Errors
     ///
@@ -400,8 +400,10 @@ fn set_up_sessions(rt: &Runtimes, settings: &Settings, dir: &Path, setup: &mut S
     for case in Case::ALL {
         let group = group_of(case);
         let first = setup.configurations.len();
-        let filed = setup::FILED_SESSION_STORES.map(|(filed, _)| filed);
-        for store in setup::SESSION_STORES.into_iter().chain(filed) {
+        for store in setup::SESSION_STORES
+            .into_iter()
+            .chain(setup::REPLACED_SESSION_STORES)
+        {
             for lib in [library::OURS, library::TOWER_SESSIONS] {
                 // tower-sessions has no client-side cache: its Redis row stands beside both of ours. Our
                 // stores as they were when #14 was filed stand beside ours only.

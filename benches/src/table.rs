@@ -94,26 +94,23 @@ pub fn sessions_then_and_now(results: &Results) -> String {
     let mut out = String::from(
         "| case | store | ours req/s | store replaced | its req/s | ours / replaced |\n|---|---|---:|---|---:|---:|\n",
     );
-    let pairs = setup::FILED_SESSION_STORES
-        .into_iter()
-        .chain([(setup::REDIS_CACHE_STORE, setup::REDIS_CLIENT_CACHE)]);
     for case in [
         group::SESSION_WRITE,
         group::SESSION_HOT,
         group::SESSION_READ,
     ] {
-        for (filed, store) in pairs.clone() {
+        for (store, replaced) in setup::REPLACEMENTS {
             let now = results.row(case, store, library::OURS);
-            let then = results.row(case, filed, library::OURS);
+            let then = results.row(case, replaced, library::OURS);
             let (Some(now), Some(then)) = (now, then) else {
                 continue;
             };
             let ratio = results
-                .ratio(case, (store, library::OURS), (filed, library::OURS))
+                .ratio(case, (store, library::OURS), (replaced, library::OURS))
                 .map_or_else(|| "–".to_owned(), |ratio| format!("**{ratio:.2}×**"));
             let _ = writeln!(
                 out,
-                "| {case} | {store} | {:.0} | {filed} | {:.0} | {ratio} |",
+                "| {case} | {store} | {:.0} | {replaced} | {:.0} | {ratio} |",
                 now.rate, then.rate
             );
         }
